@@ -1,0 +1,70 @@
+"""Forgetting runs on disk: record a trajectory into the run store and load it back bit-identically."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .config import ForgetConfig, from_dict, to_dict
+from .errors import RunStoreError
+from .forgetting import Trajectory, preflight, run_forgetting
+from .store import Run, RunStore, RunWriter
+from .train import Hooks
+
+TRAJECTORY_FILE = "trajectory.safetensors"
+
+
+def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
+    """Stage s's tensors are stored as ``"{s}/{name}"``; groups and sizes travel in the file's metadata."""
+    tensors = {f"{s}/{name}": t for s, state in enumerate(traj.states) for name, t in state.items()}
+    writer.write_tensors(TRAJECTORY_FILE, tensors, {"groups": json.dumps(traj.groups), "stages": str(len(traj.states))})
+    writer.write_csv("metrics.csv", [
+        {"stage": s, "size": n, "train_loss": loss, "source_acc": acc, "source_loss": sloss}
+        for s, (n, loss, acc, sloss) in enumerate(zip(traj.stage_sizes, traj.train_loss, traj.source_acc,
+                                                       traj.source_loss))])
+    writer.write_csv("pretrain.csv", traj.pretrain_history)
+
+
+def load_trajectory(run: Run) -> Trajectory:
+    """The trajectory stored in ``run``; a missing or damaged file is a RunStoreError naming it."""
+    tensors, metadata = run.read_tensors(TRAJECTORY_FILE)
+    try:
+        stages = int(metadata["stages"])
+        groups = json.loads(metadata["groups"])
+        states: list[dict] = [{} for _ in range(stages)]
+        for key, tensor in tensors.items():
+            stage, name = key.split("/", 1)
+            states[int(stage)][name] = tensor
+        metrics = run.read_csv("metrics.csv")
+        history = [{k: float(v) for k, v in row.items()} for row in run.read_csv("pretrain.csv")]
+        return Trajectory(states, groups, [int(m["size"]) for m in metrics], [float(m["train_loss"]) for m in metrics],
+                          [float(m["source_acc"]) for m in metrics], [float(m["source_loss"]) for m in metrics],
+                          history)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise RunStoreError(f"run {run.id}: {TRAJECTORY_FILE} or metrics.csv is malformed ({exc})") from exc
+
+
+def load_config(run: Run) -> ForgetConfig:
+    return from_dict(ForgetConfig, run.read_json("config.json"))
+
+
+def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, name: str | None = None) -> str:
+    """Run structured forgetting for ``cfg`` and store it; returns the run id. Nothing is left half-written."""
+    preflight(cfg)  # a refused config creates no run at all
+    t0 = time.perf_counter()
+    with store.create("forget", to_dict(cfg), name) as writer:
+        traj, timings = run_forgetting(cfg, hooks)
+        save_trajectory(writer, traj)
+        timings["total_s"] = time.perf_counter() - t0
+        writer.summary = {"forgot": traj.forgot, "verdict": traj.verdict(), "stage_sizes": traj.stage_sizes,
+                          "source_acc": traj.source_acc, "timings": timings,
+                          "pretrain_epochs": len(traj.pretrain_history)}
+        writer.write_json("summary.json", writer.summary)
+    return writer.id
+
+
+def open_forget_run(store: RunStore, run_id: str) -> tuple[Run, ForgetConfig, Trajectory]:
+    run = store.open(run_id)
+    if run.manifest.get("kind") != "forget" and not run.has(TRAJECTORY_FILE):
+        raise RunStoreError(f"run {run_id} holds no forgetting trajectory")
+    return run, load_config(run), load_trajectory(run)

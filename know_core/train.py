@@ -1,0 +1,106 @@
+"""Tensor-resident training loop with progress and cancellation hooks, plus evaluation.
+
+Data stays on the device as tensors and each batch is one ``index_select``; no DataLoader, no PIL. The loop knows
+nothing about tqdm or Streamlit: callers pass :class:`Hooks` (a progress callback and a stop predicate), the way
+minGPT's trainer exposes callbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import OptimConfig
+from .errors import Cancelled, ConfigError
+
+
+@dataclass
+class ProgressEvent:
+    """One tick of a long operation: ``done`` of ``total`` units in ``phase``, with the latest metrics."""
+
+    phase: str
+    done: int
+    total: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Hooks:
+    """What a caller hears (``progress``) and how it stops a run (``should_stop`` returning True)."""
+
+    progress: Callable[[ProgressEvent], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+    def report(self, phase: str, done: int, total: int, **metrics: float) -> None:
+        if self.progress is not None:
+            self.progress(ProgressEvent(phase, done, total, metrics))
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when the caller asked to stop."""
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled("cancelled on request")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an explicit CUDA request without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available on this machine; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, cfg: OptimConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    lr = cfg.lr if lr is None else lr
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                batch_size: int, generator: torch.Generator, hooks: Hooks | None = None, phase: str = "train",
+                step: int = 0, total_steps: int = 0) -> tuple[float, int]:
+    """One shuffled pass over resident tensors ``x``, ``y``. Returns (mean loss, steps done so far)."""
+    hooks = hooks or Hooks()
+    model.train()
+    n = len(y)
+    order = torch.randperm(n, generator=generator).to(x.device)
+    loss_sum = torch.zeros((), device=x.device)
+    for start in range(0, n, batch_size):
+        hooks.check()
+        idx = order[start:start + batch_size]
+        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(idx)
+        step += 1
+        if hooks.progress is not None:
+            hooks.report(phase, step, total_steps)
+    return float(loss_sum) / n, step
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over ``x``, ``y`` in eval mode."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start:start + batch_size])
+        yb = y[start:start + batch_size]
+        loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    return loss_sum / len(y), correct / len(y)

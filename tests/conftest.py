@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny configs (synthetic data, small models, few epochs) so the whole suite stays fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Tiny models train as fast on one thread as on two, and two OpenMP pools spinning on 2 shared cores (a server and a
+# worker, or pytest and a subprocess) slow each other down by 10-50x. Set before torch is first imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest
+
+from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def tiny_config(**overrides) -> ForgetConfig:
+    """A forgetting run that takes well under a second on 2 CPU cores."""
+    base = dict(dataset="synthetic", model="mlp", r=0.5, stages=4, epochs=1, seed=0, device="cpu",
+                optim=OptimConfig(batch_size=32), pretrain=PretrainConfig(max_epochs=4, patience=2))
+    base.update(overrides)
+    return ForgetConfig(**base)
+
+
+@pytest.fixture
+def tiny_cfg() -> ForgetConfig:
+    return tiny_config()
+
+
+@pytest.fixture(scope="session")
+def stored_run(tmp_path_factory):
+    """(runs dir, run id) of one finished tiny forgetting run, shared by read-only tests."""
+    from know_core.runs import forget_run
+    from know_core.store import RunStore
+
+    root = tmp_path_factory.mktemp("runs")
+    run_id = forget_run(tiny_config(model="simple_cnn"), RunStore(root))
+    return root, run_id
