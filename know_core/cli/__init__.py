@@ -1,0 +1,90 @@
+"""The command line: ``python -m know_core COMMAND``. User mistakes print one line and exit with status 2.
+
+Each command is a small function over the engine; progress goes to a tqdm bar on stderr, Ctrl-C cancels cleanly
+(the run is marked cancelled, nothing half-written remains).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable
+
+from ..errors import Cancelled, KnowError
+from ..store import DEFAULT_RUNS_DIR
+from ..train import Hooks, ProgressEvent
+
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+
+
+def command(name: str):
+    """Register ``fn(subparsers)`` that adds the parser for ``name`` and sets its ``func``."""
+
+    def wrap(fn):
+        COMMANDS[name] = fn
+        return fn
+
+    return wrap
+
+
+class TqdmHooks(Hooks):
+    """Hooks that draw one tqdm bar per phase on stderr."""
+
+    def __init__(self, quiet: bool = False):
+        super().__init__(progress=None if quiet else self._on_progress)
+        self._bar = None
+        self._phase = None
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        from tqdm import tqdm
+
+        if event.phase != self._phase:
+            self.close()
+            self._phase = event.phase
+            self._bar = tqdm(total=event.total or None, desc=event.phase, unit="step", file=sys.stderr,
+                             leave=True, dynamic_ncols=True)
+        if event.metrics:
+            self._bar.set_postfix({k: round(v, 4) if isinstance(v, float) else v for k, v in event.metrics.items()},
+                                  refresh=False)
+        self._bar.update(event.done - self._bar.n)  # tqdm throttles the redraws itself
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def runs_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", DEFAULT_RUNS_DIR),
+                        help="runs directory (default ./runs or $KNOW_RUNS_DIR)")
+
+
+SUBMODULES = ("forget", "runs", "predict")  # each registers its commands with @command on import
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for module in SUBMODULES:
+        importlib.import_module(f"{__name__}.{module}")
+    parser = argparse.ArgumentParser(prog="python -m know_core",
+                                     description="KNOW Explorer: structured forgetting and weight retrodiction.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("cancelled (Ctrl-C); the run is marked cancelled and nothing half-written was kept", file=sys.stderr)
+        return 130
+    except KnowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

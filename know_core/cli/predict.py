@@ -1,0 +1,92 @@
+"""``predict`` and ``backtest``: extrapolate a stored trajectory with a predictor, or check one on hidden stages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..backtest import backtest_run, format_table
+from ..errors import KnowError
+from ..extrapolate import extrapolate, save_predictions
+from ..predictors import available_predictors, get_predictor
+from ..runs import open_forget_run
+from ..store import RunStore
+from . import command, runs_dir_arg
+
+
+def _predictor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default=None,
+                        help="KNOWN only: a folder with KNOWN_{Conv,FC,Bias}.h5 (the official networks) or a "
+                             ".safetensors checkpoint; default: the project's own checkpoint")
+    parser.add_argument("--lam", type=float, default=None, help="TaskVector only: step multiplier λ (default 1)")
+
+
+def make_predictor(method: str, args: argparse.Namespace, strict: bool = True):
+    """The predictor with the options that apply to it; with ``strict`` an option for another method is an error."""
+    given = {"known": ("weights", args.weights), "taskvector": ("lam", args.lam)}
+    options = {}
+    for owner, (option, value) in given.items():
+        if value is None:
+            continue
+        if owner == method:
+            options[option] = value
+        elif strict:
+            raise KnowError(f"--{option} applies to the {owner} method only, not {method!r}")
+    return get_predictor(method, **options)
+
+
+@command("predict")
+def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict Θ̂_{-1..-K} for a run and store them in it")
+    p.add_argument("--run", required=True, help="run id (see `runs list`)")
+    p.add_argument("--method", required=True, help=f"one of: {', '.join(available_predictors())}")
+    p.add_argument("--steps", type=int, default=3, help="K: rolled steps, ×(1/r)^K virtual data (default 3)")
+    p.add_argument("--reset-norm", action="store_true",
+                   help="reset normalisation layers as the official release does (default: keep Θ0's)")
+    _predictor_args(p)
+    runs_dir_arg(p)
+    p.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise KnowError(f"--steps must be >= 1, got {args.steps}")
+    predictor = make_predictor(args.method, args)
+    store = RunStore(args.runs_dir)
+    run, cfg, traj = open_forget_run(store, args.run)
+    predicted = extrapolate(traj.states, traj.groups, predictor, args.steps, reset_norm=args.reset_norm)
+    name = save_predictions(run, args.method, predicted, predictor.describe(), args.reset_norm)
+    scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
+    print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}")
+    print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
+    return 0
+
+
+@command("backtest")
+def _backtest_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backtest", help="hide Θ0 (and Θ1), predict it back from older stages, report the error")
+    p.add_argument("--run", required=True, help="run id (see `runs list`)")
+    p.add_argument("--methods", default="naive,taskvector,expfit,known",
+                   help="comma-separated predictors (default: all; known is skipped with a note when its "
+                        "checkpoint is missing)")
+    p.add_argument("--steps", type=int, default=1, choices=[1, 2], help="stages hidden (default 1)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _predictor_args(p)
+    runs_dir_arg(p)
+    p.set_defaults(func=_backtest)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    predictors, notes = {}, []
+    for method in methods:
+        try:
+            predictors[method] = make_predictor(method, args, strict=False)
+        except FileNotFoundError as exc:  # e.g. no default KNOWN checkpoint yet: say so, run the rest
+            notes.append({"method": method, "steps": args.steps, "source_acc": None, "note": str(exc)})
+    store = RunStore(args.runs_dir)
+    _, cfg, traj = open_forget_run(store, args.run)
+    result = backtest_run(cfg, traj, predictors, args.steps)
+    result["accuracy"] += notes
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
