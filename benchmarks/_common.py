@@ -21,6 +21,15 @@ def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
     return min(times)
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
 def emit(figures: dict[str, Any]) -> None:
-    """Print the one JSON line that ends every benchmark."""
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+    """Print the one JSON line that ends every benchmark, and keep it in ``results/<script>.json`` (with the date)
+    so that every figure quoted in the README can be traced to a run."""
+    from know_core.fsio import write_json
+
+    line = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    RESULTS.mkdir(exist_ok=True)
+    write_json(RESULTS / f"{Path(sys.argv[0]).stem}.json", {"measured": time.strftime("%Y-%m-%d %H:%M"), **line})
+    print(json.dumps(line))

@@ -15,6 +15,7 @@ apt_install() {  # apt_install PACKAGE CHECK_PATH — install a Debian package w
     fi
 }
 apt_install dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+apt_install chromium /usr/bin/chromium  # browser tests drive the system Chromium through Playwright
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

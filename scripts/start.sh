@@ -9,5 +9,5 @@ if [ -z "$(.venv/bin/python -m know_core runs list --status done --json | tr -d 
     echo "start: no runs yet; recording a first digits forgetting run (about 10 s)" >&2
     .venv/bin/python -m know_core forget --dataset digits --model simple_cnn --name "digits demo"
 fi
-exec .venv/bin/python -m streamlit run app.py --server.address 127.0.0.1 --server.port "${PORT:-8501}" \
-    --server.headless true --browser.gatherUsageStats false
+exec .venv/bin/python -m streamlit run app.py --server.address 127.0.0.1 --server.port "${PORT:-8501}"
+
