@@ -36,7 +36,7 @@ class BacktestRow:
     cosine: float | None
 
 
-def _scores(pred: torch.Tensor, true: torch.Tensor, visible: torch.Tensor) -> tuple[float | None, float | None]:
+def relative_scores(pred: torch.Tensor, true: torch.Tensor, visible: torch.Tensor) -> tuple[float | None, float | None]:
     pred, true, visible = pred.double(), true.double(), visible.double()
     step = torch.linalg.vector_norm(true - visible)
     rel = float(torch.linalg.vector_norm(pred - true) / step) if step > 0 else None
@@ -60,9 +60,9 @@ def backtest_weights(traj: Trajectory, predictor: Predictor, steps: int = 1,
     rows = []
     for group, pred in preds.items():
         p, t, v = pred[:, -1], true_w[group][:, 0], vis_w[group][:, 0]
-        rows.append(BacktestRow(method, steps, "group", group, "", len(p), *_scores(p, t, v)))
+        rows.append(BacktestRow(method, steps, "group", group, "", len(p), *relative_scores(p, t, v)))
         for name, lo, hi in row_owner(traj.groups, traj.states[0], group):
-            rows.append(BacktestRow(method, steps, "layer", group, name, hi - lo, *_scores(p[lo:hi], t[lo:hi],
+            rows.append(BacktestRow(method, steps, "layer", group, name, hi - lo, *relative_scores(p[lo:hi], t[lo:hi],
                                                                                              v[lo:hi])))
     recovered = from_vectors(visible_states[0], traj.groups, {g: p[:, -1] for g, p in preds.items()})
     return rows, recovered

@@ -29,7 +29,7 @@ class OptimConfig:
     def validate(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"optim.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        _positive("optim.lr", self.lr)
+        check_positive("optim.lr", self.lr)
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigError(f"optim.batch_size must be a positive integer, got {self.batch_size!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -49,8 +49,8 @@ class PretrainConfig:
     val_fraction: float = 0.1  # of the source training set, held out of D0 to judge convergence
 
     def validate(self) -> None:
-        _int_at_least("pretrain.max_epochs", self.max_epochs, 1)
-        _int_at_least("pretrain.patience", self.patience, 1)
+        check_int_at_least("pretrain.max_epochs", self.max_epochs, 1)
+        check_int_at_least("pretrain.patience", self.patience, 1)
         if not (0 < self.val_fraction < 0.5):
             raise ConfigError(f"pretrain.val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
 
@@ -79,25 +79,25 @@ class ForgetConfig:
             raise ConfigError(f"r must be strictly between 0 and 1, got {self.r!r}")
         if not isinstance(self.stages, int) or self.stages < 2:
             raise ConfigError(f"stages must be an integer >= 2 (Θ0 plus at least one forgetting stage), got {self.stages!r}")
-        _int_at_least("epochs", self.epochs, 1)
+        check_int_at_least("epochs", self.epochs, 1)
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (0 < self.d0_fraction <= 1):
             raise ConfigError(f"d0_fraction must be in (0, 1], got {self.d0_fraction!r}")
         if self.forget_lr is not None:
-            _positive("forget_lr", self.forget_lr)
+            check_positive("forget_lr", self.forget_lr)
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         self.optim.validate()
         self.pretrain.validate()
 
 
-def _positive(name: str, value: Any) -> None:
+def check_positive(name: str, value: Any) -> None:
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
 
 
-def _int_at_least(name: str, value: Any, low: int) -> None:
+def check_int_at_least(name: str, value: Any, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 

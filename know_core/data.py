@@ -64,10 +64,38 @@ def available_datasets() -> dict[str, str]:
 
 
 def load_dataset(name: str, data_root: str | None = None) -> Dataset:
-    """Load (and cache in memory) a registered dataset."""
-    if name not in _REGISTRY:
-        raise DataError(f"unknown dataset {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _load_cached(name, data_root)
+    """Load (and cache in memory) a registered dataset.
+
+    ``"NAME:CLASSES"`` keeps only some classes, relabelled 0..k−1 in the order given, e.g. ``"fashion-mnist:0-4"``
+    or ``"digits:5,6,7,8,9"``: the way to make a source task and a held-out-classes target task from one dataset.
+    """
+    base, _, spec = name.partition(":")
+    if base not in _REGISTRY:
+        raise DataError(f"unknown dataset {base!r}; available: {', '.join(sorted(_REGISTRY))}")
+    ds = _load_cached(base, data_root)
+    return _class_subset(ds, name, _parse_classes(spec, ds.num_classes, name)) if spec else ds
+
+
+def _parse_classes(spec: str, num_classes: int, name: str) -> list[int]:
+    classes: list[int] = []
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            classes += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise DataError(f"dataset {name!r}: classes must look like '0-4' or '1,3,5', got {spec!r}") from None
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad or len(set(classes)) != len(classes) or len(classes) < 2:
+        raise DataError(f"dataset {name!r}: need at least 2 distinct classes in 0..{num_classes - 1}, got {spec!r}")
+    return classes
+
+
+def _class_subset(ds: Dataset, name: str, classes: list[int]) -> Dataset:
+    relabel = torch.full((ds.num_classes,), -1, dtype=torch.long)
+    relabel[torch.tensor(classes)] = torch.arange(len(classes))
+    keep_tr, keep_te = relabel[ds.y_train] >= 0, relabel[ds.y_test] >= 0
+    return Dataset(name, ds.x_train[keep_tr], relabel[ds.y_train[keep_tr]], ds.x_test[keep_te],
+                   relabel[ds.y_test[keep_te]], len(classes), ds.default_batch_size)
 
 
 @lru_cache(maxsize=8)

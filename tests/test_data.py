@@ -77,3 +77,14 @@ def test_stage_sizes_follow_floor_of_r_powers():
     assert stage_sizes(1000, 0.5, 5) == [1000, 500, 250, 125, 62]
     assert stage_sizes(900, 1 / 3, 3) == [900, 300, 100]
     assert stage_sizes(7, 0.9, 3) == [7, int(np.floor(7 * 0.9)), int(np.floor(7 * 0.81))]
+
+
+def test_class_subsets_make_held_out_tasks():
+    full = load_dataset("digits")
+    low, high = load_dataset("digits:0-4"), load_dataset("digits:9,5")
+    assert low.num_classes == 5 and set(low.y_train.tolist()) == set(range(5))
+    assert high.num_classes == 2 and len(high.y_test) == int(((full.y_test == 9) | (full.y_test == 5)).sum())
+    assert torch.equal(high.x_train[high.y_train == 0], full.x_train[full.y_train == 9])  # relabelled in given order
+    for bad in ("digits:0-12", "digits:3", "digits:a-b", "digits:1,1"):
+        with pytest.raises(DataError, match="classes"):
+            load_dataset(bad)

@@ -1,0 +1,111 @@
+"""The experiment's config and presets: source forgetting run, target task, methods, scales, seeds, controls.
+
+One config system: a preset is an :class:`ExperimentConfig`; CLI flags and the dashboard apply overrides on top, and
+the resolved config is saved with the results.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from .config import ForgetConfig, OptimConfig, PretrainConfig, check_int_at_least
+from .errors import ConfigError
+from .finetune import FinetuneConfig
+
+ALL_METHODS = ("naive", "taskvector", "expfit", "known")
+
+
+@dataclass
+class ExperimentConfig:
+    preset: str = "custom"
+    source: ForgetConfig = field(default_factory=ForgetConfig)
+    target_dataset: str = "digits:5-9"
+    target_train: int = 100  # images in the data-scarce target training set (class-balanced, seeded)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    methods: list[str] = field(default_factory=lambda: list(ALL_METHODS))
+    official_known: str | None = None  # folder with KNOWN_{Conv,FC,Bias}.h5: adds the method "known-official"
+    scales: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    oracles: str = "auto"  # auto: where the source pool holds |D0|·scale images; on: required; off
+    oracle_budget: str = "converge"  # converge (like Θ0) or steps (Θ0's number of optimisation steps)
+    reset_norm: bool = False
+
+    def steps_for(self, scale: float) -> int:
+        """k such that scale = (1/r)^k; scales that are not such powers are refused."""
+        k = math.log(scale) / math.log(1 / self.source.r)
+        if scale <= 1 or abs(k - round(k)) > 1e-6:
+            raise ConfigError(f"scale {scale:g} is not a power of 1/r = {1 / self.source.r:g} "
+                              f"(valid: {', '.join(f'{(1 / self.source.r) ** j:g}' for j in range(1, 4))}, …)")
+        return int(round(k))
+
+    def validate(self) -> None:
+        self.source.validate()
+        self.finetune.validate()
+        check_int_at_least("target_train", self.target_train, 2)
+        if not self.methods:
+            raise ConfigError("methods must name at least one predictor")
+        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        if unknown:
+            raise ConfigError(f"unknown method {unknown[0]!r}; available: {', '.join(ALL_METHODS)}")
+        if not self.scales:
+            raise ConfigError("scales must hold at least one scaling factor, e.g. 2 4 8")
+        for scale in self.scales:
+            self.steps_for(scale)
+        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds) or \
+                len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct non-negative integers, got {self.seeds!r}")
+        if self.oracles not in ("auto", "on", "off"):
+            raise ConfigError(f"oracles must be auto, on or off, got {self.oracles!r}")
+        if self.oracle_budget not in ("converge", "steps"):
+            raise ConfigError(f"oracle_budget must be converge or steps, got {self.oracle_budget!r}")
+
+    @property
+    def method_names(self) -> list[str]:
+        return self.methods + (["known-official"] if self.official_known else [])
+
+
+def _quick() -> ExperimentConfig:
+    """Embedded data only: digits 0–4 as the source task, 100 images of digits 5–9 as the target; one seed."""
+    return ExperimentConfig(
+        preset="quick",
+        source=ForgetConfig(dataset="digits:0-4", model="simple_cnn", r=0.5, stages=5, optim=OptimConfig(batch_size=16),
+                            pretrain=PretrainConfig(max_epochs=60, patience=8)),
+        target_dataset="digits:5-9", target_train=100, finetune=FinetuneConfig(epochs=20, batch_size=16),
+        oracles="off")
+
+
+def _standard() -> ExperimentConfig:
+    """Fashion-MNIST classes 0–4 → 500 images of the held-out classes 5–9; D0 = 1/8 of the source pool so the
+    real ×2/×4/×8 models (oracles) can be trained; three seeds."""
+    return ExperimentConfig(
+        preset="standard",
+        source=ForgetConfig(dataset="fashion-mnist:0-4", model="simple_cnn", r=0.5, stages=5, d0_fraction=0.125,
+                            optim=OptimConfig(batch_size=64), pretrain=PretrainConfig(max_epochs=40, patience=5)),
+        target_dataset="fashion-mnist:5-9", target_train=500, finetune=FinetuneConfig(epochs=20, batch_size=32),
+        seeds=[0, 1, 2], oracles="on")
+
+
+def _paper() -> ExperimentConfig:
+    """The release's recipe (ResNet-18, CIFAR-100 → CIFAR-10) for a GPU user with the data under --data-root."""
+    return ExperimentConfig(
+        preset="paper",
+        source=ForgetConfig(dataset="cifar100", model="resnet18", r=0.5, stages=5, optim=OptimConfig(batch_size=128),
+                            pretrain=PretrainConfig(max_epochs=200, patience=10)),
+        target_dataset="cifar10", target_train=50_000,
+        finetune=FinetuneConfig(recipe="release", epochs=30, head_epochs=10, lr=1e-3, batch_size=128),
+        oracles="off", reset_norm=True)
+
+
+PRESETS = {"quick": _quick, "standard": _standard, "paper": _paper}
+
+
+def preset(name: str, **overrides) -> ExperimentConfig:
+    """A preset with top-level overrides (``seeds``, ``methods``, ``scales`` …) applied."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    cfg = PRESETS[name]()
+    unknown = [k for k in overrides if not hasattr(cfg, k)]
+    if unknown:
+        raise ConfigError(f"unknown experiment setting {unknown[0]!r}")
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,81 @@
+"""Statistics over seeds: mean ± std per method and scale, paired differences with 95 % intervals, plain verdicts.
+
+Paired differences compare two initialisations on the *same* seed (same Θ0, same target subset), which removes the
+seed-to-seed spread that would otherwise swamp a one-point effect; the interval is Student's t over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from statistics import mean, stdev
+
+
+def t_interval(values: list[float]) -> tuple[float, float] | None:
+    """95 % confidence interval of the mean (Student's t); None with fewer than two values."""
+    if len(values) < 2:
+        return None
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, len(values) - 1)) * stdev(values) / math.sqrt(len(values))
+    return mean(values) - half, mean(values) + half
+
+
+def _by_key(rows: list[dict], metric: str) -> dict[tuple[str, float], dict[int, float]]:
+    table: dict[tuple[str, float], dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        if r.get("valid", True) and r.get(metric) is not None:
+            table[(r["method"], r["scale"])][r["seed"]] = r[metric]
+    return table
+
+
+def summarise(rows: list[dict], metric: str = "target_acc") -> list[dict]:
+    """One entry per (method, scale): mean, std, n, and paired differences to naive and to the shrinkage control."""
+    table = _by_key(rows, metric)
+    naive = table.get(("naive", 1), {})
+    out = []
+    for (method, scale), by_seed in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        values = list(by_seed.values())
+        entry = {"method": method, "scale": scale, "metric": metric, "n": len(values), "mean": mean(values),
+                 "std": stdev(values) if len(values) > 1 else 0.0}
+        for name, ref in (("vs_naive", naive), ("vs_shrink", table.get((f"shrink:{method}", scale), {}))):
+            if method == "naive" or (method.startswith("shrink:") and name == "vs_shrink") or not ref:
+                continue
+            diffs = [by_seed[s] - ref[s] for s in by_seed if s in ref]
+            if diffs:
+                entry[name] = {"mean": mean(diffs), "ci95": t_interval(diffs), "n": len(diffs)}
+        out.append(entry)
+    return out
+
+
+def verdicts(summary: list[dict], forgot: list[bool]) -> list[str]:
+    """Plain sentences on what the numbers say, including when the method does not work."""
+    lines = []
+    if forgot and not all(forgot):
+        lines.append(f"The trajectory showed NO forgetting on {forgot.count(False)} of {len(forgot)} seeds: "
+                     "source accuracy did not fall along the stages, so extrapolating backwards undoes learning.")
+    by = {(e["method"], e["scale"]): e for e in summary}
+    naive, scratch = by.get(("naive", 1)), by.get(("scratch", 1))
+    if naive and scratch and naive["mean"] <= scratch["mean"]:
+        lines.append(f"Pre-training does not beat training from scratch on the target "
+                     f"(naive {naive['mean']:.4f} vs scratch {scratch['mean']:.4f}): this target cannot show KNOW.")
+    for e in summary:
+        diff = e.get("vs_naive")
+        if not diff or e["method"] in ("oracle", "scratch") or e["method"].startswith("shrink:"):
+            continue
+        ci = diff["ci95"]
+        if ci is None:
+            word = "vs"
+        elif ci[0] > 0:
+            word = "beats"
+        elif ci[1] < 0:
+            word = "is WORSE than"
+        else:
+            word = "does not beat" if diff["mean"] <= 0 else "is not distinguishable from"
+        text = f"{e['method']} ×{e['scale']:g} {word} naive ({diff['mean']:+.4f}"
+        text += f", 95% CI [{ci[0]:+.4f}, {ci[1]:+.4f}])" if ci else "; one seed: no interval, no evidence either way)"
+        shrink = e.get("vs_shrink")
+        if shrink:
+            text += f"; vs its shrinkage control {shrink['mean']:+.4f}"
+        lines.append(text + ".")
+    return lines

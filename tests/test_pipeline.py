@@ -1,0 +1,122 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from know_core.cli import main
+from know_core.config import PretrainConfig
+from know_core.errors import ConfigError, DataError
+from know_core.experiment import preset
+from know_core.finetune import FinetuneConfig
+from know_core.pipeline import run_experiment, shrinkage_control
+from know_core.predictors.base import Predictor
+from know_core.stats import summarise, t_interval, verdicts
+
+
+def tiny(**overrides):
+    """The quick preset shrunk to a few seconds: short pre-training, 3 fine-tuning epochs."""
+    cfg = preset("quick", methods=["naive", "taskvector", "expfit"], scales=[2.0, 4.0])
+    cfg.source = dataclasses.replace(cfg.source, stages=4, pretrain=PretrainConfig(max_epochs=6, patience=2))
+    cfg.finetune = FinetuneConfig(epochs=3, batch_size=16)
+    return dataclasses.replace(cfg, **overrides)
+
+
+def test_rows_cover_every_method_scale_and_control(tmp_path):
+    results = run_experiment(tiny(), tmp_path)
+    rows = results["rows"]
+    keys = {(r["method"], r["scale"]) for r in rows}
+    for method in ("taskvector", "expfit"):
+        for scale in (2.0, 4.0):
+            assert (method, scale) in keys and (f"shrink:{method}", scale) in keys
+    assert ("naive", 1.0) in keys and ("scratch", 1.0) in keys
+    for r in rows:
+        assert {"method", "scale", "seed", "target_acc", "source_acc", "valid"} <= set(r)
+        assert 0 <= r["target_acc"] <= 1
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["rows"] == json.loads(json.dumps(rows)) and on_disk["config"]["preset"] == "quick"
+    assert {"summary", "verdicts", "timings", "backtest", "trajectories"} <= set(on_disk)
+    assert {b["method"] for b in on_disk["backtest"]} >= {"taskvector", "expfit"}
+
+
+def test_oracles_are_trained_and_compared(tmp_path):
+    cfg = tiny(oracles="on", scales=[2.0], methods=["taskvector"])
+    cfg.source = dataclasses.replace(cfg.source, d0_fraction=0.5, stages=3)
+    rows = run_experiment(cfg, tmp_path)["rows"]
+    oracle = [r for r in rows if r["method"] == "oracle"]
+    assert len(oracle) == 1 and oracle[0]["norm_ratio"] > 0 and "dist_to_oracle" not in oracle[0]
+    tv = next(r for r in rows if r["method"] == "taskvector")
+    assert tv["dist_to_oracle"] > 0 and -1 <= tv["cos_to_oracle"] <= 1
+    with pytest.raises(ConfigError, match="oracle ×4 needs"):
+        cfg4 = dataclasses.replace(cfg, scales=[4.0])
+        run_experiment(cfg4, tmp_path / "b")
+
+
+def test_resume_skips_finished_seeds(tmp_path, monkeypatch):
+    first = run_experiment(tiny(), tmp_path)
+    import know_core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "run_seed", lambda *a, **k: pytest.fail("a finished seed was recomputed"))
+    again = run_experiment(tiny(), tmp_path)
+    assert again["rows"] == first["rows"]
+
+
+class _Broken(Predictor):
+    name = "broken"
+
+    def step(self, window, group):
+        return torch.full_like(window[:, -1], float("nan"))
+
+
+def test_non_finite_method_is_marked_invalid_and_others_complete(tmp_path, monkeypatch):
+    import know_core.experiment as experiment
+    import know_core.predictors as predictors
+
+    monkeypatch.setitem(predictors._REGISTRY, "expfit-broken", _Broken)
+
+    monkeypatch.setattr(experiment, "ALL_METHODS", (*experiment.ALL_METHODS, "expfit-broken"))
+    results = run_experiment(tiny(methods=["taskvector", "expfit-broken"]), tmp_path)
+    bad = [r for r in results["rows"] if r["method"] == "expfit-broken"]
+    assert bad and all(not r["valid"] and "non-finite" in r["reason"] for r in bad)
+    assert any(r["method"] == "taskvector" and r["valid"] for r in results["rows"])
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(methods=["magic"]), ConfigError, "unknown method 'magic'"),
+    (dict(scales=[3.0]), ConfigError, "scale 3 is not a power of 1/r = 2"),
+    (dict(seeds=[0, 0]), ConfigError, "seeds must be distinct"),
+    (dict(target_dataset="cifar10"), DataError, "not on disk"),
+])
+def test_bad_experiment_config(tmp_path, change, error, message):
+    with pytest.raises(error, match=message):
+        run_experiment(tiny(**change), tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_unknown_preset_and_paper_without_data(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        preset("huge")
+    assert main(["demo", "--preset", "paper", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "cifar100 is not on disk" in capsys.readouterr().err
+
+
+def test_shrinkage_control_matches_norms_keeps_direction():
+    theta0 = {"w": torch.tensor([3.0, 4.0]), "bn": torch.tensor([1.0])}
+    pred = {"w": torch.tensor([0.0, 2.5]), "bn": torch.tensor([7.0])}
+    out = shrinkage_control(theta0, pred, {"w": "fc", "bn": "norm"})
+    assert torch.allclose(out["w"], torch.tensor([1.5, 2.0])) and torch.equal(out["bn"], theta0["bn"])
+
+
+def test_statistics_and_verdicts():
+    rows = [{"method": m, "scale": s, "seed": seed, "target_acc": acc, "valid": True}
+            for seed, base in enumerate([0.80, 0.82, 0.81])
+            for m, s, acc in (("naive", 1, base), ("scratch", 1, base - 0.1), ("expfit", 2, base + 0.02),
+                              ("shrink:expfit", 2, base + 0.019))]
+    summary = {(e["method"], e["scale"]): e for e in summarise(rows)}
+    e = summary[("expfit", 2)]
+    assert e["vs_naive"]["mean"] == pytest.approx(0.02) and e["vs_naive"]["ci95"][0] > 0
+    assert e["vs_shrink"]["mean"] == pytest.approx(0.001)
+    lo, hi = t_interval([1.0, 2.0, 3.0])
+    assert lo == pytest.approx(2 - 4.302653 / 3 ** 0.5, abs=1e-4) and hi == pytest.approx(2 + 4.302653 / 3 ** 0.5, abs=1e-4)
+    text = " ".join(verdicts(list(summary.values()), [True, False, True]))
+    assert "NO forgetting on 1 of 3 seeds" in text and "expfit ×2 beats naive" in text
