@@ -30,6 +30,7 @@ class ExperimentConfig:
     oracles: str = "auto"  # auto: where the source pool holds |D0|·scale images; on: required; off
     oracle_budget: str = "converge"  # converge (like Θ0) or steps (Θ0's number of optimisation steps)
     reset_norm: bool = False
+    save_weights: bool = True  # every seed's trajectory, predictions and oracles as safetensors beside the results
 
     def steps_for(self, scale: float) -> int:
         """k such that scale = (1/r)^k; scales that are not such powers are refused."""

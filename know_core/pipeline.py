@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from .backtest import backtest_weights, relative_scores
 from .config import to_dict
@@ -24,7 +25,7 @@ from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
 from .forgetting import Trajectory, preflight, pretrain, resolved_batch_size, run_forgetting
-from .fsio import write_json
+from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
 from .predictors import get_predictor
 from .stats import summarise, verdicts
@@ -106,8 +107,9 @@ class _Seed:
         return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> dict:
-    """All rows of one seed (see the module docstring), with timings per phase."""
+def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, torch.Tensor]]:
+    """All rows of one seed (see the module docstring) with timings per phase, and the weights behind them:
+    ``traj/{s}/{param}``, ``pred/{method}/{scale}/{param}`` and ``oracle/{scale}/{param}``."""
     ctx = _Seed(cfg, seed, hooks)
     traj, timings = run_forgetting(ctx.src, hooks)
     theta0, groups = traj.states[0], traj.groups
@@ -161,8 +163,16 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> dict:
     for row in rows:
         row.setdefault("valid", True)
         row["seed"] = seed
-    return {"seed": seed, "rows": rows, "backtest": backtests, "timings": timings, "forgot": traj.forgot,
-            "verdict": traj.verdict(), "source_acc_stages": traj.source_acc, "stage_sizes": traj.stage_sizes}
+    weights = {f"traj/{s}/{k}": v for s, state in enumerate(traj.states) for k, v in state.items()}
+    for method, steps in predictions.items():
+        for scale in cfg.scales:
+            weights.update({f"pred/{method}/{scale:g}/{k}": v for k, v in steps[cfg.steps_for(scale) - 1].items()})
+    for scale, state in oracles.items():
+        weights.update({f"oracle/{scale:g}/{k}": v for k, v in (state or {}).items()})
+    result = {"seed": seed, "rows": rows, "backtest": backtests, "timings": timings, "forgot": traj.forgot,
+              "verdict": traj.verdict(), "source_acc_stages": traj.source_acc, "stage_sizes": traj.stage_sizes,
+              "groups": groups}
+    return result, weights
 
 
 def _norm_ratio(state, theta0, groups) -> float:
@@ -214,9 +224,12 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
             if saved.get("config_hash") == digest:
                 seeds.append(saved)
                 continue
-        result = run_seed(cfg, seed, hooks)
+        result, weights = run_seed(cfg, seed, hooks)
         result["config_hash"] = digest
-        write_json(path, result)
+        if cfg.save_weights:
+            with atomic_write(path.with_suffix(".safetensors")) as tmp:
+                save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp), metadata={"seed": str(seed)})
+        write_json(path, result)  # last: its presence marks the seed finished
         seeds.append(result)
     rows = [r for s in seeds for r in s["rows"]]
     summary = summarise(rows)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 from .config import ForgetConfig, from_dict, to_dict
 from .errors import RunStoreError
 from .forgetting import Trajectory, preflight, run_forgetting
 from .store import Run, RunStore, RunWriter
 from .train import Hooks
+
+if TYPE_CHECKING:
+    from .experiment import ExperimentConfig
 
 TRAJECTORY_FILE = "trajectory.safetensors"
 
@@ -68,3 +72,35 @@ def open_forget_run(store: RunStore, run_id: str) -> tuple[Run, ForgetConfig, Tr
     if run.manifest.get("kind") != "forget" and not run.has(TRAJECTORY_FILE):
         raise RunStoreError(f"run {run_id} holds no forgetting trajectory")
     return run, load_config(run), load_trajectory(run)
+
+
+def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None = None, name: str | None = None,
+                   run_id: str | None = None) -> str:
+    """Run (or, with ``run_id``, resume) an experiment inside the run store; returns the run id.
+
+    The run folder fills up seed by seed, so a failed or cancelled experiment keeps its finished seeds and a
+    later call with the same ``run_id`` picks up from there.
+    """
+    from .config import to_dict
+    from .errors import Cancelled
+    from .pipeline import run_experiment
+
+    cfg.validate()
+    if run_id is None:
+        run_id = store.create_in_place("experiment", to_dict(cfg), name).name
+    else:
+        info = store.info(run_id)
+        if info.kind != "experiment" or info.status == "done":
+            raise RunStoreError(f"run {run_id} is a {info.status} {info.kind} run; only an unfinished experiment "
+                                "can be resumed")
+        store.mark(run_id, "running")
+    try:
+        results = run_experiment(cfg, store.root / run_id, hooks)
+    except BaseException as exc:
+        status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
+        store.mark(run_id, status, f"{type(exc).__name__}: {exc}")
+        raise
+    store.finish(run_id, {"preset": cfg.preset, "verdicts": results["verdicts"],
+                          "forgot": all(t["forgot"] for t in results["trajectories"]),
+                          "total_s": results["timings"]["total_s"]})
+    return run_id

@@ -168,18 +168,24 @@ class RunStore:
         with self._db() as db:
             db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
 
-    @contextlib.contextmanager
-    def create(self, kind: str, config: dict[str, Any], name: str | None = None) -> Iterator[RunWriter]:
-        """Start a run (listed as ``running`` at once); its folder appears only when the block completes."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        tag = "-".join(str(config[k]) for k in ("dataset", "model") if k in config)
-        run_id = f"{stamp}-{kind}{'-' + tag if tag else ''}-{secrets.token_hex(3)}"
-        staging = self.root / ".staging" / run_id
-        staging.mkdir(parents=True)
+    @staticmethod
+    def _new_id(kind: str, config: dict[str, Any]) -> str:
+        tag = "-".join(str(config[k]).replace(":", "_") for k in ("dataset", "model", "preset") if k in config)
+        return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}{'-' + tag if tag else ''}-{secrets.token_hex(3)}"
+
+    def _insert(self, run_id: str, kind: str, name: str | None, config: dict[str, Any]) -> None:
         now = time.time()
         with self._db() as db:
             db.execute("INSERT INTO runs VALUES (?, ?, ?, 'running', NULL, ?, ?, ?, NULL)",
                        (run_id, kind, name or run_id, now, now, json.dumps(config)))
+
+    @contextlib.contextmanager
+    def create(self, kind: str, config: dict[str, Any], name: str | None = None) -> Iterator[RunWriter]:
+        """Start a run (listed as ``running`` at once); its folder appears only when the block completes."""
+        run_id = self._new_id(kind, config)
+        staging = self.root / ".staging" / run_id
+        staging.mkdir(parents=True)
+        self._insert(run_id, kind, name, config)
         writer = RunWriter(run_id, staging)
         try:
             writer.write_json("config.json", config)
@@ -192,6 +198,30 @@ class RunStore:
             status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
             self._set(run_id, status=status, error=f"{type(exc).__name__}: {exc}")
             raise
+
+    def create_in_place(self, kind: str, config: dict[str, Any], name: str | None = None) -> Path:
+        """Start a long, resumable run whose folder fills up as it goes (an experiment saves each finished seed).
+        Listed as ``running``; :meth:`finish` seals it with a manifest, :meth:`mark` records failure or cancel."""
+        run_id = self._new_id(kind, config)
+        path = self.root / run_id
+        path.mkdir()
+        write_json(path / "config.json", config)
+        self._insert(run_id, kind, name, config)
+        return path
+
+    def finish(self, run_id: str, summary: dict[str, Any]) -> None:
+        """Checksum every file of an in-place run into its manifest and mark it done."""
+        path = self.root / run_id
+        files = {str(f.relative_to(path)): {"sha256": sha256_file(f)} for f in sorted(path.rglob("*"))
+                 if f.is_file() and f.name != "manifest.json" and not f.name.startswith(".")}
+        kind = self.info(run_id).kind
+        write_json(path / "manifest.json", {"id": run_id, "kind": kind, "files": files})
+        self._set(run_id, status="done", error=None, summary=json.dumps(summary))
+
+    def mark(self, run_id: str, status: str, error: str | None = None) -> None:
+        if status not in ("running", "failed", "cancelled"):
+            raise ValueError(f"mark() takes running, failed or cancelled, not {status!r}")
+        self._set(run_id, status=status, error=error)
 
     def list_runs(self, status: str | None = None, kind: str | None = None) -> list[RunInfo]:
         query, args = "SELECT * FROM runs WHERE 1=1", []

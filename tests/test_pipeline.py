@@ -120,3 +120,28 @@ def test_statistics_and_verdicts():
     assert lo == pytest.approx(2 - 4.302653 / 3 ** 0.5, abs=1e-4) and hi == pytest.approx(2 + 4.302653 / 3 ** 0.5, abs=1e-4)
     text = " ".join(verdicts(list(summary.values()), [True, False, True]))
     assert "NO forgetting on 1 of 3 seeds" in text and "expfit ×2 beats naive" in text
+
+
+def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
+    from know_core.errors import Cancelled
+    from know_core.runs import experiment_run
+    from know_core.store import RunStore
+    from know_core.train import Hooks
+
+    store = RunStore(tmp_path)
+    cfg = tiny(seeds=[0, 1])
+    ticks = []
+    hooks = Hooks(progress=lambda e: ticks.append(e.phase), should_stop=lambda: "fine-tuning naive" in ticks[-1:]
+                  and ticks.count("fine-tuning naive") > 40)
+    with pytest.raises(Cancelled):
+        experiment_run(cfg, store, hooks)
+    run = store.list_runs()[0]
+    assert run.status == "cancelled" and not (tmp_path / run.id / "results.json").exists()
+    run_id = experiment_run(cfg, store, run_id=run.id)
+    opened = store.open(run_id)
+    assert opened.read_json("results.json")["config"]["seeds"] == [0, 1]
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / run_id / "seeds" / "seed-1.safetensors"))
+    assert any(k.startswith("pred/expfit/4/") for k in weights) and any(k.startswith("traj/3/") for k in weights)
+    assert store.info(run_id).status == "done" and store.info(run_id).summary["preset"] == "quick"
