@@ -22,6 +22,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else 0o644)  # mkstemp's 0600 is too private
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
