@@ -76,6 +76,12 @@ def simple_cnn(input_shape: tuple[int, int, int], num_classes: int, widths: tupl
     return nn.Sequential(*layers)
 
 
+register_model("simple_cnn_narrow", "simple_cnn at half width: conv 4-8-16-16, dense 32 (a meta-training variant)")(
+    lambda input_shape, num_classes: simple_cnn(input_shape, num_classes, (4, 8, 16, 16), 32))
+register_model("simple_cnn_wide", "simple_cnn at 1.5× width: conv 12-24-48-48, dense 96 (held out of meta-training)")(
+    lambda input_shape, num_classes: simple_cnn(input_shape, num_classes, (12, 24, 48, 48), 96))
+
+
 @register_model("mlp", "multi-layer perceptron on flattened inputs, hidden 256-128")
 def mlp(input_shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (256, 128)) -> nn.Module:
     c, h, w = input_shape

@@ -1,0 +1,206 @@
+"""Collect forgetting trajectories into a folder: one safetensors file per finished job, resumable, in parallel.
+
+A job's file is ``<job id>.safetensors`` (stage s's tensors under ``"{s}/{name}"``, the job, groups, measurements and
+timings in its metadata) and is written atomically, so its presence means "finished": an interrupted collection is
+restarted with the same command and only the missing jobs run. A file that exists but cannot be read is redone with a
+warning. Workers are separate processes with one OpenMP thread each, because two thread pools competing for the same
+cores slow each other down 10–50× (DESIGN.md §3); ``run_job`` alone is what a cluster task calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import DataError, KnowError
+from ..forgetting import Trajectory, run_forgetting
+from ..fsio import atomic_write, write_json
+from ..models import GROUPS
+from .jobs import Job
+
+FILE_FORMAT = "know_core.metatraj/1"
+SUMMARY_FILE = "collection.json"
+
+
+class CorruptTrajectory(DataError):
+    """A collected trajectory file that cannot be read (truncated, damaged, or not one of ours)."""
+
+
+def trajectory_path(out: Path, job: Job) -> Path:
+    return Path(out) / f"{job.id}.safetensors"
+
+
+def save_trajectory_file(path: Path, job: Job, traj: Trajectory, timings: dict[str, float]) -> None:
+    tensors = {f"{s}/{name}": t.contiguous() for s, state in enumerate(traj.states) for name, t in state.items()}
+    meta = {"format": FILE_FORMAT, "job": job.to_json(), "groups": json.dumps(traj.groups),
+            "stages": str(len(traj.states)), "stage_sizes": json.dumps(traj.stage_sizes),
+            "source_acc": json.dumps(traj.source_acc), "forgot": json.dumps(traj.forgot),
+            "pretrain_epochs": str(len(traj.pretrain_history)), "timings": json.dumps(timings)}
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The file's metadata (job, groups, stages, …), parsed; CorruptTrajectory if it is not a readable file of ours."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+            keys = list(f.keys())
+        if raw.get("format") != FILE_FORMAT:
+            raise ValueError(f"format {raw.get('format')!r}, expected {FILE_FORMAT!r}")
+        meta = {k: json.loads(v) for k, v in raw.items() if k != "format"}
+        if len(keys) == 0 or meta["stages"] < 2:
+            raise ValueError("no stages")
+        meta["n_tensors"] = len(keys)
+        return meta
+    except Exception as exc:  # safetensors raises its own types for truncated headers
+        raise CorruptTrajectory(f"{path.name}: unreadable trajectory file ({exc})") from None
+
+
+def read_trajectory_file(path: Path) -> tuple[list[dict[str, torch.Tensor]], dict[str, Any]]:
+    """(states Θ0…Θ_{S−1}, metadata); every tensor is read, so a truncated body is caught here, not in training."""
+    meta = read_metadata(path)
+    states: list[dict[str, torch.Tensor]] = [{} for _ in range(meta["stages"])]
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118
+                stage, name = key.split("/", 1)
+                states[int(stage)][name] = f.get_tensor(key)
+    except Exception as exc:
+        raise CorruptTrajectory(f"{path.name}: damaged tensors ({exc})") from None
+    if any(set(s) != set(states[0]) for s in states):
+        raise CorruptTrajectory(f"{path.name}: stages hold different parameters")
+    return states, meta
+
+
+def is_done(path: Path) -> bool:
+    """True when ``path`` is a readable finished trajectory; a damaged one is reported and will be redone."""
+    if not path.exists():
+        return False
+    try:
+        read_metadata(path)
+        return True
+    except CorruptTrajectory as exc:
+        warnings.warn(f"{exc}; redoing this job", stacklevel=2)
+        return False
+
+
+def run_job(job: Job, out: str | Path) -> dict[str, Any]:
+    """Run one job and store its trajectory (skipped if already there). Returns a short record of what happened."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = trajectory_path(out, job)
+    if is_done(path):
+        return {"id": job.id, "status": "skipped"}
+    t0 = time.perf_counter()
+    traj, timings = run_forgetting(job.forget_config())
+    timings["total_s"] = time.perf_counter() - t0
+    save_trajectory_file(path, job, traj, timings)
+    return {"id": job.id, "status": "done", "seconds": timings["total_s"], "forgot": traj.forgot}
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def single_thread_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Spawned worker processes with one OpenMP thread each (the variable is read when a worker imports torch)."""
+    old = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            yield pool
+    finally:
+        if old is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = old
+
+
+def _worker_run(job: Job, out: str) -> dict[str, Any]:
+    try:
+        return run_job(job, out)
+    except KnowError as exc:
+        return {"id": job.id, "status": "failed", "error": str(exc)}
+
+
+def collect(jobs: list[Job], out: str | Path, workers: int = 2,
+            progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run every unfinished job of ``jobs`` into ``out`` with ``workers`` processes; returns the folder's summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    todo = [job for job in jobs if not is_done(trajectory_path(out, job))]
+    records: list[dict[str, Any]] = []
+    report = progress or (lambda done, total, rec: None)
+    if todo and workers <= 1:
+        for job in todo:
+            records.append(_worker_run(job, str(out)))
+            report(len(records), len(todo), records[-1])
+    elif todo:
+        with single_thread_pool(workers) as pool:
+            futures = [pool.submit(_worker_run, job, str(out)) for job in todo]
+            for fut in as_completed(futures):
+                records.append(fut.result())
+                report(len(records), len(todo), records[-1])
+    failed = [r for r in records if r["status"] == "failed"]
+    for r in failed:
+        print(f"warning: job {r['id']} failed: {r['error']}", file=sys.stderr)
+    summary = summarise(out)
+    history = summary.get("history", [])
+    history.append({"jobs": len(jobs), "ran": sum(r["status"] == "done" for r in records),
+                    "already_done": len(jobs) - len(todo), "failed": len(failed), "workers": workers,
+                    "seconds": round(time.perf_counter() - t0, 1)})
+    summary["history"] = history
+    write_json(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def summarise(out: str | Path) -> dict[str, Any]:
+    """Trajectories, windows (5-stage windows with a next stage, all groups) and bytes in a collection folder."""
+    out = Path(out)
+    trajectories, windows, size, forgot, broken, job_s = 0, 0, 0, 0, [], 0.0
+    for path in sorted(out.glob("*.safetensors")):
+        try:
+            meta = read_metadata(path)
+        except CorruptTrajectory as exc:
+            broken.append(str(exc))
+            continue
+        with safe_open(str(path), framework="pt") as f:
+            n_weights = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys()  # noqa: SIM118
+                            if k.startswith("0/") and meta["groups"].get(k[2:]) in GROUPS)
+        trajectories += 1
+        windows += n_weights * max(0, meta["stages"] - 5)
+        size += path.stat().st_size
+        forgot += bool(meta["forgot"])
+        job_s += float(meta["timings"].get("total_s", 0.0))
+    previous = {}
+    if (out / SUMMARY_FILE).is_file():
+        try:
+            previous = json.loads((out / SUMMARY_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+    # job_seconds: the sum of every stored job's own run time, which survives interrupted and resumed collections
+    return {"trajectories": trajectories, "windows": windows, "bytes": size, "forgot": forgot,
+            "job_seconds": round(job_s, 1), "broken": broken, "history": previous.get("history", [])}
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n

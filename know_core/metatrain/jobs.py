@@ -1,0 +1,124 @@
+"""The meta-dataset's job grid: which forgetting runs to record, and how to run exactly one of them.
+
+"List the jobs" and "run one job" are separate on purpose: the same deterministic list drives the local parallel
+collector (``collection.py``) and a cluster, where each task runs ``python -m know_core collect --job ID``. A job is
+identified by a hash of its resolved config, so its output file name says what it holds and a finished job is
+recognised by name whatever machine made it.
+
+Grids sample architectures, datasets, sampling rates r, learning rates, batch sizes and seeds with a fixed seed.
+r is drawn from the part of [0.3, 0.9] where every stage still holds a batch and every class (DESIGN.md §1), so no job
+is refused at run time. The ``heldout`` grids use a dataset (mnist-5k), an architecture (simple_cnn_wide) and seeds
+that the training grids never use: they are what the backtest benchmark measures generalisation on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict
+from ..data import load_dataset
+from ..errors import ConfigError
+
+R_RANGE = (0.3, 0.9)
+STAGES = 7  # S ≥ 7: two 5-stage windows per weight (θ6..θ2 → θ1 and θ5..θ1 → θ0)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One forgetting run of the meta-dataset: a resolved ForgetConfig plus the grid it came from."""
+
+    id: str
+    grid: str
+    config: dict[str, Any]
+
+    def forget_config(self) -> ForgetConfig:
+        return from_dict(ForgetConfig, self.config)
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "grid": self.grid, "config": self.config}, sort_keys=True)
+
+
+def job_id(config: dict[str, Any]) -> str:
+    """A stable name for a config: the first 16 hex digits of the SHA-256 of its canonical JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_job(cfg: ForgetConfig, grid: str = "custom") -> Job:
+    """A job for any validated config (tests, ad-hoc additions to a collection)."""
+    cfg.validate()
+    config = to_dict(cfg)
+    return Job(job_id(config), grid, config)
+
+
+# Per dataset: D0 share of the source pool, batch sizes, pre-training recipe. Fashion-MNIST is cut to a few thousand
+# images with capped pre-training so that one job stays in seconds on a CPU; whether it then forgot is recorded.
+_DATASETS = {
+    "digits": dict(d0=(1.0,), batch=(16, 32), pretrain=PretrainConfig(max_epochs=60, patience=8)),
+    "synthetic": dict(d0=(1.0,), batch=(16, 32), pretrain=PretrainConfig(max_epochs=60, patience=8)),
+    "fashion-mnist": dict(d0=(0.05, 0.08, 0.12), batch=(32, 64), pretrain=PretrainConfig(max_epochs=15, patience=3)),
+    "mnist-5k": dict(d0=(1.0,), batch=(32, 64), pretrain=PretrainConfig(max_epochs=20, patience=4)),
+}
+_LRS = (3e-4, 1e-3, 3e-3)
+
+# grid name -> (combos of (dataset, model, jobs per combo), seed range, sampling seed)
+GRIDS: dict[str, tuple[list[tuple[str, str, int]], range, int]] = {
+    "default": ([("digits", "simple_cnn", 20), ("digits", "simple_cnn_narrow", 16), ("digits", "mlp", 20),
+                 ("digits", "small_resnet", 8), ("synthetic", "simple_cnn", 10), ("synthetic", "mlp", 14),
+                 ("synthetic", "simple_cnn_narrow", 10), ("synthetic", "small_resnet", 4),
+                 ("fashion-mnist", "simple_cnn", 6), ("fashion-mnist", "simple_cnn_narrow", 4),
+                 ("fashion-mnist", "mlp", 10)], range(0, 1000), 2026),
+    "mini": ([("synthetic", "mlp", 2), ("digits", "simple_cnn_narrow", 1)], range(0, 1000), 7),
+    "heldout": ([("mnist-5k", "simple_cnn_wide", 4), ("mnist-5k", "simple_cnn", 3), ("mnist-5k", "mlp", 3),
+                 ("digits", "simple_cnn_wide", 4), ("fashion-mnist", "simple_cnn_wide", 2)], range(5000, 6000), 99),
+}
+
+
+def feasible_r_min(n0: int, need: int, stages: int = STAGES) -> float:
+    """Smallest r for which the last stage ⌊n0·r^(S−1)⌋ still holds ``need`` samples (with a 2 % margin)."""
+    return min(1.0, 1.02 * (need / n0) ** (1.0 / (stages - 1)))
+
+
+def _pool_size(dataset: str, d0_fraction: float, val_fraction: float) -> tuple[int, int]:
+    """(|D0|, class count) exactly as ``forgetting.source_split`` computes them."""
+    ds = load_dataset(dataset)
+    n = len(ds.y_train)
+    n_val = max(ds.num_classes, int(round(n * val_fraction)))
+    return int((n - n_val) * d0_fraction), ds.num_classes
+
+
+def list_jobs(grid: str = "default") -> list[Job]:
+    """The grid's jobs, in a fixed order (the same on every machine)."""
+    if grid not in GRIDS:
+        raise ConfigError(f"unknown grid {grid!r}; available: {', '.join(GRIDS)}")
+    combos, seeds, sample_seed = GRIDS[grid]
+    rng = random.Random(sample_seed)
+    jobs, seen = [], set()
+    for dataset, model, count in combos:
+        spec = _DATASETS[dataset]
+        for _ in range(count):
+            batch, d0 = rng.choice(spec["batch"]), rng.choice(spec["d0"])
+            n0, classes = _pool_size(dataset, d0, spec["pretrain"].val_fraction)
+            r_low = max(R_RANGE[0], feasible_r_min(n0, max(batch, classes)))
+            if r_low > R_RANGE[1]:
+                raise ConfigError(f"grid {grid!r}: {dataset} with batch {batch} cannot hold {STAGES} stages")
+            cfg = ForgetConfig(dataset=dataset, model=model, r=round(rng.uniform(r_low, R_RANGE[1]), 3),
+                               stages=STAGES, seed=rng.choice(seeds), d0_fraction=d0, device="cpu",
+                               optim=OptimConfig(lr=rng.choice(_LRS), batch_size=batch), pretrain=spec["pretrain"])
+            job = make_job(cfg, grid)
+            if job.id not in seen:
+                seen.add(job.id)
+                jobs.append(job)
+    return jobs
+
+
+def find_job(job: str, grids: tuple[str, ...] | None = None) -> Job:
+    """The job with id ``job`` from any known grid (the cluster path gets only the id)."""
+    for name in grids or tuple(GRIDS):
+        for candidate in list_jobs(name):
+            if candidate.id == job:
+                return candidate
+    raise ConfigError(f"no job {job!r} in the grids {', '.join(grids or GRIDS)}; list them with `collect --list`")
