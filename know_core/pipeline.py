@@ -165,6 +165,8 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
         row["seed"] = seed
     weights = {f"traj/{s}/{k}": v for s, state in enumerate(traj.states) for k, v in state.items()}
     for method, steps in predictions.items():
+        if method == "naive":
+            continue  # Θ0 at every scale: already stored as traj/0
         for scale in cfg.scales:
             weights.update({f"pred/{method}/{scale:g}/{k}": v for k, v in steps[cfg.steps_for(scale) - 1].items()})
     for scale, state in oracles.items():

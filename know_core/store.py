@@ -75,6 +75,11 @@ class Run:
             raise RunStoreError(f"run {self.id}: {name} is corrupt (checksum mismatch)")
         return file
 
+    def verify(self) -> None:
+        """Check every file of the manifest; raises RunStoreError naming the first missing or corrupt one."""
+        for name in self.manifest.get("files", {}):
+            self._verified(name)
+
     def has(self, name: str) -> bool:
         return name in self.manifest.get("files", {})
 
@@ -223,8 +228,10 @@ class RunStore:
             raise ValueError(f"mark() takes running, failed or cancelled, not {status!r}")
         self._set(run_id, status=status, error=error)
 
-    def list_runs(self, status: str | None = None, kind: str | None = None) -> list[RunInfo]:
+    def list_runs(self, status: str | None = None, kind: str | None = None, run_id: str | None = None) -> list[RunInfo]:
         query, args = "SELECT * FROM runs WHERE 1=1", []
+        if run_id:
+            query, args = query + " AND id = ?", [*args, run_id]
         if status:
             query, args = query + " AND status = ?", [*args, status]
         if kind:
@@ -235,9 +242,8 @@ class RunStore:
                 for r in rows]
 
     def info(self, run_id: str) -> RunInfo:
-        for run in self.list_runs():
-            if run.id == run_id:
-                return run
+        for run in self.list_runs(run_id=run_id):
+            return run
         raise RunStoreError(f"no run {run_id!r} in {self.root}")
 
     def open(self, run_id: str) -> Run:

@@ -1,54 +1,191 @@
-"""Runs page: every stored run, and the per-stage source accuracy of one forgetting trajectory."""
+"""Runs page: every stored run — filter, rename, delete, export results and predicted weights."""
 
-import os
+from __future__ import annotations
+
+import datetime as dt
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.errors import KnowError
-from know_core.runs import open_forget_run
-from know_core.store import DEFAULT_RUNS_DIR, RunStore
+from pages._common import (PAGES, damage, list_runs, load_results, runs_dir, seed_weights, show_figure, store,
+                           sync_url, url_list, welcome)
+
+STATUSES = ["running", "done", "damaged", "failed", "cancelled"]
 
 st.title("Runs")
-st.caption("KNOW fine-tunes a pre-trained network Θ0 on ever smaller nested subsets of its data and records how its "
-           "weights forget. Each run below is one such film; pick one to see how source accuracy moved along it. "
-           "Forgetting means accuracy *falls* from Θ0 to the last stage — without it, KNOW's premise fails.")
+st.markdown(
+    "Every run stored in the runs directory: **experiment** runs (the whole KNOW pipeline, launched from the "
+    "Experiments page) and **forget** runs (a forgetting trajectory alone, from the command line). A run whose files "
+    "no longer match their checksums is listed as *damaged*, with the reason. Pick one to rename it, delete it, or "
+    "download its results and predicted weights.")
 
-runs_dir = os.environ.get("KNOW_RUNS_DIR", DEFAULT_RUNS_DIR)
-try:
-    store = RunStore(runs_dir)
-    runs = store.list_runs()
-except KnowError as exc:
-    st.error(f"Cannot open the runs directory: {exc}")
-    st.stop()
-
+runs = list_runs()
 if not runs:
-    st.info(f"No runs in `{runs_dir}` yet. Record one with\n\n"
-            "`python -m know_core forget --dataset digits --model simple_cnn`")
+    welcome()
     st.stop()
 
-table = pd.DataFrame([{"run": r.id, "name": r.name, "status": r.status, "dataset": r.config.get("dataset"),
-                       "model": r.config.get("model"), "r": r.config.get("r"), "stages": r.config.get("stages"),
-                       "forgot": r.summary.get("forgot")} for r in runs])
-st.dataframe(table, hide_index=True, width="stretch")
 
-done = [r for r in runs if r.status == "done"]
-if not done:
-    st.info("No finished run to show yet.")
-    st.stop()
-run_id = st.selectbox("Run", [r.id for r in done], format_func=lambda i: next(r.name for r in done if r.id == i))
-try:
-    _, cfg, traj = open_forget_run(store, run_id)
-except KnowError as exc:
-    st.error(f"This run is damaged: {exc}")
+def status_of(info) -> tuple[str, str]:
+    if info.status == "done":
+        reason = damage(runs_dir(), info.id, info.updated)
+        if reason:
+            return "damaged", reason
+    return info.status, info.error or ""
+
+
+rows = []
+for info in runs:
+    status, reason = status_of(info)
+    cfg = info.config.get("source", info.config)
+    rows.append({"id": info.id, "name": info.name, "kind": info.kind, "status": status, "note": reason,
+                 "created": dt.datetime.fromtimestamp(info.created).strftime("%Y-%m-%d %H:%M"),
+                 "preset": info.config.get("preset", ""), "dataset": cfg.get("dataset"), "model": cfg.get("model"),
+                 "r": cfg.get("r"), "stages": cfg.get("stages"), "forgot": info.summary.get("forgot")})
+table = pd.DataFrame(rows)
+
+c1, c2, c3 = st.columns([2, 1, 2])
+if "runs-q" not in st.session_state:
+    st.session_state["runs-q"] = st.query_params.get("q", "")
+    st.session_state["runs-kind"] = url_list("kind", [], ["experiment", "forget"])
+    st.session_state["runs-status"] = url_list("status", [], STATUSES)
+query = c1.text_input("Filter by name or id", key="runs-q")
+kinds = c2.multiselect("Kind", ["experiment", "forget"], key="runs-kind")
+statuses = c3.multiselect("Status", STATUSES, key="runs-status")
+shown = table
+if query:
+    shown = shown[shown["name"].str.contains(query, case=False, regex=False)
+                  | shown["id"].str.contains(query, case=False, regex=False)]
+if kinds:
+    shown = shown[shown["kind"].isin(kinds)]
+if statuses:
+    shown = shown[shown["status"].isin(statuses)]
+st.dataframe(shown, hide_index=True, width="stretch")
+if shown.empty:
+    sync_url(q=query, kind=kinds, status=statuses, run=None)
+    st.info("No run matches these filters.")
     st.stop()
 
-fig = go.Figure(go.Scatter(
-    x=list(range(len(traj.source_acc))), y=traj.source_acc, mode="lines+markers", name="source test accuracy",
-    customdata=traj.stage_sizes, hovertemplate="stage %{x}<br>|D_s| = %{customdata}<br>accuracy %{y:.4f}<extra></extra>"))
-fig.update_layout(title=f"Source accuracy along the forgetting stages ({cfg.dataset}, {cfg.model}, r={cfg.r})",
-                  xaxis_title="stage s (training samples |D_s| = |D0|·r^s, on hover)",
-                  yaxis_title="source test accuracy (fraction)", xaxis=dict(dtick=1))
-st.plotly_chart(fig, width="stretch")
-(st.success if traj.forgot else st.warning)(traj.verdict())
+ids = list(shown["id"])
+if st.session_state.get("runs-pick") not in ids:
+    wanted = st.query_params.get("run") or st.session_state.get("current_run")
+    st.session_state["runs-pick"] = wanted if wanted in ids else ids[0]
+run_id = st.selectbox("Run", ids, key="runs-pick",
+                      format_func=lambda i: f"{table.set_index('id').loc[i, 'name']} ({i})")
+sync_url(q=query, kind=kinds, status=statuses, run=run_id)
+info = next(r for r in runs if r.id == run_id)
+status, reason = status_of(info)
+if status == "done":
+    st.session_state["current_run"] = run_id
+
+a, b = st.columns([3, 1])
+with a.form("rename"):
+    new_name = st.text_input("Name", value=info.name)
+    if st.form_submit_button("Rename"):
+        if not new_name.strip():
+            st.error("Name: give a non-empty name.")
+        else:
+            store().rename(run_id, new_name.strip())
+            st.rerun()
+
+
+@st.dialog("Delete this run?")
+def confirm_delete(run_id: str, name: str) -> None:
+    st.write(f"**{name}** (`{run_id}`) and all its files will be removed from disk. This cannot be undone.")
+    if st.button("Delete for good", type="primary", key="runs-delete-yes"):
+        try:
+            store().delete(run_id)
+        except KnowError as exc:
+            st.error(str(exc))
+            return
+        st.session_state.pop("runs-pick", None)
+        st.session_state.pop("current_run", None)
+        st.rerun()
+
+
+with b:
+    st.write("")
+    if st.button("Delete…", icon=":material/delete:", key="runs-delete",
+                 disabled=info.status == "running"):
+        confirm_delete(run_id, info.name)
+    if info.status == "running":
+        st.caption("Cancel it on the Experiments page first.")
+
+if status == "damaged":
+    st.error(f"This run is damaged: {reason}")
+    st.stop()
+if status in ("failed", "cancelled"):
+    st.warning(f"This run is {status}" + (f": {reason}" if reason else "."))
+    st.stop()
+if status == "running":
+    st.info("Still running — watch it on the Experiments page.")
+    st.page_link(PAGES["experiments"], label="Experiments", icon=":material/play_circle:")
+    st.stop()
+
+
+def forget_run_view() -> None:
+    from know_core.runs import open_forget_run
+
+    try:
+        _, cfg, traj = open_forget_run(store(), run_id)
+    except KnowError as exc:
+        st.error(f"This run is damaged: {exc}")
+        return
+    fig = go.Figure(go.Scatter(
+        x=list(range(len(traj.source_acc))), y=traj.source_acc, mode="lines+markers", name="source test accuracy",
+        customdata=traj.stage_sizes,
+        hovertemplate="stage %{x}<br>|D_s| = %{customdata}<br>accuracy %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=f"Source accuracy along the forgetting stages ({cfg.dataset}, {cfg.model}, r={cfg.r})",
+                      xaxis_title="stage s (training samples |D_s| = |D0|·r^s, on hover)",
+                      yaxis_title="source test accuracy (fraction)", xaxis=dict(dtick=1))
+    show_figure(fig, "runs-forget-accuracy")
+    (st.success if traj.forgot else st.warning)(traj.verdict())
+
+
+def weights_bytes(seed: int, method: str, scale: float) -> bytes:
+    from safetensors.torch import save
+
+    sw = seed_weights(runs_dir(), run_id, info.updated, seed)
+    state = sw.stages[0] if method == "naive" else (sw.oracles[scale] if method == "oracle"
+                                                    else sw.predictions[method][scale])
+    meta = {"run": run_id, "method": method, "scale": f"{scale:g}", "seed": str(seed)}
+    return save({k: v.contiguous() for k, v in state.items()}, metadata=meta)
+
+
+def experiment_view() -> None:
+    res = load_results(info)
+    if res is None:
+        return
+    rows_df = pd.DataFrame(res["rows"])
+    st.subheader("Results")
+    st.dataframe(rows_df, hide_index=True, width="stretch")
+    st.download_button("Download all result rows (CSV)", rows_df.to_csv(index=False), f"{run_id}-results.csv",
+                       "text/csv", icon=":material/download:", on_click="ignore")
+    for line in res.get("verdicts", []):
+        st.markdown(f"- {line}")
+    st.subheader("Predicted weights")
+    st.caption("Any stored network of this run as a safetensors file (load with `safetensors.torch.load_file`).")
+    seeds = [t["seed"] for t in res["trajectories"]]
+    c1, c2, c3 = st.columns(3)
+    seed = c1.selectbox("Seed", seeds, key="runs-w-seed")
+    try:
+        sw = seed_weights(runs_dir(), run_id, info.updated, seed)
+    except KnowError as exc:
+        st.error(f"The weights of this run cannot be read: {exc}")
+        return
+    choices = [("naive", 1.0)] + [(m, s) for m, by in sw.predictions.items() if m != "naive" for s in sorted(by)]
+    choices += [("oracle", s) for s in sorted(sw.oracles)]
+    method, scale = c2.selectbox("Network", choices, key="runs-w-net",
+                                 format_func=lambda c: "Θ0 (naive)" if c[0] == "naive" else f"{c[0]} ×{c[1]:g}")
+    with c3:
+        st.write("")
+        st.download_button("Download (safetensors)", data=lambda: weights_bytes(seed, method, scale),
+                           file_name=f"{run_id}-seed{seed}-{method}-x{scale:g}.safetensors",
+                           mime="application/octet-stream", icon=":material/download:", on_click="ignore")
+
+
+if info.kind == "forget":
+    forget_run_view()
+else:
+    experiment_view()

@@ -1,10 +1,13 @@
 """The dashboard in a real browser: Streamlit on 127.0.0.1, Debian's headless Chromium via Playwright.
 
-Also writes the README screenshot (docs/screenshot.png) from what the browser shows.
+One end-to-end story on an empty runs directory: launch the real ``quick`` preset from the Experiments page, watch
+it finish, see the PCA plot, the comparison table and the scaling chart with the right number of traces, then cancel
+a second job. Also writes the README screenshot (docs/screenshot.png) from what the browser shows; a failing step
+leaves a screenshot beside the test's temporary folder.
 """
 
+import re
 import shutil
-
 
 import pytest
 
@@ -14,26 +17,64 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                 reason="Debian chromium not installed (scripts/setup.sh installs it as root)")
 
 
-def test_runs_page_renders_the_accuracy_chart(tmp_path):
-    """On the start script's default run (digits, simple_cnn), so the README screenshot shows what a user sees."""
-    from playwright.sync_api import expect
-
-    from know_core.config import ForgetConfig
-    from know_core.runs import forget_run
+def predicted_methods(root):
+    """Methods that produced predictions in the finished run (KNOWN only once its checkpoint exists)."""
+    from know_core.analysis import invalid_methods
     from know_core.store import RunStore
 
+    store = RunStore(root)
+    (info,) = store.list_runs(status="done")
+    res = store.open(info.id).read_json("results.json")
+    bad = invalid_methods(res["rows"])
+    return [m for m in res["config"]["methods"] if m != "naive" and m not in bad]
+
+
+def test_launch_watch_explore_and_cancel(tmp_path):
+    from playwright.sync_api import expect
+
     root = tmp_path / "runs"
-    forget_run(ForgetConfig(dataset="digits", model="simple_cnn"), RunStore(root), name="digits demo")
     with streamlit_server(root) as url, browser_page() as page:
         try:
             page.goto(url)
             wait_for_app(page)
-            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1, timeout=20_000)
-            expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(1, timeout=20_000)
-            expect(page.get_by_text("Source accuracy along the forgetting stages").first).to_be_visible()
+            expect(page.get_by_text("No runs in")).to_be_visible()  # first open explains itself
+            expect(page.get_by_role("combobox", name="Preset")).to_have_value("quick")
+            page.get_by_role("button", name="Launch", exact=True).click()
+            expect(page.get_by_text(re.compile(r"Launched quick demo"))).to_be_visible(
+                timeout=20_000)
+            expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=30_000)  # live progress
+            expect(page.get_by_text("Finished: see it on")).to_be_visible(timeout=240_000)
+            methods = predicted_methods(root)
+
+            page.goto(f"{url}/trajectory")
+            wait_for_app(page)
+            pca = page.get_by_test_id("stPlotlyChart").first
+            expect(pca.locator(".scatterlayer .trace")).to_have_count(1 + len(methods), timeout=20_000)
+            expect(page.get_by_text("Forgetting trajectory and predictions in one PCA plane")).to_be_visible()
             page.wait_for_timeout(500)
             (REPO / "docs").mkdir(exist_ok=True)
-            page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=True)
+            page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=False)
+
+            page.goto(f"{url}/compare")
+            wait_for_app(page)
+            expect(page.get_by_test_id("stDataFrame")).to_have_count(1, timeout=20_000)
+            target = page.get_by_test_id("stPlotlyChart").first
+            expect(target.locator(".barlayer .trace")).to_have_count(2 * len(methods), timeout=20_000)
+
+            page.goto(f"{url}/scaling")
+            wait_for_app(page)
+            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2, timeout=20_000)
+            scaling = page.get_by_test_id("stPlotlyChart").first
+            expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods), timeout=20_000)
+            expect(page.get_by_text("Target accuracy after fine-tuning, by scaling factor")).to_be_visible()
+
+            page.goto(url)
+            wait_for_app(page)
+            page.get_by_role("button", name="Launch", exact=True).click()
+            cancel = page.get_by_role("button", name="Cancel")
+            expect(cancel).to_be_visible(timeout=30_000)
+            cancel.click()
+            expect(page.get_by_text("cancelled", exact=False).first).to_be_visible(timeout=60_000)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             raise

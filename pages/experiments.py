@@ -1,0 +1,217 @@
+"""Experiments page: set up a KNOW experiment (a preset or every option), launch it in the background, watch it."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from know_core import jobs
+from know_core.data import available_datasets
+from know_core.errors import ConfigError, KnowError
+from know_core.experiment import ALL_METHODS, PRESETS, ExperimentConfig, preset
+from know_core.finetune import RECIPES, FinetuneConfig
+from know_core.models import available_models
+from pages._common import PAGES, list_runs, runs_dir, welcome
+
+st.title("Experiments")
+st.markdown(
+    "An **experiment** pre-trains a network Θ0 on a source task, makes it *forget* by fine-tuning on nested subsets "
+    "D1 ⊃ D2 ⊃ … (each a fraction r of the last), predicts from that trajectory the weights it would have with "
+    "×2, ×4, ×8 more data, and fine-tunes every prediction on a small target task. Pick a preset, adjust what you "
+    "like and launch: the job runs in the background, survives a page reload and shows up in every browser.")
+
+if not list_runs():
+    welcome()
+
+
+def _numbers(field: str, text: str, cast) -> list:
+    try:
+        values = [cast(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"{field}: write numbers separated by spaces, e.g. 2 4 8 (got {text!r})") from None
+    if not values:
+        raise ConfigError(f"{field}: give at least one value")
+    return values
+
+
+def _dataset(field: str, name: str) -> str:
+    base = name.strip().partition(":")[0]
+    if base not in available_datasets():
+        raise ConfigError(f"{field}: unknown dataset {base!r}; available: {', '.join(available_datasets())} "
+                          "(a class subset is written like digits:0-4)")
+    return name.strip()
+
+
+def build_config(base: ExperimentConfig, v: dict) -> ExperimentConfig:
+    """The form's values on top of the preset, checked field by field (ConfigError names the field)."""
+    official = v["official_known"].strip() or None
+    if official and not Path(official).is_dir():
+        raise ConfigError(f"official KNOWN folder: {official} is not a folder")
+    source = dataclasses.replace(
+        base.source, dataset=_dataset("source dataset", v["source_dataset"]), model=v["model"], r=float(v["r"]),
+        stages=int(v["stages"]), epochs=int(v["epochs"]), d0_fraction=float(v["d0_fraction"]), device=v["device"],
+        optim=dataclasses.replace(base.source.optim, batch_size=int(v["batch_size"]) or None, lr=float(v["lr"])),
+        pretrain=dataclasses.replace(base.source.pretrain, max_epochs=int(v["max_epochs"]),
+                                     patience=int(v["patience"])))
+    cfg = dataclasses.replace(
+        base, source=source, target_dataset=_dataset("target dataset", v["target_dataset"]),
+        target_train=int(v["target_train"]),
+        finetune=FinetuneConfig(recipe=v["recipe"], epochs=int(v["ft_epochs"]), head_epochs=int(v["head_epochs"]),
+                                lr=float(v["ft_lr"]), batch_size=int(v["ft_batch"])),
+        methods=list(v["methods"]), official_known=official,
+        scales=_numbers("scales", v["scales"], float), seeds=_numbers("seeds", v["seeds"], int),
+        oracles=v["oracles"], oracle_budget=v["oracle_budget"], reset_norm=bool(v["reset_norm"]))
+    cfg.validate()
+    return cfg
+
+
+def experiment_form() -> None:
+    name = st.selectbox("Preset", list(PRESETS), key="preset",
+                        help="quick: digits, about a minute on 2 CPU cores; standard: Fashion-MNIST with real "
+                             "larger-data models (oracles) and 3 seeds, tens of minutes; paper: ResNet-18, "
+                             "CIFAR-100 → CIFAR-10, for a GPU with the data on disk")
+    base = preset(name)
+    st.caption(PRESETS[name].__doc__ or "")
+    src, ft = base.source, base.finetune
+    with st.form(f"experiment-{name}"):
+        v: dict = {"run_name": st.text_input("Run name", value=f"{name} demo")}
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            st.markdown("**Source task and forgetting**")
+            v["source_dataset"] = st.text_input("Source dataset", src.dataset,
+                                                help=f"one of {', '.join(available_datasets())}; ':0-4' keeps "
+                                                     "classes 0 to 4")
+            models = list(available_models())
+            v["model"] = st.selectbox("Model", models, index=models.index(src.model))
+            v["r"] = st.number_input("r (each subset keeps this fraction)", 0.01, 0.99, float(src.r), 0.05,
+                                     format="%.3f")
+            v["stages"] = st.number_input("S (stages, Θ0 included)", 2, 20, src.stages)
+            v["epochs"] = st.number_input("Epochs per forgetting stage", 1, 100, src.epochs)
+            v["d0_fraction"] = st.number_input("D0 share of the source pool", 0.001, 1.0, float(src.d0_fraction),
+                                               format="%.3f", help="below 1 leaves room for the real ×2/×4/×8 "
+                                                                   "models (oracles)")
+            v["batch_size"] = st.number_input("Batch size (0: the dataset's default)", 0, 4096,
+                                              src.optim.batch_size or 0)
+            v["lr"] = st.number_input("Learning rate", 1e-6, 1.0, float(src.optim.lr), format="%.5f")
+            v["max_epochs"] = st.number_input("Pre-training: max epochs", 1, 1000, src.pretrain.max_epochs)
+            v["patience"] = st.number_input("Pre-training: patience (epochs)", 1, 200, src.pretrain.patience)
+        with c2:
+            st.markdown("**Target task and fine-tuning**")
+            v["target_dataset"] = st.text_input("Target dataset", base.target_dataset)
+            v["target_train"] = st.number_input("Target training images", 2, 1_000_000, base.target_train)
+            v["recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
+                                       help="simple: all layers, constant lr; release: the official script's "
+                                            "head + norm warm-up, then all layers with cosine decay")
+            v["ft_epochs"] = st.number_input("Fine-tune epochs", 1, 1000, ft.epochs)
+            v["head_epochs"] = st.number_input("Head warm-up epochs (release recipe)", 0, 100, ft.head_epochs)
+            v["ft_lr"] = st.number_input("Fine-tune learning rate", 1e-6, 1.0, float(ft.lr), format="%.5f")
+            v["ft_batch"] = st.number_input("Fine-tune batch size", 1, 4096, ft.batch_size)
+            v["device"] = st.selectbox("Device", ["auto", "cpu", "cuda"], index=["auto", "cpu", "cuda"].index(
+                src.device if src.device in ("auto", "cpu", "cuda") else "auto"))
+        with c3:
+            st.markdown("**Predictors and controls**")
+            v["methods"] = st.multiselect("Methods", ALL_METHODS, default=base.methods,
+                                          help="each predicted model is also compared with a norm-matched "
+                                               "shrinkage control (Θ0 scaled to the prediction's norms)")
+            v["official_known"] = st.text_input("Official KNOWN folder (optional)", base.official_known or "",
+                                                help="a folder holding KNOWN_Conv.h5, KNOWN_FC.h5, KNOWN_Bias.h5; "
+                                                     "adds the method known-official")
+            v["scales"] = st.text_input("Scales (powers of 1/r)", " ".join(f"{s:g}" for s in base.scales))
+            v["seeds"] = st.text_input("Seeds", " ".join(map(str, base.seeds)))
+            v["oracles"] = st.selectbox("Oracles (real larger-data models)", ["auto", "on", "off"],
+                                        index=["auto", "on", "off"].index(base.oracles))
+            v["oracle_budget"] = st.selectbox("Oracle budget", ["converge", "steps"],
+                                              index=["converge", "steps"].index(base.oracle_budget))
+            v["reset_norm"] = st.checkbox("Reset normalisation layers (the release's behaviour)", base.reset_norm,
+                                          help="KNOW does not predict normalisation layers; by default they are "
+                                               "kept from Θ0")
+        submitted = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
+    if submitted:
+        try:
+            cfg = build_config(base, v)
+        except (ConfigError, KnowError, ValueError) as exc:
+            st.error(f"Not launched — {exc}")
+            return
+        if "known" in cfg.methods:
+            from know_core.predictors.known import DEFAULT_CHECKPOINT
+
+            if not DEFAULT_CHECKPOINT.is_file():
+                st.warning("The default KNOWN checkpoint is not there yet, so the method `known` will be listed as "
+                           "invalid in the results (`python -m know_core metatrain` makes it).")
+        try:
+            run_id = jobs.launch(cfg, runs_dir(), v["run_name"].strip() or None)
+        except KnowError as exc:
+            st.error(f"Not launched — {exc}")
+            return
+        st.session_state["current_run"] = run_id
+        st.success(f"Launched **{v['run_name']}** ({run_id}); it runs in the background.")
+
+
+def _phase_table(phases: list[dict]) -> pd.DataFrame:
+    now = time.time()
+    return pd.DataFrame([{"phase": p["phase"], "steps": f"{p['done']}/{p['total']}",
+                          "seconds": round((p["ended"] or now) - p["started"], 1)} for p in phases])
+
+
+def job_card(p: dict) -> None:
+    status = p["status"]
+    with st.container(border=True):
+        head, button = st.columns([5, 1])
+        head.markdown(f"**{p['name']}** · `{p['run_id']}` · **{status}**")
+        if status == "running":
+            frac = float(p.get("fraction") or 0.0)
+            seeds = f"seed {min(p.get('seeds_done', 0) + 1, p.get('seeds_total', 1))} of {p.get('seeds_total', 1)}"
+            st.progress(frac, text=f"overall ≈ {frac:.0%} · {seeds}")
+            total = max(int(p.get("total") or 0), 1)
+            metrics = ", ".join(f"{k} {v:.3g}" for k, v in (p.get("metrics") or {}).items())
+            st.progress(min(int(p.get("done") or 0) / total, 1.0),
+                        text=f"{p.get('phase')}: {p.get('done')}/{p.get('total')} steps" + (f" · {metrics}"
+                                                                                           if metrics else ""))
+            if p.get("cancel_requested"):
+                button.caption("cancelling…")
+            elif button.button("Cancel", key=f"cancel-{p['run_id']}", icon=":material/stop_circle:"):
+                try:
+                    jobs.cancel(runs_dir(), p["run_id"])
+                except KnowError as exc:
+                    st.error(str(exc))
+                st.rerun(scope="fragment")
+        elif status == "done":
+            st.caption("Finished: see it on the Trajectory, Compare and Scaling pages.")
+        else:
+            st.caption(p.get("error") or "")
+        if p.get("phases"):
+            with st.expander("Stages so far"):
+                st.dataframe(_phase_table(p["phases"]), hide_index=True, width="stretch")
+
+
+def jobs_panel() -> None:
+    try:
+        jobs.reconcile(runs_dir())
+        runs = list_runs(kind="experiment")[:8]
+        reports = [jobs.progress(runs_dir(), r.id) for r in runs]
+    except KnowError as exc:
+        st.error(f"Cannot read the jobs: {exc}")
+        return
+    running = [p for p in reports if p["status"] == "running"]
+    if st.session_state.get("jobs_running") and not running:
+        st.session_state["jobs_running"] = False
+        st.rerun(scope="app")  # a job just ended: refresh the whole page (and stop polling)
+    st.session_state["jobs_running"] = bool(running)
+    if not reports:
+        st.caption("No experiment launched yet.")
+    for p in reports:
+        job_card(p)
+
+
+experiment_form()
+st.subheader("Jobs")
+st.caption("Live: refreshed every second while a job runs. Jobs keep running when you close the page.")
+has_running = bool(list_runs(kind="experiment", status="running"))
+st.session_state["jobs_running"] = has_running
+st.fragment(run_every=1.0 if has_running else None)(jobs_panel)()
+if list_runs(kind="experiment", status="done"):
+    st.page_link(PAGES["trajectory"], label="See the latest finished run's trajectory", icon=":material/scatter_plot:")

@@ -1,0 +1,162 @@
+"""KNOWN page: what the hyper-model does to a weight's history — editable examples, default vs official networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from know_core.models import GROUPS
+from know_core.predictors import get_predictor
+from know_core.predictors.known import DEFAULT_CHECKPOINT, OFFICIAL_FILES
+from pages._common import METHOD_COLORS, REPO, show_figure
+
+COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]
+EXAMPLES = pd.DataFrame([
+    ["forgetting slows down (exponential)", "conv", 0.0400, 0.0600, 0.0700, 0.0750, 0.0775],
+    ["steady drift (linear)", "conv", 0.0200, 0.0300, 0.0400, 0.0500, 0.0600],
+    ["no movement", "fc", 0.0500, 0.0500, 0.0500, 0.0500, 0.0500],
+    ["overshoot and return", "fc", -0.0100, 0.0300, 0.0150, 0.0220, 0.0200],
+    ["large bias, shrinking", "bias", 0.3000, 0.2500, 0.2200, 0.2050, 0.2000],
+], columns=["example", "group", *COLUMNS])
+
+st.title("KNOWN")
+st.markdown(
+    "**KNOWN** is a tiny network (9,425 parameters, one per group: conv kernels, fully-connected kernels, biases) that "
+    "reads one weight's last five values — most-forgotten first, Θ0 last — and outputs the next value, as if trained "
+    "on more data. Edit the sequences below and see what each network answers, and how it continues when its own "
+    "predictions are fed back (×2, ×4, ×8). The straight continuation (TaskVector) and an exponential fit (ExpFit) are "
+    "shown for reference.")
+
+
+@st.cache_resource(show_spinner=False)
+def predictor(which: str, folder: str = ""):
+    """The predictor, or the reason it cannot be loaded (a missing checkpoint is normal while it is being made)."""
+    try:
+        if which == "official":
+            return get_predictor("known", weights=folder), None
+        return get_predictor(which), None
+    except (OSError, ValueError) as exc:  # KNOWNWeightsMissing is a FileNotFoundError; a bad file a ValueError
+        return None, str(exc)
+
+
+default_official = REPO.parent / "shared" / "official-known"
+folder = st.text_input("Folder with the official KNOWN weights (KNOWN_Conv.h5, KNOWN_FC.h5, KNOWN_Bias.h5)",
+                       value=str(default_official) if default_official.is_dir() else "", key="known-folder",
+                       help="The authors' release carries no licence, so it is never copied into this project; "
+                            "point to where you keep it.")
+nets = {"known (default)": predictor("known"),
+        "known-official": predictor("official", folder.strip()) if folder.strip() else
+        (None, "no folder given")}
+c1, c2 = st.columns(2)
+for col, (label, (pred, error)) in zip((c1, c2), nets.items()):
+    if pred is None:
+        col.warning(f"**{label}** unavailable: {error}")
+    else:
+        col.success(f"**{label}**: {pred.describe()}")
+
+edited = st.data_editor(EXAMPLES, num_rows="dynamic", hide_index=True, width="stretch", key="known-examples",
+                        column_config={"group": st.column_config.SelectboxColumn(options=list(GROUPS), required=True),
+                                       **{c: st.column_config.NumberColumn(format="%.4f", required=True)
+                                          for c in COLUMNS}})
+edited = edited.dropna(subset=COLUMNS)
+if edited.empty:
+    st.info("Add at least one complete sequence (five numbers).")
+    st.stop()
+bad_group = [g for g in edited["group"] if g not in GROUPS]
+if bad_group:
+    st.error(f"group: {bad_group[0]!r} is not one of {', '.join(GROUPS)}")
+    st.stop()
+
+methods = {"taskvector": (get_predictor("taskvector"), None), "expfit": (get_predictor("expfit"), None), **nets}
+table, rollouts = [], {}
+for i, row in edited.reset_index(drop=True).iterrows():
+    window = torch.tensor([[float(row[c]) for c in COLUMNS]], dtype=torch.float32)
+    record = {"example": row.get("example") or f"row {i + 1}", "group": row["group"]}
+    for name, (pred, _) in methods.items():
+        if pred is None:
+            continue
+        values = pred.predict(window, 3, row["group"])[0].tolist()
+        rollouts[(i, name)] = values
+        record[f"{name}: next"] = values[0]
+        record[f"{name}: Δ"] = values[0] - float(row[COLUMNS[-1]])
+    table.append(record)
+st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%+.5f") for c in pd.DataFrame(table).columns
+                            if ":" in c})
+
+labels = [t["example"] for t in table]
+pick = st.selectbox("Sequence to plot", range(len(labels)), format_func=lambda i: labels[i], key="known-pick")
+row = edited.reset_index(drop=True).iloc[pick]
+fig = go.Figure(go.Scatter(x=[-4, -3, -2, -1, 0], y=[float(row[c]) for c in COLUMNS], mode="lines+markers",
+                           name="window (given)", line=dict(color=METHOD_COLORS["trajectory"], width=3)))
+for name in methods:
+    if (pick, name) in rollouts:
+        base = name.split(" ")[0]
+        fig.add_trace(go.Scatter(x=[0, 1, 2, 3], y=[float(row[COLUMNS[-1]]), *rollouts[(pick, name)]],
+                                 mode="lines+markers", name=name,
+                                 line=dict(color=METHOD_COLORS.get(base), dash="dash" if base == "known" else "dot")))
+fig.update_layout(title=f"{labels[pick]}: the window and each predictor's rollout ({row['group']} network)",
+                  xaxis=dict(title="step (−4 … 0: the window, most forgotten first; 1, 2, 3: ×2, ×4, ×8 data)",
+                             dtick=1), yaxis_title="weight value", height=440)
+show_figure(fig, "known-rollout")
+
+st.subheader("Response to a weight that never moved")
+st.caption("A flat window θ0·[1, 1, 1, 1, 1] has nothing to extrapolate; an honest predictor returns θ0. The official "
+           "networks shrink it instead (Δ ≈ −0.22·θ0 for conv and bias), which is why every prediction is compared "
+           "with a norm-matched shrinkage control.")
+grid = torch.linspace(-0.5, 0.5, 101)
+resp = go.Figure()
+for group in GROUPS:
+    for name, (pred, _) in nets.items():
+        if pred is None:
+            continue
+        delta = pred.predict(grid.unsqueeze(1).repeat(1, 5), 1, group)[:, 0] - grid
+        resp.add_trace(go.Scatter(x=grid.tolist(), y=delta.tolist(), name=f"{name} · {group}", mode="lines",
+                                  line=dict(dash="solid" if "official" in name else "dash")))
+if resp.data:
+    resp.update_layout(title="Predicted step Δ for a flat window, by weight value", height=400,
+                       xaxis_title="θ0 (the weight's constant value)", yaxis_title="Δ = θ̂ − θ0")
+    show_figure(resp, "known-flat-response")
+else:
+    st.info("No KNOWN network is available to probe.")
+
+st.subheader("Meta-training of the default network")
+card_path = DEFAULT_CHECKPOINT.with_suffix(".json")
+if not card_path.is_file():
+    st.info(f"No checkpoint card yet ({card_path.relative_to(REPO) if card_path.is_relative_to(REPO) else card_path}): "
+            "the default KNOWN has not been meta-trained on this machine. `python -m know_core metatrain` makes it.")
+else:
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as exc:
+        st.error(f"The checkpoint card {card_path.name} is unreadable: {exc}")
+        card = {}
+    curves = card.get("curves", {})
+    if curves:
+        fig = go.Figure()
+        for group, by_mode in curves.items():
+            chosen = card.get("validation", {}).get(group, {}).get("mode")
+            for mode, curve in by_mode.items():
+                pts = [c for c in curve if c.get("val_rel_l1") is not None]
+                fig.add_trace(go.Scatter(x=[c["epoch"] for c in pts], y=[c["val_rel_l1"] for c in pts],
+                                         mode="lines", name=f"{group} · {mode}" + (" (kept)" if mode == chosen else ""),
+                                         line=dict(dash="solid" if mode == chosen else "dot")))
+        fig.update_layout(title="Validation error during meta-training (1.0 = no better than keeping θ0)",
+                          xaxis_title="epoch", yaxis_title="validation relative L1 error", height=420)
+        show_figure(fig, "known-metatrain")
+    validation = card.get("validation", {})
+    if validation:
+        st.dataframe(pd.DataFrame([{"group": g, "input mode": v.get("mode"),
+                                    **{f"KNOWN {k}": x for k, x in v.get("known", {}).items()}}
+                                   for g, v in validation.items()]), hide_index=True, width="stretch")
+    data = card.get("data", {})
+    if data:
+        st.caption(f"Meta-dataset: {data.get('folder', '?')}; recipe: {json.dumps(card.get('recipe', {}))[:300]}")
+missing = [n for n in OFFICIAL_FILES.values() if folder.strip() and not (Path(folder.strip()) / n).is_file()]
+if missing:
+    st.caption(f"The folder lacks {', '.join(missing)}.")

@@ -1,0 +1,82 @@
+"""Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from know_core.analysis import aggregate, invalid_methods
+from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
+                           scale_axis, show_figure, sync_url)
+
+PREDICTED = ("taskvector", "expfit", "known", "known-official", "oracle")
+DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
+
+st.title("Scaling")
+st.markdown(
+    "Each line starts at ×1, the pre-trained Θ0 itself (\"naive\"), and follows one method's predictions for "
+    "×2, ×4, ×8 more source data. **Top**: accuracy on the *target* task after fine-tuning — the number KNOW wants "
+    "to raise. **Bottom**: accuracy on the *source* task of the predicted weights as they are. The *oracle* line, "
+    "where the source data allowed it, is the real network trained on that much more data: what a perfect "
+    "predictor would reach. Error bars are one standard deviation over seeds.")
+
+runs = experiment_runs()
+finished_or_welcome(runs)
+chosen = pick_runs(runs, "scaling-runs")
+show_shrink = st.toggle("Show the norm-matched shrinkage controls (dashed: Θ0 scaled to each prediction's norm)",
+                        value=st.query_params.get("shrink") == "1", key="scaling-shrink")
+sync_url(runs=[r.id for r in chosen], shrink="1" if show_shrink else None)
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+
+
+def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
+    fig = go.Figure()
+    all_scales = [1.0]
+    for k, info in enumerate(chosen):
+        res = load_results(info)
+        if res is None:
+            continue
+        agg = {(a["method"], a["scale"]): a for a in aggregate(res["rows"], metric)}
+        naive = agg.get(("naive", 1.0))
+        tag = f" · {info.name}" if len(chosen) > 1 else ""
+        methods = [m for m in PREDICTED if any(key[0] == m for key in agg)]
+        if show_shrink:
+            methods += [f"shrink:{m}" for m in PREDICTED if any(key[0] == f"shrink:{m}" for key in agg)]
+        for method in methods:
+            points = sorted((s, a) for (m, s), a in agg.items() if m == method)
+            if naive is not None:
+                points = [(1.0, naive), *points]
+            all_scales += [s for s, _ in points]
+            base = method.removeprefix("shrink:")
+            fig.add_trace(go.Scatter(
+                x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=f"{method}{tag}",
+                mode="lines+markers", error_y=dict(type="data", array=[a["std"] for _, a in points], visible=True),
+                line=dict(color=METHOD_COLORS.get(base), dash="dash" if method.startswith("shrink:") else
+                          DASHES[k % len(DASHES)]),
+                customdata=[[a["n"], f"{s:g}"] for s, a in points],
+                hovertemplate=f"{method}{tag}<br>×%{{customdata[1]}}<br>{ytitle}: %{{y:.4f}} "
+                              "± %{error_y.array:.4f}<br>seeds: %{customdata[0]}<extra></extra>"))
+        scratch = agg.get(("scratch", 1.0))
+        if scratch is not None and metric == "target_acc":
+            fig.add_hline(y=scratch["mean"], line=dict(color=METHOD_COLORS["scratch"], dash="dot", width=1),
+                          annotation_text=f"from scratch{tag}", annotation_position="bottom right")
+    fig.update_layout(title=title, xaxis=scale_axis(all_scales), yaxis_title=ytitle, legend_title="method",
+                      height=430, margin=dict(t=60))
+    return fig
+
+
+show_figure(scaling_figure("target_acc", "Target accuracy after fine-tuning, by scaling factor",
+                           "target test accuracy (fraction)"), "scaling-target")
+show_figure(scaling_figure("source_acc", "Source accuracy of the initial weights (before fine-tuning)",
+                           "source test accuracy (fraction)"), "scaling-source")
+for info in chosen:
+    res = load_results(info)
+    if res is None:
+        continue
+    for method, reason in invalid_methods(res["rows"]).items():
+        st.warning(f"{run_label(info)}: **{method}** could not predict — {reason}")
+    if not any(t["forgot"] for t in res.get("trajectories", [])):
+        st.warning(f"{run_label(info)}: the trajectory did not forget (source accuracy did not fall), so these "
+                   "extrapolations run training backwards — see the Trajectory page.")

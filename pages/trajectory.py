@@ -1,0 +1,261 @@
+"""Trajectory page: the forgetting film and every method's predictions in one PCA picture of weight space."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from know_core import jobs
+from know_core.analysis import contour_key, layers, pca_view, weight_curves
+from know_core.errors import KnowError
+from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
+                           seed_weights, show_figure, sync_url, url_value)
+
+VIEWS = ["2-D", "3-D", "Animation", "Per-weight curves"]
+SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star"}
+
+st.title("Trajectory")
+st.markdown(
+    "Every point is a whole network, squeezed from thousands of weights to 2 or 3 numbers by PCA (one basis fitted "
+    "on all points, so distances compare like with like). The **trajectory** runs from the most-forgotten stage "
+    "Θ_{S−1} to Θ0; each **method** continues it past Θ0 to its ×2, ×4, ×8 predictions; the **oracle** (when the run "
+    "has one) is where the real larger-data network sits. Colour is source-task accuracy: good predictions should "
+    "move away from the forgotten end *and* stay accurate.")
+
+runs = experiment_runs()
+finished_or_welcome(runs)
+left, mid, right, far = st.columns([3, 1, 2, 2])
+with left:
+    info = pick_run(runs, "traj-run")
+res = load_results(info)
+if res is None:
+    st.stop()
+r = float(res["config"]["source"]["r"])
+seeds = [t["seed"] for t in res["trajectories"]]
+with mid:
+    if "traj-seed" not in st.session_state or st.session_state["traj-seed"] not in seeds:
+        st.session_state["traj-seed"] = url_value("seed", seeds[0], seeds, int)
+    seed = st.selectbox("Seed", seeds, key="traj-seed")
+try:
+    sw = seed_weights(runs_dir(), info.id, info.updated, seed)
+except KnowError as exc:
+    st.error(f"This run's weights cannot be read: {exc}")
+    st.stop()
+by_layer = layers(sw.groups)
+layer_options = ["all", *by_layer]
+with right:
+    if "traj-layer" not in st.session_state or st.session_state["traj-layer"] not in layer_options:
+        st.session_state["traj-layer"] = url_value("layer", "all", layer_options)
+    layer_name = st.selectbox(
+        "Layer", layer_options, key="traj-layer",
+        format_func=lambda L: "all predicted layers" if L == "all" else
+        f"{L} ({sw.groups[by_layer[L][-1]]}, {sum(sw.stages[0][p].numel() for p in by_layer[L]):,} weights)")
+with far:
+    if "traj-view" not in st.session_state:
+        st.session_state["traj-view"] = url_value("view", "2-D", VIEWS)
+    view = st.selectbox("View", VIEWS, key="traj-view")
+layer = None if layer_name == "all" else layer_name
+sync_url(run=info.id, seed=seed, layer=layer, view=view)
+
+points, pca = pca_view(sw, r, layer, k=3)
+explained = pca.explained + [0.0] * (3 - len(pca.explained))
+traj = sorted([p for p in points if p["kind"] == "trajectory"], key=lambda p: -p["stage"])
+theta0 = next(p for p in points if p["kind"] == "trajectory" and p["stage"] == 0)
+series = {"trajectory (Θ_{S−1} → Θ0)": traj}
+order = list(METHOD_COLORS)
+for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] != "trajectory"),
+                     key=lambda m: order.index(m) if m in order else len(order)):
+    series[method] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
+accs = [p["source_acc"] for p in points if p["source_acc"] is not None]
+color_axis = dict(colorscale="Viridis", cmin=min(accs, default=0), cmax=max(accs, default=1),
+                  colorbar=dict(title="source acc."))
+
+
+def hover(p: dict) -> str:
+    where = f"stage {p['stage']}" if p["kind"] == "trajectory" else f"×{p['scale']:g} predicted by {p['method']}"
+    if p["kind"] == "oracle":
+        where = f"×{p['scale']:g}: really trained on more data"
+    acc = "n/a" if p["source_acc"] is None else f"{p['source_acc']:.4f}"
+    size = "" if p["data_size"] is None else f"<br>data |D| = {p['data_size']:,} images ({p['scale']:g}×|D0|)"
+    return f"<b>{p['label']}</b><br>{where}{size}<br>source accuracy {acc}"
+
+
+def marker(pts: list[dict], kind: str) -> dict:
+    return dict(color=[p["source_acc"] if p["source_acc"] is not None else float("nan") for p in pts],
+                coloraxis="coloraxis", size=11 if kind != "trajectory" else 9, symbol=SYMBOLS[kind],
+                line=dict(width=1, color="black"))
+
+
+def kind_of(name: str) -> str:
+    return "trajectory" if name.startswith("trajectory") else ("oracle" if name == "oracle" else "prediction")
+
+
+def axis_title(i: int) -> str:
+    return f"PC{i + 1} ({explained[i]:.0%} of variance; weight-space units)"
+
+
+def pca_2d(contours: dict | None = None, metric: str = "accuracy") -> go.Figure:
+    fig = go.Figure()
+    if contours is not None:
+        fig.add_trace(go.Contour(x=contours["pc1"], y=contours["pc2"], z=contours[metric], name=f"source {metric}",
+                                 colorscale="Greys" if metric == "accuracy" else "Greys_r", opacity=0.45,
+                                 contours=dict(showlabels=True), showscale=False, hoverinfo="skip"))
+    for name, pts in series.items():
+        kind = kind_of(name)
+        fig.add_trace(go.Scatter(
+            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers", name=name,
+            line=dict(color=METHOD_COLORS.get(name if kind != "trajectory" else "trajectory"),
+                      width=3 if kind == "trajectory" else 2, dash="solid" if kind != "oracle" else "dot"),
+            marker=marker(pts, kind), text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title="Forgetting trajectory and predictions in one PCA plane", xaxis_title=axis_title(0),
+                      yaxis_title=axis_title(1), coloraxis=color_axis, height=560, legend=dict(orientation="h",
+                                                                                                y=-0.18))
+    return fig
+
+
+def pca_3d() -> go.Figure:
+    fig = go.Figure()
+    for name, pts in series.items():
+        kind = kind_of(name)
+        mk = marker(pts, kind)
+        mk["symbol"] = {"trajectory": "circle", "prediction": "diamond", "oracle": "cross"}[kind]
+        mk["size"] = 6
+        fig.add_trace(go.Scatter3d(
+            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], z=[p["pc3"] for p in pts], mode="lines+markers",
+            name=name, line=dict(color=METHOD_COLORS.get(name if kind != "trajectory" else "trajectory"), width=4),
+            marker=mk, text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title="Forgetting trajectory and predictions in 3-D PCA space", coloraxis=color_axis,
+                      height=620, scene=dict(xaxis_title=f"PC1 ({explained[0]:.0%})",
+                                             yaxis_title=f"PC2 ({explained[1]:.0%})",
+                                             zaxis_title=f"PC3 ({explained[2]:.0%})"))
+    return fig
+
+
+def animation() -> go.Figure:
+    """Frame by frame: the trajectory from the most-forgotten stage to Θ0, then every method's ×2, ×4 … step."""
+    names = list(series)
+    steps: list[dict[str, int]] = []
+    for n in range(1, len(traj) + 1):
+        steps.append({name: (n if name == names[0] else 0) for name in names})
+    rollout = max((len(pts) for name, pts in series.items() if name != names[0]), default=0)
+    for n in range(2, rollout + 1):
+        steps.append({name: (len(traj) if name == names[0] else n) for name in names})
+
+    def traces(counts: dict[str, int]) -> list[go.Scatter]:
+        out = []
+        for name, pts in series.items():
+            shown = pts[:counts[name]]
+            kind = kind_of(name)
+            out.append(go.Scatter(x=[p["pc1"] for p in shown], y=[p["pc2"] for p in shown], mode="lines+markers",
+                                  name=name, marker=marker(shown, kind), text=[hover(p) for p in shown],
+                                  hovertemplate="%{text}<extra></extra>",
+                                  line=dict(color=METHOD_COLORS.get(name if kind != "trajectory" else "trajectory"))))
+        return out
+
+    xs, ys = [p["pc1"] for p in points], [p["pc2"] for p in points]
+    pad = lambda v: 0.08 * (max(v) - min(v) or 1)  # noqa: E731
+    labels = [f"stage {traj[c[names[0]] - 1]['stage']}" if i < len(traj) else f"×{(1 / r) ** (i - len(traj) + 1):g}"
+              for i, c in enumerate(steps)]
+    fig = go.Figure(data=traces(steps[0]), frames=[go.Frame(data=traces(c), name=str(i)) for i, c in enumerate(steps)])
+    fig.update_layout(
+        title="Animation: forgetting (Θ_{S−1} → Θ0), then retrodiction (×2, ×4, …)", coloraxis=color_axis, height=560,
+        xaxis=dict(title=axis_title(0), range=[min(xs) - pad(xs), max(xs) + pad(xs)]),
+        yaxis=dict(title=axis_title(1), range=[min(ys) - pad(ys), max(ys) + pad(ys)]),
+        updatemenus=[dict(type="buttons", x=0, y=1.12, direction="left", buttons=[
+            dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=700, redraw=True),
+                                                                  fromcurrent=True)]),
+            dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate",
+                                                                        frame=dict(duration=0, redraw=False))])])],
+        sliders=[dict(active=0, y=-0.05, steps=[dict(label=labels[i], method="animate",
+                                                    args=[[str(i)], dict(mode="immediate", frame=dict(redraw=True))])
+                                               for i in range(len(steps))])])
+    return fig
+
+
+def curves_figure(n: int) -> go.Figure:
+    curves = weight_curves(sw, r, n, layer, sample_seed=seed)
+    cols = 3
+    rows = -(-len(curves) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{c['param']}[{c['index']}] ({c['group']})"
+                                                              for c in curves])
+    for i, c in enumerate(curves):
+        row, col = i // cols + 1, i % cols + 1
+        first = i == 0
+        w = sorted(c["window"], key=lambda p: p["scale"])
+        fig.add_trace(go.Scatter(x=[p["scale"] for p in w], y=[p["value"] for p in w], mode="lines+markers",
+                                 name="window (trajectory)", legendgroup="window", showlegend=first,
+                                 line=dict(color=METHOD_COLORS["trajectory"], width=3)), row=row, col=col)
+        theta0 = w[-1]
+        for method, pts in c["methods"].items():
+            xs, ys = [1.0] + [p["scale"] for p in pts], [theta0["value"]] + [p["value"] for p in pts]
+            fig.add_trace(go.Scatter(x=xs, y=ys,
+                                     mode="lines+markers", name=f"{method} rollout", legendgroup=method,
+                                     showlegend=first, line=dict(color=METHOD_COLORS.get(method), dash="dash")),
+                          row=row, col=col)
+        if c["oracle"]:
+            fig.add_trace(go.Scatter(x=[p["scale"] for p in c["oracle"]], y=[p["value"] for p in c["oracle"]],
+                                     mode="markers", name="oracle", legendgroup="oracle", showlegend=first,
+                                     marker=dict(symbol="star", size=11, color=METHOD_COLORS["oracle"])),
+                          row=row, col=col)
+    fig.update_xaxes(type="log", title_text="data ÷ |D0| (log)", tickvals=[r ** s for s in range(len(sw.stages))][::-1]
+                     + [2.0 ** k for k in range(1, 4)], tickformat=".3~g")
+    fig.update_yaxes(title_text="weight value")
+    fig.update_layout(title="Per-weight curves: the window (most-forgotten on the left, Θ0 at 1) and each method's "
+                            "rollout", height=320 * rows)
+    return fig
+
+
+plot_col, side = st.columns([3, 1])
+with side:
+    stages = res["trajectories"][seeds.index(seed)]
+    acc_fig = go.Figure(go.Scatter(x=list(range(len(stages["source_acc"]))), y=stages["source_acc"],
+                                   mode="lines+markers", customdata=stages["stage_sizes"],
+                                   hovertemplate="stage %{x}<br>|D| = %{customdata}<br>accuracy %{y:.4f}"
+                                                 "<extra></extra>"))
+    acc_fig.update_layout(title="Source accuracy", height=300, margin=dict(l=10, r=10, t=40),
+                          xaxis=dict(title="stage s (|D_s| = |D0|·r^s)", dtick=1),
+                          yaxis_title="source test accuracy")
+    st.plotly_chart(acc_fig, width="stretch", key="traj-acc")
+    (st.success if stages["forgot"] else st.warning)(stages["verdict"])
+    st.caption(f"PCA over {len(points)} networks; the first three components explain "
+               f"{sum(pca.explained[:3]):.0%} of their spread.")
+
+with plot_col:
+    contours = None
+    if view == "2-D":
+        with st.expander("Loss / accuracy landscape over this plane (computed once in the background)"):
+            c1, c2 = st.columns(2)
+            grid = c1.slider("Grid size (points per side)", 5, 40, 15, key="traj-grid")
+            metric = c2.radio("Contour of", ["accuracy", "loss"], horizontal=True, key="traj-metric")
+            key = contour_key(seed, layer, grid)
+            state = jobs.contour_status(runs_dir(), info.id, key)
+            if state["state"] == "done":
+                contours = state["grid"]
+                st.caption(f"Source {metric} of the networks on a {grid}×{grid} grid over the plane "
+                           f"({contours['samples']} test images each; other layers and norms from Θ0).")
+            elif state["state"] == "running":
+                st.info("Computing in the background… this refreshes by itself.")
+
+                @st.fragment(run_every=2.0)
+                def _wait() -> None:
+                    if jobs.contour_status(runs_dir(), info.id, key)["state"] != "running":
+                        st.rerun(scope="app")
+                _wait()
+            else:
+                if state["state"] == "failed":
+                    st.error(f"The last computation failed: {state['error']}")
+                if st.button(f"Compute the {grid}×{grid} grid", key="traj-contour"):
+                    try:
+                        jobs.launch_contour(runs_dir(), info.id, seed, layer or "", grid)
+                    except KnowError as exc:
+                        st.error(str(exc))
+                    st.rerun()
+        show_figure(pca_2d(contours, st.session_state.get("traj-metric", "accuracy")), "trajectory-pca2d")
+    elif view == "3-D":
+        show_figure(pca_3d(), "trajectory-pca3d")
+    elif view == "Animation":
+        show_figure(animation(), "trajectory-animation")
+    else:
+        n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-nweights")
+        show_figure(curves_figure(n), "trajectory-weights")
