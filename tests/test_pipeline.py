@@ -145,3 +145,12 @@ def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
     weights = load_file(str(tmp_path / run_id / "seeds" / "seed-1.safetensors"))
     assert any(k.startswith("pred/expfit/4/") for k in weights) and any(k.startswith("traj/3/") for k in weights)
     assert store.info(run_id).status == "done" and store.info(run_id).summary["preset"] == "quick"
+
+
+def test_report_prints_markdown_from_results(tmp_path, capsys):
+    run_experiment(tiny(methods=["taskvector"], scales=[2.0]), tmp_path)
+    assert main(["report", str(tmp_path / "results.json"), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| taskvector | ×2 |" in out and "| shrink:taskvector | ×2 |" in out and "`quick` preset" in out
+    (tmp_path / "broken.json").write_text("{")
+    assert main(["report", str(tmp_path / "broken.json")]) == 2

@@ -6,6 +6,9 @@ import argparse
 
 from ..experiment import ALL_METHODS, PRESETS, preset
 from ..pipeline import run_experiment
+from ..runs import experiment_run
+from ..store import RunStore
+from ..errors import KnowError
 from . import TqdmHooks, command
 
 
@@ -13,7 +16,10 @@ from . import TqdmHooks, command
 def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="pre-train → forget → predict ×2/×4/×8 → fine-tune on a target → evaluate")
     p.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)} (default quick)")
-    p.add_argument("--out", required=True, help="folder for results.json (finished seeds are resumed from it)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="folder for results.json (finished seeds are resumed from it)")
+    where.add_argument("--runs-dir", help="record the experiment as a run in this runs directory (the dashboard's)")
+    p.add_argument("--name", default=None, help="with --runs-dir: a readable name for the run")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the preset's)")
     p.add_argument("--methods", nargs="+", default=None, help=f"predictors among {', '.join(ALL_METHODS)}")
     p.add_argument("--scales", type=float, nargs="+", default=None, help="scaling factors, powers of 1/r (2 4 8)")
@@ -34,12 +40,55 @@ def _demo(args: argparse.Namespace) -> int:
                                          data_root=args.data_root or cfg.source.data_root)
     hooks = TqdmHooks(args.quiet)
     try:
-        results = run_experiment(cfg, args.out, hooks)
+        if args.runs_dir:
+            store = RunStore(args.runs_dir)
+            run_id = experiment_run(cfg, store, hooks, args.name)
+            out = store.root / run_id
+            results = store.open(run_id).read_json("results.json")
+        else:
+            out = args.out
+            results = run_experiment(cfg, out, hooks)
     finally:
         hooks.close()
     print(format_summary(results))
-    print(f"\nresults: {args.out}/results.json  ({results['timings']['total_s']:.0f} s)")
+    print(f"\nresults: {out}/results.json  ({results['timings']['total_s']:.0f} s)")
     return 0
+
+
+@command("report")
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="print the summary of a demo's results.json (text or a Markdown table)")
+    p.add_argument("results", help="path to results.json")
+    p.add_argument("--markdown", action="store_true", help="a Markdown table, e.g. for the README")
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json
+
+    try:
+        with open(args.results, encoding="utf-8") as fh:
+            results = json.load(fh)
+        print(format_markdown(results) if args.markdown else format_summary(results))
+    except (OSError, ValueError, KeyError) as exc:
+        raise KnowError(f"{args.results} is not a readable results.json ({exc})") from exc
+    return 0
+
+
+def format_markdown(results: dict) -> str:
+    """The summary as a Markdown table: mean ± std over seeds, paired difference to naive with its 95 % interval."""
+    cfg = results["config"]
+    lines = [f"`{cfg['preset']}` preset: {cfg['source']['dataset']} → {cfg['target_train']} images of "
+             f"{cfg['target_dataset']}, {cfg['source']['model']}, r = {cfg['source']['r']}, S = {cfg['source']['stages']}, "
+             f"seeds {', '.join(map(str, cfg['seeds']))}; target test accuracy.", "",
+             "| method | scale | target acc (mean ± std) | vs naive (95 % CI) | vs its shrinkage control |",
+             "|---|---|---|---|---|"]
+    for e in results["summary"]:
+        d, s = e.get("vs_naive"), e.get("vs_shrink")
+        diff = "" if not d else f"{d['mean']:+.4f}" + (f" [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d["ci95"] else "")
+        shrink = "" if not s else f"{s['mean']:+.4f}"
+        lines.append(f"| {e['method']} | ×{e['scale']:g} | {e['mean']:.4f} ± {e['std']:.4f} | {diff} | {shrink} |")
+    return "\n".join(lines + ["", *(f"- {v}" for v in results["verdicts"])])
 
 
 def format_summary(results: dict) -> str:
