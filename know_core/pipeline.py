@@ -244,5 +244,18 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
         "timings": {"total_s": time.perf_counter() - t0,
                     "per_seed": [{"seed": s["seed"], **s["timings"]} for s in seeds]},
     }
+    if "known" in cfg.methods:
+        results["known_checkpoint"] = _checkpoint_identity()
     write_json(out / "results.json", results)
     return results
+
+
+def _checkpoint_identity() -> dict | None:
+    """Which default KNOWN produced the ``known`` rows: its card's hash and command (None when it is missing)."""
+    from .predictors.known import DEFAULT_CHECKPOINT
+
+    card = DEFAULT_CHECKPOINT.with_suffix(".json")
+    if not card.exists():
+        return None
+    data = json.loads(card.read_text(encoding="utf-8"))
+    return {"sha256": data.get("sha256"), "command": data.get("command")}

@@ -154,3 +154,14 @@ def test_report_prints_markdown_from_results(tmp_path, capsys):
     assert "| taskvector | ×2 |" in out and "| shrink:taskvector | ×2 |" in out and "`quick` preset" in out
     (tmp_path / "broken.json").write_text("{")
     assert main(["report", str(tmp_path / "broken.json")]) == 2
+
+
+def test_results_name_the_known_checkpoint_they_used(tmp_path):
+    from know_core.predictors.known import DEFAULT_CHECKPOINT
+
+    cfg = tiny(methods=["known"], scales=[2.0])
+    cfg.source = dataclasses.replace(cfg.source, stages=5)  # KNOWN reads 5-stage windows
+    results = run_experiment(cfg, tmp_path)
+    card = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    assert results["known_checkpoint"]["sha256"] == card["sha256"]
+    assert any(r["method"] == "known" and r["valid"] for r in results["rows"])
