@@ -27,7 +27,7 @@ from .finetune import finetune, replace_head
 from .forgetting import Trajectory, preflight, pretrain, resolved_batch_size, run_forgetting
 from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
-from .predictors import get_predictor
+from .predictors import Predictor, get_predictor
 from .stats import summarise, verdicts
 from .train import Hooks, evaluate, make_optimizer, pick_device
 
@@ -117,12 +117,13 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
 
     t = time.perf_counter()
     predictions: dict[str, list[dict[str, torch.Tensor]]] = {}
+    predictors: dict[str, Predictor] = {}
     invalid: dict[str, str] = {}
     for method in cfg.method_names:
         try:
-            predictor = (get_predictor("known", weights=cfg.official_known) if method == "known-official"
-                         else get_predictor(method))
-            predictions[method] = extrapolate(traj.states, groups, predictor, max_k, cfg.reset_norm)
+            predictors[method] = (get_predictor("known", weights=cfg.official_known) if method == "known-official"
+                                  else get_predictor(method))
+            predictions[method] = extrapolate(traj.states, groups, predictors[method], max_k, cfg.reset_norm)
         except (KnowError, FileNotFoundError) as exc:
             invalid[method] = str(exc)
     timings["predict_s"] = time.perf_counter() - t
@@ -158,7 +159,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     timings["finetune_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    backtests = _backtests(cfg, traj, invalid)
+    backtests = _backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
     timings["backtest_s"] = time.perf_counter() - t
     for row in rows:
         row.setdefault("valid", True)
@@ -189,13 +190,9 @@ def _to_oracle(state, oracle, theta0, groups) -> dict[str, float | None]:
     return {"dist_to_oracle": rel, "cos_to_oracle": cos}
 
 
-def _backtests(cfg: ExperimentConfig, traj: Trajectory, invalid: dict[str, str]) -> list[dict]:
+def _backtests(traj: Trajectory, predictors: dict[str, Predictor]) -> list[dict]:
     out = []
-    for method in cfg.method_names:
-        if method in invalid:
-            continue
-        predictor = (get_predictor("known", weights=cfg.official_known) if method == "known-official"
-                     else get_predictor(method))
+    for method, predictor in predictors.items():
         try:
             figures, _ = backtest_weights(traj, predictor, 1, method)
         except KnowError as exc:  # e.g. KNOWN needs 5 visible stages: S=5 leaves 4 once Θ0 is hidden
