@@ -21,6 +21,7 @@ import torch
 from .errors import KnowError, RunStoreError
 from .models import GROUPS
 from .store import Run
+from .windows import flatten
 
 
 @dataclass
@@ -77,10 +78,6 @@ def selected_params(groups: dict[str, str], layer: str | None) -> list[str]:
     if layer not in by_layer:
         raise KnowError(f"no predicted layer {layer!r}; layers: {', '.join(by_layer)}")
     return by_layer[layer]
-
-
-def flatten(state: dict[str, torch.Tensor], params: list[str]) -> torch.Tensor:
-    return torch.cat([state[name].reshape(-1).double() for name in params])
 
 
 def _accuracy(rows: list[dict], method: str, scale: float) -> float | None:

@@ -30,6 +30,7 @@ from .models import GROUPS, create_model
 from .predictors import Predictor, get_predictor
 from .stats import summarise, verdicts
 from .train import Hooks, evaluate, make_optimizer, pick_device
+from .windows import flatten
 
 
 def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torch.Tensor],
@@ -45,7 +46,7 @@ def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torc
 
 
 def _flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> torch.Tensor:
-    return torch.cat([state[n].reshape(-1).double() for n, g in groups.items() if g in GROUPS])
+    return flatten(state, [n for n, g in groups.items() if g in GROUPS])
 
 
 class _Seed:

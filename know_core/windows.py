@@ -33,6 +33,11 @@ def to_windows(states: list[dict[str, torch.Tensor]], groups: dict[str, str]) ->
     return windows
 
 
+def flatten(state: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
+    """The named tensors of ``state`` as one float64 vector, in the order given (for norms, distances, PCA)."""
+    return torch.cat([state[name].reshape(-1).double() for name in names])
+
+
 def row_owner(groups: dict[str, str], state: dict[str, torch.Tensor], group: str) -> list[tuple[str, int, int]]:
     """(parameter name, first row, end row) of each parameter inside a group's window, for error messages and plots."""
     out, offset = [], 0
