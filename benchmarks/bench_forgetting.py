@@ -15,7 +15,7 @@ import time
 import torch
 
 from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
-from know_core.data import DEBIAN_FASHION_MNIST, load_dataset
+from know_core.data import fashion_mnist_available, load_dataset
 from know_core.forgetting import run_forgetting
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     digits = timed_run(ForgetConfig(dataset="digits", model="simple_cnn", r=0.5, stages=5))
     figures.update({f"digits_{k}": v for k, v in digits.items()})
     figures["digits_goal_met"] = digits["total_s"] <= 20
-    if (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+    if fashion_mnist_available():
         fm = timed_run(ForgetConfig(dataset="fashion-mnist", model="simple_cnn", r=0.5, stages=5,
                                     optim=OptimConfig(batch_size=128),
                                     pretrain=PretrainConfig(max_epochs=3, early_stop=False)))

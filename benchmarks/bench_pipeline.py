@@ -13,7 +13,7 @@ import argparse
 import tempfile
 import time
 
-from know_core.data import DEBIAN_FASHION_MNIST
+from know_core.data import fashion_mnist_available
 from know_core.experiment import preset
 from know_core.pipeline import run_experiment
 
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     figures = measure("quick", [0])
     figures["quick_goal_met"] = figures["quick_wall_s"] <= 60
-    if (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+    if fashion_mnist_available():
         figures.update(measure("standard", list(range(args.seeds))))
         figures["standard_goal_met"] = figures["standard_per_seed_s"] <= 300
     else:

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from know_core.config import OptimConfig
-from know_core.data import DEBIAN_FASHION_MNIST, load_dataset
+from know_core.data import fashion_mnist_available, load_dataset
 from know_core.models import create_model
 from know_core.train import make_optimizer, train_epoch
 
@@ -44,7 +44,7 @@ class RawImages(torch.utils.data.Dataset):
 
 
 def main() -> None:
-    name = "fashion-mnist" if (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists() else "digits"
+    name = "fashion-mnist" if fashion_mnist_available() else "digits"
     ds = load_dataset(name)
     n = min(N, len(ds.y_train))
     x, y = ds.x_train[:n].contiguous(), ds.y_train[:n].contiguous()

@@ -169,10 +169,15 @@ def _read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
+def fashion_mnist_available() -> bool:
+    """Whether Debian's dataset-fashion-mnist files are installed (the offline Fashion-MNIST)."""
+    return (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists()
+
+
 @register_dataset("fashion-mnist", "Fashion-MNIST 60k/10k: Debian package dataset-fashion-mnist "
                   "(apt-get install -y dataset-fashion-mnist), or torchvision's layout under --data-root")
 def _fashion_mnist(root: str | None) -> Dataset:
-    if root is None and (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+    if root is None and fashion_mnist_available():
         d = DEBIAN_FASHION_MNIST
         parts = [_read_idx(d / f"{split}-{kind}.gz") for split in ("train", "t10k")
                  for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
