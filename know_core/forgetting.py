@@ -106,7 +106,8 @@ def pretrain(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor
     return history
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the model's parameters and buffers, safe to keep while training goes on."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
@@ -141,7 +142,7 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None) -> tuple[Traje
     timings["pretrain_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    states = [_cpu_state(model)]
+    states = [cpu_state(model)]
     loss0, acc0 = evaluate(model, x_test, y_test)
     train_loss, source_acc, source_loss = [history[-1]["train_loss"]], [acc0], [loss0]
     forget_lr = cfg.forget_lr or cfg.optim.lr
@@ -157,7 +158,7 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None) -> tuple[Traje
         for _ in range(cfg.epochs):
             loss, step = train_epoch(model, optimizer, xs, ys, batch, gen, hooks, "forgetting", step, total)
         test_loss, test_acc = evaluate(model, x_test, y_test)
-        states.append(_cpu_state(model))
+        states.append(cpu_state(model))
         train_loss.append(loss)
         source_acc.append(test_acc)
         source_loss.append(test_loss)

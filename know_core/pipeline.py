@@ -24,7 +24,7 @@ from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
-from .forgetting import Trajectory, preflight, pretrain, resolved_batch_size, run_forgetting
+from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
 from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
 from .predictors import Predictor, get_predictor
@@ -105,7 +105,7 @@ class _Seed:
         pretrain(model, make_optimizer(model, cfg.optim), x[idx], y[idx], x[val], y[val], cfg,
                  resolved_batch_size(cfg, self.ds), torch.Generator().manual_seed(self.seed), self.hooks,
                  f"oracle ×{scale:g}")
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return cpu_state(model)
 
 
 def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, torch.Tensor]]:
