@@ -14,25 +14,30 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 T = TypeVar("T")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+PRETRAIN_UNTIL = ("val_acc", "plateau")
+AUGMENTS = ("none", "shift", "flip", "shift+flip")
+WARM_MODES = ("auto", "on", "off")
 
 
 @dataclass
 class OptimConfig:
     """Optimiser recipe shared by pre-training and the forgetting stages."""
 
-    optimizer: str = "adam"  # "adam" or "sgd"
+    optimizer: str = "adam"  # "adam", "adamw" (decoupled weight decay) or "sgd"
     lr: float = 1e-3
     batch_size: int | None = None  # None: the dataset's recommended size (128 as released, smaller for tiny sets)
     weight_decay: float = 0.0
     momentum: float = 0.9  # SGD only
 
     def validate(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"optim.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optim.optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         check_positive("optim.lr", self.lr)
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigError(f"optim.batch_size must be a positive integer, got {self.batch_size!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
             raise ConfigError(f"optim.weight_decay must be >= 0, got {self.weight_decay!r}")
         if not (0 <= self.momentum < 1):
             raise ConfigError(f"optim.momentum must be in [0, 1), got {self.momentum!r}")
@@ -41,16 +46,20 @@ class OptimConfig:
 @dataclass
 class PretrainConfig:
     """How Θ0 is made. By default training goes on until validation accuracy stops improving, because an
-    under-trained Θ0 keeps learning during the subset fine-tunes instead of forgetting (DESIGN.md §1)."""
+    under-trained Θ0 keeps learning during the subset fine-tunes instead of forgetting (docs/method.md).
+    ``until="plateau"`` trains instead until the training loss stops falling (a converged Θ0, not a stopped one)."""
 
     max_epochs: int = 100
     early_stop: bool = True  # False: train exactly max_epochs
-    patience: int = 10  # epochs without a validation improvement before stopping
+    patience: int = 10  # epochs without improvement before stopping
     val_fraction: float = 0.1  # of the source training set, held out of D0 to judge convergence
+    until: str = "val_acc"  # val_acc: validation accuracy stops improving; plateau: training loss stops falling
 
     def validate(self) -> None:
         check_int_at_least("pretrain.max_epochs", self.max_epochs, 1)
         check_int_at_least("pretrain.patience", self.patience, 1)
+        if self.until not in PRETRAIN_UNTIL:
+            raise ConfigError(f"pretrain.until must be one of {', '.join(PRETRAIN_UNTIL)}, got {self.until!r}")
         if not (0 < self.val_fraction < 0.5):
             raise ConfigError(f"pretrain.val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
 
@@ -63,11 +72,14 @@ class ForgetConfig:
     model: str = "simple_cnn"
     r: float = 0.5
     stages: int = 5  # S: Θ0 plus S-1 forgetting stages
-    epochs: int = 1  # per forgetting stage, as released
+    stage_budget: str = "epochs:1"  # per stage: epochs:N (release: epochs:1), steps:N or converge[:max epochs]
     seed: int = 0
     d0_fraction: float = 1.0  # share of the (non-validation) source training pool used as D0
     balanced: bool = False  # class-balanced nested subsets
     carry_optimizer: bool = True  # keep the optimiser state across stages, as released
+    augment: str = "none"  # on-device augmentation in every training loop: none, shift, flip, shift+flip
+    warm: str = "auto"  # warm oracles Θ_{-k} and the same-data control film: auto (where the pool holds), on, off
+    protocol: str = "custom"  # the named protocol these settings came from (see protocols.py); informational
     forget_lr: float | None = None  # None: same as optim.lr
     device: str = "auto"
     data_root: str | None = None
@@ -79,7 +91,13 @@ class ForgetConfig:
             raise ConfigError(f"r must be strictly between 0 and 1, got {self.r!r}")
         if not isinstance(self.stages, int) or self.stages < 2:
             raise ConfigError(f"stages must be an integer >= 2 (Θ0 plus at least one forgetting stage), got {self.stages!r}")
-        check_int_at_least("epochs", self.epochs, 1)
+        from .stages import parse_budget  # the budget grammar lives with the code that runs it
+
+        parse_budget(self.stage_budget)
+        if self.augment not in AUGMENTS:
+            raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
+        if self.warm not in WARM_MODES:
+            raise ConfigError(f"warm must be one of {', '.join(WARM_MODES)}, got {self.warm!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (0 < self.d0_fraction <= 1):
@@ -112,6 +130,8 @@ def from_dict(cls: type[T], data: dict[str, Any], _prefix: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{_prefix or 'config'} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    if cls is ForgetConfig and "epochs" in data and "stage_budget" not in data:  # runs recorded before stage budgets
+        data = {**{k: v for k, v in data.items() if k != "epochs"}, "stage_budget": f"epochs:{data['epochs']}"}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:

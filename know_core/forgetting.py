@@ -1,8 +1,9 @@
-"""Structured forgetting: pre-train Θ0 to convergence on D0, then fine-tune sequentially on nested D1 ⊃ D2 ⊃ ….
+"""Structured forgetting: pre-train Θ0 on D0, then fine-tune sequentially on nested D1 ⊃ D2 ⊃ … under a stage budget.
 
-The result is a :class:`Trajectory` [Θ0 … Θ_{S−1}] with per-stage sizes, train loss and source test accuracy, and a
-verdict on whether the model actually forgot (source accuracy falling along the stages). DESIGN.md §1 measured that an
-under-trained Θ0 keeps learning instead; the verdict makes that visible instead of silently extrapolating backwards.
+The result is a :class:`Trajectory` [Θ0 … Θ_{S−1}] with per-stage sizes and losses and a measured forgetting report
+(``measure.py``), plus — where the source pool allows — the film's continuation the other way (the *warm oracles*
+Θ_{−k}, trained on real supersets with the same budget) and the *same-data control film* C_k (Θ0 trained further on D0
+with that budget), recorded by ``continuation.py``. Docs: docs/forgetting.md.
 """
 
 from __future__ import annotations
@@ -17,10 +18,24 @@ from torch import nn
 from .config import ForgetConfig
 from .data import Dataset, load_dataset, nested_order, stage_sizes
 from .errors import ConfigError
-from .models import create_model, param_groups
-from .train import Hooks, evaluate, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
+from .measure import ForgettingReport, measure_film
+from .models import GROUPS, create_model, param_groups
+from .stages import StageBudget, parse_budget, train_stage
+from .train import Hooks, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
 
-FORGETTING_TOLERANCE = 0.005  # source accuracy must fall by more than this (absolute) to count as forgetting
+FORGETTING_TOLERANCE = 0.005  # endpoint rule for films recorded without per-sample figures (older runs)
+WARM_MAX_STEPS = 3  # a forget run continues the film at most ×(1/r)^3 the other way
+PLATEAU_TOL = 0.01  # pre-training to a plateau: the training loss must improve by 1 % to count
+
+
+@dataclass
+class Continuation:
+    """A film recorded beside the forgetting film: the warm oracles Θ_{−1}, Θ_{−2} … or the control film C_1, C_2 …"""
+
+    states: list[dict[str, torch.Tensor]]
+    sizes: list[int]
+    source_acc: list[float]
+    source_loss: list[float]
 
 
 @dataclass
@@ -34,12 +49,21 @@ class Trajectory:
     source_acc: list[float]
     source_loss: list[float]
     pretrain_history: list[dict[str, float]] = field(default_factory=list)
+    report: ForgettingReport | None = None
+    warm: Continuation | None = None
+    control: Continuation | None = None
+    stage_steps: list[int] = field(default_factory=list)
+    cap_hit: list[bool] = field(default_factory=list)
 
     @property
     def forgot(self) -> bool:
+        if self.report is not None:
+            return self.report.forgot
         return self.source_acc[-1] < self.source_acc[0] - FORGETTING_TOLERANCE
 
     def verdict(self) -> str:
+        if self.report is not None:
+            return self.report.verdict()
         first, last = self.source_acc[0], self.source_acc[-1]
         if self.forgot:
             return f"forgetting happened: source accuracy fell {first:.3f} → {last:.3f} along the stages"
@@ -52,7 +76,7 @@ class SourceSplit:
     """Index sets into the source training set: validation (to judge convergence) and the nested-subset order."""
 
     val: torch.Tensor
-    pool: torch.Tensor  # nested order over the rest; D0 is pool[:n0], D_s is pool[:⌊n0·r^s⌋]
+    pool: torch.Tensor  # nested order over the rest; D0 is pool[:n0], D_s is pool[:⌊n0·r^s⌋], D_{−k} pool[:n0/r^k]
     n0: int
 
 
@@ -65,6 +89,17 @@ def source_split(ds: Dataset, cfg: ForgetConfig) -> SourceSplit:
 
 def resolved_batch_size(cfg: ForgetConfig, ds: Dataset) -> int:
     return cfg.optim.batch_size or ds.default_batch_size
+
+
+def warm_sizes(n0: int, r: float, pool: int, most: int = WARM_MAX_STEPS) -> list[int]:
+    """|D_{−k}| = round(|D0| / r^k) for k = 1 … while the pool holds it (at most ``most``)."""
+    out = []
+    for k in range(1, most + 1):
+        n = int(round(n0 / r ** k))
+        if n > pool:
+            break
+        out.append(n)
+    return out
 
 
 def check_stage_sizes(cfg: ForgetConfig, ds: Dataset, n0: int) -> list[int]:
@@ -83,25 +118,31 @@ def check_stage_sizes(cfg: ForgetConfig, ds: Dataset, n0: int) -> list[int]:
 def pretrain(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
              x_val: torch.Tensor, y_val: torch.Tensor, cfg: ForgetConfig, batch_size: int,
              generator: torch.Generator, hooks: Hooks, phase: str = "pre-training") -> list[dict[str, float]]:
-    """Train until validation accuracy stops improving (or exactly ``max_epochs``); keeps the best-validation weights."""
+    """Train until validation accuracy stops improving (keeping the best-validation weights), until the training
+    loss reaches a plateau (``pretrain.until="plateau"``), or exactly ``max_epochs``."""
     pc = cfg.pretrain
     history: list[dict[str, float]] = []
-    best, best_state, stale = (-1.0, 0.0), None, 0
+    best, best_state, stale, best_loss = (-1.0, 0.0), None, 0, float("inf")
     total = pc.max_epochs * steps_per_epoch(len(y), batch_size)
     step = 0
     for epoch in range(1, pc.max_epochs + 1):
-        loss, step = train_epoch(model, optimizer, x, y, batch_size, generator, hooks, phase, step, total)
+        loss, step = train_epoch(model, optimizer, x, y, batch_size, generator, hooks, phase, step, total,
+                                 cfg.augment)
         val_loss, val_acc = evaluate(model, x_val, y_val)
         history.append({"epoch": epoch, "train_loss": loss, "val_loss": val_loss, "val_acc": val_acc})
         hooks.report(phase, step, total, epoch=epoch, train_loss=loss, val_acc=val_acc)
-        # Patience counts epochs without an accuracy gain; among equally accurate epochs the lower loss is kept
-        # (on small validation sets accuracy ties are common, and the loss can shrink forever on separable data).
-        stale = 0 if val_acc > best[0] else stale + 1
-        if (val_acc, -val_loss) > best:
-            best, best_state = (val_acc, -val_loss), copy.deepcopy(model.state_dict())
+        if pc.until == "plateau":
+            stale = 0 if loss < best_loss * (1 - PLATEAU_TOL) else stale + 1
+            best_loss = min(best_loss, loss)
+        else:
+            # Patience counts epochs without an accuracy gain; among equally accurate epochs the lower loss is kept
+            # (on small validation sets accuracy ties are common, and the loss can shrink forever on separable data).
+            stale = 0 if val_acc > best[0] else stale + 1
+            if (val_acc, -val_loss) > best:
+                best, best_state = (val_acc, -val_loss), copy.deepcopy(model.state_dict())
         if pc.early_stop and stale >= pc.patience:
             break
-    if pc.early_stop and best_state is not None:
+    if pc.early_stop and pc.until == "val_acc" and best_state is not None:
         model.load_state_dict(best_state)
     return history
 
@@ -111,58 +152,120 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def preflight(cfg: ForgetConfig) -> tuple[Dataset, SourceSplit, list[int]]:
-    """Everything that can be refused before any work starts: config values, the dataset, the stage sizes."""
+def predicted_flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> torch.Tensor:
+    """The predicted groups' weights (conv / fc / bias) of ``state`` as one float64 vector."""
+    return torch.cat([state[n].reshape(-1).double() for n, g in groups.items() if g in GROUPS])
+
+
+def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Dataset, SourceSplit, list[int]]:
+    """Everything that can be refused before any work starts: config values, the dataset, the stage sizes, and a warm
+    oracle demanded (``warm="on"``) where the pool cannot hold the superset."""
     cfg.validate()
     ds = load_dataset(cfg.dataset, cfg.data_root)
     split = source_split(ds, cfg)
     pick_device(cfg.device)
-    return ds, split, check_stage_sizes(cfg, ds, split.n0)
+    sizes = check_stage_sizes(cfg, ds, split.n0)
+    if cfg.warm == "on" and len(warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)) < warm_steps:
+        need = int(round(split.n0 / cfg.r ** warm_steps))
+        raise ConfigError(f"warm oracles: ×{(1 / cfg.r) ** warm_steps:g} needs {need} source images but the pool holds "
+                          f"{len(split.pool)}; lower d0_fraction, fewer scales, or oracles/warm auto or off")
+    return ds, split, sizes
 
 
-def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None) -> tuple[Trajectory, dict[str, float]]:
-    """Pre-train Θ0, record the forgetting trajectory. Returns it with timings (seconds per phase)."""
-    ds, split, sizes = preflight(cfg)
+@dataclass
+class FilmContext:
+    """What every film of one run trains with: resident data, the split, the budget, the recipe."""
+
+    cfg: ForgetConfig
+    ds: Dataset
+    split: SourceSplit
+    sizes: list[int]
+    device: torch.device
+    batch: int
+    budget: StageBudget
+    x: torch.Tensor
+    y: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def forget_lr(self) -> float:
+        return self.cfg.forget_lr or self.cfg.optim.lr
+
+    def subset(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.split.pool[:n].to(self.device)
+        return self.x[idx], self.y[idx]
+
+
+def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
+                   warm_steps: int = WARM_MAX_STEPS) -> tuple[Trajectory, dict[str, float]]:
+    """Pre-train Θ0, record the forgetting film (and, unless ``warm="off"``, the warm oracles and the control film).
+    Returns the trajectory with timings (seconds per phase)."""
+    from .continuation import record_control, record_warm
+
+    ds, split, sizes = preflight(cfg, warm_steps)
     hooks = hooks or Hooks()
-    batch = resolved_batch_size(cfg, ds)
     device = pick_device(cfg.device)
+    ctx = FilmContext(cfg, ds, split, sizes, device, resolved_batch_size(cfg, ds), parse_budget(cfg.stage_budget),
+                      ds.x_train.to(device), ds.y_train.to(device), ds.x_test.to(device), ds.y_test.to(device))
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    x_all, y_all = ds.x_train.to(device), ds.y_train.to(device)
-    x_test, y_test = ds.x_test.to(device), ds.y_test.to(device)
-    subset = split.pool.to(device)
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
     optimizer = make_optimizer(model, cfg.optim)
-    d0 = subset[:sizes[0]]
-    history = pretrain(model, optimizer, x_all[d0], y_all[d0], x_all[split.val.to(device)],
-                       y_all[split.val.to(device)], cfg, batch, gen, hooks)
+    val = split.val.to(device)
+    history = pretrain(model, optimizer, *ctx.subset(sizes[0]), ctx.x[val], ctx.y[val], cfg, ctx.batch, gen, hooks)
     timings["pretrain_s"] = time.perf_counter() - t0
+    theta0_opt = copy.deepcopy(optimizer.state_dict())
 
     t0 = time.perf_counter()
     states = [cpu_state(model)]
-    loss0, acc0 = evaluate(model, x_test, y_test)
-    train_loss, source_acc, source_loss = [history[-1]["train_loss"]], [acc0], [loss0]
-    forget_lr = cfg.forget_lr or cfg.optim.lr
+    losses, correct = [], []
+    removed_acc: list[float | None] = [None]
+
+    def measure(m: nn.Module) -> None:
+        loss, ok = evaluate_samples(m, ctx.x_test, ctx.y_test)
+        losses.append(loss)
+        correct.append(ok)
+
+    measure(model)
+    train_loss, stage_steps, cap_hit = [history[-1]["train_loss"]], [0], [False]
     if cfg.carry_optimizer:
-        set_lr(optimizer, forget_lr)
-    total = sum(steps_per_epoch(n, batch) * cfg.epochs for n in sizes[1:])
+        set_lr(optimizer, ctx.forget_lr)
+    total = sum(ctx.budget.planned_steps(n, ctx.batch) for n in sizes[1:])
     step = 0
     for s, size in enumerate(sizes[1:], start=1):
         if not cfg.carry_optimizer:
-            optimizer = make_optimizer(model, cfg.optim, forget_lr)
-        ds_idx = subset[:size]
-        xs, ys = x_all[ds_idx], y_all[ds_idx]
-        for _ in range(cfg.epochs):
-            loss, step = train_epoch(model, optimizer, xs, ys, batch, gen, hooks, "forgetting", step, total)
-        test_loss, test_acc = evaluate(model, x_test, y_test)
+            optimizer = make_optimizer(model, cfg.optim, ctx.forget_lr)
+        result, step = train_stage(model, optimizer, *ctx.subset(size), ctx.budget, ctx.batch, gen, hooks,
+                                   "forgetting", step, total, cfg.augment)
+        measure(model)
+        removed = split.pool[size:sizes[0]].to(device)
+        removed_acc.append(evaluate(model, ctx.x[removed], ctx.y[removed])[1])
         states.append(cpu_state(model))
-        train_loss.append(loss)
-        source_acc.append(test_acc)
-        source_loss.append(test_loss)
-        hooks.report("forgetting", step, total, stage=s, source_acc=test_acc)
+        train_loss.append(result.train_loss)
+        stage_steps.append(result.steps)
+        cap_hit.append(result.cap_hit)
+        hooks.report("forgetting", step, total, stage=s, source_loss=float(losses[-1].mean()))
+    removed_last = split.pool[sizes[-1]:sizes[0]].to(device)
+    model0 = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)
+    model0.load_state_dict(states[0])
+    removed_theta0 = evaluate(model0, ctx.x[removed_last], ctx.y[removed_last])[1] if len(sizes) > 1 else None
+    groups = param_groups(model)
+    report = measure_film(losses, correct, removed_acc, removed_theta0, [predicted_flat(st, groups) for st in states])
     timings["forgetting_s"] = time.perf_counter() - t0
-    traj = Trajectory(states, param_groups(model), sizes, train_loss, source_acc, source_loss, history)
+
+    traj = Trajectory(states, groups, sizes, train_loss, report.source_acc, report.source_loss, history, report,
+                      stage_steps=stage_steps, cap_hit=cap_hit)
+    if cfg.warm != "off":
+        t0 = time.perf_counter()
+        traj.warm = record_warm(ctx, states[0], theta0_opt, warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps),
+                                hooks)
+        timings["warm_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n_control = max(len(sizes) - 1, len(traj.warm.states))
+        traj.control = record_control(ctx, states[0], theta0_opt, n_control, hooks)
+        timings["control_s"] = time.perf_counter() - t0
     return traj, timings

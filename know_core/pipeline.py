@@ -25,6 +25,7 @@ from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
 from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
+from .retrodiction import DC_SUFFIX, extrapolate_dc, score
 from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
 from .predictors import Predictor, get_predictor
@@ -55,7 +56,8 @@ class _Seed:
     def __init__(self, cfg: ExperimentConfig, seed: int, hooks: Hooks):
         self.cfg, self.seed, self.hooks = cfg, seed, hooks
         self.src = dataclasses.replace(cfg.source, seed=seed)
-        self.ds, self.split, self.sizes = preflight(self.src)
+        self.max_k = max(cfg.steps_for(s) for s in cfg.scales)
+        self.ds, self.split, self.sizes = preflight(self.src, self.max_k)
         self.target = load_dataset(cfg.target_dataset, cfg.source.data_root)
         if self.target.input_shape != self.ds.input_shape:
             raise ConfigError(f"target {cfg.target_dataset} has inputs {self.target.input_shape}, the source "
@@ -112,22 +114,32 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     """All rows of one seed (see the module docstring) with timings per phase, and the weights behind them:
     ``traj/{s}/{param}``, ``pred/{method}/{scale}/{param}`` and ``oracle/{scale}/{param}``."""
     ctx = _Seed(cfg, seed, hooks)
-    traj, timings = run_forgetting(ctx.src, hooks)
+    traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k)
     theta0, groups = traj.states[0], traj.groups
-    max_k = max(cfg.steps_for(s) for s in cfg.scales)
+    max_k = ctx.max_k
 
     t = time.perf_counter()
     predictions: dict[str, list[dict[str, torch.Tensor]]] = {}
     predictors: dict[str, Predictor] = {}
     invalid: dict[str, str] = {}
     for method in cfg.method_names:
+        base = method.removesuffix(DC_SUFFIX)
         try:
-            predictors[method] = (get_predictor("known", weights=cfg.official_known) if method == "known-official"
-                                  else get_predictor(method))
-            predictions[method] = extrapolate(traj.states, groups, predictors[method], max_k, cfg.reset_norm)
+            predictor = (get_predictor("known", weights=cfg.official_known) if base == "known-official"
+                         else get_predictor(base))
+            if method.endswith(DC_SUFFIX):
+                if traj.control is None:
+                    raise KnowError("drift correction needs the control film, which is not recorded with oracles off")
+                predictions[method] = extrapolate_dc(traj.states, traj.control, groups, predictor, max_k,
+                                                     cfg.reset_norm)
+            else:
+                predictors[method] = predictor
+                predictions[method] = extrapolate(traj.states, groups, predictor, max_k, cfg.reset_norm)
         except (KnowError, FileNotFoundError) as exc:
             invalid[method] = str(exc)
     timings["predict_s"] = time.perf_counter() - t
+    warm = {s: traj.warm.states[cfg.steps_for(s) - 1] for s in cfg.scales
+            if traj.warm is not None and cfg.steps_for(s) <= len(traj.warm.states)}
 
     t = time.perf_counter()
     oracles = {s: ctx.oracle(s, len(traj.pretrain_history)) for s in cfg.scales} if cfg.oracles != "off" else {}
@@ -136,10 +148,11 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     t = time.perf_counter()
     rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
             {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}]
-    for scale, state in oracles.items():
-        if state is not None:
-            rows.append({"method": "oracle", "scale": scale, "norm_ratio": _norm_ratio(state, theta0, groups),
-                         **ctx.evaluate_init(state, f"oracle ×{scale:g}")})
+    for name, by_scale in (("oracle", oracles), ("oracle-warm", warm)):
+        for scale, state in by_scale.items():
+            if state is not None:
+                rows.append({"method": name, "scale": scale, "norm_ratio": _norm_ratio(state, theta0, groups),
+                             **ctx.evaluate_init(state, f"{name} ×{scale:g}")})
     for method in cfg.method_names:
         for scale in cfg.scales:
             if method in invalid:
@@ -162,6 +175,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     t = time.perf_counter()
     backtests = _backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
     timings["backtest_s"] = time.perf_counter() - t
+    retro = _retrodiction(cfg, traj, warm, {m: p for m, p in predictions.items() if m not in invalid}, seed)
     for row in rows:
         row.setdefault("valid", True)
         row["seed"] = seed
@@ -173,10 +187,39 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
             weights.update({f"pred/{method}/{scale:g}/{k}": v for k, v in steps[cfg.steps_for(scale) - 1].items()})
     for scale, state in oracles.items():
         weights.update({f"oracle/{scale:g}/{k}": v for k, v in (state or {}).items()})
-    result = {"seed": seed, "rows": rows, "backtest": backtests, "timings": timings, "forgot": traj.forgot,
-              "verdict": traj.verdict(), "source_acc_stages": traj.source_acc, "stage_sizes": traj.stage_sizes,
-              "groups": groups}
+    for scale, state in warm.items():
+        weights.update({f"warm/{scale:g}/{k}": v for k, v in state.items()})
+    for c, state in enumerate(traj.control.states if traj.control else [], start=1):
+        weights.update({f"control/{c}/{k}": v for k, v in state.items()})
+    result = {"seed": seed, "rows": rows, "backtest": backtests, "retrodiction": retro, "timings": timings,
+              "forgot": traj.forgot, "verdict": traj.verdict(), "source_acc_stages": traj.source_acc,
+              "stage_sizes": traj.stage_sizes, "stage_steps": traj.stage_steps, "cap_hit": traj.cap_hit,
+              "forgetting": traj.report.to_dict() if traj.report else None, "groups": groups,
+              "warm": _film_summary(traj.warm), "control": _film_summary(traj.control)}
     return result, weights
+
+
+def _film_summary(film) -> dict | None:
+    return None if film is None else {"sizes": film.sizes, "source_acc": film.source_acc,
+                                      "source_loss": film.source_loss}
+
+
+def _retrodiction(cfg: ExperimentConfig, traj: Trajectory, warm: dict[float, dict],
+                  predictions: dict[str, list[dict]], seed: int) -> list[dict]:
+    """Rows {seed, method, scale, group, layer, rel_error, cosine, rel_error_data, cosine_data} against the warm
+    oracles, for every valid prediction and for the control C_k itself ("keep training on D0")."""
+    rows: list[dict] = []
+    theta0, groups = traj.states[0], traj.groups
+    for scale, truth in warm.items():
+        k = cfg.steps_for(scale)
+        control = traj.control.states[k - 1] if traj.control and k <= len(traj.control.states) else None
+        candidates = {m: steps[k - 1] for m, steps in predictions.items() if m != "naive"}
+        if control is not None:
+            candidates["control"] = control
+        for method, pred in candidates.items():
+            for row in score(pred, truth, control, theta0, groups, method.endswith(DC_SUFFIX)):
+                rows.append({"seed": seed, "method": method, "scale": scale, **row})
+    return rows
 
 
 def _norm_ratio(state, theta0, groups) -> float:
@@ -201,6 +244,18 @@ def _backtests(traj: Trajectory, predictors: dict[str, Predictor]) -> list[dict]
             continue
         out += [dataclasses.asdict(f) for f in figures if f.level == "group"]
     return out
+
+
+def preflight_experiment(cfg: ExperimentConfig) -> None:
+    """Refuse, before anything is recorded, what would fail later: the config, the data of the first seed, warm and
+    cold oracles demanded (``on``) where the source pool cannot hold the superset."""
+    cfg.validate()
+    ctx = _Seed(cfg, cfg.seeds[0], Hooks())
+    if cfg.oracles == "on":
+        need = int(round(ctx.sizes[0] * max(cfg.scales)))
+        if need > len(ctx.split.pool):
+            raise ConfigError(f"oracle ×{max(cfg.scales):g} needs {need} source images but the pool holds "
+                              f"{len(ctx.split.pool)}; lower d0_fraction or set oracles=auto")
 
 
 def config_hash(cfg: ExperimentConfig) -> str:
@@ -237,8 +292,11 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
         "config": to_dict(cfg), "rows": rows, "summary": summary,
         "verdicts": verdicts(summary, [s["forgot"] for s in seeds]),
         "backtest": [{**b, "seed": s["seed"]} for s in seeds for b in s["backtest"]],
+        "retrodiction": [r for s in seeds for r in s.get("retrodiction", [])],
         "trajectories": [{"seed": s["seed"], "forgot": s["forgot"], "verdict": s["verdict"],
-                          "source_acc": s["source_acc_stages"], "stage_sizes": s["stage_sizes"]} for s in seeds],
+                          "source_acc": s["source_acc_stages"], "stage_sizes": s["stage_sizes"],
+                          "stage_steps": s.get("stage_steps"), "forgetting": s.get("forgetting"),
+                          "warm": s.get("warm"), "control": s.get("control")} for s in seeds],
         "timings": {"total_s": time.perf_counter() - t0,
                     "per_seed": [{"seed": s["seed"], **s["timings"]} for s in seeds]},
     }

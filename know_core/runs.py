@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from .config import ForgetConfig, from_dict, to_dict
 from .errors import RunStoreError
-from .forgetting import Trajectory, preflight, run_forgetting
+from .forgetting import Continuation, Trajectory, preflight, run_forgetting
+from .measure import ForgettingReport
+from .protocols import describe
 from .store import Run, RunStore, RunWriter
 from .train import Hooks
 
@@ -16,35 +18,67 @@ if TYPE_CHECKING:
     from .experiment import ExperimentConfig
 
 TRAJECTORY_FILE = "trajectory.safetensors"
+FILM_FILES = {"warm": "warm.safetensors", "control": "control.safetensors"}
+
+
+def _film_tensors(states: list[dict]) -> dict:
+    return {f"{s}/{name}": t for s, state in enumerate(states) for name, t in state.items()}
+
+
+def _film_states(tensors: dict, count: int) -> list[dict]:
+    states: list[dict] = [{} for _ in range(count)]
+    for key, tensor in tensors.items():
+        stage, name = key.split("/", 1)
+        states[int(stage)][name] = tensor
+    return states
 
 
 def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
-    """Stage s's tensors are stored as ``"{s}/{name}"``; groups and sizes travel in the file's metadata."""
-    tensors = {f"{s}/{name}": t for s, state in enumerate(traj.states) for name, t in state.items()}
-    writer.write_tensors(TRAJECTORY_FILE, tensors, {"groups": json.dumps(traj.groups), "stages": str(len(traj.states))})
+    """Stage s's tensors are stored as ``"{s}/{name}"``; groups and sizes travel in the file's metadata. The warm
+    oracles and the control film, where recorded, go into files of the same layout with their sizes and scores."""
+    writer.write_tensors(TRAJECTORY_FILE, _film_tensors(traj.states),
+                         {"groups": json.dumps(traj.groups), "stages": str(len(traj.states))})
+    for key, film in (("warm", traj.warm), ("control", traj.control)):
+        if film is not None:
+            writer.write_tensors(FILM_FILES[key], _film_tensors(film.states),
+                                 {"stages": str(len(film.states)), "sizes": json.dumps(film.sizes),
+                                  "source_acc": json.dumps(film.source_acc),
+                                  "source_loss": json.dumps(film.source_loss)})
+    rep = traj.report
     writer.write_csv("metrics.csv", [
-        {"stage": s, "size": n, "train_loss": loss, "source_acc": acc, "source_loss": sloss}
+        {"stage": s, "size": n, "train_loss": loss, "source_acc": acc, "source_loss": sloss,
+         "steps": traj.stage_steps[s] if s < len(traj.stage_steps) else "",
+         "removed_acc": "" if rep is None or rep.removed_acc[s] is None else rep.removed_acc[s],
+         "step_rel": "" if rep is None or rep.step_rel[s] is None else rep.step_rel[s],
+         "step_cos": "" if rep is None or rep.step_cos[s] is None else rep.step_cos[s]}
         for s, (n, loss, acc, sloss) in enumerate(zip(traj.stage_sizes, traj.train_loss, traj.source_acc,
                                                        traj.source_loss))])
     writer.write_csv("pretrain.csv", traj.pretrain_history)
+
+
+def _load_film(run: Run, key: str) -> Continuation | None:
+    if not run.has(FILM_FILES[key]):
+        return None
+    tensors, meta = run.read_tensors(FILM_FILES[key])
+    return Continuation(_film_states(tensors, int(meta["stages"])), json.loads(meta["sizes"]),
+                        json.loads(meta["source_acc"]), json.loads(meta["source_loss"]))
 
 
 def load_trajectory(run: Run) -> Trajectory:
     """The trajectory stored in ``run``; a missing or damaged file is a RunStoreError naming it."""
     tensors, metadata = run.read_tensors(TRAJECTORY_FILE)
     try:
-        stages = int(metadata["stages"])
+        states = _film_states(tensors, int(metadata["stages"]))
         groups = json.loads(metadata["groups"])
-        states: list[dict] = [{} for _ in range(stages)]
-        for key, tensor in tensors.items():
-            stage, name = key.split("/", 1)
-            states[int(stage)][name] = tensor
         metrics = run.read_csv("metrics.csv")
         history = [{k: float(v) for k, v in row.items()} for row in run.read_csv("pretrain.csv")]
+        summary = run.read_json("summary.json") if run.has("summary.json") else {}
+        report = ForgettingReport.from_dict(summary["forgetting"]) if summary.get("forgetting") else None
         return Trajectory(states, groups, [int(m["size"]) for m in metrics], [float(m["train_loss"]) for m in metrics],
                           [float(m["source_acc"]) for m in metrics], [float(m["source_loss"]) for m in metrics],
-                          history)
-    except (KeyError, ValueError, IndexError) as exc:
+                          history, report, _load_film(run, "warm"), _load_film(run, "control"),
+                          [int(m["steps"]) for m in metrics if m.get("steps", "") != ""])
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
         raise RunStoreError(f"run {run.id}: {TRAJECTORY_FILE} or metrics.csv is malformed ({exc})") from exc
 
 
@@ -61,8 +95,10 @@ def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, n
         save_trajectory(writer, traj)
         timings["total_s"] = time.perf_counter() - t0
         writer.summary = {"forgot": traj.forgot, "verdict": traj.verdict(), "stage_sizes": traj.stage_sizes,
-                          "source_acc": traj.source_acc, "timings": timings,
-                          "pretrain_epochs": len(traj.pretrain_history)}
+                          "source_acc": traj.source_acc, "timings": timings, "protocol": describe(cfg),
+                          "pretrain_epochs": len(traj.pretrain_history), "stage_steps": traj.stage_steps,
+                          "cap_hit": traj.cap_hit, "forgetting": traj.report.to_dict() if traj.report else None,
+                          "warm_sizes": traj.warm.sizes if traj.warm else []}
         writer.write_json("summary.json", writer.summary)
     return writer.id
 
@@ -85,7 +121,9 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
     from .errors import Cancelled
     from .pipeline import run_experiment
 
-    cfg.validate()
+    from .pipeline import preflight_experiment
+
+    preflight_experiment(cfg)  # a refused config creates no run at all
     if run_id is None:
         run_id = store.create_in_place("experiment", to_dict(cfg), name).name
     else:
@@ -100,7 +138,10 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
         status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
         store.mark(run_id, status, f"{type(exc).__name__}: {exc}")
         raise
+    trajs = results["trajectories"]
     store.finish(run_id, {"preset": cfg.preset, "verdicts": results["verdicts"],
-                          "forgot": all(t["forgot"] for t in results["trajectories"]),
+                          "forgot": all(t["forgot"] for t in trajs), "protocol": describe(cfg.source),
+                          "forgetting": trajs[0].get("forgetting") if len(trajs) == 1 else None,
+                          "forgetting_per_seed": [{"seed": t["seed"], **(t.get("forgetting") or {})} for t in trajs],
                           "total_s": results["timings"]["total_s"]})
     return run_id

@@ -57,6 +57,8 @@ def make_optimizer(model: nn.Module, cfg: OptimConfig, lr: float | None = None) 
     lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":  # decoupled weight decay: shrinks weights without going through Adam's scaling
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -65,9 +67,36 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """On-device augmentation of an image batch (B, C, H, W): random shifts of up to H/14 pixels (zero fill) and/or
+    horizontal flips, each sample its own draw from ``generator``. ``none`` returns the batch untouched."""
+    if kind == "none":
+        return x
+    b, _, h, w = x.shape
+    if "flip" in kind:
+        flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if "shift" in kind:
+        pad = max(1, h // 14)
+        padded = nn.functional.pad(x, (pad, pad, pad, pad))
+        oy, ox = (torch.randint(0, 2 * pad + 1, (2, b), generator=generator)).to(x.device)
+        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]
+        x = padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    return x
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    loss = nn.functional.cross_entropy(model(xb), yb)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 batch_size: int, generator: torch.Generator, hooks: Hooks | None = None, phase: str = "train",
-                step: int = 0, total_steps: int = 0) -> tuple[float, int]:
+                step: int = 0, total_steps: int = 0, augment: str = "none") -> tuple[float, int]:
     """One shuffled pass over resident tensors ``x``, ``y``. Returns (mean loss, steps done so far)."""
     hooks = hooks or Hooks()
     model.train()
@@ -77,16 +106,36 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
     for start in range(0, n, batch_size):
         hooks.check()
         idx = order[start:start + batch_size]
-        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * len(idx)
+        xb, yb = augment_batch(x.index_select(0, idx), augment, generator), y.index_select(0, idx)
+        loss_sum += _step(model, optimizer, xb, yb) * len(idx)
         step += 1
         if hooks.progress is not None:
             hooks.report(phase, step, total_steps)
     return float(loss_sum) / n, step
+
+
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int,
+                batch_size: int, generator: torch.Generator, hooks: Hooks | None = None, phase: str = "train",
+                step: int = 0, total_steps: int = 0, augment: str = "none") -> tuple[float, int]:
+    """Exactly ``steps`` optimiser steps over reshuffled passes of ``x``, ``y`` (the last pass may stop midway).
+    Returns (mean loss over the last pass's worth of steps, steps done so far)."""
+    hooks = hooks or Hooks()
+    model.train()
+    n, per_epoch = len(y), steps_per_epoch(len(y), batch_size)
+    recent: list[torch.Tensor] = []
+    order = torch.randperm(n, generator=generator).to(x.device)
+    for i in range(steps):
+        hooks.check()
+        pos = (i % per_epoch) * batch_size
+        if i and pos == 0:
+            order = torch.randperm(n, generator=generator).to(x.device)
+        idx = order[pos:pos + batch_size]
+        xb, yb = augment_batch(x.index_select(0, idx), augment, generator), y.index_select(0, idx)
+        recent = (recent + [_step(model, optimizer, xb, yb)])[-per_epoch:]
+        step += 1
+        if hooks.progress is not None:
+            hooks.report(phase, step, total_steps)
+    return float(torch.stack(recent).mean()) if recent else float("nan"), step
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -104,3 +153,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())
     return loss_sum / len(y), correct / len(y)
+
+
+@torch.no_grad()
+def evaluate_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample cross-entropy and correctness (CPU tensors) over ``x``, ``y`` in eval mode: the raw material of
+    paired tests between two models on the same test set."""
+    model.eval()
+    losses, correct = [], []
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start:start + batch_size])
+        yb = y[start:start + batch_size]
+        losses.append(nn.functional.cross_entropy(logits, yb, reduction="none").double().cpu())
+        correct.append((logits.argmax(1) == yb).cpu())
+    return torch.cat(losses), torch.cat(correct)

@@ -19,7 +19,7 @@ SHARED = REPO.parent / "shared"
 
 def tiny_config(**overrides) -> ForgetConfig:
     """A forgetting run that takes well under a second on 2 CPU cores."""
-    base = dict(dataset="synthetic", model="mlp", r=0.5, stages=4, epochs=1, seed=0, device="cpu",
+    base = dict(dataset="synthetic", model="mlp", r=0.5, stages=4, stage_budget="epochs:1", seed=0, device="cpu",
                 optim=OptimConfig(batch_size=32), pretrain=PretrainConfig(max_epochs=4, patience=2))
     base.update(overrides)
     return ForgetConfig(**base)

@@ -15,7 +15,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_forget_with_the_documented_flags(tmp_path):
     proc = run_cli("forget", "--dataset", "digits", "--model", "simple_cnn", "--r", "0.5", "--stages", "5",
-                   "--epochs", "1", "--seed", "0", "--runs-dir", str(tmp_path))
+                   "--protocol", "release", "--seed", "0", "--runs-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "pre-training" in proc.stderr and "forgetting" in proc.stderr  # progress bars
     assert "source acc" in proc.stdout
@@ -24,8 +24,14 @@ def test_forget_with_the_documented_flags(tmp_path):
     assert listing[0]["summary"]["stage_sizes"][0] > listing[0]["summary"]["stage_sizes"][-1]
     shown = run_cli("runs", "show", listing[0]["id"], "--runs-dir", str(tmp_path))
     assert shown.returncode == 0 and listing[0]["id"] in shown.stdout
+    assert "protocol release: stage budget epochs:1" in shown.stdout
     if not listing[0]["summary"]["forgot"]:
-        assert "WARNING: NO forgetting" in proc.stderr
+        assert "WARNING: NO forgetting" in proc.stderr or "WARNING: dips and recovers" in proc.stderr
+    block = json.loads(run_cli("runs", "show", listing[0]["id"], "--json", "--runs-dir", str(tmp_path)).stdout)
+    forgetting = block["forgetting"]
+    assert {"forgot", "forgot_acc", "p_value", "strength", "smoothness", "source_acc", "source_loss", "removed_acc",
+            "step_rel", "step_cos"} <= set(forgetting)
+    assert len(forgetting["source_loss"]) == len(forgetting["step_rel"]) == 5 and 0 <= forgetting["p_value"] <= 1
 
 
 def test_help_lists_the_commands():
@@ -41,6 +47,14 @@ def test_help_lists_the_commands():
     (["--batch-size", "1", "--stages", "12"], "fewer than the 10 classes"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--model", "vgg"], "unknown model 'vgg'"),
+    (["--stage-budget", "steps:0"], "stage_budget 'steps:0'"),
+    (["--stage-budget", "steps:abc"], "stage_budget 'steps:abc'"),
+    (["--stage-budget", "epochs:-1"], "stage_budget 'epochs:-1'"),
+    (["--stage-budget", "converge:x"], "stage_budget 'converge:x'"),
+    (["--protocol", "turbo"], "unknown protocol 'turbo'"),
+    (["--weight-decay", "-0.1"], "optim.weight_decay must be >= 0"),
+    (["--weight-decay", "nan"], "optim.weight_decay must be >= 0"),
+    (["--oracles", "on"], "warm oracles: ×8 needs"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, args, message):
     assert main(["forget", "--quiet", "--runs-dir", str(tmp_path), *args]) == 2

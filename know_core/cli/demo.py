@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..experiment import ALL_METHODS, PRESETS, preset
-from ..pipeline import run_experiment
+from ..pipeline import preflight_experiment, run_experiment
 from ..runs import experiment_run
 from ..store import RunStore
 from ..errors import KnowError
 from . import TqdmHooks, command
+from .protocol_args import add_protocol_args, protocol_config
 
 
 @command("demo")
@@ -26,7 +27,10 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--official-known", default=None, help="folder with the official KNOWN_*.h5: adds known-official")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N]")
     p.add_argument("--data-root", default=None, help="folder with torchvision datasets (the paper preset)")
+    p.add_argument("--drift-correct", action="store_true",
+                   help="add '<method>+dc': each predictor on the film with the control film's drift removed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_protocol_args(p, default_protocol=None)
     p.set_defaults(func=_demo)
 
 
@@ -34,10 +38,14 @@ def _demo(args: argparse.Namespace) -> int:
     import dataclasses
 
     cfg = preset(args.preset, seeds=args.seeds, methods=args.methods, scales=args.scales,
-                 official_known=args.official_known)
+                 official_known=args.official_known, drift_correct=args.drift_correct or None,
+                 oracles=args.oracles)
     if args.device or args.data_root:
         cfg.source = dataclasses.replace(cfg.source, device=args.device or cfg.source.device,
                                          data_root=args.data_root or cfg.source.data_root)
+    cfg.source = protocol_config(cfg.source, args)
+    cfg.validate()
+    preflight_experiment(cfg)
     hooks = TqdmHooks(args.quiet)
     try:
         if args.runs_dir:

@@ -9,6 +9,7 @@ from ..data import available_datasets
 from ..models import available_models
 from ..store import RunStore
 from . import TqdmHooks, command, runs_dir_arg
+from .protocol_args import add_protocol_args, protocol_config
 from .runs import print_run
 
 
@@ -20,18 +21,16 @@ def _forget_parser(sub: argparse._SubParsersAction) -> None:
     ps.add_argument("--model", default=d.model, help=f"one of: {', '.join(available_models())}")
     ps.add_argument("--r", type=float, default=d.r, help="sampling rate, |D_s| = |D0|·r^s, in (0, 1)")
     ps.add_argument("--stages", type=int, default=d.stages, help="S: Θ0 plus S−1 forgetting stages (>= 2)")
-    ps.add_argument("--epochs", type=int, default=d.epochs, help="epochs per forgetting stage")
+    add_protocol_args(ps)
     ps.add_argument("--seed", type=int, default=d.seed)
     ps.add_argument("--batch-size", type=int, default=o.batch_size, help="default: the dataset's (128 as released)")
     ps.add_argument("--lr", type=float, default=o.lr)
-    ps.add_argument("--optimizer", default=o.optimizer, choices=["adam", "sgd"])
     ps.add_argument("--forget-lr", type=float, default=None, help="learning rate of the forgetting stages")
     ps.add_argument("--pretrain-epochs", type=int, default=p.max_epochs, help="most pre-training epochs")
     ps.add_argument("--fixed-pretrain", action="store_true", help="train exactly --pretrain-epochs (no early stop)")
-    ps.add_argument("--patience", type=int, default=p.patience, help="epochs without validation gain before stopping")
+    ps.add_argument("--patience", type=int, default=p.patience, help="epochs without improvement before stopping")
     ps.add_argument("--d0-fraction", type=float, default=d.d0_fraction, help="share of the source pool used as D0")
     ps.add_argument("--balanced", action="store_true", help="class-balanced nested subsets")
-    ps.add_argument("--fresh-optimizer", action="store_true", help="new optimiser state at each stage")
     ps.add_argument("--device", default=d.device, help="auto, cpu or cuda[:N]")
     ps.add_argument("--data-root", default=None, help="folder with torchvision datasets")
     ps.add_argument("--name", default=None, help="a readable name for the run")
@@ -44,12 +43,15 @@ def _forget(args: argparse.Namespace) -> int:
     from ..runs import forget_run
 
     cfg = ForgetConfig(
-        dataset=args.dataset, model=args.model, r=args.r, stages=args.stages, epochs=args.epochs, seed=args.seed,
-        d0_fraction=args.d0_fraction, balanced=args.balanced, carry_optimizer=not args.fresh_optimizer,
-        forget_lr=args.forget_lr, device=args.device, data_root=args.data_root,
-        optim=OptimConfig(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size),
+        dataset=args.dataset, model=args.model, r=args.r, stages=args.stages, seed=args.seed,
+        d0_fraction=args.d0_fraction, balanced=args.balanced, device=args.device, data_root=args.data_root,
+        optim=OptimConfig(lr=args.lr, batch_size=args.batch_size),
         pretrain=PretrainConfig(max_epochs=args.pretrain_epochs, early_stop=not args.fixed_pretrain,
                                 patience=args.patience))
+    cfg.validate()  # names and ranges first: the protocol reads the dataset
+    cfg = protocol_config(cfg, args)
+    if args.forget_lr is not None:
+        cfg.forget_lr = args.forget_lr
     cfg.validate()
     store = RunStore(args.runs_dir)
     hooks = TqdmHooks(args.quiet)

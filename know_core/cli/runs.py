@@ -23,6 +23,8 @@ def print_run(store: RunStore, run_id: str) -> None:
         for stage, (size, acc) in enumerate(zip(s["stage_sizes"], s["source_acc"])):
             print(f"  {stage:>5}  {size:>6}   {acc:.4f}")
         print(f"  pre-training epochs: {s.get('pretrain_epochs')}   time: {s['timings']['total_s']:.1f} s")
+        if s.get("protocol"):
+            print(f"  {s['protocol']}")
         if s.get("forgot"):
             print(f"  {s['verdict']}")
         else:
@@ -62,7 +64,8 @@ def _runs_list(args: argparse.Namespace) -> int:
 def _runs_show(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     if args.json:
-        print(json.dumps(store.info(args.id).__dict__, indent=2))
+        info = store.info(args.id).__dict__
+        print(json.dumps({**info, "forgetting": info["summary"].get("forgetting")}, indent=2))
         return 0
     print_run(store, args.id)
     if store.info(args.id).status == "done":
