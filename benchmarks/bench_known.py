@@ -2,7 +2,7 @@
 
 Measures, on the same random-walk windows:
 - the eager reference (``KNOWN.forward`` in batches of 65,536 rows — a plain port — and at its best batch size),
-  against the fast path (``KNOWN.predict_fast``), with their largest difference;
+  against the fast path (``predict_fast``), with their largest difference;
 - an 11.2M-weight (ResNet-18-sized) 3-step rollout through ``get_predictor("known")``: time and peak memory;
 - TaskVector and ExpFit throughput.
 Uses the official Conv network when ``../shared/official-known`` exists, else a seeded random KNOWN (same cost).
@@ -27,7 +27,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from know_core.predictors import KNOWN, get_predictor, load_keras_h5  # noqa: E402
+from know_core.predictors import KNOWN, get_predictor, load_keras_h5, predict_fast  # noqa: E402
 
 OFFICIAL = REPO.parent / "shared" / "official-known"
 PLAIN_BATCH = 65_536
@@ -106,11 +106,11 @@ def main() -> None:
     print(f"KNOWN benchmark: {source} weights, {n:,} windows, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f} at start")
 
-    max_diff = float((net.predict_fast(window) - eager(net, window, PLAIN_BATCH)).abs().max())  # also a warm-up
+    max_diff = float((predict_fast(net, window) - eager(net, window, PLAIN_BATCH)).abs().max())  # also a warm-up
     tv, ef = get_predictor("taskvector"), get_predictor("expfit")
     times = race({
         "plain": lambda: eager(net, window, PLAIN_BATCH), "eager 4096": lambda: eager(net, window, 4096),
-        "eager 16384": lambda: eager(net, window, 16384), "fast": lambda: net.predict_fast(window),
+        "eager 16384": lambda: eager(net, window, 16384), "fast": lambda: predict_fast(net, window),
         "taskvector": lambda: tv.predict(window), "expfit": lambda: ef.predict(window),
     })
     t_plain, t_fast, t_tv, t_ef = times["plain"], times["fast"], times["taskvector"], times["expfit"]
