@@ -83,7 +83,7 @@ class _PackedStream:
         dtype, log2e = s.inp.weight.dtype, 1.0 / math.log(2.0)
         cast = lambda w: w.to(dtype).contiguous()  # noqa: E731  (folding is done in float64, then rounded once)
         with_bias = lambda w, b: torch.cat([w, b.unsqueeze(0)])  # noqa: E731
-        carry_one = torch.zeros(w_in.shape[0] + 1, 1, dtype=torch.float64)
+        carry_one = w_in.new_zeros(w_in.shape[0] + 1, 1)  # on the weights' device and in their float64
         carry_one[-1] = 1.0  # z's 9th column is relu(1) = 1, so the next matmuls get their bias row too
         self.exp_clamp = EXP_CLAMP * log2e
         self.w_h = cast(with_bias(w_in, b_in))
