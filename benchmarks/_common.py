@@ -1,4 +1,6 @@
-"""Helpers shared by the benchmark scripts: repo on sys.path, best-of-N timing, the closing JSON line."""
+"""Helpers shared by the benchmark scripts: best-of-N timing, the closing JSON line.
+
+The scripts import ``know_core`` as an installed package (``scripts/setup.sh`` installs it in editable mode)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from know_core.fsio import write_json
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
@@ -27,8 +29,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def emit(figures: dict[str, Any]) -> None:
     """Print the one JSON line that ends every benchmark, and keep it in ``results/<script>.json`` (with the date)
     so that every figure quoted in the README can be traced to a run."""
-    from know_core.fsio import write_json
-
     line = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
     RESULTS.mkdir(exist_ok=True)
     write_json(RESULTS / f"{Path(sys.argv[0]).stem}.json", {"measured": time.strftime("%Y-%m-%d %H:%M"), **line})

@@ -12,7 +12,7 @@ The held-out trajectories are collected once into runs/metadataset/heldout (resu
 
 from __future__ import annotations
 
-import _common  # noqa: F401
+import _common
 
 import os
 
