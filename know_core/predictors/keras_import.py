@@ -27,11 +27,11 @@ OFFICIAL_FILES = {"conv": "KNOWN_Conv.h5", "fc": "KNOWN_FC.h5", "bias": "KNOWN_B
 OFFICIAL_ENV = "KNOW_OFFICIAL_KNOWN"
 
 
-def official_known_folder() -> Path | None:
-    """The folder named by ``$KNOW_OFFICIAL_KNOWN``, or None when it is unset or empty (whether it holds the files
-    is checked where they are loaded, so the message can say which one is missing)."""
+def official_known_folder() -> str | None:
+    """The folder named by ``$KNOW_OFFICIAL_KNOWN``, or None when it is unset or empty: the default of every option
+    that names the official weights (whether it holds the files is checked where they are loaded)."""
     value = os.environ.get(OFFICIAL_ENV, "").strip()
-    return Path(value).expanduser() if value else None
+    return os.path.expanduser(value) if value else None
 
 
 def load_keras_h5(path: str | Path) -> KNOWN:
