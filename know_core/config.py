@@ -41,7 +41,7 @@ class OptimConfig:
 @dataclass
 class PretrainConfig:
     """How Θ0 is made. By default training goes on until validation accuracy stops improving, because an
-    under-trained Θ0 keeps learning during the subset fine-tunes instead of forgetting (DESIGN.md §1)."""
+    under-trained Θ0 keeps learning during the subset fine-tunes instead of forgetting (docs/method.md)."""
 
     max_epochs: int = 100
     early_stop: bool = True  # False: train exactly max_epochs

@@ -1,7 +1,7 @@
 """Structured forgetting: pre-train Θ0 to convergence on D0, then fine-tune sequentially on nested D1 ⊃ D2 ⊃ ….
 
 The result is a :class:`Trajectory` [Θ0 … Θ_{S−1}] with per-stage sizes, train loss and source test accuracy, and a
-verdict on whether the model actually forgot (source accuracy falling along the stages). DESIGN.md §1 measured that an
+verdict on whether the model actually forgot (source accuracy falling along the stages). docs/method.md records that an
 under-trained Θ0 keeps learning instead; the verdict makes that visible instead of silently extrapolating backwards.
 """
 
