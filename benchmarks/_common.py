@@ -1,14 +1,17 @@
-"""Helpers shared by the benchmark scripts: repo on sys.path, best-of-N timing, the closing JSON line."""
+"""Helpers shared by the benchmark scripts: best-of-N timing, the closing JSON line.
+
+The scripts import ``know_core`` as an installed package (``scripts/setup.sh`` installs it in editable mode)."""
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from know_core.fsio import write_json
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
@@ -24,12 +27,17 @@ def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def rounded(value: float) -> float:
+    """``value`` to 4 decimals, or to 4 significant digits where that keeps more (a 7.5e-8 difference stays)."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    return round(value, max(4, 3 - math.floor(math.log10(abs(value)))))
+
+
 def emit(figures: dict[str, Any]) -> None:
     """Print the one JSON line that ends every benchmark, and keep it in ``results/<script>.json`` (with the date)
     so that every figure quoted in the README can be traced to a run."""
-    from know_core.fsio import write_json
-
-    line = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    line = {k: rounded(v) if isinstance(v, float) else v for k, v in figures.items()}
     RESULTS.mkdir(exist_ok=True)
     write_json(RESULTS / f"{Path(sys.argv[0]).stem}.json", {"measured": time.strftime("%Y-%m-%d %H:%M"), **line})
     print(json.dumps(line))

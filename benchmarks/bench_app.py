@@ -11,17 +11,18 @@ is read from /proc. Goals: first chart ≤ 1.5 s, switch ≤ 1 s, server < 2 GB.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 from _common import emit
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 PAGES = {"experiments": "Experiments", "trajectory": "Trajectory", "compare": "Compare", "scaling": "Scaling",
          "known": "KNOWN", "runs": "Runs"}
 CHART_PAGES = ("trajectory", "compare", "scaling", "known")
@@ -66,6 +67,14 @@ def server_rss_mb(port: str) -> float:
     return float("nan")
 
 
+def browser_helpers() -> ModuleType:
+    """tests/browser.py (start Streamlit, drive Chromium), loaded from its file: tests/ is not an installed package."""
+    spec = importlib.util.spec_from_file_location("browser", REPO / "tests" / "browser.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def visit(page, name: str, title: str) -> tuple[float, float]:
     """Click the sidebar link; seconds until the first chart has drawn (or the title, on chartless pages) and until
     the script has finished."""
@@ -91,12 +100,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-app-work-"))
     shutil.copytree(root, work / "runs", ignore=shutil.ignore_patterns(".staging"))
     root = work / "runs"
-    from browser import browser_page, streamlit_server, wait_for_app
+    browser = browser_helpers()
 
     figures: dict[str, float | str | int] = {}
-    with streamlit_server(root) as url, browser_page() as page:
+    with browser.streamlit_server(root) as url, browser.browser_page() as page:
         page.goto(url)
-        wait_for_app(page)
+        browser.wait_for_app(page)
         for name, title in PAGES.items():  # warm: every page once (imports, caches)
             visit(page, name, title)
         firsts, switches = {}, {}
@@ -115,10 +124,10 @@ def main() -> None:
         copies = [run_id] + [copy_run(root, run_id, f"standard copy {i}") for i in range(1, 5)]
         for rid in copies:
             page.goto(f"{url}/trajectory?run={rid}")
-            wait_for_app(page)
+            browser.wait_for_app(page)
         for name in ("compare", "scaling"):
             page.goto(f"{url}/{name}?runs={','.join(copies)}")
-            wait_for_app(page)
+            browser.wait_for_app(page)
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         figures["server_rss_mb_five_runs"] = server_rss_mb(url.rsplit(":", 1)[1])
     figures["preset"] = args.preset

@@ -4,7 +4,7 @@ The ``heldout`` grid (know_core.metatrain.jobs) uses a dataset (mnist-5k), an ar
 (5000+) that the training grid never uses, with S = 7 stages: Θ0 is hidden and the 6 visible stages give KNOWN its
 5-stage window for a 1-step backtest (know_core.backtest). Per group, the median over runs of the relative error
 ‖θ̂0 − θ0‖ / ‖θ1 − θ0‖ (naive "keep Θ1" = 1.0 by construction) for taskvector, expfit, the default KNOWN and, when
-``../shared/official-known`` is present, the official KNOWN; plus the recovered models' source accuracy. Where the
+``$KNOW_OFFICIAL_KNOWN`` names their folder, the official KNOWN; plus the recovered models' source accuracy. Where the
 default KNOWN loses to a baseline, the note says so with the numbers.
 
 The held-out trajectories are collected once into runs/metadataset/heldout (resumable; a few minutes on 2 cores).
@@ -12,7 +12,7 @@ The held-out trajectories are collected once into runs/metadataset/heldout (resu
 
 from __future__ import annotations
 
-import _common  # noqa: F401
+import _common
 
 import os
 
@@ -30,18 +30,19 @@ from know_core.metatrain.collection import collect, read_trajectory_file  # noqa
 from know_core.metatrain.jobs import list_jobs  # noqa: E402
 from know_core.models import GROUPS  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
+from know_core.predictors.keras_import import OFFICIAL_ENV, OFFICIAL_FILES, official_known_folder  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = REPO / "runs" / "metadataset" / "heldout"
-OFFICIAL = REPO.parent / "shared" / "official-known"
 
 
 def predictors() -> dict:
     preds = {"naive": get_predictor("naive"), "taskvector": get_predictor("taskvector"),
              "expfit": get_predictor("expfit"), "known_default": KNOWNPredictor(DEFAULT_CHECKPOINT)}
-    if all((OFFICIAL / f).is_file() for f in ("KNOWN_Conv.h5", "KNOWN_FC.h5", "KNOWN_Bias.h5")):
-        preds["known_official"] = KNOWNPredictor(OFFICIAL)
+    official = official_known_folder()
+    if official and all((Path(official) / f).is_file() for f in OFFICIAL_FILES.values()):
+        preds["known_official"] = KNOWNPredictor(official)
     return preds
 
 
@@ -78,7 +79,7 @@ def main() -> None:
     print(f"{'method':<16}" + "".join(f"{g:>10}" for g in GROUPS) + f"{'source acc':>12}")
     for m in methods:
         if m not in med:
-            print(f"{m:<16}{'absent (../shared/official-known not found)':>42}")
+            print(f"{m:<16}{f'absent (${OFFICIAL_ENV} names no folder with the files)':>42}")
             continue
         acc = statistics.mean(accs[m]) if accs.get(m) else float("nan")
         print(f"{m:<16}" + "".join(f"{med[m][g]:>10.3f}" if med[m][g] is not None else f"{'-':>10}"

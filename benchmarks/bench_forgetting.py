@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-import _common  # noqa: F401
+import _common
 
 import time
 

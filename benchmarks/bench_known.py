@@ -2,34 +2,31 @@
 
 Measures, on the same random-walk windows:
 - the eager reference (``KNOWN.forward`` in batches of 65,536 rows — a plain port — and at its best batch size),
-  against the fast path (``KNOWN.predict_fast``), with their largest difference;
+  against the fast path (``predict_fast``), with their largest difference;
 - an 11.2M-weight (ResNet-18-sized) 3-step rollout through ``get_predictor("known")``: time and peak memory;
 - TaskVector and ExpFit throughput.
-Uses the official Conv network when ``../shared/official-known`` exists, else a seeded random KNOWN (same cost).
-Ends with one JSON line of the figures, for CI logs and the project's baselines.
+Uses the official Conv network when ``--official-known`` (default ``$KNOW_OFFICIAL_KNOWN``) names a folder holding
+it, else a seeded random KNOWN (same cost). Ends with one JSON line of the figures, also kept in
+``benchmarks/results/bench_known.json``.
 
-    python benchmarks/bench_known.py [--rows 2000000] [--rollout-rows 11200000]
+    python benchmarks/bench_known.py [--rows 2000000] [--rollout-rows 11200000] [--official-known DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 import torch
+from _common import emit
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from know_core.predictors import KNOWN, get_predictor, load_keras_h5, predict_fast
+from know_core.predictors.keras_import import OFFICIAL_ENV, OFFICIAL_FILES, official_known_folder
 
-from know_core.predictors import KNOWN, get_predictor, load_keras_h5  # noqa: E402
-
-OFFICIAL = REPO.parent / "shared" / "official-known"
 PLAIN_BATCH = 65_536
 
 
@@ -93,10 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rollout-rows", type=int, default=11_200_000)
+    parser.add_argument("--official-known", type=Path, default=official_known_folder(),
+                        help=f"folder with the official {OFFICIAL_FILES['conv']} (default ${OFFICIAL_ENV})")
     args = parser.parse_args()
 
-    if (OFFICIAL / "KNOWN_Conv.h5").is_file():
-        net, source = load_keras_h5(OFFICIAL / "KNOWN_Conv.h5"), "official Conv"
+    official_conv = args.official_known / OFFICIAL_FILES["conv"] if args.official_known else None
+    if official_conv is not None and official_conv.is_file():
+        net, source = load_keras_h5(official_conv), "official Conv"
     else:
         torch.manual_seed(0)
         net, source = KNOWN().eval(), "random init"
@@ -106,11 +106,11 @@ def main() -> None:
     print(f"KNOWN benchmark: {source} weights, {n:,} windows, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f} at start")
 
-    max_diff = float((net.predict_fast(window) - eager(net, window, PLAIN_BATCH)).abs().max())  # also a warm-up
+    max_diff = float((predict_fast(net, window) - eager(net, window, PLAIN_BATCH)).abs().max())  # also a warm-up
     tv, ef = get_predictor("taskvector"), get_predictor("expfit")
     times = race({
         "plain": lambda: eager(net, window, PLAIN_BATCH), "eager 4096": lambda: eager(net, window, 4096),
-        "eager 16384": lambda: eager(net, window, 16384), "fast": lambda: net.predict_fast(window),
+        "eager 16384": lambda: eager(net, window, 16384), "fast": lambda: predict_fast(net, window),
         "taskvector": lambda: tv.predict(window), "expfit": lambda: ef.predict(window),
     })
     t_plain, t_fast, t_tv, t_ef = times["plain"], times["fast"], times["taskvector"], times["expfit"]
@@ -135,6 +135,7 @@ def main() -> None:
         "peak_rss_gb": peak, "rollout_rss_increase_gb": peak - rss_before,
         "taskvector_wps": n / t_tv, "expfit_wps": n / t_ef,
         "threads": torch.get_num_threads(), "other_load_cores": others,
+        "rows": n, "rollout_rows": big.shape[0], "weights": source,
     }
     rows = [
         (f"eager forward, batches of {PLAIN_BATCH:,}", fig["eager_wps"], "1.00×"),
@@ -153,7 +154,7 @@ def main() -> None:
           f"peak RSS {peak:.2f} GB ({'phase peak' if exact_peak else 'process peak'}), "
           f"+{fig['rollout_rss_increase_gb']:.2f} GB over the {rss_before:.2f} GB before it")
     print(f"other processes used {others:.2f} of {os.cpu_count()} cores on average during this run")
-    print(json.dumps({key: float(f"{value:.4g}") if isinstance(value, float) else value for key, value in fig.items()}))
+    emit(fig)
 
 
 if __name__ == "__main__":

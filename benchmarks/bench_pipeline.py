@@ -7,7 +7,7 @@ seed on 2 CPU cores; the predictors a small fraction. ``--seeds N`` sets the sta
 
 from __future__ import annotations
 
-import _common  # noqa: F401
+import _common
 
 import argparse
 import tempfile

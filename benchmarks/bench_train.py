@@ -7,7 +7,7 @@ can reach. Goal (issue 2): our overhead over bare <= 5 % of step time.
 
 from __future__ import annotations
 
-import _common  # noqa: F401  (puts the repo on sys.path)
+import _common
 
 import numpy as np
 import torch

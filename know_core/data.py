@@ -1,7 +1,7 @@
 """Dataset registry: every dataset arrives as normalised, in-memory float tensors, plus nested subsets for forgetting.
 
 Keeping data as tensors (never PIL + DataLoader) is what makes CPU training fast enough to be interactive
-(DESIGN.md §2). Each loader returns a :class:`Dataset`; a missing dataset raises :class:`DataError` saying how to get it.
+(docs/method.md). Each loader returns a :class:`Dataset`; a missing dataset raises :class:`DataError` saying how to get it.
 """
 
 from __future__ import annotations

@@ -43,10 +43,8 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 def _spawn(args: list[str], log: Path, job_file: Path) -> int:
     """Start ``python -m know_core.jobs ARGS`` detached (own session, so a page reload or server restart leaves it
     alone); record its pid; reap it from a thread so a finished worker never lingers as a zombie."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_ROOT),
-                                                                     os.environ.get("PYTHONPATH")]))}
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "know_core.jobs", *args], cwd=_PACKAGE_ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "know_core.jobs", *args], cwd=_PACKAGE_ROOT,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     write_json(job_file, {"pid": proc.pid, "started": time.time(), "args": args})
     threading.Thread(target=proc.wait, daemon=True).start()

@@ -12,6 +12,7 @@ import torch
 
 from know_core.models import GROUPS
 from know_core.predictors import get_predictor
+from know_core.predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from know_core.predictors.known import DEFAULT_CHECKPOINT, OFFICIAL_FILES
 from pages._common import METHOD_COLORS, REPO, show_figure
 
@@ -44,11 +45,10 @@ def predictor(which: str, folder: str = ""):
         return None, str(exc)
 
 
-default_official = REPO.parent / "shared" / "official-known"
 folder = st.text_input("Folder with the official KNOWN weights (KNOWN_Conv.h5, KNOWN_FC.h5, KNOWN_Bias.h5)",
-                       value=str(default_official) if default_official.is_dir() else "", key="known-folder",
+                       value=official_known_folder() or "", key="known-folder",
                        help="The authors' release carries no licence, so it is never copied into this project; "
-                            "point to where you keep it.")
+                            f"point to where you keep it (the default is ${OFFICIAL_ENV}).")
 nets = {"known (default)": predictor("known"),
         "known-official": predictor("official", folder.strip()) if folder.strip() else
         (None, "no folder given")}

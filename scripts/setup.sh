@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: system data packages where missing, then .venv from requirements-dev.txt.
-# Re-running it is cheap: pip runs only when the requirements files changed since the last successful install.
+# Idempotent set-up for a fresh machine: system data packages where missing, then .venv from requirements-dev.txt
+# and the project itself as an editable package (`know` command, `import know_core` from anywhere).
+# Re-running it is cheap: pip runs only when the requirements files or pyproject.toml changed since the last
+# successful install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +22,11 @@ apt_install chromium /usr/bin/chromium  # browser tests drive the system Chromiu
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python packages into .venv (first time: a few minutes)" >&2
     # This machine's pip config lists local package folders that do not exist; hide that noise, keep real errors.
     .venv/bin/pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    .venv/bin/pip install -q -e . --no-deps 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     echo "$want" > "$stamp"
 fi

@@ -191,3 +191,11 @@ def test_first_open_launches_the_quick_demo_in_one_click(app, tmp_path):
         deadline = time.monotonic() + 60
         while jobs.progress(tmp_path, info.id)["status"] == "running" and time.monotonic() < deadline:
             time.sleep(0.3)
+
+
+def test_known_page_takes_the_official_folder_from_the_environment(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("KNOW_OFFICIAL_KNOWN", str(tmp_path))  # a folder without the files: the page must say so
+    at = app(tmp_path / "runs", "known")
+    assert not at.exception, at.exception
+    assert at.text_input(key="known-folder").value == str(tmp_path)
+    assert any("known-official" in w.value and "lacks KNOWN_Conv.h5" in w.value for w in at.warning)

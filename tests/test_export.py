@@ -1,19 +1,15 @@
 """PNG export of dashboard figures: kaleido drives Debian's Chromium, offline."""
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pages"))
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed (scripts/setup.sh does)")
 def test_figures_export_as_png():
     import plotly.graph_objects as go
 
-    from _common import kaleido_ready
+    from pages._common import kaleido_ready
 
     assert kaleido_ready()
     png = go.Figure(go.Scatter(y=[1, 3, 2])).to_image(format="png")

@@ -58,7 +58,7 @@ def test_forgetting_verdict():
         return Trajectory([{}] * len(accs), {}, [1] * len(accs), [0.0] * len(accs), accs, [0.0] * len(accs))
 
     assert traj([0.90, 0.88, 0.85]).forgot
-    assert not traj([0.772, 0.785, 0.783, 0.784, 0.786]).forgot  # DESIGN.md §1: the under-trained Θ0
+    assert not traj([0.772, 0.785, 0.783, 0.784, 0.786]).forgot  # docs/method.md: the under-trained Θ0
     assert "NO forgetting" in traj([0.8, 0.81]).verdict()
 
 

@@ -1,8 +1,8 @@
 """KNOWN against the authors' own networks: the Keras importer, and parity with outputs of their code.
 
-The official files live in the repository's sibling ``shared/official-known`` and never enter the repository; the
-parity tests skip without them. The importer's error handling is tested on small files written here with h5py in
-the official layout, so it runs everywhere.
+The official files never enter the repository: ``$KNOW_OFFICIAL_KNOWN`` names their folder (the tests fall back to
+the sibling ``../shared/official-known``), and the parity tests skip without them. The importer's error handling is
+tested on small files written here with h5py in the official layout, so it runs everywhere.
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ import numpy as np
 import pytest
 import torch
 
-from know_core.predictors import KNOWN, get_predictor, load_keras_h5
+from conftest import OFFICIAL_KNOWN
+from know_core.predictors import KNOWN, get_predictor, load_keras_h5, predict_fast
 from know_core.predictors.known import KERAS_LAYERS, OFFICIAL_FILES
 
 h5py = pytest.importorskip("h5py")
 
-OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "official-known"
 GROUPS = ("conv", "fc", "bias")
 TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
 def official() -> Path:
-    if not all((OFFICIAL / name).is_file() for name in (*OFFICIAL_FILES.values(), "golden_public.npz")):
-        pytest.skip(f"official KNOWN files not found in {OFFICIAL}")
-    return OFFICIAL
+    if not all((OFFICIAL_KNOWN / name).is_file() for name in (*OFFICIAL_FILES.values(), "golden_public.npz")):
+        pytest.skip(f"official KNOWN files not found in {OFFICIAL_KNOWN} (set KNOW_OFFICIAL_KNOWN)")
+    return OFFICIAL_KNOWN
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_eager_and_fast_match_official_outputs(official, golden, group):
     window = torch.from_numpy(golden[f"{group}_window"])
     with torch.no_grad():
         delta, pred = net.delta(window), net(window)
-    fast = net.predict_fast(window)
+    fast = predict_fast(net, window)
     assert delta.dtype == pred.dtype == fast.dtype == torch.float32
     np.testing.assert_allclose(delta.numpy(), golden[f"{group}_delta"], rtol=0, atol=TOL)
     np.testing.assert_allclose(pred.double().numpy(), golden[f"{group}_pred"], rtol=0, atol=TOL)

@@ -1,4 +1,5 @@
-"""The command line: ``python -m know_core COMMAND``. User mistakes print one line and exit with status 2.
+"""The command line: ``python -m know_core COMMAND``, or ``know COMMAND`` once the package is installed. User
+mistakes print one line and exit with status 2.
 
 Each command is a small function over the engine; progress goes to a tqdm bar on stderr, Ctrl-C cancels cleanly
 (the run is marked cancelled, nothing half-written remains).
@@ -67,7 +68,8 @@ SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo")  # each register
 def build_parser() -> argparse.ArgumentParser:
     for module in SUBMODULES:
         importlib.import_module(f"{__name__}.{module}")
-    parser = argparse.ArgumentParser(prog="python -m know_core",
+    prog = "know" if os.path.basename(sys.argv[0]) == "know" else "python -m know_core"  # as the user typed it
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="KNOW Explorer: structured forgetting and weight retrodiction.")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS.values():

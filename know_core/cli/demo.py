@@ -6,6 +6,7 @@ import argparse
 
 from ..experiment import ALL_METHODS, PRESETS, preset
 from ..pipeline import preflight_experiment, run_experiment
+from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..runs import experiment_run
 from ..store import RunStore
 from ..errors import KnowError
@@ -24,7 +25,8 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the preset's)")
     p.add_argument("--methods", nargs="+", default=None, help=f"predictors among {', '.join(ALL_METHODS)}")
     p.add_argument("--scales", type=float, nargs="+", default=None, help="scaling factors, powers of 1/r (2 4 8)")
-    p.add_argument("--official-known", default=None, help="folder with the official KNOWN_*.h5: adds known-official")
+    p.add_argument("--official-known", default=official_known_folder(),
+                   help=f"folder with the official KNOWN_*.h5: adds known-official (default ${OFFICIAL_ENV})")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N]")
     p.add_argument("--data-root", default=None, help="folder with torchvision datasets (the paper preset)")
     p.add_argument("--drift-correct", action="store_true",

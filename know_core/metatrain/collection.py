@@ -4,7 +4,7 @@ A job's file is ``<job id>.safetensors`` (stage s's tensors under ``"{s}/{name}"
 timings in its metadata) and is written atomically, so its presence means "finished": an interrupted collection is
 restarted with the same command and only the missing jobs run. A file that exists but cannot be read is redone with a
 warning. Workers are separate processes with one OpenMP thread each, because two thread pools competing for the same
-cores slow each other down 10–50× (DESIGN.md §3); ``run_job`` alone is what a cluster task calls.
+cores slow each other down 10–50× (docs/method.md); ``run_job`` alone is what a cluster task calls.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ identified by a hash of its resolved config, so its output file name says what i
 recognised by name whatever machine made it.
 
 Grids sample architectures, datasets, sampling rates r, learning rates, batch sizes and seeds with a fixed seed.
-r is drawn from the part of [0.3, 0.9] where every stage still holds a batch and every class (DESIGN.md §1), so no job
+r is drawn from the part of [0.3, 0.9] where every stage still holds a batch and every class (docs/method.md), so no job
 is refused at run time. The ``heldout`` grids use a dataset (mnist-5k), an architecture (simple_cnn_wide) and seeds
 that the training grids never use: they are what the backtest benchmark measures generalisation on.
 """

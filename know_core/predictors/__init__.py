@@ -11,7 +11,11 @@ from typing import Callable
 
 from .base import Predictor, PredictorInputError
 from .expfit import ExpFitPredictor
-from .known import KNOWN, KNOWNPredictor, load_keras_h5, load_known_checkpoint, save_known_checkpoint
+from .keras_import import load_keras_h5
+from .known import KNOWNPredictor
+from .known_checkpoint import load_known_checkpoint, save_known_checkpoint
+from .known_fast import predict_fast
+from .known_net import KNOWN
 from .naive import NaivePredictor
 from .taskvector import TaskVectorPredictor
 
@@ -52,5 +56,5 @@ register_predictor("known", KNOWNPredictor)
 
 __all__ = [
     "KNOWN", "Predictor", "PredictorInputError", "available_predictors", "get_predictor", "load_keras_h5",
-    "load_known_checkpoint", "register_predictor", "save_known_checkpoint",
+    "load_known_checkpoint", "predict_fast", "register_predictor", "save_known_checkpoint",
 ]

@@ -1,4 +1,4 @@
-"""The "naïve" baseline: keep Θ0. Every comparison in the product is made against it (DESIGN.md §1)."""
+"""The "naïve" baseline: keep Θ0. Every comparison in the product is made against it (docs/method.md)."""
 
 from __future__ import annotations
 
