@@ -25,7 +25,7 @@ from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
 from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
-from .retrodiction import DC_SUFFIX, extrapolate_dc, score
+from .retrodiction import DC_SUFFIX, extrapolate_dc, retrodiction_verdicts, score
 from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
 from .predictors import Predictor, get_predictor
@@ -265,7 +265,7 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None) -> dict:
     """Run every seed (resuming finished ones from ``out_dir/seeds``) and write ``out_dir/results.json``."""
-    cfg.validate()
+    preflight_experiment(cfg)  # refuses before the output folder is made
     hooks = hooks or Hooks()
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)
@@ -290,7 +290,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
     summary = summarise(rows)
     results = {
         "config": to_dict(cfg), "rows": rows, "summary": summary,
-        "verdicts": verdicts(summary, [s["forgot"] for s in seeds]),
+        "verdicts": verdicts(summary, [s["forgot"] for s in seeds])
+        + retrodiction_verdicts([r for s in seeds for r in s.get("retrodiction", [])]),
         "backtest": [{**b, "seed": s["seed"]} for s in seeds for b in s["backtest"]],
         "retrodiction": [r for s in seeds for r in s.get("retrodiction", [])],
         "trajectories": [{"seed": s["seed"], "forgot": s["forgot"], "verdict": s["verdict"],

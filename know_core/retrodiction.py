@@ -83,3 +83,35 @@ def score(pred: dict[str, torch.Tensor], warm: dict[str, torch.Tensor], control:
                 row["rel_error_data"], row["cosine_data"] = relative_scores(cv + move, wv, cv)
             rows.append(row)
     return rows
+
+
+def retrodiction_table(rows: list[dict]) -> list[dict]:
+    """Group-level rows averaged over seeds: one entry per (method, scale, group) with the mean of each score."""
+    from statistics import mean
+
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("layer") == "":
+            cells.setdefault((r["method"], r["scale"], r["group"]), []).append(r)
+    out = []
+    for (method, scale, group), rs in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
+        entry = {"method": method, "scale": scale, "group": group, "n": len(rs)}
+        for key in ("rel_error", "cosine", "rel_error_data", "cosine_data"):
+            values = [r[key] for r in rs if r.get(key) is not None]
+            entry[key] = mean(values) if values else None
+        out.append(entry)
+    return out
+
+
+def retrodiction_verdicts(rows: list[dict]) -> list[str]:
+    """Plain sentences: per method, at how many (scale, group) cells it lands closer to the warm oracle than Θ0."""
+    table = [e for e in retrodiction_table(rows) if e["rel_error"] is not None]
+    lines = []
+    for method in sorted({e["method"] for e in table}):
+        cells = [e for e in table if e["method"] == method]
+        better = [e for e in cells if e["rel_error"] < 1.0]
+        best = min(cells, key=lambda e: e["rel_error"])
+        who = "the control C_k (Θ0 trained further on D0)" if method == "control" else method
+        lines.append(f"Against the warm oracle, {who} is closer than keeping Θ0 in {len(better)} of {len(cells)} "
+                     f"(scale, group) cells; best {best['rel_error']:.3f} ({best['group']} ×{best['scale']:g}).")
+    return lines

@@ -52,8 +52,9 @@ def verdicts(summary: list[dict], forgot: list[bool]) -> list[str]:
     """Plain sentences on what the numbers say, including when the method does not work."""
     lines = []
     if forgot and not all(forgot):
-        lines.append(f"The trajectory showed NO forgetting on {forgot.count(False)} of {len(forgot)} seeds: "
-                     "source accuracy did not fall along the stages, so extrapolating backwards undoes learning.")
+        lines.append(f"The film showed NO significant forgetting on {forgot.count(False)} of {len(forgot)} seeds "
+                     "(source test loss, paired test p ≥ 0.05): on those, extrapolating backwards has little or "
+                     "nothing to retrodict.")
     by = {(e["method"], e["scale"]): e for e in summary}
     naive, scratch = by.get(("naive", 1)), by.get(("scratch", 1))
     if naive and scratch and naive["mean"] <= scratch["mean"]:

@@ -7,6 +7,7 @@ import argparse
 from ..experiment import ALL_METHODS, PRESETS, preset
 from ..pipeline import preflight_experiment, run_experiment
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
+from ..retrodiction import retrodiction_table
 from ..runs import experiment_run
 from ..store import RunStore
 from ..errors import KnowError
@@ -112,5 +113,21 @@ def format_summary(results: dict) -> str:
         lines.append(f"{e['method']:<22}{'×%g' % e['scale']:>6}{e['mean']:>9.4f} ±{e['std']:.3f}{diff:>32}{e['n']:>4}")
     invalid = {(r["method"], r.get("reason")) for r in results["rows"] if not r.get("valid", True)}
     lines += [f"INVALID {m}: {reason}" for m, reason in sorted(invalid)]
+    lines += ["", *format_retrodiction(results.get("retrodiction") or [])]
+    lines += ["", *(f"seed {t['seed']}: {t['verdict']}" for t in results.get("trajectories", []))]
     lines += ["", *results["verdicts"]]
     return "\n".join(lines)
+
+
+def format_retrodiction(rows: list[dict]) -> list[str]:
+    """Each prediction against the warm oracle (the real larger-data continuation), group by group."""
+    if not rows:
+        return ["retrodiction: no warm oracles in this run (the source pool holds no superset of D0)"]
+    fmt = lambda v: "     -" if v is None else f"{v:6.3f}"  # noqa: E731
+    lines = ["retrodiction vs the warm oracle (rel. error: 1.0 = no better than keeping Θ0; 'data' = against the part "
+             "more data adds, Θ_{-k} − C_k)",
+             f"{'method':<18}{'scale':>6}{'group':>7}{'rel.err':>9}{'cosine':>8}{'data err':>10}{'data cos':>10}"]
+    for e in retrodiction_table(rows):
+        lines.append(f"{e['method']:<18}{'×%g' % e['scale']:>6}{e['group']:>7}  {fmt(e['rel_error'])} "
+                     f"{fmt(e['cosine'])}    {fmt(e['rel_error_data'])}    {fmt(e['cosine_data'])}")
+    return lines
