@@ -205,3 +205,20 @@ def test_experiment_records_warm_oracles_and_retrodiction(tmp_path):
     with safe_open(str(tmp_path / "seeds" / "seed-0.safetensors"), "pt") as f:
         keys = set(f.keys())
     assert any(k.startswith("warm/2/") for k in keys) and any(k.startswith("control/3/") for k in keys)
+
+
+def test_predict_drift_corrected_from_a_stored_run(tmp_path, tiny_cfg, capsys):
+    from know_core.cli import main
+    from know_core.runs import forget_run
+    from know_core.store import RunStore
+
+    store = RunStore(tmp_path)
+    with_control = forget_run(pooled(tiny_cfg, stage_budget="steps:5"), store)
+    assert main(["predict", "--run", with_control, "--method", "taskvector", "--steps", "2", "--drift-correct",
+                 "--runs-dir", str(tmp_path)]) == 0
+    assert (tmp_path / with_control / "pred-taskvector+dc.safetensors").exists()
+    without = forget_run(pooled(tiny_cfg, stage_budget="steps:5", warm="off"), store)
+    capsys.readouterr()
+    assert main(["predict", "--run", without, "--method", "taskvector", "--drift-correct",
+                 "--runs-dir", str(tmp_path)]) == 2
+    assert "no control film" in capsys.readouterr().err

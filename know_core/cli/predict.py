@@ -9,6 +9,7 @@ from ..backtest import backtest_run, format_table
 from ..errors import KnowError
 from ..extrapolate import extrapolate, save_predictions
 from ..predictors import available_predictors, get_predictor
+from ..retrodiction import DC_SUFFIX, extrapolate_dc
 from ..runs import open_forget_run
 from ..store import RunStore
 from . import command, runs_dir_arg
@@ -43,6 +44,8 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=3, help="K: rolled steps, ×(1/r)^K virtual data (default 3)")
     p.add_argument("--reset-norm", action="store_true",
                    help="reset normalisation layers as the official release does (default: keep Θ0's)")
+    p.add_argument("--drift-correct", action="store_true",
+                   help="predict from the film with the run's control-film drift removed; stored as '<method>+dc'")
     _predictor_args(p)
     runs_dir_arg(p)
     p.set_defaults(func=_predict)
@@ -54,8 +57,16 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = make_predictor(args.method, args)
     store = RunStore(args.runs_dir)
     run, cfg, traj = open_forget_run(store, args.run)
-    predicted = extrapolate(traj.states, traj.groups, predictor, args.steps, reset_norm=args.reset_norm)
-    name = save_predictions(run, args.method, predicted, predictor.describe(), args.reset_norm)
+    method = args.method
+    if args.drift_correct:
+        if traj.control is None or len(traj.control.states) < len(traj.states) - 1:
+            raise KnowError(f"run {args.run} has no control film long enough for drift correction (recorded with "
+                            "warm oracles off, or before control films existed); re-run forget with --oracles auto")
+        predicted = extrapolate_dc(traj.states, traj.control, traj.groups, predictor, args.steps, args.reset_norm)
+        method += DC_SUFFIX
+    else:
+        predicted = extrapolate(traj.states, traj.groups, predictor, args.steps, reset_norm=args.reset_norm)
+    name = save_predictions(run, method, predicted, predictor.describe(), args.reset_norm)
     scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
     print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}")
     print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
