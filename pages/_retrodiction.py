@@ -29,7 +29,7 @@ def _summaries(loaded: list) -> list[dict]:
 
 
 def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
-    fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.07,
+    fig = make_subplots(rows=2, cols=2, vertical_spacing=0.2, horizontal_spacing=0.07,
                         subplot_titles=("relative error · whole move Θ_{−k} − Θ0",
                                         "relative error · data part Θ_{−k} − C_k",
                                         "cosine · whole move", "cosine · data part"))
@@ -50,9 +50,9 @@ def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
         fig.update_yaxes(range=[-1, 1], row=2, col=col)
     fig.update_yaxes(title_text="‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖", row=1, col=1)
     fig.update_yaxes(title_text="cosine with the real move", row=2, col=1)
-    fig.update_xaxes(title_text="method and scaling factor", row=2)
+    fig.update_xaxes(title_text="method and scaling factor")
     fig.update_layout(title="Retrodiction against the warm oracle, per method and parameter group", barmode="group",
-                      height=640, legend_title="parameter group", margin=dict(t=80))
+                      height=760, legend_title="parameter group", margin=dict(t=80))
     return fig
 
 
