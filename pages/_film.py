@@ -69,7 +69,8 @@ def steps_figure(panel: dict) -> go.Figure:
                              hovertemplate="stage %{x}<br>cosine %{y:.3f}<extra></extra>"), secondary_y=True)
     fig.update_xaxes(title_text="stage s", dtick=1)
     fig.update_yaxes(title_text="relative step", tickformat=".1%", secondary_y=False)
-    fig.update_yaxes(title_text="cosine of successive steps", range=[-1, 1], secondary_y=True)
+    fig.update_yaxes(title_text="cosine of successive steps", range=[-1, 1], tickvals=[-1, -0.5, 0, 0.5, 1],
+                     showgrid=False, secondary_y=True)
     fig.update_layout(title="Step sizes and directions along the film", height=420,
                       legend=dict(orientation="h", y=-0.3), margin=dict(t=70))
     return fig

@@ -44,8 +44,7 @@ def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
                                  hovertemplate=f"{group}: %{{x}}<br>{metric} %{{y:.3f}}<extra></extra>"),
                           row=row, col=col)
     for col in (1, 2):
-        fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), row=1, col=col,
-                      annotation_text="1.0 = keep Θ0" if col == 1 else None)
+        fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), row=1, col=col)
         fig.add_hline(y=0.0, line=dict(color="black", width=1), row=2, col=col)
         fig.update_yaxes(range=[-1, 1], row=2, col=col)
     fig.update_yaxes(title_text="‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖", row=1, col=1)
