@@ -4,9 +4,9 @@ An experiment run stores, per seed, the forgetting trajectory Θ0 … Θ_{S−1}
 scale and the real larger-data models (oracles) in ``seeds/seed-N.safetensors``. This module reads them back and
 turns them into plain arrays and records; it draws nothing.
 
-PCA is fitted on *all* those points together (trajectory, predictions, oracles), so distances in the picture compare
-like with like. A "layer" is a module path (``"3"``, ``"layer1.0.conv1"``); ``None`` means every predicted
-parameter (conv, fc, bias — normalisation layers are not predicted and are left out).
+PCA is fitted on *all* those points together (trajectory, predictions, cold and warm oracles, the control film), so
+distances in the picture compare like with like. A "layer" is a module path (``"3"``, ``"layer1.0.conv1"``); ``None``
+means every predicted parameter (conv, fc, bias — normalisation layers are not predicted and are left out).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class SeedWeights:
     predictions: dict[str, dict[float, dict[str, torch.Tensor]]]  # method -> scale -> state
     oracles: dict[float, dict[str, torch.Tensor]]
     info: dict[str, Any] = field(default_factory=dict)  # the seed's json: rows, stage sizes, source accuracy …
+    warm: dict[float, dict[str, torch.Tensor]] = field(default_factory=dict)  # scale -> warm oracle Θ_{−k}
+    control: list[dict[str, torch.Tensor]] = field(default_factory=list)  # C_1, C_2 …: Θ0 trained on D0 itself
 
 
 def load_seed(run: Run, seed: int) -> SeedWeights:
@@ -43,6 +45,8 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     stages: dict[int, dict[str, torch.Tensor]] = {}
     preds: dict[str, dict[float, dict[str, torch.Tensor]]] = {}
     oracles: dict[float, dict[str, torch.Tensor]] = {}
+    warm: dict[float, dict[str, torch.Tensor]] = {}
+    control: dict[int, dict[str, torch.Tensor]] = {}
     try:
         for key, tensor in tensors.items():
             kind, rest = key.split("/", 1)
@@ -55,11 +59,18 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
             elif kind == "oracle":
                 scale, name = rest.split("/", 1)
                 oracles.setdefault(float(scale), {})[name] = tensor
+            elif kind == "warm":
+                scale, name = rest.split("/", 1)
+                warm.setdefault(float(scale), {})[name] = tensor
+            elif kind == "control":
+                step, name = rest.split("/", 1)
+                control.setdefault(int(step), {})[name] = tensor
     except ValueError as exc:
         raise RunStoreError(f"run {run.id}: seeds/seed-{seed}.safetensors has a malformed key ({exc})") from exc
     if not stages:
         raise RunStoreError(f"run {run.id}: seed {seed} holds no trajectory (was the run made with save_weights off?)")
-    return SeedWeights(seed, info["groups"], [stages[s] for s in sorted(stages)], preds, oracles, info)
+    return SeedWeights(seed, info["groups"], [stages[s] for s in sorted(stages)], preds, oracles, info, warm,
+                       [control[c] for c in sorted(control)])
 
 
 def layers(groups: dict[str, str]) -> dict[str, list[str]]:
@@ -111,6 +122,18 @@ def weight_points(sw: SeedWeights, r: float) -> list[dict[str, Any]]:
         points.append({"kind": "oracle", "method": "oracle", "stage": None, "scale": scale,
                        "data_size": round(n0 * scale) if n0 else None,
                        "source_acc": _accuracy(rows, "oracle", scale), "label": f"oracle ×{scale:g}"})
+    warm_acc = (sw.info.get("warm") or {}).get("source_acc", [])
+    for scale in sorted(sw.warm):
+        k = round(math.log(scale) / math.log(1 / r))
+        acc = warm_acc[k - 1] if 0 < k <= len(warm_acc) else _accuracy(rows, "oracle-warm", scale)
+        points.append({"kind": "warm", "method": "oracle-warm", "stage": -k, "scale": scale,
+                       "data_size": round(n0 * scale) if n0 else None, "source_acc": acc,
+                       "label": f"warm oracle Θ−{k} (×{scale:g})"})
+    control_acc = (sw.info.get("control") or {}).get("source_acc", [])
+    for c in range(1, len(sw.control) + 1):
+        points.append({"kind": "control", "method": "control", "stage": c, "scale": 1.0, "data_size": n0,
+                       "source_acc": control_acc[c - 1] if c <= len(control_acc) else None,
+                       "label": f"control C{c} (Θ0 + {c} stage{'s' if c > 1 else ''} on D0)"})
     return points
 
 
@@ -120,7 +143,8 @@ def _states_in_point_order(sw: SeedWeights) -> list[dict[str, torch.Tensor]]:
     for by_scale in _predicted(sw).values():
         states += [by_scale[s] for s in sorted(by_scale)]
     states += [sw.oracles[s] for s in sorted(sw.oracles)]
-    return states
+    states += [sw.warm[s] for s in sorted(sw.warm)]
+    return states + list(sw.control)
 
 
 @dataclass
@@ -172,6 +196,7 @@ def weight_curves(sw: SeedWeights, r: float, n: int = 6, layer: str | None = Non
     picks = sorted(pool[torch.randperm(len(pool), generator=gen)[:n]].tolist())
     flat_preds = {m: {s: flatten(st, params) for s, st in by.items()} for m, by in _predicted(sw).items()}
     flat_oracles = {s: flatten(st, params) for s, st in sw.oracles.items()}
+    flat_warm = {s: flatten(st, params) for s, st in sw.warm.items()}
     curves = []
     for index in picks:
         offset, owner = index, params[-1]
@@ -186,6 +211,7 @@ def weight_curves(sw: SeedWeights, r: float, n: int = 6, layer: str | None = Non
             "methods": {m: [{"scale": s, "value": float(by[s][index])} for s in sorted(by)]
                         for m, by in flat_preds.items()},
             "oracle": [{"scale": s, "value": float(flat_oracles[s][index])} for s in sorted(flat_oracles)],
+            "warm": [{"scale": s, "value": float(flat_warm[s][index])} for s in sorted(flat_warm)],
         })
     return curves
 

@@ -7,8 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.analysis import aggregate, invalid_methods
+from know_core.views import protocol_line
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            show_figure, sync_url)
+from pages._retrodiction import retrodiction_section
 
 PREDICTORS = ("taskvector", "expfit", "known", "known-official")
 
@@ -30,6 +32,8 @@ if not chosen:
 
 loaded = [(info, res) for info in chosen if (res := load_results(info)) is not None]
 tag = (lambda info: f" · {info.name}") if len(loaded) > 1 else (lambda info: "")
+for info, res in loaded:
+    st.caption(f"{info.name}: {protocol_line(res['config'])}")
 
 
 def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
@@ -158,6 +162,7 @@ if fig is not None:
     show_figure(fig, "compare-backtest")
 else:
     st.info("No backtest figures in these runs.")
+retrodiction_section(loaded)
 if st.toggle("Backtest per layer too (first seed of each run; computed on demand)", key="compare-layers"):
     for info, res in loaded:
         layer_fig = layer_backtest_figure(info, res)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from pathlib import Path
@@ -10,11 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from know_core import jobs
+from know_core.cli.protocol_args import protocol_config
+from know_core.config import AUGMENTS, OPTIMIZERS, PRETRAIN_UNTIL, WARM_MODES
 from know_core.data import available_datasets
 from know_core.errors import ConfigError, KnowError
 from know_core.experiment import ALL_METHODS, PRESETS, ExperimentConfig, preset
 from know_core.finetune import RECIPES, FinetuneConfig
 from know_core.models import available_models
+from know_core.pipeline import preflight_experiment
+from know_core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, apply_protocol, describe
+from know_core.stages import BUDGET_HELP
 from pages._common import PAGES, list_runs, runs_dir, welcome
 
 st.title("Experiments")
@@ -46,17 +52,37 @@ def _dataset(field: str, name: str) -> str:
     return name.strip()
 
 
-def build_config(base: ExperimentConfig, v: dict) -> ExperimentConfig:
-    """The form's values on top of the preset, checked field by field (ConfigError names the field)."""
+PROTOCOL_FIELDS = {  # form key -> (protocol_config's argument, the value the protocol set)
+    "stage_budget": ("stage_budget", lambda s: s.stage_budget), "optimizer": ("optimizer", lambda s: s.optim.optimizer),
+    "weight_decay": ("weight_decay", lambda s: s.optim.weight_decay),
+    "carry_optimizer": ("carry_optimizer", lambda s: s.carry_optimizer), "augment": ("augment", lambda s: s.augment),
+    "pretrain_until": ("pretrain_until", lambda s: s.pretrain.until), "warm": ("oracles", lambda s: s.warm)}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def protocol_preset(name: str, protocol: str) -> ExperimentConfig:
+    """The preset with the protocol applied (resolved for its dataset and D0): the form's defaults."""
+    base = preset(name)
+    return dataclasses.replace(base, source=apply_protocol(base.source, protocol))
+
+
+def build_config(base: ExperimentConfig, v: dict, protocol: str) -> ExperimentConfig:
+    """The form's values on top of the preset, the protocol re-applied for the chosen data and D0, then every protocol
+    field the user changed, exactly as the CLI's flags (``+custom`` marks a changed protocol). Checked once, by the
+    engine's preflight (ConfigError names the field); nothing is recorded when it refuses."""
     official = v["official_known"].strip() or None
     if official and not Path(official).is_dir():
         raise ConfigError(f"official KNOWN folder: {official} is not a folder")
     source = dataclasses.replace(
         base.source, dataset=_dataset("source dataset", v["source_dataset"]), model=v["model"], r=float(v["r"]),
-        stages=int(v["stages"]), epochs=int(v["epochs"]), d0_fraction=float(v["d0_fraction"]), device=v["device"],
+        stages=int(v["stages"]), d0_fraction=float(v["d0_fraction"]), device=v["device"],
         optim=dataclasses.replace(base.source.optim, batch_size=int(v["batch_size"]) or None, lr=float(v["lr"])),
         pretrain=dataclasses.replace(base.source.pretrain, max_epochs=int(v["max_epochs"]),
                                      patience=int(v["patience"])))
+    source.validate()  # names, ranges and the budget's grammar before the protocol reads the dataset
+    v = {**v, "stage_budget": v["stage_budget"].strip()}
+    flags = {arg: (v[key] if v[key] != shown(base.source) else None) for key, (arg, shown) in PROTOCOL_FIELDS.items()}
+    source = protocol_config(source, argparse.Namespace(protocol=protocol, **flags))
     cfg = dataclasses.replace(
         base, source=source, target_dataset=_dataset("target dataset", v["target_dataset"]),
         target_train=int(v["target_train"]),
@@ -64,8 +90,9 @@ def build_config(base: ExperimentConfig, v: dict) -> ExperimentConfig:
                                 lr=float(v["ft_lr"]), batch_size=int(v["ft_batch"])),
         methods=list(v["methods"]), official_known=official,
         scales=_numbers("scales", v["scales"], float), seeds=_numbers("seeds", v["seeds"], int),
-        oracles=v["oracles"], oracle_budget=v["oracle_budget"], reset_norm=bool(v["reset_norm"]))
-    cfg.validate()
+        oracles=v["oracles"], oracle_budget=v["oracle_budget"], reset_norm=bool(v["reset_norm"]),
+        drift_correct=bool(v["drift_correct"]))
+    preflight_experiment(cfg)
     return cfg
 
 
@@ -74,10 +101,24 @@ def experiment_form() -> None:
                         help="quick: digits, about a minute on 2 CPU cores; standard: Fashion-MNIST with real "
                              "larger-data models (oracles) and 3 seeds, tens of minutes; paper: ResNet-18, "
                              "CIFAR-100 → CIFAR-10, for a GPU with the data on disk")
-    base = preset(name)
     st.caption(PRESETS[name].__doc__ or "")
+    raw = preset(name)
+    names = list(PROTOCOLS)
+    protocol = st.selectbox("Forgetting protocol", names, key=f"protocol-{name}",
+                            index=names.index(raw.source.protocol if raw.source.protocol in names else DEFAULT_PROTOCOL),
+                            format_func=lambda p: f"{p} — {PROTOCOLS[p][0]}",
+                            help="a named bundle of stage budget, optimiser and pre-training rule; the fields below "
+                                 "start at what it sets, and any field you change marks the run '<protocol>+custom'. "
+                                 "release reproduces the official collector")
+    try:
+        base = protocol_preset(name, protocol)
+    except (KnowError, OSError) as exc:
+        st.warning(f"The protocol cannot be resolved for this preset's data yet ({exc}); the fields show the preset's "
+                   "own settings.")
+        base = raw
+    st.caption(describe(base.source))
     src, ft = base.source, base.finetune
-    with st.form(f"experiment-{name}"):
+    with st.form(f"experiment-{name}-{protocol}"):
         v: dict = {"run_name": st.text_input("Run name", value=f"{name} demo")}
         c1, c2, c3 = st.columns(3)
         with c1:
@@ -90,7 +131,6 @@ def experiment_form() -> None:
             v["r"] = st.number_input("r (each subset keeps this fraction)", 0.01, 0.99, float(src.r), 0.05,
                                      format="%.3f")
             v["stages"] = st.number_input("S (stages, Θ0 included)", 2, 20, src.stages)
-            v["epochs"] = st.number_input("Epochs per forgetting stage", 1, 100, src.epochs)
             v["d0_fraction"] = st.number_input("D0 share of the source pool", 0.001, 1.0, float(src.d0_fraction),
                                                format="%.3f", help="below 1 leaves room for the real ×2/×4/×8 "
                                                                    "models (oracles)")
@@ -99,6 +139,21 @@ def experiment_form() -> None:
             v["lr"] = st.number_input("Learning rate", 1e-6, 1.0, float(src.optim.lr), format="%.5f")
             v["max_epochs"] = st.number_input("Pre-training: max epochs", 1, 1000, src.pretrain.max_epochs)
             v["patience"] = st.number_input("Pre-training: patience (epochs)", 1, 200, src.pretrain.patience)
+            st.markdown("**Forgetting protocol**")
+            v["stage_budget"] = st.text_input(
+                "Stage budget", src.stage_budget, help=f"training per stage: {BUDGET_HELP}. Left as shown it "
+                "follows the protocol (re-resolved for the D0 and batch size above)")
+            v["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(src.optim.optimizer),
+                                          help="adamw: decoupled weight decay")
+            v["weight_decay"] = st.number_input("Weight decay", 0.0, 1.0, float(src.optim.weight_decay),
+                                                format="%.5f")
+            v["carry_optimizer"] = st.checkbox("Carry the optimiser state across stages (the release)",
+                                               src.carry_optimizer)
+            v["augment"] = st.selectbox("Augmentation while training", AUGMENTS, index=AUGMENTS.index(src.augment))
+            v["pretrain_until"] = st.selectbox(
+                "Θ0 trained until", PRETRAIN_UNTIL, index=PRETRAIN_UNTIL.index(src.pretrain.until),
+                format_func={"val_acc": "validation accuracy stops improving",
+                             "plateau": "the training loss plateaus"}.get)
         with c2:
             st.markdown("**Target task and fine-tuning**")
             v["target_dataset"] = st.text_input("Target dataset", base.target_dataset)
@@ -126,13 +181,20 @@ def experiment_form() -> None:
                                         index=["auto", "on", "off"].index(base.oracles))
             v["oracle_budget"] = st.selectbox("Oracle budget", ["converge", "steps"],
                                               index=["converge", "steps"].index(base.oracle_budget))
+            v["warm"] = st.selectbox("Warm oracles Θ_{−k} and the control film", WARM_MODES,
+                                     index=WARM_MODES.index(src.warm),
+                                     help="the film continued on real supersets of D0 (the retrodiction's ground "
+                                          "truth) and Θ0 trained on D0 itself; auto: where the pool holds them")
+            v["drift_correct"] = st.checkbox("Drift correction (adds '<method>+dc')", base.drift_correct,
+                                             help="each predictor also runs on the film with the control film's "
+                                                  "drift removed; needs the control film (warm auto or on)")
             v["reset_norm"] = st.checkbox("Reset normalisation layers (the release's behaviour)", base.reset_norm,
                                           help="KNOW does not predict normalisation layers; by default they are "
                                                "kept from Θ0")
         submitted = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
     if submitted:
         try:
-            cfg = build_config(base, v)
+            cfg = build_config(base, v, protocol)
         except (ConfigError, KnowError, ValueError) as exc:
             st.error(f"Not launched — {exc}")
             return

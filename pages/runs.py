@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.errors import KnowError
+from know_core.views import protocol_line
 from pages._common import (PAGES, damage, list_runs, load_results, runs_dir, seed_weights, show_figure, store,
                            sync_url, url_list, welcome)
 
@@ -132,6 +133,7 @@ def forget_run_view() -> None:
     except KnowError as exc:
         st.error(f"This run is damaged: {exc}")
         return
+    st.caption(protocol_line(info.config))
     fig = go.Figure(go.Scatter(
         x=list(range(len(traj.source_acc))), y=traj.source_acc, mode="lines+markers", name="source test accuracy",
         customdata=traj.stage_sizes,
@@ -157,6 +159,7 @@ def experiment_view() -> None:
     res = load_results(info)
     if res is None:
         return
+    st.caption(protocol_line(res["config"]))
     rows_df = pd.DataFrame(res["rows"])
     st.subheader("Results")
     st.dataframe(rows_df, hide_index=True, width="stretch")

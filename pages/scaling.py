@@ -6,10 +6,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.analysis import aggregate, invalid_methods
+from know_core.views import protocol_line
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
 
-PREDICTED = ("taskvector", "expfit", "known", "known-official", "oracle")
+PREDICTED = ("taskvector", "expfit", "known", "known-official", "oracle", "oracle-warm")
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 
 st.title("Scaling")
@@ -18,7 +19,8 @@ st.markdown(
     "×2, ×4, ×8 more source data. **Top**: accuracy on the *target* task after fine-tuning — the number KNOW wants "
     "to raise. **Bottom**: accuracy on the *source* task of the predicted weights as they are. The *oracle* line, "
     "where the source data allowed it, is the real network trained on that much more data: what a perfect "
-    "predictor would reach. Error bars are one standard deviation over seeds.")
+    "predictor would reach. The *oracle-warm* line is the forgetting film really continued on nested supersets of D0 "
+    "(Θ_{−k}): exactly what each prediction claims to be. Error bars are one standard deviation over seeds.")
 
 runs = experiment_runs()
 finished_or_welcome(runs)
@@ -42,6 +44,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
         naive = agg.get(("naive", 1.0))
         tag = f" · {info.name}" if len(chosen) > 1 else ""
         methods = [m for m in PREDICTED if any(key[0] == m for key in agg)]
+        methods += [f"{m}+dc" for m in PREDICTED if any(key[0] == f"{m}+dc" for key in agg)]
         if show_shrink:
             methods += [f"shrink:{m}" for m in PREDICTED if any(key[0] == f"shrink:{m}" for key in agg)]
         for method in methods:
@@ -49,11 +52,12 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
             if naive is not None:
                 points = [(1.0, naive), *points]
             all_scales += [s for s, _ in points]
-            base = method.removeprefix("shrink:")
+            base = method.removeprefix("shrink:").removesuffix("+dc")
             fig.add_trace(go.Scatter(
                 x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=f"{method}{tag}",
                 mode="lines+markers", error_y=dict(type="data", array=[a["std"] for _, a in points], visible=True),
-                line=dict(color=METHOD_COLORS.get(base), dash="dash" if method.startswith("shrink:") else
+                line=dict(color=METHOD_COLORS.get(base), width=3 if base == "oracle-warm" else 2,
+                          dash="dash" if method.startswith("shrink:") else "dashdot" if method.endswith("+dc") else
                           DASHES[k % len(DASHES)]),
                 customdata=[[a["n"], f"{s:g}"] for s, a in points],
                 hovertemplate=f"{method}{tag}<br>×%{{customdata[1]}}<br>{ytitle}: %{{y:.4f}} "
@@ -75,6 +79,7 @@ for info in chosen:
     res = load_results(info)
     if res is None:
         continue
+    st.caption(f"{info.name}: {protocol_line(res['config'])}")
     for method, reason in invalid_methods(res["rows"]).items():
         st.warning(f"{run_label(info)}: **{method}** could not predict — {reason}")
     if not any(t["forgot"] for t in res.get("trajectories", [])):

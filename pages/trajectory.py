@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -9,19 +10,24 @@ from plotly.subplots import make_subplots
 from know_core import jobs
 from know_core.analysis import contour_key, layers, pca_view, weight_curves
 from know_core.errors import KnowError
+from know_core.views import continuation_scores, protocol_line, scale_label, scale_ticks
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
+from pages._film import forgetting_panel
 
 VIEWS = ["2-D", "3-D", "Animation", "Per-weight curves"]
-SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star"}
+SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star", "warm": "star", "control": "x"}
+WARM_SERIES = "warm oracles (Θ0 → Θ_{−1} → …: the real continuation)"
+CONTROL_SERIES = "control film (Θ0 → C_1 → …: same data, more training)"
 
 st.title("Trajectory")
 st.markdown(
     "Every point is a whole network, squeezed from thousands of weights to 2 or 3 numbers by PCA (one basis fitted "
     "on all points, so distances compare like with like). The **trajectory** runs from the most-forgotten stage "
     "Θ_{S−1} to Θ0; each **method** continues it past Θ0 to its ×2, ×4, ×8 predictions; the **oracle** (when the run "
-    "has one) is where the real larger-data network sits. Colour is source-task accuracy: good predictions should "
-    "move away from the forgotten end *and* stay accurate.")
+    "has one) is where the real larger-data network sits. The **warm oracles** continue the film the other way on "
+    "real supersets of D0 (Θ_{−1}, Θ_{−2} …: what each prediction claims to be), and the **control film** trains Θ0 "
+    "further on D0 itself, so the drift any further training causes is visible. Colour is source-task accuracy.")
 
 runs = experiment_runs()
 finished_or_welcome(runs)
@@ -32,6 +38,7 @@ res = load_results(info)
 if res is None:
     st.stop()
 r = float(res["config"]["source"]["r"])
+st.caption(protocol_line(res["config"]))
 seeds = [t["seed"] for t in res["trajectories"]]
 with mid:
     if "traj-seed" not in st.session_state or st.session_state["traj-seed"] not in seeds:
@@ -63,10 +70,16 @@ explained = pca.explained + [0.0] * (3 - len(pca.explained))
 traj = sorted([p for p in points if p["kind"] == "trajectory"], key=lambda p: -p["stage"])
 theta0 = next(p for p in points if p["kind"] == "trajectory" and p["stage"] == 0)
 series = {"trajectory (Θ_{S−1} → Θ0)": traj}
+kinds = {"trajectory (Θ_{S−1} → Θ0)": "trajectory"}
 order = list(METHOD_COLORS)
-for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] != "trajectory"),
-                     key=lambda m: order.index(m) if m in order else len(order)):
+for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] in ("prediction", "oracle")),
+                     key=lambda m: order.index(m.removesuffix("+dc")) if m.removesuffix("+dc") in order else len(order)):
     series[method] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
+    kinds[method] = "oracle" if method == "oracle" else "prediction"
+for name, kind in ((WARM_SERIES, "warm"), (CONTROL_SERIES, "control")):
+    extra = sorted((p for p in points if p["kind"] == kind), key=lambda p: abs(p["stage"]))
+    if extra:
+        series[name], kinds[name] = [theta0, *extra], kind
 accs = [p["source_acc"] for p in points if p["source_acc"] is not None]
 color_axis = dict(colorscale="Viridis", cmin=min(accs, default=0), cmax=max(accs, default=1),
                   colorbar=dict(title="source acc."))
@@ -75,7 +88,11 @@ color_axis = dict(colorscale="Viridis", cmin=min(accs, default=0), cmax=max(accs
 def hover(p: dict) -> str:
     where = f"stage {p['stage']}" if p["kind"] == "trajectory" else f"×{p['scale']:g} predicted by {p['method']}"
     if p["kind"] == "oracle":
-        where = f"×{p['scale']:g}: really trained on more data"
+        where = f"×{p['scale']:g}: really trained on more data (cold, from scratch)"
+    elif p["kind"] == "warm":
+        where = f"×{p['scale']:g}: the film continued on a real superset of D0"
+    elif p["kind"] == "control":
+        where = "trained further on D0 itself: the drift of more training"
     acc = "n/a" if p["source_acc"] is None else f"{p['source_acc']:.4f}"
     size = "" if p["data_size"] is None else f"<br>data |D| = {p['data_size']:,} images ({p['scale']:g}×|D0|)"
     return f"<b>{p['label']}</b><br>{where}{size}<br>source accuracy {acc}"
@@ -88,7 +105,16 @@ def marker(pts: list[dict], kind: str) -> dict:
 
 
 def kind_of(name: str) -> str:
-    return "trajectory" if name.startswith("trajectory") else ("oracle" if name == "oracle" else "prediction")
+    return kinds[name]
+
+
+def color_of(name: str) -> str | None:
+    key = {"trajectory": "trajectory", "warm": "oracle-warm", "control": "control"}.get(kinds[name], name)
+    return METHOD_COLORS.get(key.removesuffix("+dc"))
+
+
+def dash_of(name: str) -> str:
+    return {"oracle": "dot", "control": "dash"}.get(kinds[name], "dashdot" if name.endswith("+dc") else "solid")
 
 
 def axis_title(i: int) -> str:
@@ -105,8 +131,7 @@ def pca_2d(contours: dict | None = None, metric: str = "accuracy") -> go.Figure:
         kind = kind_of(name)
         fig.add_trace(go.Scatter(
             x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers", name=name,
-            line=dict(color=METHOD_COLORS.get(name if kind != "trajectory" else "trajectory"),
-                      width=3 if kind == "trajectory" else 2, dash="solid" if kind != "oracle" else "dot"),
+            line=dict(color=color_of(name), width=3 if kind in ("trajectory", "warm") else 2, dash=dash_of(name)),
             marker=marker(pts, kind), text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title="Forgetting trajectory and predictions in one PCA plane", xaxis_title=axis_title(0),
                       yaxis_title=axis_title(1), coloraxis=color_axis, height=560, legend=dict(orientation="h",
@@ -119,11 +144,12 @@ def pca_3d() -> go.Figure:
     for name, pts in series.items():
         kind = kind_of(name)
         mk = marker(pts, kind)
-        mk["symbol"] = {"trajectory": "circle", "prediction": "diamond", "oracle": "cross"}[kind]
+        mk["symbol"] = {"trajectory": "circle", "prediction": "diamond", "oracle": "cross", "warm": "cross",
+                        "control": "x"}[kind]
         mk["size"] = 6
         fig.add_trace(go.Scatter3d(
             x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], z=[p["pc3"] for p in pts], mode="lines+markers",
-            name=name, line=dict(color=METHOD_COLORS.get(name if kind != "trajectory" else "trajectory"), width=4),
+            name=name, line=dict(color=color_of(name), width=4, dash=dash_of(name)),
             marker=mk, text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title="Forgetting trajectory and predictions in 3-D PCA space", coloraxis=color_axis,
                       height=620, scene=dict(xaxis_title=f"PC1 ({explained[0]:.0%})",
@@ -150,7 +176,7 @@ def animation() -> go.Figure:
             out.append(go.Scatter(x=[p["pc1"] for p in shown], y=[p["pc2"] for p in shown], mode="lines+markers",
                                   name=name, marker=marker(shown, kind), text=[hover(p) for p in shown],
                                   hovertemplate="%{text}<extra></extra>",
-                                  line=dict(color=METHOD_COLORS.get(name if kind != "trajectory" else "trajectory"))))
+                                  line=dict(color=color_of(name), dash=dash_of(name))))
         return out
 
     xs, ys = [p["pc1"] for p in points], [p["pc2"] for p in points]
@@ -193,13 +219,19 @@ def curves_figure(n: int) -> go.Figure:
                                      mode="lines+markers", name=f"{method} rollout", legendgroup=method,
                                      showlegend=first, line=dict(color=METHOD_COLORS.get(method), dash="dash")),
                           row=row, col=col)
+        if c["warm"]:
+            fig.add_trace(go.Scatter(x=[1.0] + [p["scale"] for p in c["warm"]],
+                                     y=[theta0["value"]] + [p["value"] for p in c["warm"]], mode="lines+markers",
+                                     name="warm oracles", legendgroup="warm", showlegend=first,
+                                     line=dict(color=METHOD_COLORS["oracle-warm"], width=3),
+                                     marker=dict(symbol="star", size=10)), row=row, col=col)
         if c["oracle"]:
             fig.add_trace(go.Scatter(x=[p["scale"] for p in c["oracle"]], y=[p["value"] for p in c["oracle"]],
                                      mode="markers", name="oracle", legendgroup="oracle", showlegend=first,
                                      marker=dict(symbol="star", size=11, color=METHOD_COLORS["oracle"])),
                           row=row, col=col)
-    fig.update_xaxes(type="log", title_text="data ÷ |D0| (log)", tickvals=[r ** s for s in range(len(sw.stages))][::-1]
-                     + [2.0 ** k for k in range(1, 4)], tickformat=".3~g")
+    tickvals, ticktext = scale_ticks(r, len(sw.stages), max([*res["config"]["scales"], 1.0]))
+    fig.update_xaxes(type="log", title_text="data ÷ |D0| (log)", tickvals=tickvals, ticktext=ticktext)
     fig.update_yaxes(title_text="weight value")
     fig.update_layout(title="Per-weight curves: the window (most-forgotten on the left, Θ0 at 1) and each method's "
                             "rollout", height=320 * rows)
@@ -208,16 +240,20 @@ def curves_figure(n: int) -> go.Figure:
 
 plot_col, side = st.columns([3, 1])
 with side:
-    stages = res["trajectories"][seeds.index(seed)]
-    acc_fig = go.Figure(go.Scatter(x=list(range(len(stages["source_acc"]))), y=stages["source_acc"],
-                                   mode="lines+markers", customdata=stages["stage_sizes"],
-                                   hovertemplate="stage %{x}<br>|D| = %{customdata}<br>accuracy %{y:.4f}"
-                                                 "<extra></extra>"))
-    acc_fig.update_layout(title="Source accuracy", height=300, margin=dict(l=10, r=10, t=40),
-                          xaxis=dict(title="stage s (|D_s| = |D0|·r^s)", dtick=1),
-                          yaxis_title="source test accuracy")
-    st.plotly_chart(acc_fig, width="stretch", key="traj-acc")
-    (st.success if stages["forgot"] else st.warning)(stages["verdict"])
+    st.markdown("**Does each prediction point along the real continuation?**")
+    scores = continuation_scores(sw, r, layer)
+    if scores:
+        st.dataframe(pd.DataFrame([{"method": s["method"], "scale": scale_label(s["scale"]), "cosine": s["cosine"],
+                                    "rel. error": s["rel_error"]} for s in scores]),
+                     hide_index=True, width="stretch", key="traj-continuation",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("cosine", "rel. error")})
+        st.caption("Against the warm oracle Θ_{−k}, over the chosen parameters in full weight space (not this "
+                   "projection): cosine of (Θ̂ − Θ0) with (Θ_{−k} − Θ0), 1 = same direction, below 0 = pointing "
+                   "away; relative error ‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖, 1 = no better than keeping Θ0. *control* "
+                   "is C_k, Θ0 trained on D0 itself: the drift every film shares.")
+    else:
+        st.info("This run has no warm oracles (older runs, oracles off, or a pool too small for |D0|/r), so there is "
+                "no real continuation to compare the predictions with.")
     st.caption(f"PCA over {len(points)} networks; the first three components explain "
                f"{sum(pca.explained[:3]):.0%} of their spread.")
 
@@ -259,3 +295,6 @@ with plot_col:
     else:
         n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-nweights")
         show_figure(curves_figure(n), "trajectory-weights")
+
+st.subheader("Forgetting panel")
+forgetting_panel(res["trajectories"][seeds.index(seed)], r, "trajectory")

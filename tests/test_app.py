@@ -25,6 +25,29 @@ def stored(tmp_path_factory):
     return root, exp_id, forget_id
 
 
+@pytest.fixture(scope="module")
+def stored_without_warm(tmp_path_factory):
+    """(runs dir, run id): a finished experiment recorded without warm oracles or a control film (warm null, no
+    retrodiction rows), as every run made before they existed."""
+    import dataclasses
+
+    from know_core.runs import experiment_run
+    from know_core.store import RunStore
+
+    root = tmp_path_factory.mktemp("runs-old")
+    cfg = tiny_experiment()
+    cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, warm="off"))
+    return root, experiment_run(cfg, RunStore(root), name="no warm oracles")
+
+
+WARM = "warm oracles (Θ0 → Θ_{−1} → …: the real continuation)"
+CONTROL = "control film (Θ0 → C_1 → …: same data, more training)"
+
+
+def protocol_shown(at) -> bool:
+    return any(c.value.startswith("protocol ") or ": protocol " in c.value for c in at.caption)
+
+
 @pytest.fixture
 def app(monkeypatch):
     def make(runs_dir, page=None, **params):
@@ -69,16 +92,21 @@ def test_every_page_renders_a_finished_run(app, stored, page):
     if page in ("trajectory", "compare", "scaling"):
         specs = charts(at)
         assert specs and all(s["layout"]["xaxis"].get("title") for s in specs)  # titled axes
+    if page in ("trajectory", "compare", "scaling", "runs"):
+        assert protocol_shown(at), [c.value for c in at.caption]  # every page that shows a run says how it was made
 
 
 def test_scaling_has_one_trace_per_method_plus_oracle(app, stored):
     root, exp_id, _ = stored
     at = app(root, "scaling")
     target = charts(at)[0]
-    assert [t["name"] for t in target["data"]] == ["taskvector", "expfit", "oracle"]
+    assert [t["name"] for t in target["data"]] == ["taskvector", "expfit", "oracle", "oracle-warm"]
     assert target["data"][0]["x"][0] == 1.0 and target["data"][0]["error_y"]["visible"]
+    warm = target["data"][3]
+    assert warm["x"] == [1.0, 2.0, 4.0] and len(warm["y"]) == 3  # the warm oracles' line starts at Θ0
+    assert target["layout"]["xaxis"]["ticktext"] == ["×1", "×2", "×4"]
     at = app(root, "scaling", shrink="1")  # the view comes from the URL
-    assert len(charts(at)[0]["data"]) == 5
+    assert len(charts(at)[0]["data"]) == 6
 
 
 def test_trajectory_puts_trajectory_predictions_and_oracle_in_one_plot(app, stored):
@@ -86,15 +114,44 @@ def test_trajectory_puts_trajectory_predictions_and_oracle_in_one_plot(app, stor
     at = app(root, "trajectory", run=exp_id, seed="1")
     assert at.selectbox(key="traj-seed").value == 1
     pca = chart(at, "one PCA plane")
-    assert [t["name"] for t in pca["data"]] == ["trajectory (Θ_{S−1} → Θ0)", "taskvector", "expfit", "oracle"]
+    assert [t["name"] for t in pca["data"]] == ["trajectory (Θ_{S−1} → Θ0)", "taskvector", "expfit", "oracle",
+                                                WARM, CONTROL]
     assert len(pca["data"][0]["x"]) == 4  # four stages
-    assert len(at.warning) + len(at.success) >= 1  # the forgetting verdict beside the plot
+    assert len(pca["data"][4]["x"]) == 3 and len(pca["data"][5]["x"]) == 4  # Θ0, Θ−1, Θ−2; Θ0, C1 … C3
+    assert pca["data"][4]["x"][0] == pca["data"][0]["x"][-1]  # the continuation starts at Θ0, in the same basis
+    assert any(c.value == "protocol custom: stage budget epochs:1, adam (carried), Θ0 until val acc"
+               for c in at.caption)
+    (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]  # does it point along the continuation?
+    assert set(table["method"]) == {"taskvector", "expfit", "control"} and list(table["scale"][:1]) == ["×2"]
+    assert table["cosine"].between(-1, 1).all()
+
+
+def test_trajectory_forgetting_panel(app, stored):
+    root, exp_id, _ = stored
+    at = app(root, "trajectory", run=exp_id)
+    film = chart(at, "Forgetting panel")
+    names = [t["name"] for t in film["data"]]
+    assert names.count("forgetting film Θ0 → Θ_{S−1}") == 2  # loss and accuracy
+    assert names.count("warm oracles Θ_{−k} (more data)") == 2 and names.count(
+        "control C_k (same data, more training)") == 2
+    assert "accuracy on the removed samples D0 \\ D_s" in names
+    loss = film["data"][0]
+    assert loss["x"] == [0, 1, 2, 3] and all(isinstance(v, float) for v in loss["y"])
+    assert film["data"][1]["x"] == [0, -1, -2]  # warm oracles continue the film to the left of Θ0
+    assert film["layout"]["xaxis"]["ticktext"][0] == "-2<br>×4"  # ticks from r: stage −2 holds 4×|D0|
+    steps = chart(at, "Step sizes")
+    assert steps["data"][0]["x"] == [1, 2, 3]
+    verdicts = [m.value for m in list(at.success) + list(at.warning)]
+    assert any("p = " in v for v in verdicts)
+    assert {"p-value (loss)", "p-value (accuracy)", "strength", "smoothness", "pattern"} <= {m.label for m in at.metric}
     for view, kind in (("3-D", "scatter3d"), ("Animation", "scatter")):
         at.selectbox(key="traj-view").set_value(view).run()
         assert not at.exception
         assert chart(at, view if view == "Animation" else "3-D")["data"][0]["type"] == kind
     at.selectbox(key="traj-view").set_value("Per-weight curves").run()
-    assert not at.exception and chart(at, "Per-weight curves")
+    curves = chart(at, "Per-weight curves")
+    assert not at.exception and any(t["name"] == "warm oracles" for t in curves["data"])
+    assert curves["layout"]["xaxis"]["ticktext"] == ["×1/8", "×1/4", "×1/2", "×1", "×2", "×4"]  # from r
     layer = at.selectbox(key="traj-layer").options[1]
     at.selectbox(key="traj-layer").set_value(layer).run()
     assert not at.exception
@@ -104,15 +161,49 @@ def test_compare_shows_controls_backtests_oracle_distances_and_a_table(app, stor
     root, exp_id, _ = stored
     at = app(root, "compare")
     titles = [s["layout"]["title"]["text"] for s in charts(at)]
-    assert len(titles) == 4 and any("Backtest" in t for t in titles) and any("oracle" in t for t in titles)
+    assert len(titles) == 5 and any("Backtest" in t for t in titles) and any("oracle" in t for t in titles)
     names = [t["name"] for t in charts(at)[0]["data"]]
     assert names == ["taskvector", "expfit", "shrink:taskvector", "shrink:expfit"]
-    table = at.dataframe[0].value
+    (table,) = [d.value for d in at.dataframe if "target acc" in d.value.columns]
     assert {"naive", "taskvector", "shrink:expfit", "oracle"} <= set(table["method"])
     at.toggle(key="compare-layers").set_value(True).run()
     assert not at.exception
     layers = chart(at, "Backtest per layer")
     assert [t["name"] for t in layers["data"]] == ["taskvector", "expfit"] and len(layers["data"][0]["x"]) > 2
+
+
+def test_compare_scores_retrodiction_against_the_warm_oracle(app, stored):
+    root, exp_id, _ = stored
+    at = app(root, "compare", runs=exp_id)
+    retro = chart(at, "Retrodiction against the warm oracle")
+    assert retro["data"] and {t["name"] for t in retro["data"]} <= {"conv", "fc", "bias"}  # one colour per group
+    axes = {t.get("yaxis", "y") for t in retro["data"]}
+    assert len(axes) == 4  # error and cosine, whole move and data part
+    assert "taskvector ×2" in retro["data"][0]["x"] and "control ×4" in retro["data"][0]["x"]
+    (table,) = [d.value for d in at.dataframe if "cosine (data part)" in d.value.columns]
+    assert {"taskvector", "expfit", "control"} == set(table["method"]) and {"×2", "×4"} == set(table["scale"])
+    assert table["seeds"].eq(2).all() and table["backtest rel. error"][table["method"] != "control"].notna().all()
+    assert table["cosine (data part)"].notna().all()
+
+
+def test_a_run_without_warm_oracles_still_renders(app, stored_without_warm):
+    root, run_id = stored_without_warm
+    at = app(root, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    names = [t["name"] for t in chart(at, "one PCA plane")["data"]]
+    assert WARM not in names and CONTROL not in names
+    assert any("no warm oracles" in i.value for i in at.info)
+    film = chart(at, "Forgetting panel")
+    assert {t["name"] for t in film["data"]} == {"forgetting film Θ0 → Θ_{S−1}",
+                                                  "accuracy on the removed samples D0 \\ D_s"}
+    at = app(root, "compare", runs=run_id)
+    assert not at.exception and any("no warm oracles" in i.value for i in at.info)
+    assert not [s for s in charts(at) if "warm oracle" in s["layout"]["title"]["text"]]
+    at = app(root, "scaling", runs=run_id)
+    assert not at.exception and "oracle-warm" not in [t["name"] for t in charts(at)[0]["data"]]
+    for view in ("3-D", "Animation", "Per-weight curves"):
+        at = app(root, "trajectory", run=run_id, view=view)
+        assert not at.exception, (view, at.exception)
 
 
 def test_two_runs_overlay_on_scaling(app, stored):
@@ -124,7 +215,7 @@ def test_two_runs_overlay_on_scaling(app, stored):
         **{**tiny_experiment().source.__dict__, "r": 0.5, "seed": 0}), seeds=[2]), RunStore(root), name="second")
     try:
         at = app(root, "scaling", runs=f"{exp_id},{other}")
-        assert len(charts(at)[0]["data"]) == 6
+        assert len(charts(at)[0]["data"]) == 8
         assert any("second" in t["name"] for t in charts(at)[0]["data"])
     finally:
         RunStore(root).delete(other)
@@ -145,6 +236,64 @@ def test_bad_form_input_names_the_field(app, tmp_path):
     from know_core.store import RunStore
 
     assert RunStore(tmp_path).list_runs() == []  # nothing launched
+
+
+def test_form_offers_the_protocols_and_launches_what_it_shows(app, tmp_path, monkeypatch):
+    from know_core import jobs
+
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda cfg, runs_dir, name=None: launched.append(cfg) or "fake-run")
+    at = app(tmp_path, "experiments")
+    protocol = at.selectbox(key="protocol-quick")
+    assert protocol.value == "equal-steps" and protocol.options[0].startswith("release")  # release: one choice away
+    budget = next(t for t in at.text_input if t.label == "Stage budget")
+    assert budget.value.startswith("steps:")
+    assert any(c.value.startswith("protocol equal-steps: stage budget steps:") for c in at.caption)
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert not at.error, [e.value for e in at.error]
+    cfg = launched[-1]
+    assert cfg.source.protocol == "equal-steps" and cfg.source.stage_budget == budget.value
+
+    at.selectbox(key="protocol-quick").set_value("release").run()
+    assert next(t for t in at.text_input if t.label == "Stage budget").value == "epochs:1"
+    next(b for b in at.button if b.label == "Launch").click().run()
+    cfg = launched[-1]
+    assert (cfg.source.protocol, cfg.source.stage_budget, cfg.source.carry_optimizer) == ("release", "epochs:1", True)
+
+    next(s for s in at.selectbox if s.label == "Optimizer").set_value("adamw")
+    next(c for c in at.checkbox if c.label.startswith("Drift correction")).check()
+    next(b for b in at.button if b.label == "Launch").click().run()
+    cfg = launched[-1]
+    assert cfg.source.protocol == "release+custom" and cfg.source.optim.optimizer == "adamw" and cfg.drift_correct
+    assert "taskvector+dc" in cfg.method_names
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("Stage budget", "steps:abc", "stage_budget 'steps:abc'"),
+    ("Stage budget", "epochs:-1", "stage_budget 'epochs:-1'"),
+    ("Stage budget", "converge:x", "stage_budget 'converge:x'"),
+])
+def test_form_refuses_a_bad_stage_budget_naming_the_field(app, tmp_path, monkeypatch, field, value, message):
+    from know_core import jobs
+    from know_core.store import RunStore
+
+    monkeypatch.setattr(jobs, "launch", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
+    at = app(tmp_path, "experiments")
+    next(t for t in at.text_input if t.label == field).set_value(value)
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert any(message in e.value and "allowed" in e.value for e in at.error), [e.value for e in at.error]
+    assert RunStore(tmp_path).list_runs() == []
+
+
+def test_form_refuses_warm_oracles_the_pool_cannot_hold(app, tmp_path, monkeypatch):
+    from know_core import jobs
+
+    monkeypatch.setattr(jobs, "launch", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
+    at = app(tmp_path, "experiments")
+    next(n for n in at.number_input if n.label.startswith("D0 share")).set_value(0.5)
+    next(s for s in at.selectbox if s.label.startswith("Warm oracles")).set_value("on")
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert any("warm oracles" in e.value and "pool holds" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_runs_page_lists_renames_and_exports(app, stored):

@@ -1,0 +1,83 @@
+"""Compare page's retrodiction section: every prediction scored against the warm oracle (the film really continued
+on more data), per method and group, whole move and the part more data adds, beside the backtest."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from know_core.views import retrodiction_summary, scale_label
+from pages._common import show_figure
+
+GROUP_COLORS = {"conv": "#1f77b4", "fc": "#ff7f0e", "bias": "#2ca02c"}
+PANELS = (("rel_error", 1, 1), ("rel_error_data", 1, 2), ("cosine", 2, 1), ("cosine_data", 2, 2))
+
+
+def _summaries(loaded: list) -> list[dict]:
+    out = []
+    for info, res in loaded:
+        backtest: dict[tuple[str, str], list[float]] = {}
+        for b in res.get("backtest", []):
+            if b.get("rel_error") is not None and not b.get("layer"):
+                backtest.setdefault((b["method"], b["group"]), []).append(b["rel_error"])
+        for row in retrodiction_summary(res.get("retrodiction") or []):
+            bt = backtest.get((row["method"], row["group"]))
+            out.append({**row, "run": info.name, "backtest": sum(bt) / len(bt) if bt else None})
+    return out
+
+
+def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
+    fig = make_subplots(rows=2, cols=2, vertical_spacing=0.2, horizontal_spacing=0.07,
+                        subplot_titles=("relative error · whole move Θ_{−k} − Θ0",
+                                        "relative error · data part Θ_{−k} − C_k",
+                                        "cosine · whole move", "cosine · data part"))
+    df = pd.DataFrame(rows)
+    df["x"] = df["method"] + " " + df["scale"].map(scale_label) + (" · " + df["run"] if multi else "")
+    for i, ((run, group), part) in enumerate(df.groupby(["run", "group"], sort=False)):
+        name = group + (f" · {run}" if multi else "")
+        for metric, row, col in PANELS:
+            fig.add_trace(go.Bar(x=part["x"], y=part[metric], name=name, legendgroup=name,
+                                 showlegend=(row, col) == (1, 1), marker_color=GROUP_COLORS.get(group),
+                                 error_y=dict(type="data", array=part[f"{metric}_std"].fillna(0)),
+                                 hovertemplate=f"{group}: %{{x}}<br>{metric} %{{y:.3f}}<extra></extra>"),
+                          row=row, col=col)
+    for col in (1, 2):
+        fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), row=1, col=col)
+        fig.add_hline(y=0.0, line=dict(color="black", width=1), row=2, col=col)
+        fig.update_yaxes(range=[-1, 1], row=2, col=col)
+    fig.update_yaxes(title_text="‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖", row=1, col=1)
+    fig.update_yaxes(title_text="cosine with the real move", row=2, col=1)
+    fig.update_xaxes(title_text="method and scaling factor")
+    fig.update_layout(title="Retrodiction against the warm oracle, per method and parameter group", barmode="group",
+                      height=760, legend_title="parameter group", margin=dict(t=80))
+    return fig
+
+
+def retrodiction_section(loaded: list) -> None:
+    st.subheader("Retrodiction against the warm oracle")
+    rows = _summaries(loaded)
+    if not rows:
+        st.info("These runs have no warm oracles (no `retrodiction` rows): they were recorded before warm oracles "
+                "existed, with oracles off, or from a pool too small to hold |D0|/r images.")
+        return
+    st.markdown(
+        "The **warm oracle** Θ_{−k} is the film really continued on nested supersets of D0 — exactly what Θ̂_{−k} "
+        "claims to be. *Relative error* 1.0 is no better than keeping Θ0; *cosine* 1 is the right direction, "
+        "below 0 points away. The **data part** compares with Θ_{−k} − C_k, where the control C_k trained Θ0 as "
+        "long on D0 itself: what more data adds beyond the drift of training longer. The row *control* is C_k "
+        "itself. The backtest column (hide Θ0, predict it back) is the same method's error on the film's own end.")
+    show_figure(retrodiction_figure(rows, len(loaded) > 1), "compare-retrodiction")
+    table = pd.DataFrame([{"run": r["run"], "method": r["method"], "scale": scale_label(r["scale"]),
+                           "group": r["group"], "seeds": r["seeds"], "rel. error": r["rel_error"],
+                           "cosine": r["cosine"], "rel. error (data part)": r["rel_error_data"],
+                           "cosine (data part)": r["cosine_data"], "backtest rel. error": r["backtest"]}
+                          for r in rows])
+    if len(loaded) == 1:
+        table = table.drop(columns="run")
+    st.dataframe(table, hide_index=True, width="stretch", key="compare-retro-table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
+                                if table[c].dtype.kind == "f"})
+    st.download_button("Download the retrodiction table (CSV)", table.to_csv(index=False),
+                       "know-retrodiction.csv", "text/csv", on_click="ignore", key="compare-retro-csv")
