@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from .config import ForgetConfig, from_dict, to_dict
 from .errors import RunStoreError
+from .loaders import Damaged, parse_json
+from .schemas import check_groups, check_stage_count, check_states
 from .forgetting import Trajectory, preflight, run_forgetting
 from .store import Run, RunStore, RunWriter
 from .train import Hooks
@@ -30,26 +32,33 @@ def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
 
 
 def load_trajectory(run: Run) -> Trajectory:
-    """The trajectory stored in ``run``; a missing or damaged file is a RunStoreError naming it."""
+    """The trajectory stored in ``run``, validated: a stage count in range, every stage the same finite tensors,
+    groups naming real parameters, metrics matching the stages. Anything else is a Damaged error naming the file."""
     tensors, metadata = run.read_tensors(TRAJECTORY_FILE)
     try:
-        stages = int(metadata["stages"])
-        groups = json.loads(metadata["groups"])
+        stages = check_stage_count(metadata, TRAJECTORY_FILE)
+        groups = check_groups(parse_json(TRAJECTORY_FILE, metadata.get("groups", "")), TRAJECTORY_FILE,
+                              "metadata: groups")
         states: list[dict] = [{} for _ in range(stages)]
         for key, tensor in tensors.items():
             stage, name = key.split("/", 1)
             states[int(stage)][name] = tensor
+        check_states(states, groups, TRAJECTORY_FILE)
         metrics = run.read_csv("metrics.csv")
         history = [{k: float(v) for k, v in row.items()} for row in run.read_csv("pretrain.csv")]
+        if len(metrics) != stages:
+            raise Damaged("metrics.csv", f"{len(metrics)} rows for {stages} stages")
         return Trajectory(states, groups, [int(m["size"]) for m in metrics], [float(m["train_loss"]) for m in metrics],
                           [float(m["source_acc"]) for m in metrics], [float(m["source_loss"]) for m in metrics],
                           history)
-    except (KeyError, ValueError, IndexError) as exc:
-        raise RunStoreError(f"run {run.id}: {TRAJECTORY_FILE} or metrics.csv is malformed ({exc})") from exc
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
+        raise Damaged(f"{TRAJECTORY_FILE} or metrics.csv", f"malformed ({str(exc)[:120]})", run.id) from None
 
 
 def load_config(run: Run) -> ForgetConfig:
-    return from_dict(ForgetConfig, run.read_json("config.json"))
+    return run.config()
 
 
 def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, name: str | None = None) -> str:
@@ -69,7 +78,7 @@ def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, n
 
 def open_forget_run(store: RunStore, run_id: str) -> tuple[Run, ForgetConfig, Trajectory]:
     run = store.open(run_id)
-    if run.manifest.get("kind") != "forget" and not run.has(TRAJECTORY_FILE):
+    if run.kind != "forget" or not run.has(TRAJECTORY_FILE):
         raise RunStoreError(f"run {run_id} holds no forgetting trajectory")
     return run, load_config(run), load_trajectory(run)
 
@@ -93,7 +102,7 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
         if info.kind != "experiment" or info.status == "done":
             raise RunStoreError(f"run {run_id} is a {info.status} {info.kind} run; only an unfinished experiment "
                                 "can be resumed")
-        store.mark(run_id, "running")
+        store.claim(run_id)
     try:
         results = run_experiment(cfg, store.root / run_id, hooks)
     except BaseException as exc:
