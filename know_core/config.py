@@ -80,7 +80,7 @@ class ForgetConfig:
         if not isinstance(self.stages, int) or self.stages < 2:
             raise ConfigError(f"stages must be an integer >= 2 (Θ0 plus at least one forgetting stage), got {self.stages!r}")
         check_int_at_least("epochs", self.epochs, 1)
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (0 < self.d0_fraction <= 1):
             raise ConfigError(f"d0_fraction must be in (0, 1], got {self.d0_fraction!r}")

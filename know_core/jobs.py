@@ -106,6 +106,24 @@ def cancel(runs_dir: str | os.PathLike, run_id: str) -> None:
         store.mark(run_id, "cancelled", "cancelled on request (its process was no longer running)")
 
 
+def resume(runs_dir: str | os.PathLike, run_id: str) -> None:
+    """Resume a failed or cancelled run in a worker: an experiment from its finished seeds (with progress, like a
+    launch), a forget run by running its config again (see :func:`know_core.runs.resume_run`)."""
+    store = RunStore(runs_dir)
+    info = store.info(run_id)
+    if info.status not in ("failed", "cancelled"):
+        raise RunStoreError(f"run {run_id} is {info.status}; only a failed or cancelled run can be resumed")
+    if info.kind == "experiment":
+        path = store.root / run_id
+        (path / CANCEL).unlink(missing_ok=True)
+        _spawn(["run", run_id, "--runs-dir", str(store.root)], path / LOG, path / JOB)
+        store.mark(run_id, "running")
+        return
+    logs = store.root / ".logs"
+    logs.mkdir(exist_ok=True)
+    _spawn(["resume", run_id, "--runs-dir", str(store.root)], logs / f"{run_id}.log", logs / f"{run_id}.job.json")
+
+
 def expected_phases(cfg: ExperimentConfig) -> int:
     """About how many phases one seed goes through (pre-training, forgetting, oracles, one fine-tune per row)."""
     oracles = len(cfg.scales) if cfg.oracles != "off" else 0
@@ -252,15 +270,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) an experiment run in this process, reporting to its folder")
     contour = sub.add_parser("contour", help="compute a loss/accuracy grid over a finished run's PCA plane")
-    for p in (run, contour):
+    again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
+    for p in (run, contour, again):
         p.add_argument("run_id")
         p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
     contour.add_argument("--seed", type=int, default=0)
     contour.add_argument("--layer", default="")
     contour.add_argument("--grid", type=int, default=15)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
     if args.command == "run":
         return _run(args.run_id, args.runs_dir)
+    if args.command == "resume":
+        from .cli import main as cli_main
+
+        return cli_main(["runs", "resume", args.run_id, "--quiet", "--runs-dir", args.runs_dir])
     return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .experiment import ExperimentConfig
 
 TRAJECTORY_FILE = "trajectory.safetensors"
+MAX_STEPS = 10  # rolled prediction steps: ×(1/r)^10 virtual data is already far beyond any meaning
 
 
 def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
@@ -61,9 +62,44 @@ def load_config(run: Run) -> ForgetConfig:
     return run.config()
 
 
+def check_names(cfg: ForgetConfig) -> None:
+    """The model and dataset named by ``cfg`` exist (checked before a run is recorded, like every other value)."""
+    from .data import load_dataset
+    from .errors import ConfigError
+    from .models import available_models
+
+    if not isinstance(cfg.model, str) or cfg.model not in available_models():
+        raise ConfigError(f"unknown model {str(cfg.model)[:60]!r}; available: {', '.join(available_models())}")
+    load_dataset(cfg.dataset, cfg.data_root)
+
+
+def check_experiment(cfg: "ExperimentConfig") -> None:
+    """Everything about an experiment config that can be refused before a run exists: values, names, and the
+    official KNOWN folder when one is given."""
+    from .data import load_dataset
+    from .errors import ConfigError
+    from .loaders import check_user_file
+
+    cfg.validate()
+    too_far = [s for s in cfg.scales if cfg.steps_for(s) > MAX_STEPS]
+    if too_far:
+        raise ConfigError(f"scale {too_far[0]:g} is {cfg.steps_for(too_far[0])} steps back; at most {MAX_STEPS}")
+    check_names(cfg.source)
+    load_dataset(cfg.target_dataset, cfg.source.data_root)
+    if cfg.official_known is not None:
+        from .predictors.known import OFFICIAL_FILES
+
+        folder = check_user_file(cfg.official_known, "official_known", folder=True)
+        missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
+        if missing:
+            raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
+
+
 def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, name: str | None = None) -> str:
     """Run structured forgetting for ``cfg`` and store it; returns the run id. Nothing is left half-written."""
+    check_names(cfg)
     preflight(cfg)  # a refused config creates no run at all
+    store.require_writable()
     t0 = time.perf_counter()
     with store.create("forget", to_dict(cfg), name) as writer:
         traj, timings = run_forgetting(cfg, hooks)
@@ -94,7 +130,8 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
     from .errors import Cancelled
     from .pipeline import run_experiment
 
-    cfg.validate()
+    check_experiment(cfg)
+    store.require_writable()
     if run_id is None:
         run_id = store.create_in_place("experiment", to_dict(cfg), name).name
     else:
@@ -113,3 +150,28 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
                           "forgot": all(t["forgot"] for t in results["trajectories"]),
                           "total_s": results["timings"]["total_s"]})
     return run_id
+
+
+def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
+    """Resume a failed or cancelled run in this process; returns the id of the finished run.
+
+    An experiment picks up from its finished seeds under the same id. A forget run keeps nothing when it fails, so
+    it is run again from its recorded config as a new run, and the failed row is removed once that succeeds."""
+    from .loaders import read_json, run_folder
+    from .schemas import check_config
+
+    info = store.info(run_id)
+    if info.status not in ("failed", "cancelled"):
+        raise RunStoreError(f"run {run_id} is {info.status}; only a failed or cancelled run can be resumed")
+    try:
+        if info.kind == "experiment":
+            cfg = check_config(read_json(run_folder(store.root, run_id), "config.json"), "experiment")
+        else:
+            cfg = check_config(info.config, "forget", "index row config")
+    except Damaged as exc:
+        raise exc.for_run(run_id) from None
+    if info.kind == "experiment":
+        return experiment_run(cfg, store, hooks, run_id=run_id)
+    new_id = forget_run(cfg, store, hooks, info.name)
+    store.delete(run_id)
+    return new_id

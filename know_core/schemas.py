@@ -150,7 +150,9 @@ def check_results(data: Any, file: str = "results.json") -> dict[str, Any]:
                 raise c.fail(f"{where}.ci95", "expected two bounds")
 
     def entry(v: Any, where: str) -> None:
-        row(v, where)
+        c.mapping(v, where)
+        c.text(v.get("method"), f"{where}.method")
+        c.number(v.get("scale"), f"{where}.scale", 0)
         c.number(v.get("mean"), f"{where}.mean")
         c.number(v.get("std"), f"{where}.std", 0)
         c.integer(v.get("n"), f"{where}.n", 1)

@@ -84,7 +84,7 @@ class RunStore:
         with guarded(db, path) as db:
             yield db
 
-    def _require_writable(self) -> None:
+    def require_writable(self) -> None:
         if not self.writable or self._memory is not None:
             raise RunStoreError(f"runs directory {self.root} is read-only; this command needs to write to it")
 
@@ -116,7 +116,7 @@ class RunStore:
     def _start(self, folder: Path, run_id: str, kind: str, name: str | None, config: dict[str, Any],
                in_place: bool) -> None:
         """Make the folder, record its owner, list the run; on any failure leave nothing behind."""
-        self._require_writable()
+        self.require_writable()
         try:
             folder.mkdir(parents=True)
             write_json(folder / liveness.OWNER, liveness.record(kind=kind, name=name or run_id))
@@ -230,13 +230,13 @@ class RunStore:
 
     def rename(self, run_id: str, name: str) -> None:
         self.info(run_id)
-        self._require_writable()
+        self.require_writable()
         self._set(run_id, name=name)
 
     def delete(self, run_id: str) -> None:
         """Remove a run that is not running (a stale one is reconciled first): its folder, staging and row."""
         info = self.info(run_id)
-        self._require_writable()
+        self.require_writable()
         if info.status == "running":
             raise RunStoreError(f"run {run_id} is still running; cancel it first")
         for path in (self.root / run_id, self.root / ".staging" / run_id):

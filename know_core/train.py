@@ -7,6 +7,7 @@ minGPT's trainer exposes callbacks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from .config import OptimConfig
-from .errors import Cancelled, ConfigError
+from .errors import Cancelled, ConfigError, TrainingDiverged
 
 
 @dataclass
@@ -86,7 +87,12 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         step += 1
         if hooks.progress is not None:
             hooks.report(phase, step, total_steps)
-    return float(loss_sum) / n, step
+    mean_loss = float(loss_sum) / n
+    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    if not math.isfinite(mean_loss) or not bool(finite):
+        raise TrainingDiverged(f"{phase}: the {'loss' if not math.isfinite(mean_loss) else 'weights'} became NaN or "
+                               "infinite (is the learning rate far too high?); the run was stopped")
+    return mean_loss, step
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

@@ -8,6 +8,7 @@ import streamlit as st
 from know_core.analysis import aggregate, invalid_methods
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
+from pages._common import md
 
 PREDICTED = ("taskvector", "expfit", "known", "known-official", "oracle")
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -76,7 +77,7 @@ for info in chosen:
     if res is None:
         continue
     for method, reason in invalid_methods(res["rows"]).items():
-        st.warning(f"{run_label(info)}: **{method}** could not predict — {reason}")
+        st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
     if not any(t["forgot"] for t in res.get("trajectories", [])):
-        st.warning(f"{run_label(info)}: the trajectory did not forget (source accuracy did not fall), so these "
+        st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")

@@ -9,9 +9,9 @@ from ..backtest import backtest_run, format_table
 from ..errors import KnowError
 from ..extrapolate import extrapolate, save_predictions
 from ..predictors import available_predictors, get_predictor
-from ..runs import open_forget_run
+from ..runs import MAX_STEPS, open_forget_run
 from ..store import RunStore
-from . import command, runs_dir_arg
+from . import checks, command, runs_dir_arg
 
 
 def _predictor_args(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,8 @@ def _predictor_args(parser: argparse.ArgumentParser) -> None:
 
 def make_predictor(method: str, args: argparse.Namespace, strict: bool = True):
     """The predictor with the options that apply to it; with ``strict`` an option for another method is an error."""
+    checks.finite("--lam", args.lam)
+    checks.readable_file("--weights", args.weights)
     given = {"known": ("weights", args.weights), "taskvector": ("lam", args.lam)}
     options = {}
     for owner, (option, value) in given.items():
@@ -40,7 +42,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict Θ̂_{-1..-K} for a run and store them in it")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(available_predictors())}")
-    p.add_argument("--steps", type=int, default=3, help="K: rolled steps, ×(1/r)^K virtual data (default 3)")
+    p.add_argument("--steps", type=int, default=3, help=f"K: rolled steps, ×(1/r)^K virtual data (default 3, at most {MAX_STEPS})")
     p.add_argument("--reset-norm", action="store_true",
                    help="reset normalisation layers as the official release does (default: keep Θ0's)")
     _predictor_args(p)
@@ -48,12 +50,28 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_predict)
 
 
+def check_memory(traj, steps: int) -> None:
+    """The K predicted models (plus working copies) must fit in the memory that is free now."""
+    import os
+
+    per_model = sum(t.numel() * t.element_size() for t in traj.states[0].values())
+    need = per_model * (steps + len(traj.states)) * 4
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return
+    if need > free // 2:
+        raise KnowError(f"--steps {steps} needs about {need / 1e9:.1f} GB for this model, more than half of the "
+                        f"{free / 1e9:.1f} GB free; use fewer steps")
+
+
 def _predict(args: argparse.Namespace) -> int:
-    if args.steps < 1:
-        raise KnowError(f"--steps must be >= 1, got {args.steps}")
+    checks.integer("--steps", args.steps, 1, MAX_STEPS)
     predictor = make_predictor(args.method, args)
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir, create=False)
+    store.require_writable()
     run, cfg, traj = open_forget_run(store, args.run)
+    check_memory(traj, args.steps)
     predicted = extrapolate(traj.states, traj.groups, predictor, args.steps, reset_norm=args.reset_norm)
     name = save_predictions(run, args.method, predicted, predictor.describe(), args.reset_norm)
     scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
@@ -78,13 +96,15 @@ def _backtest_parser(sub: argparse._SubParsersAction) -> None:
 
 def _backtest(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise KnowError(f"--methods names no predictor; available: {', '.join(available_predictors())}")
     predictors, notes = {}, []
     for method in methods:
         try:
             predictors[method] = make_predictor(method, args, strict=False)
         except FileNotFoundError as exc:  # e.g. no default KNOWN checkpoint yet: say so, run the rest
             notes.append({"method": method, "steps": args.steps, "source_acc": None, "note": str(exc)})
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir, create=False)
     _, cfg, traj = open_forget_run(store, args.run)
     result = backtest_run(cfg, traj, predictors, args.steps)
     result["accuracy"] += notes
