@@ -93,6 +93,9 @@ def check_experiment(cfg: "ExperimentConfig") -> None:
         missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
         if missing:
             raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
+        from .predictors import get_predictor
+
+        get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
 
 
 def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, name: str | None = None) -> str:

@@ -46,7 +46,11 @@ def verify_run(store: RunStore, run_id: str) -> None:
     run.verify()
     run.config()
     if run.kind == "experiment":
-        run.results()
+        from ..analysis import load_seed
+
+        for traj in run.results()["trajectories"]:
+            if run.has(f"seeds/seed-{traj['seed']}.safetensors"):
+                load_seed(run, traj["seed"])
     else:
         from ..runs import load_trajectory
 
