@@ -50,8 +50,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         tmp_path = Path(tmp)
-        os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else 0o644)  # mkstemp's 0600 is too private
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp's 0600 is too private
+        os.chmod(tmp_path, mode)
         yield tmp_path
+        os.chmod(tmp_path, mode)  # again: some writers (safetensors) recreate the file with their own mode
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)

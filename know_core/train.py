@@ -17,6 +17,8 @@ from torch import nn
 from .config import OptimConfig
 from .errors import Cancelled, ConfigError, TrainingDiverged
 
+DIVERGED_LOSS = 1e6  # a cross-entropy this large means logits of ~1e6: training has diverged
+
 
 @dataclass
 class ProgressEvent:
@@ -89,9 +91,10 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
             hooks.report(phase, step, total_steps)
     mean_loss = float(loss_sum) / n
     finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
-    if not math.isfinite(mean_loss) or not bool(finite):
-        raise TrainingDiverged(f"{phase}: the {'loss' if not math.isfinite(mean_loss) else 'weights'} became NaN or "
-                               "infinite (is the learning rate far too high?); the run was stopped")
+    if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS or not bool(finite):
+        what = "weights became" if bool(finite) is False else "loss became"
+        raise TrainingDiverged(f"{phase}: the {what} NaN or infinite or exploded (mean loss {mean_loss:.3g}; is the "
+                               "learning rate far too high?); the run was stopped")
     return mean_loss, step
 
 

@@ -70,8 +70,10 @@ def _report(args: argparse.Namespace) -> int:
     from ..schemas import check_results
 
     path = check_user_file(args.results, "results")
+    if path.is_dir():
+        raise KnowError(f"{args.results} is a folder; give the path of a results.json")
     try:
-        results = check_results(read_json(path.parent, path.name) if not path.is_dir() else None, path.name)
+        results = check_results(read_json(path.parent, path.name), path.name)
         print(format_markdown(results) if args.markdown else format_summary(results))
     except (KeyError, TypeError, ValueError) as exc:
         raise KnowError(f"{args.results} is not a readable results.json ({exc})") from exc
