@@ -178,3 +178,20 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
     new_id = forget_run(cfg, store, hooks, info.name)
     store.delete(run_id)
     return new_id
+
+
+def check_run(store: RunStore, run_id: str) -> Run:
+    """Open a finished run and read everything the pages and commands will: every file checksummed, the config,
+    and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged."""
+    from .analysis import load_seed
+
+    run = store.open(run_id)
+    run.verify()
+    run.config()
+    if run.kind == "experiment":
+        for traj in run.results()["trajectories"]:
+            if run.has(f"seeds/seed-{traj['seed']}.safetensors"):
+                load_seed(run, traj["seed"])
+    else:
+        load_trajectory(run)
+    return run

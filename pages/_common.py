@@ -74,11 +74,12 @@ def list_runs(**filters: str) -> list[RunInfo]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def damage(root: str, run_id: str, updated: float) -> str | None:
-    """Why a finished run cannot be read (missing manifest, a file missing or corrupt), or None when it is whole."""
+    """Why a finished run cannot be read (a file missing, corrupt, too big, outside its folder or of the wrong
+    shape), or None when it is whole; read once per run and update."""
     try:
-        run = RunStore(root).open(run_id)
-        run.verify()
-        run.config()
+        from know_core.runs import check_run
+
+        check_run(RunStore(root), run_id)
     except RunStoreError as exc:
         return str(exc)
     return None

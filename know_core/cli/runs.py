@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..errors import KnowError, RunStoreError
+from ..runs import check_run
 from ..store import RunStore
 from . import TqdmHooks, command, runs_dir_arg
 
@@ -38,23 +39,6 @@ def print_run(store: RunStore, run_id: str) -> None:
             print(f"  WARNING: {s['verdict']}", file=sys.stderr)
     except (KeyError, TypeError, ValueError) as exc:
         raise RunStoreError(f"run {run_id}: damaged: index row summary: malformed ({exc})") from None
-
-
-def verify_run(store: RunStore, run_id: str) -> None:
-    """Open a finished run the way the pages do: every file checksummed, config and payload validated."""
-    run = store.open(run_id)
-    run.verify()
-    run.config()
-    if run.kind == "experiment":
-        from ..analysis import load_seed
-
-        for traj in run.results()["trajectories"]:
-            if run.has(f"seeds/seed-{traj['seed']}.safetensors"):
-                load_seed(run, traj["seed"])
-    else:
-        from ..runs import load_trajectory
-
-        load_trajectory(run)
 
 
 @command("runs")
@@ -106,7 +90,7 @@ def _runs_show(args: argparse.Namespace) -> int:
     if info.status == "damaged":
         raise RunStoreError(info.error or f"run {args.id} is damaged")
     if info.status == "done":
-        verify_run(store, args.id)  # damage is reported here too, with exit status 2
+        check_run(store, args.id)  # damage is reported here too, with exit status 2
     return 0
 
 
