@@ -87,7 +87,7 @@ def progress(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     store = RunStore(runs_dir)
     path = store.root / run_id
     info = store.info(run_id)  # a run whose process died is reconciled to failed here
-    report = liveness.read_record(path / PROGRESS) if not path.is_symlink() else None
+    report = liveness.read_record(path / PROGRESS, 1 << 20) if not path.is_symlink() else None
     if report is None:
         report = {"phase": "starting", "done": 0, "total": 0, "metrics": {}, "phases": []}
     return {**report, "run_id": run_id, "name": info.name, "status": info.status, "error": info.error,

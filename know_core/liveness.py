@@ -66,15 +66,18 @@ def alive(rec: dict[str, Any] | None, marker: str | None = None) -> bool:
     return True
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A small JSON record (never more than 64 KiB, never through a symlink); None when absent or unreadable."""
+def read_record(path: Path, limit: int = 1 << 16) -> dict[str, Any] | None:
+    """A small JSON record (never more than ``limit`` bytes, never through a symlink); None when absent, too big or
+    unreadable."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
         with os.fdopen(fd, "rb") as fh:
-            data = fh.read(1 << 16)
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            return None
         rec = json.loads(data)
     except (OSError, ValueError):
         return None
