@@ -40,8 +40,15 @@ class SeedWeights:
 
 def load_seed(run: Run, seed: int) -> SeedWeights:
     """Read one seed's weights (checksums verified by the store); a missing file is a RunStoreError naming it."""
-    info = run.read_json(f"seeds/seed-{seed}.json")
-    tensors, _ = run.read_tensors(f"seeds/seed-{seed}.safetensors")
+    from .loaders import Damaged
+    from .schemas import check_seed_record, check_states
+
+    file = f"seeds/seed-{seed}.safetensors"
+    try:
+        info = check_seed_record(run.read_json(f"seeds/seed-{seed}.json"), f"seeds/seed-{seed}.json")
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
+    tensors, _ = run.read_tensors(file)
     stages: dict[int, dict[str, torch.Tensor]] = {}
     preds: dict[str, dict[float, dict[str, torch.Tensor]]] = {}
     oracles: dict[float, dict[str, torch.Tensor]] = {}
@@ -69,8 +76,18 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
         raise RunStoreError(f"run {run.id}: seeds/seed-{seed}.safetensors has a malformed key ({exc})") from exc
     if not stages:
         raise RunStoreError(f"run {run.id}: seed {seed} holds no trajectory (was the run made with save_weights off?)")
-    return SeedWeights(seed, info["groups"], [stages[s] for s in sorted(stages)], preds, oracles, info, warm,
-                       [control[c] for c in sorted(control)])
+    try:
+        if sorted(stages) != list(range(len(stages))):
+            raise Damaged(file, f"trajectory stages {sorted(stages)[:10]} are not 0, 1, 2, …")
+        stage_list = [stages[s] for s in sorted(stages)]
+        check_states(stage_list, info["groups"], file)
+        controls = [control[c] for c in sorted(control)]
+        for state in [s for by in preds.values() for s in by.values()] + list(oracles.values()) \
+                + list(warm.values()) + controls:
+            check_states([stage_list[0], state], {}, file)
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
+    return SeedWeights(seed, info["groups"], stage_list, preds, oracles, info, warm, controls)
 
 
 def layers(groups: dict[str, str]) -> dict[str, list[str]]:

@@ -98,7 +98,7 @@ class ForgetConfig:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.warm not in WARM_MODES:
             raise ConfigError(f"warm must be one of {', '.join(WARM_MODES)}, got {self.warm!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (0 < self.d0_fraction <= 1):
             raise ConfigError(f"d0_fraction must be in (0, 1], got {self.d0_fraction!r}")

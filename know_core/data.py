@@ -69,11 +69,11 @@ def load_dataset(name: str, data_root: str | None = None) -> Dataset:
     ``"NAME:CLASSES"`` keeps only some classes, relabelled 0..k−1 in the order given, e.g. ``"fashion-mnist:0-4"``
     or ``"digits:5,6,7,8,9"``: the way to make a source task and a held-out-classes target task from one dataset.
     """
-    base, _, spec = name.partition(":")
+    base, colon, spec = str(name).partition(":")
     if base not in _REGISTRY:
         raise DataError(f"unknown dataset {base!r}; available: {', '.join(sorted(_REGISTRY))}")
     ds = _load_cached(base, data_root)
-    return _class_subset(ds, name, _parse_classes(spec, ds.num_classes, name)) if spec else ds
+    return _class_subset(ds, name, _parse_classes(spec, ds.num_classes, name)) if colon else ds
 
 
 def _parse_classes(spec: str, num_classes: int, name: str) -> list[int]:
@@ -81,6 +81,8 @@ def _parse_classes(spec: str, num_classes: int, name: str) -> list[int]:
     try:
         for part in spec.split(","):
             lo, _, hi = part.partition("-")
+            if hi and not 0 <= int(lo) <= int(hi) < num_classes:
+                raise ValueError(part)
             classes += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
     except ValueError:
         raise DataError(f"dataset {name!r}: classes must look like '0-4' or '1,3,5', got {spec!r}") from None

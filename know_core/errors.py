@@ -23,3 +23,7 @@ class RunStoreError(KnowError):
 
 class Cancelled(KnowError):
     """A long operation was stopped on request; nothing half-written is left behind."""
+
+
+class TrainingDiverged(KnowError):
+    """The loss or the weights became NaN or infinite (usually a learning rate far too high); the run stops."""

@@ -36,8 +36,9 @@ class ExperimentConfig:
 
     def steps_for(self, scale: float) -> int:
         """k such that scale = (1/r)^k; scales that are not such powers are refused."""
-        k = math.log(scale) / math.log(1 / self.source.r)
-        if scale <= 1 or abs(k - round(k)) > 1e-6:
+        finite = isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 1
+        k = math.log(scale) / math.log(1 / self.source.r) if finite else math.nan
+        if not finite or abs(k - round(k)) > 1e-6:
             raise ConfigError(f"scale {scale:g} is not a power of 1/r = {1 / self.source.r:g} "
                               f"(valid: {', '.join(f'{(1 / self.source.r) ** j:g}' for j in range(1, 4))}, …)")
         return int(round(k))
@@ -55,7 +56,7 @@ class ExperimentConfig:
             raise ConfigError("scales must hold at least one scaling factor, e.g. 2 4 8")
         for scale in self.scales:
             self.steps_for(scale)
-        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds) or \
+        if not self.seeds or any(not isinstance(s, int) or not 0 <= s < 2**63 for s in self.seeds) or \
                 len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct non-negative integers, got {self.seeds!r}")
         if self.oracles not in ("auto", "on", "off"):

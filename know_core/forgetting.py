@@ -261,11 +261,11 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
                       stage_steps=stage_steps, cap_hit=cap_hit)
     if cfg.warm != "off":
         t0 = time.perf_counter()
-        traj.warm = record_warm(ctx, states[0], theta0_opt, warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps),
-                                hooks)
+        supersets = warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)
+        traj.warm = record_warm(ctx, states[0], theta0_opt, supersets, hooks) if supersets else None
         timings["warm_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        n_control = max(len(sizes) - 1, len(traj.warm.states))
+        n_control = max(len(sizes) - 1, len(supersets))
         traj.control = record_control(ctx, states[0], theta0_opt, n_control, hooks)
         timings["control_s"] = time.perf_counter() - t0
     return traj, timings

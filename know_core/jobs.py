@@ -17,7 +17,6 @@ worker is the one process that trains.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -28,10 +27,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .config import from_dict, to_dict
+from . import liveness
+from .config import to_dict
 from .errors import Cancelled, KnowError, RunStoreError
 from .experiment import ExperimentConfig
 from .fsio import write_json
+from .loaders import read_json
+from .schemas import check_config
 from .store import RunStore
 from .train import Hooks, ProgressEvent
 
@@ -46,7 +48,7 @@ def _spawn(args: list[str], log: Path, job_file: Path) -> int:
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "know_core.jobs", *args], cwd=_PACKAGE_ROOT,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    write_json(job_file, {"pid": proc.pid, "started": time.time(), "args": args})
+    write_json(job_file, liveness.record(proc.pid, args=args))
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc.pid
 
@@ -60,72 +62,31 @@ def launch(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None 
     return path.name
 
 
-def _alive(pid: int, marker: str) -> bool:
+def _alive(pid: int, marker: str, rec: dict[str, Any] | None = None) -> bool:
     """Whether ``pid`` is still our worker (not a zombie, not a recycled pid running something else)."""
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return False
-        return stat.rsplit(")", 1)[-1].split()[0] != "Z" and "know_core.jobs" in cmdline and marker in cmdline
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return liveness.alive(rec or {"pid": pid}, None if rec and rec.get("proc_start") else marker)
 
 
 def _job(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / JOB).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        return "\n".join((path / LOG).read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return ""
+    return liveness.read_record(path / JOB)
 
 
 def reconcile(runs_dir: str | os.PathLike) -> list[str]:
-    """Mark failed every ``running`` experiment whose worker is gone; returns their ids.
+    """Mark failed every ``running`` run whose process is gone (a worker or a CLI run); returns their ids.
 
-    Only runs started by :func:`launch` (they have a ``.job.json``) are judged: a run recorded by the CLI in another
-    process has no pid file here and is left alone.
-    """
+    The store does this wherever runs are listed (see :meth:`RunStore.list_runs`); this is the explicit call."""
     store = RunStore(runs_dir)
-    dead = []
-    for info in store.list_runs(status="running", kind="experiment"):
-        path = store.root / info.id
-        job = _job(path)
-        if job is None or _alive(job["pid"], info.id):
-            continue
-        if store.info(info.id).status != "running":  # it finished between the two reads
-            continue
-        tail = _log_tail(path)
-        store.mark(info.id, "failed", f"the worker process (pid {job['pid']}) died without finishing"
-                   + (f"; last log lines: {tail}" if tail else ""))
-        dead.append(info.id)
-    return dead
+    before = {r.id for r in store.list_runs() if r.status == "failed"}
+    return [r.id for r in store.list_runs(status="failed") if r.id not in before]
 
 
 def progress(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     """The run's status (from the index, after :func:`reconcile`) merged with the worker's last progress report."""
     store = RunStore(runs_dir)
     path = store.root / run_id
-    info = store.info(run_id)
-    if info.status == "running" and (job := _job(path)) is not None and not _alive(job["pid"], run_id):
-        reconcile(runs_dir)
-        info = store.info(run_id)
-    try:
-        report = json.loads((path / PROGRESS).read_text())
-    except (OSError, ValueError):
+    info = store.info(run_id)  # a run whose process died is reconciled to failed here
+    report = liveness.read_record(path / PROGRESS, 1 << 20) if not path.is_symlink() else None
+    if report is None:
         report = {"phase": "starting", "done": 0, "total": 0, "metrics": {}, "phases": []}
     return {**report, "run_id": run_id, "name": info.name, "status": info.status, "error": info.error,
             "cancel_requested": (path / CANCEL).exists(), "created": info.created, "updated": info.updated}
@@ -139,9 +100,26 @@ def cancel(runs_dir: str | os.PathLike, run_id: str) -> None:
         raise RunStoreError(f"run {run_id} is {info.status}; only a running job can be cancelled")
     path = store.root / run_id
     (path / CANCEL).touch()
-    job = _job(path)
-    if job is not None and not _alive(job["pid"], run_id):
-        store.mark(run_id, "cancelled", "cancelled on request (the worker was no longer running)")
+    if liveness.gone_reason(store.root, run_id, grace_s=0) is not None:
+        store.mark(run_id, "cancelled", "cancelled on request (its process was no longer running)")
+
+
+def resume(runs_dir: str | os.PathLike, run_id: str) -> None:
+    """Resume a failed or cancelled run in a worker: an experiment from its finished seeds (with progress, like a
+    launch), a forget run by running its config again (see :func:`know_core.runs.resume_run`)."""
+    store = RunStore(runs_dir)
+    info = store.info(run_id)
+    if info.status not in ("failed", "cancelled"):
+        raise RunStoreError(f"run {run_id} is {info.status}; only a failed or cancelled run can be resumed")
+    if info.kind == "experiment":
+        path = store.root / run_id
+        (path / CANCEL).unlink(missing_ok=True)
+        _spawn(["run", run_id, "--runs-dir", str(store.root)], path / LOG, path / JOB)
+        store.mark(run_id, "running")
+        return
+    logs = store.root / ".logs"
+    logs.mkdir(exist_ok=True)
+    _spawn(["resume", run_id, "--runs-dir", str(store.root)], logs / f"{run_id}.log", logs / f"{run_id}.job.json")
 
 
 def expected_phases(cfg: ExperimentConfig) -> int:
@@ -205,8 +183,8 @@ def _run(run_id: str, runs_dir: str) -> int:
     path = store.root / run_id
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        cfg = from_dict(ExperimentConfig, json.loads((path / "config.json").read_text()))
-    except (OSError, ValueError, TypeError) as exc:
+        cfg = check_config(read_json(path, "config.json"), "experiment")
+    except KnowError as exc:
         store.mark(run_id, "failed", f"cannot read the run's config.json ({exc})")
         return 2
     writer = ProgressWriter(path, cfg)
@@ -259,16 +237,15 @@ def contour_status(runs_dir: str | os.PathLike, run_id: str, key: str) -> dict[s
     result, job_file, log = contour_files(Path(runs_dir) / run_id, key)
     if result.exists():
         try:
-            return {"state": "done", "grid": json.loads(result.read_text())}
-        except ValueError as exc:
+            return {"state": "done", "grid": read_json(result.parent, result.name)}
+        except KnowError as exc:
             return {"state": "failed", "error": f"{result.name} is unreadable ({exc})"}
-    try:
-        job = json.loads(job_file.read_text())
-    except (OSError, ValueError):
+    job = liveness.read_record(job_file)
+    if job is None:
         return {"state": "missing"}
-    if _alive(job["pid"], run_id):
+    if _alive(job.get("pid", -1), run_id, job):
         return {"state": "running"}
-    tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+    tail = liveness.log_tail(log, 3).splitlines()
     return {"state": "failed", "error": " ".join(tail) or "the contour worker stopped without a result"}
 
 
@@ -291,15 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) an experiment run in this process, reporting to its folder")
     contour = sub.add_parser("contour", help="compute a loss/accuracy grid over a finished run's PCA plane")
-    for p in (run, contour):
+    again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
+    for p in (run, contour, again):
         p.add_argument("run_id")
         p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
     contour.add_argument("--seed", type=int, default=0)
     contour.add_argument("--layer", default="")
     contour.add_argument("--grid", type=int, default=15)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
     if args.command == "run":
         return _run(args.run_id, args.runs_dir)
+    if args.command == "resume":
+        from .cli import main as cli_main
+
+        return cli_main(["runs", "resume", args.run_id, "--quiet", "--runs-dir", args.runs_dir])
     return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
 
 

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from .config import ForgetConfig, from_dict, to_dict
 from .errors import RunStoreError
 from .forgetting import Continuation, Trajectory, preflight, run_forgetting
+from .loaders import Damaged, parse_json
 from .measure import ForgettingReport
 from .protocols import describe
+from .schemas import check_groups, check_stage_count, check_states
 from .store import Run, RunStore, RunWriter
 from .train import Hooks
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from .experiment import ExperimentConfig
 
 TRAJECTORY_FILE = "trajectory.safetensors"
+MAX_STEPS = 10  # rolled prediction steps: ×(1/r)^10 virtual data is already far beyond any meaning
 FILM_FILES = {"warm": "warm.safetensors", "control": "control.safetensors"}
 
 
@@ -39,7 +42,7 @@ def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
     writer.write_tensors(TRAJECTORY_FILE, _film_tensors(traj.states),
                          {"groups": json.dumps(traj.groups), "stages": str(len(traj.states))})
     for key, film in (("warm", traj.warm), ("control", traj.control)):
-        if film is not None:
+        if film is not None and film.states:
             writer.write_tensors(FILM_FILES[key], _film_tensors(film.states),
                                  {"stages": str(len(film.states)), "sizes": json.dumps(film.sizes),
                                   "source_acc": json.dumps(film.source_acc),
@@ -56,39 +59,99 @@ def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
     writer.write_csv("pretrain.csv", traj.pretrain_history)
 
 
-def _load_film(run: Run, key: str) -> Continuation | None:
-    if not run.has(FILM_FILES[key]):
+def _load_film(run: Run, key: str, theta0: dict, groups: dict) -> Continuation | None:
+    """The warm oracles or the control film, checked like the trajectory (same tensors as Θ0, finite values)."""
+    name = FILM_FILES[key]
+    if not run.has(name):
         return None
-    tensors, meta = run.read_tensors(FILM_FILES[key])
-    return Continuation(_film_states(tensors, int(meta["stages"])), json.loads(meta["sizes"]),
-                        json.loads(meta["source_acc"]), json.loads(meta["source_loss"]))
+    tensors, meta = run.read_tensors(name)
+    try:
+        count = int(meta["stages"])
+    except (KeyError, ValueError):
+        raise Damaged(name, "metadata: stages is missing or not an integer") from None
+    if not 1 <= count <= 1000:
+        raise Damaged(name, f"metadata: stages = {count} is outside [1, 1000]")
+    states = _film_states(tensors, count)
+    check_states([theta0, *states], groups, name)
+    film = Continuation(states, json.loads(meta["sizes"]), json.loads(meta["source_acc"]),
+                        json.loads(meta["source_loss"]))
+    if not len(film.sizes) == len(film.source_acc) == len(film.source_loss) == len(states):
+        raise Damaged(name, "metadata lists do not match the stored stages")
+    return film
 
 
 def load_trajectory(run: Run) -> Trajectory:
-    """The trajectory stored in ``run``; a missing or damaged file is a RunStoreError naming it."""
+    """The trajectory stored in ``run``, validated: a stage count in range, every stage the same finite tensors,
+    groups naming real parameters, metrics matching the stages. Anything else is a Damaged error naming the file."""
     tensors, metadata = run.read_tensors(TRAJECTORY_FILE)
     try:
-        states = _film_states(tensors, int(metadata["stages"]))
-        groups = json.loads(metadata["groups"])
+        stages = check_stage_count(metadata, TRAJECTORY_FILE)
+        groups = check_groups(parse_json(TRAJECTORY_FILE, metadata.get("groups", "")), TRAJECTORY_FILE,
+                              "metadata: groups")
+        states = _film_states(tensors, stages)
+        check_states(states, groups, TRAJECTORY_FILE)
         metrics = run.read_csv("metrics.csv")
         history = [{k: float(v) for k, v in row.items()} for row in run.read_csv("pretrain.csv")]
+        if len(metrics) != stages:
+            raise Damaged("metrics.csv", f"{len(metrics)} rows for {stages} stages")
         summary = run.read_json("summary.json") if run.has("summary.json") else {}
         report = ForgettingReport.from_dict(summary["forgetting"]) if summary.get("forgetting") else None
         return Trajectory(states, groups, [int(m["size"]) for m in metrics], [float(m["train_loss"]) for m in metrics],
                           [float(m["source_acc"]) for m in metrics], [float(m["source_loss"]) for m in metrics],
-                          history, report, _load_film(run, "warm"), _load_film(run, "control"),
+                          history, report, _load_film(run, "warm", states[0], groups),
+                          _load_film(run, "control", states[0], groups),
                           [int(m["steps"]) for m in metrics if m.get("steps", "") != ""])
-    except (KeyError, ValueError, IndexError, TypeError) as exc:
-        raise RunStoreError(f"run {run.id}: {TRAJECTORY_FILE} or metrics.csv is malformed ({exc})") from exc
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
+        raise Damaged(f"{TRAJECTORY_FILE} or metrics.csv", f"malformed ({str(exc)[:120]})", run.id) from None
 
 
 def load_config(run: Run) -> ForgetConfig:
-    return from_dict(ForgetConfig, run.read_json("config.json"))
+    return run.config()
+
+
+def check_names(cfg: ForgetConfig) -> None:
+    """The model and dataset named by ``cfg`` exist (checked before a run is recorded, like every other value)."""
+    from .data import load_dataset
+    from .errors import ConfigError
+    from .models import available_models
+
+    if not isinstance(cfg.model, str) or cfg.model not in available_models():
+        raise ConfigError(f"unknown model {str(cfg.model)[:60]!r}; available: {', '.join(available_models())}")
+    load_dataset(cfg.dataset, cfg.data_root)
+
+
+def check_experiment(cfg: "ExperimentConfig") -> None:
+    """Everything about an experiment config that can be refused before a run exists: values, names, and the
+    official KNOWN folder when one is given."""
+    from .data import load_dataset
+    from .errors import ConfigError
+    from .loaders import check_user_file
+
+    cfg.validate()
+    too_far = [s for s in cfg.scales if cfg.steps_for(s) > MAX_STEPS]
+    if too_far:
+        raise ConfigError(f"scale {too_far[0]:g} is {cfg.steps_for(too_far[0])} steps back; at most {MAX_STEPS}")
+    check_names(cfg.source)
+    load_dataset(cfg.target_dataset, cfg.source.data_root)
+    if cfg.official_known is not None:
+        from .predictors.known import OFFICIAL_FILES
+
+        folder = check_user_file(cfg.official_known, "official_known", folder=True)
+        missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
+        if missing:
+            raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
+        from .predictors import get_predictor
+
+        get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
 
 
 def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, name: str | None = None) -> str:
     """Run structured forgetting for ``cfg`` and store it; returns the run id. Nothing is left half-written."""
+    check_names(cfg)
     preflight(cfg)  # a refused config creates no run at all
+    store.require_writable()
     t0 = time.perf_counter()
     with store.create("forget", to_dict(cfg), name) as writer:
         traj, timings = run_forgetting(cfg, hooks)
@@ -105,7 +168,7 @@ def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, n
 
 def open_forget_run(store: RunStore, run_id: str) -> tuple[Run, ForgetConfig, Trajectory]:
     run = store.open(run_id)
-    if run.manifest.get("kind") != "forget" and not run.has(TRAJECTORY_FILE):
+    if run.kind != "forget" or not run.has(TRAJECTORY_FILE):
         raise RunStoreError(f"run {run_id} holds no forgetting trajectory")
     return run, load_config(run), load_trajectory(run)
 
@@ -123,7 +186,9 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
 
     from .pipeline import preflight_experiment
 
+    check_experiment(cfg)
     preflight_experiment(cfg)  # a refused config creates no run at all
+    store.require_writable()
     if run_id is None:
         run_id = store.create_in_place("experiment", to_dict(cfg), name).name
     else:
@@ -131,7 +196,7 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
         if info.kind != "experiment" or info.status == "done":
             raise RunStoreError(f"run {run_id} is a {info.status} {info.kind} run; only an unfinished experiment "
                                 "can be resumed")
-        store.mark(run_id, "running")
+        store.claim(run_id)
     try:
         results = run_experiment(cfg, store.root / run_id, hooks)
     except BaseException as exc:
@@ -145,3 +210,45 @@ def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None
                           "forgetting_per_seed": [{"seed": t["seed"], **(t.get("forgetting") or {})} for t in trajs],
                           "total_s": results["timings"]["total_s"]})
     return run_id
+
+
+def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
+    """Resume a failed or cancelled run in this process; returns the id of the finished run.
+
+    An experiment picks up from its finished seeds under the same id. A forget run keeps nothing when it fails, so
+    it is run again from its recorded config as a new run, and the failed row is removed once that succeeds."""
+    from .loaders import read_json, run_folder
+    from .schemas import check_config
+
+    info = store.info(run_id)
+    if info.status not in ("failed", "cancelled"):
+        raise RunStoreError(f"run {run_id} is {info.status}; only a failed or cancelled run can be resumed")
+    try:
+        if info.kind == "experiment":
+            cfg = check_config(read_json(run_folder(store.root, run_id), "config.json"), "experiment")
+        else:
+            cfg = check_config(info.config, "forget", "index row config")
+    except Damaged as exc:
+        raise exc.for_run(run_id) from None
+    if info.kind == "experiment":
+        return experiment_run(cfg, store, hooks, run_id=run_id)
+    new_id = forget_run(cfg, store, hooks, info.name)
+    store.delete(run_id)
+    return new_id
+
+
+def check_run(store: RunStore, run_id: str) -> Run:
+    """Open a finished run and read everything the pages and commands will: every file checksummed, the config,
+    and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged."""
+    from .analysis import load_seed
+
+    run = store.open(run_id)
+    run.verify()
+    run.config()
+    if run.kind == "experiment":
+        for traj in run.results()["trajectories"]:
+            if run.has(f"seeds/seed-{traj['seed']}.safetensors"):
+                load_seed(run, traj["seed"])
+    else:
+        load_trajectory(run)
+    return run

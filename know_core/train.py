@@ -7,6 +7,7 @@ minGPT's trainer exposes callbacks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -14,7 +15,9 @@ import torch
 from torch import nn
 
 from .config import OptimConfig
-from .errors import Cancelled, ConfigError
+from .errors import Cancelled, ConfigError, TrainingDiverged
+
+DIVERGED_LOSS = 1e6  # a cross-entropy this large means logits of ~1e6: training has diverged
 
 
 @dataclass
@@ -111,7 +114,13 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         step += 1
         if hooks.progress is not None:
             hooks.report(phase, step, total_steps)
-    return float(loss_sum) / n, step
+    mean_loss = float(loss_sum) / n
+    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS or not bool(finite):
+        what = "weights became" if bool(finite) is False else "loss became"
+        raise TrainingDiverged(f"{phase}: the {what} NaN or infinite or exploded (mean loss {mean_loss:.3g}; is the "
+                               "learning rate far too high?); the run was stopped")
+    return mean_loss, step
 
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def store() -> RunStore:
     try:
         return _store(runs_dir())
     except KnowError as exc:
-        st.error(f"Cannot open the runs directory `{runs_dir()}`: {exc}")
+        st.error(f"Cannot open the runs directory {md(runs_dir())}: {md(exc)}")
         st.stop()
 
 
@@ -68,15 +69,18 @@ def list_runs(**filters: str) -> list[RunInfo]:
     try:
         return store().list_runs(**filters)
     except KnowError as exc:
-        st.error(f"Cannot read the run index: {exc}")
+        st.error(f"Cannot read the run index: {md(exc)}")
         st.stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def damage(root: str, run_id: str, updated: float) -> str | None:
-    """Why a finished run cannot be read (missing manifest, a file missing or corrupt), or None when it is whole."""
+    """Why a finished run cannot be read (a file missing, corrupt, too big, outside its folder or of the wrong
+    shape), or None when it is whole; read once per run and update."""
     try:
-        RunStore(root).open(run_id).verify()
+        from know_core.runs import check_run
+
+        check_run(RunStore(root), run_id)
     except RunStoreError as exc:
         return str(exc)
     return None
@@ -84,8 +88,8 @@ def damage(root: str, run_id: str, updated: float) -> str | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def results(root: str, run_id: str, updated: float) -> dict[str, Any]:
-    """A finished experiment's results.json (verified against its manifest)."""
-    return RunStore(root).open(run_id).read_json("results.json")
+    """A finished experiment's results.json (verified against its manifest and validated)."""
+    return RunStore(root).open(run_id).results()
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
@@ -112,8 +116,17 @@ def load_results(info: RunInfo) -> dict[str, Any] | None:
     try:
         return results(runs_dir(), info.id, info.updated)
     except KnowError as exc:
-        st.error(f"Run {info.name} is damaged: {exc}")
+        st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
         return None
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+
+
+def md(text: Any) -> str:
+    """``text`` escaped for Streamlit Markdown: a run name like ``![x](http://…)`` shows as those characters and
+    never becomes an image, a link or a colour directive. Use it for every name or message inside Markdown."""
+    return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def run_label(info: RunInfo) -> str:
@@ -217,7 +230,7 @@ def launch_quick_demo() -> None:
     try:
         run_id = jobs.launch(preset("quick"), runs_dir(), "quick demo")
     except KnowError as exc:
-        st.error(f"Could not launch the quick demo: {exc}")
+        st.error(f"Could not launch the quick demo: {md(exc)}")
         return
     st.session_state["current_run"] = run_id
     st.switch_page(PAGES["experiments"])

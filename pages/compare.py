@@ -11,6 +11,7 @@ from know_core.views import protocol_line
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            show_figure, sync_url)
 from pages._retrodiction import retrodiction_section
+from pages._common import md
 
 PREDICTORS = ("taskvector", "expfit", "known", "known-official")
 
@@ -96,7 +97,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res["config"].get("official_known"))
     for row in rows:
         if row.get("note"):
-            st.caption(f"Per-layer backtest of {row['method']}: {row['note']}")
+            st.caption(f"Per-layer backtest of {md(row['method'])}: {md(row['note'])}")
     rows = [r for r in rows if r.get("rel_error") is not None]
     if not rows:
         return None
@@ -170,7 +171,7 @@ if st.toggle("Backtest per layer too (first seed of each run; computed on demand
             show_figure(layer_fig, f"compare-backtest-layers-{info.id}")
 notes = {(b["method"], b["note"]) for _, res in loaded for b in res.get("backtest", []) if b.get("note")}
 for method, note in sorted(notes):
-    st.caption(f"Backtest of {method}: {note}")
+    st.caption(f"Backtest of {md(method)}: {md(note)}")
 fig = oracle_figure()
 if fig is not None:
     show_figure(fig, "compare-oracle")
@@ -189,7 +190,7 @@ st.download_button("Download this table (CSV)", df.to_csv(index=False), "know-co
                    on_click="ignore")
 for info, res in loaded:
     for method, reason in invalid_methods(res["rows"]).items():
-        st.warning(f"{run_label(info)}: **{method}** could not predict — {reason}")
-    with st.expander(f"Verdicts · {run_label(info)}", expanded=len(loaded) == 1):
+        st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
+    with st.expander(f"Verdicts · {md(run_label(info))}", expanded=len(loaded) == 1):
         for line in res.get("verdicts", []):
-            st.markdown(f"- {line}")
+            st.markdown(f"- {md(line)}")

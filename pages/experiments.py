@@ -22,6 +22,7 @@ from know_core.pipeline import preflight_experiment
 from know_core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, apply_protocol, describe
 from know_core.stages import BUDGET_HELP
 from pages._common import PAGES, list_runs, runs_dir, welcome
+from pages._common import md
 
 st.title("Experiments")
 st.markdown(
@@ -196,7 +197,7 @@ def experiment_form() -> None:
         try:
             cfg = build_config(base, v, protocol)
         except (ConfigError, KnowError, ValueError) as exc:
-            st.error(f"Not launched — {exc}")
+            st.error(f"Not launched — {md(exc)}")
             return
         if "known" in cfg.methods:
             from know_core.predictors.known import DEFAULT_CHECKPOINT
@@ -207,10 +208,10 @@ def experiment_form() -> None:
         try:
             run_id = jobs.launch(cfg, runs_dir(), v["run_name"].strip() or None)
         except KnowError as exc:
-            st.error(f"Not launched — {exc}")
+            st.error(f"Not launched — {md(exc)}")
             return
         st.session_state["current_run"] = run_id
-        st.success(f"Launched **{v['run_name']}** ({run_id}); it runs in the background.")
+        st.success(f"Launched **{md(v['run_name'])}** ({run_id}); it runs in the background.")
 
 
 def _phase_table(phases: list[dict]) -> pd.DataFrame:
@@ -223,7 +224,7 @@ def job_card(p: dict) -> None:
     status = p["status"]
     with st.container(border=True):
         head, button = st.columns([5, 1])
-        head.markdown(f"**{p['name']}** · `{p['run_id']}` · **{status}**")
+        head.markdown(f"**{md(p['name'])}** · `{p['run_id']}` · **{status}**")
         if status == "running":
             frac = float(p.get("fraction") or 0.0)
             seeds = f"seed {min(p.get('seeds_done', 0) + 1, p.get('seeds_total', 1))} of {p.get('seeds_total', 1)}"
@@ -244,7 +245,7 @@ def job_card(p: dict) -> None:
         elif status == "done":
             st.caption("Finished: see it on the Trajectory, Compare and Scaling pages.")
         else:
-            st.caption(p.get("error") or "")
+            st.caption(md(p.get("error") or ""))
         if p.get("phases"):
             with st.expander("Stages so far"):
                 st.dataframe(_phase_table(p["phases"]), hide_index=True, width="stretch")
@@ -256,7 +257,7 @@ def jobs_panel() -> None:
         runs = list_runs(kind="experiment")[:8]
         reports = [jobs.progress(runs_dir(), r.id) for r in runs]
     except KnowError as exc:
-        st.error(f"Cannot read the jobs: {exc}")
+        st.error(f"Cannot read the jobs: {md(exc)}")
         return
     running = [p for p in reports if p["status"] == "running"]
     if st.session_state.get("jobs_running") and not running:

@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.errors import KnowError
+from know_core import jobs
 from know_core.views import protocol_line
-from pages._common import (PAGES, damage, list_runs, load_results, runs_dir, seed_weights, show_figure, store,
+from pages._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
                            sync_url, url_list, welcome)
 
 STATUSES = ["running", "done", "damaged", "failed", "cancelled"]
@@ -87,18 +88,22 @@ with a.form("rename"):
         if not new_name.strip():
             st.error("Name: give a non-empty name.")
         else:
-            store().rename(run_id, new_name.strip())
-            st.rerun()
+            try:
+                store().rename(run_id, new_name.strip())
+            except KnowError as exc:
+                st.error(md(exc))
+            else:
+                st.rerun()
 
 
 @st.dialog("Delete this run?")
 def confirm_delete(run_id: str, name: str) -> None:
-    st.write(f"**{name}** (`{run_id}`) and all its files will be removed from disk. This cannot be undone.")
+    st.write(f"**{md(name)}** (`{run_id}`) and all its files will be removed from disk. This cannot be undone.")
     if st.button("Delete for good", type="primary", key="runs-delete-yes"):
         try:
             store().delete(run_id)
         except KnowError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         st.session_state.pop("runs-pick", None)
         st.session_state.pop("current_run", None)
@@ -112,12 +117,21 @@ with b:
         confirm_delete(run_id, info.name)
     if info.status == "running":
         st.caption("Cancel it on the Experiments page first.")
+    if status in ("failed", "cancelled") and st.button("Resume", icon=":material/replay:", key="runs-resume",
+                                                       help="Experiments continue from their finished seeds; a "
+                                                            "forget run is run again from its config."):
+        try:
+            jobs.resume(runs_dir(), run_id)
+        except KnowError as exc:
+            st.error(md(exc))
+        else:
+            st.switch_page(PAGES["experiments"]) if info.kind == "experiment" else st.rerun()
 
 if status == "damaged":
-    st.error(f"This run is damaged: {reason}")
+    st.error(f"This run is damaged: {md(reason)}")
     st.stop()
 if status in ("failed", "cancelled"):
-    st.warning(f"This run is {status}" + (f": {reason}" if reason else "."))
+    st.warning(f"This run is {status}" + (f": {md(reason)}" if reason else "."))
     st.stop()
 if status == "running":
     st.info("Still running — watch it on the Experiments page.")
@@ -131,7 +145,7 @@ def forget_run_view() -> None:
     try:
         _, cfg, traj = open_forget_run(store(), run_id)
     except KnowError as exc:
-        st.error(f"This run is damaged: {exc}")
+        st.error(f"This run is damaged: {md(exc)}")
         return
     st.caption(protocol_line(info.config))
     fig = go.Figure(go.Scatter(
@@ -166,7 +180,7 @@ def experiment_view() -> None:
     st.download_button("Download all result rows (CSV)", rows_df.to_csv(index=False), f"{run_id}-results.csv",
                        "text/csv", icon=":material/download:", on_click="ignore")
     for line in res.get("verdicts", []):
-        st.markdown(f"- {line}")
+        st.markdown(f"- {md(line)}")
     st.subheader("Predicted weights")
     st.caption("Any stored network of this run as a safetensors file (load with `safetensors.torch.load_file`).")
     seeds = [t["seed"] for t in res["trajectories"]]
@@ -175,7 +189,7 @@ def experiment_view() -> None:
     try:
         sw = seed_weights(runs_dir(), run_id, info.updated, seed)
     except KnowError as exc:
-        st.error(f"The weights of this run cannot be read: {exc}")
+        st.error(f"The weights of this run cannot be read: {md(exc)}")
         return
     choices = [("naive", 1.0)] + [(m, s) for m, by in sw.predictions.items() if m != "naive" for s in sorted(by)]
     choices += [("oracle", s) for s in sorted(sw.oracles)]

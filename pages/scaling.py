@@ -9,6 +9,7 @@ from know_core.analysis import aggregate, invalid_methods
 from know_core.views import protocol_line
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
+from pages._common import md
 
 PREDICTED = ("taskvector", "expfit", "known", "known-official", "oracle", "oracle-warm")
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -81,7 +82,7 @@ for info in chosen:
         continue
     st.caption(f"{info.name}: {protocol_line(res['config'])}")
     for method, reason in invalid_methods(res["rows"]).items():
-        st.warning(f"{run_label(info)}: **{method}** could not predict — {reason}")
+        st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
     if not any(t["forgot"] for t in res.get("trajectories", [])):
-        st.warning(f"{run_label(info)}: the trajectory did not forget (source accuracy did not fall), so these "
+        st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")

@@ -14,6 +14,7 @@ from know_core.views import continuation_scores, protocol_line, scale_label, sca
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
 from pages._film import forgetting_panel
+from pages._common import md
 
 VIEWS = ["2-D", "3-D", "Animation", "Per-weight curves"]
 SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star", "warm": "star", "control": "x"}
@@ -47,7 +48,7 @@ with mid:
 try:
     sw = seed_weights(runs_dir(), info.id, info.updated, seed)
 except KnowError as exc:
-    st.error(f"This run's weights cannot be read: {exc}")
+    st.error(f"This run's weights cannot be read: {md(exc)}")
     st.stop()
 by_layer = layers(sw.groups)
 layer_options = ["all", *by_layer]
@@ -280,7 +281,7 @@ with plot_col:
                 _wait()
             else:
                 if state["state"] == "failed":
-                    st.error(f"The last computation failed: {state['error']}")
+                    st.error(f"The last computation failed: {md(state['error'])}")
                 if st.button(f"Compute the {grid}×{grid} grid", key="traj-contour"):
                     try:
                         jobs.launch_contour(runs_dir(), info.id, seed, layer or "", grid)

@@ -9,5 +9,6 @@ if [ -z "$(.venv/bin/python -m know_core runs list --status done --json | tr -d 
     echo "start: no runs yet; running the quick demo (digits, about 15 s) so every page has something to show" >&2
     .venv/bin/python -m know_core demo --preset quick --runs-dir "$KNOW_RUNS_DIR" --name "quick demo"
 fi
-exec .venv/bin/python -m streamlit run app.py --server.address 127.0.0.1 --server.port "${PORT:-8501}"
+exec .venv/bin/python -m streamlit run app.py --server.address 127.0.0.1 --server.port "${PORT:-8501}" \
+    --client.showErrorDetails none
 

@@ -8,6 +8,7 @@ from pathlib import Path
 # Tiny models train as fast on one thread as on two, and two OpenMP pools spinning on 2 shared cores (a server and a
 # worker, or pytest and a subprocess) slow each other down by 10-50x. Set before torch is first imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("KNOW_RAISE_PAGE_ERRORS", "1")  # app.py shows its own message to users; tests want tracebacks
 
 import pytest
 

@@ -79,7 +79,7 @@ def test_runs_show_reports_a_damaged_run(tmp_path, tiny_cfg, capsys):
     run_id = forget_run(tiny_cfg, RunStore(tmp_path))
     (tmp_path / run_id / "metrics.csv").write_text("broken")
     assert main(["runs", "show", run_id, "--runs-dir", str(tmp_path)]) == 2
-    assert "metrics.csv is corrupt" in capsys.readouterr().err
+    assert "damaged: metrics.csv: checksum mismatch" in capsys.readouterr().err
 
 
 def test_argparse_errors_exit_2():

@@ -36,11 +36,11 @@ def test_listing_rename_delete(stored_run):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda p: (p / "trajectory.safetensors").unlink(), "trajectory.safetensors is missing"),
-    (lambda p: (p / "trajectory.safetensors").write_bytes(b"garbage"), "trajectory.safetensors is corrupt"),
-    (lambda p: (p / "metrics.csv").write_text("stage,size\n"), "metrics.csv is corrupt"),
-    (lambda p: (p / "manifest.json").write_text("{"), "manifest.json is corrupt"),
-    (lambda p: (p / "manifest.json").unlink(), "manifest.json is missing"),
+    (lambda p: (p / "trajectory.safetensors").unlink(), "damaged: trajectory.safetensors: missing"),
+    (lambda p: (p / "trajectory.safetensors").write_bytes(b"garbage"), "damaged: trajectory.safetensors: checksum mismatch"),
+    (lambda p: (p / "metrics.csv").write_text("stage,size\n"), "damaged: metrics.csv: checksum mismatch"),
+    (lambda p: (p / "manifest.json").write_text("{"), "damaged: manifest.json: not valid JSON"),
+    (lambda p: (p / "manifest.json").unlink(), "damaged: manifest.json: missing"),
 ])
 def test_damaged_run_is_named_and_others_unaffected(tmp_path, tiny_cfg, damage, message):
     store = RunStore(tmp_path)

@@ -78,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    from ..fsio import write_failure
+
     args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return args.func(args)
     except Cancelled as exc:
@@ -89,4 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KnowError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this request; use fewer steps, a smaller model or a smaller dataset",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        failed = write_failure(exc, getattr(exc, "filename", None) or "a file")
+        if failed is None:
+            raise
+        print(f"error: {failed}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from ..store import RunStore
 from ..errors import KnowError
 from . import TqdmHooks, command
 from .protocol_args import add_protocol_args, protocol_config
+from .checks import check_demo
 
 
 @command("demo")
@@ -47,7 +48,7 @@ def _demo(args: argparse.Namespace) -> int:
         cfg.source = dataclasses.replace(cfg.source, device=args.device or cfg.source.device,
                                          data_root=args.data_root or cfg.source.data_root)
     cfg.source = protocol_config(cfg.source, args)
-    cfg.validate()
+    check_demo(args, cfg)
     preflight_experiment(cfg)
     hooks = TqdmHooks(args.quiet)
     try:
@@ -55,7 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
             store = RunStore(args.runs_dir)
             run_id = experiment_run(cfg, store, hooks, args.name)
             out = store.root / run_id
-            results = store.open(run_id).read_json("results.json")
+            results = store.open(run_id).results()
         else:
             out = args.out
             results = run_experiment(cfg, out, hooks)
@@ -75,13 +76,16 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import json
+    from ..loaders import check_user_file, read_json
+    from ..schemas import check_results
 
+    path = check_user_file(args.results, "results")
+    if path.is_dir():
+        raise KnowError(f"{args.results} is a folder; give the path of a results.json")
     try:
-        with open(args.results, encoding="utf-8") as fh:
-            results = json.load(fh)
+        results = check_results(read_json(path.parent, path.name), path.name)
         print(format_markdown(results) if args.markdown else format_summary(results))
-    except (OSError, ValueError, KeyError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise KnowError(f"{args.results} is not a readable results.json ({exc})") from exc
     return 0
 

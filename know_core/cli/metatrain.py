@@ -16,7 +16,7 @@ import json
 import sys
 
 from ..errors import KnowError
-from . import command
+from . import checks, command
 
 
 @command("collect")
@@ -37,6 +37,8 @@ def _collect(args: argparse.Namespace) -> int:
     from ..metatrain.collection import collect, run_job
     from ..metatrain.jobs import find_job, list_jobs
 
+    checks.integer("--jobs", args.jobs, 1, 10**9)
+    checks.integer("--workers", args.workers, 1, 256)
     if args.list:
         jobs = list_jobs(args.grid)[:args.jobs]
         for job in jobs:
@@ -44,6 +46,7 @@ def _collect(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise KnowError("--out DIR is required (the collection folder)")
+    checks.writable_path("--out", args.out, folder=True)
     if args.workers < 1:
         raise KnowError(f"--workers must be >= 1, got {args.workers}")
     if args.job is not None:
@@ -104,9 +107,29 @@ def _metatrain_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_metatrain)
 
 
+def check_recipe(args: argparse.Namespace) -> None:
+    """Every number finite and in range, the data a folder, the output writable: before any training starts."""
+    checks.finite("--lr", args.lr, 0, 10, low_open=True)
+    checks.finite("--minutes", args.minutes, 0, 7 * 24 * 60, low_open=True)
+    checks.finite("--val-fraction", args.val_fraction, 0, 1, low_open=True)
+    if args.val_fraction >= 1:
+        raise KnowError(f"--val-fraction must be below 1, got {args.val_fraction:g}")
+    for flag, value, low in (("--seed", args.seed, 0), ("--max-epochs", args.max_epochs, 1),
+                             ("--patience", args.patience, 1), ("--batch-size", args.batch_size, 1),
+                             ("--max-rows", args.max_rows, 1), ("--workers", args.workers, 1),
+                             ("--sample-rows", args.sample_rows, 0)):
+        checks.integer(flag, value, low, checks.MAX_SEED if flag == "--seed" else 10**9)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in ("raw", "range") for m in modes):
+        raise KnowError(f"--modes must name raw and/or range, got {args.modes!r}")
+    checks.readable_file("--data", args.data, folder=True)
+    checks.writable_path("--out", args.out, folder=False)
+
+
 def _metatrain(args: argparse.Namespace) -> int:
     from ..metatrain.training import Recipe, metatrain
 
+    check_recipe(args)
     recipe = Recipe(seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, minutes=args.minutes,
                     modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()), lr=args.lr,
                     batch_size=args.batch_size, max_rows=args.max_rows, val_fraction=args.val_fraction,

@@ -10,9 +10,9 @@ from ..errors import KnowError
 from ..extrapolate import extrapolate, save_predictions
 from ..predictors import available_predictors, get_predictor
 from ..retrodiction import DC_SUFFIX, extrapolate_dc
-from ..runs import open_forget_run
+from ..runs import MAX_STEPS, open_forget_run
 from ..store import RunStore
-from . import command, runs_dir_arg
+from . import checks, command, runs_dir_arg
 
 
 def _predictor_args(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,8 @@ def _predictor_args(parser: argparse.ArgumentParser) -> None:
 
 def make_predictor(method: str, args: argparse.Namespace, strict: bool = True):
     """The predictor with the options that apply to it; with ``strict`` an option for another method is an error."""
+    checks.finite("--lam", args.lam)
+    checks.readable_file("--weights", args.weights)
     given = {"known": ("weights", args.weights), "taskvector": ("lam", args.lam)}
     options = {}
     for owner, (option, value) in given.items():
@@ -41,7 +43,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict Θ̂_{-1..-K} for a run and store them in it")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(available_predictors())}")
-    p.add_argument("--steps", type=int, default=3, help="K: rolled steps, ×(1/r)^K virtual data (default 3)")
+    p.add_argument("--steps", type=int, default=3, help=f"K: rolled steps, ×(1/r)^K virtual data (default 3, at most {MAX_STEPS})")
     p.add_argument("--reset-norm", action="store_true",
                    help="reset normalisation layers as the official release does (default: keep Θ0's)")
     p.add_argument("--drift-correct", action="store_true",
@@ -51,12 +53,28 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_predict)
 
 
+def check_memory(traj, steps: int) -> None:
+    """The K predicted models (plus working copies) must fit in the memory that is free now."""
+    import os
+
+    per_model = sum(t.numel() * t.element_size() for t in traj.states[0].values())
+    need = per_model * (steps + len(traj.states)) * 4
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return
+    if need > free // 2:
+        raise KnowError(f"--steps {steps} needs about {need / 1e9:.1f} GB for this model, more than half of the "
+                        f"{free / 1e9:.1f} GB free; use fewer steps")
+
+
 def _predict(args: argparse.Namespace) -> int:
-    if args.steps < 1:
-        raise KnowError(f"--steps must be >= 1, got {args.steps}")
+    checks.integer("--steps", args.steps, 1, MAX_STEPS)
     predictor = make_predictor(args.method, args)
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir, create=False)
+    store.require_writable()
     run, cfg, traj = open_forget_run(store, args.run)
+    check_memory(traj, args.steps)
     method = args.method
     if args.drift_correct:
         if traj.control is None or len(traj.control.states) < len(traj.states) - 1:
@@ -89,13 +107,15 @@ def _backtest_parser(sub: argparse._SubParsersAction) -> None:
 
 def _backtest(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise KnowError(f"--methods names no predictor; available: {', '.join(available_predictors())}")
     predictors, notes = {}, []
     for method in methods:
         try:
             predictors[method] = make_predictor(method, args, strict=False)
         except FileNotFoundError as exc:  # e.g. no default KNOWN checkpoint yet: say so, run the rest
             notes.append({"method": method, "steps": args.steps, "source_acc": None, "note": str(exc)})
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir, create=False)
     _, cfg, traj = open_forget_run(store, args.run)
     result = backtest_run(cfg, traj, predictors, args.steps)
     result["accuracy"] += notes

@@ -1,4 +1,4 @@
-"""``runs list`` / ``runs show``: what is stored, and one run's stages and verdict."""
+"""``runs list|show|delete|resume|reindex``: what is stored, one run's stages and verdict, and keeping the store tidy."""
 
 from __future__ import annotations
 
@@ -6,68 +6,120 @@ import argparse
 import json
 import sys
 
+from ..errors import KnowError, RunStoreError
+from ..runs import check_run
 from ..store import RunStore
-from . import command, runs_dir_arg
+from . import TqdmHooks, command, runs_dir_arg
 
 
 def print_run(store: RunStore, run_id: str) -> None:
     info = store.info(run_id)
     s = info.summary
-    print(f"run {info.id}  [{info.status}]  {info.name}")
-    cfg = info.config
-    print(f"  {cfg.get('dataset')} / {cfg.get('model')}  r={cfg.get('r')}  S={cfg.get('stages')}  seed={cfg.get('seed')}")
+    print(f"run {info.id}  [{info.status}]  {info.kind}  {info.name}")
+    cfg = info.config.get("source", info.config) if isinstance(info.config.get("source"), dict) else info.config
+    print(f"  {cfg.get('dataset', '?')} / {cfg.get('model', '?')}  r={cfg.get('r', '?')}  S={cfg.get('stages', '?')}  "
+          f"seed={info.config.get('seeds', cfg.get('seed', '?'))}" + (f"  preset={info.config['preset']}"
+                                                                       if "preset" in info.config else ""))
     if info.error:
         print(f"  error: {info.error}")
-    if "source_acc" in s:
+    if info.status != "done":
+        return
+    if info.kind == "experiment":
+        for line in s.get("verdicts", []) if isinstance(s.get("verdicts"), list) else []:
+            print(f"  {line}")
+        return
+    try:
         print("  stage  |D_s|   source acc")
         for stage, (size, acc) in enumerate(zip(s["stage_sizes"], s["source_acc"])):
-            print(f"  {stage:>5}  {size:>6}   {acc:.4f}")
-        print(f"  pre-training epochs: {s.get('pretrain_epochs')}   time: {s['timings']['total_s']:.1f} s")
+            print(f"  {stage:>5}  {int(size):>6}   {float(acc):.4f}")
+        print(f"  pre-training epochs: {s.get('pretrain_epochs')}   time: {float(s['timings']['total_s']):.1f} s")
         if s.get("protocol"):
             print(f"  {s['protocol']}")
         if s.get("forgot"):
             print(f"  {s['verdict']}")
         else:
             print(f"  WARNING: {s['verdict']}", file=sys.stderr)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunStoreError(f"run {run_id}: damaged: index row summary: malformed ({exc})") from None
 
 
 @command("runs")
 def _runs_parser(sub: argparse._SubParsersAction) -> None:
-    pr = sub.add_parser("runs", help="list and inspect stored runs")
+    pr = sub.add_parser("runs", help="list, inspect, delete, resume and reindex stored runs")
     rsub = pr.add_subparsers(dest="runs_command", required=True)
     pl = rsub.add_parser("list", help="list runs, newest first")
-    pl.add_argument("--status", choices=["running", "done", "failed", "cancelled"])
+    pl.add_argument("--status", choices=["running", "done", "failed", "cancelled", "damaged"])
     pl.add_argument("--json", action="store_true")
-    runs_dir_arg(pl)
     pl.set_defaults(func=_runs_list)
-    pshow = rsub.add_parser("show", help="show one run")
-    pshow.add_argument("id")
+    pshow = rsub.add_parser("show", help="show one run (and check its files)")
     pshow.add_argument("--json", action="store_true")
-    runs_dir_arg(pshow)
     pshow.set_defaults(func=_runs_show)
+    pdel = rsub.add_parser("delete", help="delete a run that is not running: its folder and its row")
+    pdel.set_defaults(func=_runs_delete)
+    pres = rsub.add_parser("resume", help="resume a failed or cancelled experiment here (finished seeds are kept)")
+    pres.add_argument("--quiet", action="store_true", help="no progress bars")
+    pres.set_defaults(func=_runs_resume)
+    pre = rsub.add_parser("reindex", help="add to the index every run folder it lacks (e.g. after index.sqlite "
+                                          "was lost)")
+    pre.set_defaults(func=_runs_reindex)
+    for p in (pshow, pdel, pres):
+        p.add_argument("id")
+    for p in (pl, pshow, pdel, pres, pre):
+        runs_dir_arg(p)
 
 
 def _runs_list(args: argparse.Namespace) -> int:
-    runs = RunStore(args.runs_dir).list_runs(status=args.status)
+    runs = RunStore(args.runs_dir, create=False).list_runs(status=args.status)
     if args.json:
         print(json.dumps([r.__dict__ for r in runs], indent=2))
         return 0
     if not runs:
         print(f"no runs in {args.runs_dir}")
     for r in runs:
-        c = r.config
-        print(f"{r.id:<48} {r.status:<9} {c.get('dataset', ''):<14} {c.get('model', ''):<12} "
-              f"forgot={r.summary.get('forgot', '-')}")
+        c = r.config.get("source") if isinstance(r.config.get("source"), dict) else r.config
+        print(f"{r.id:<48} {r.status:<9} {str(c.get('dataset', '')):<14} {str(c.get('model', '')):<12} "
+              f"forgot={r.summary.get('forgot', '-')}" + (f"  {r.error}" if r.status == "damaged" else ""))
     return 0
 
 
 def _runs_show(args: argparse.Namespace) -> int:
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir, create=False)
+    info = store.info(args.id)
     if args.json:
-        info = store.info(args.id).__dict__
-        print(json.dumps({**info, "forgetting": info["summary"].get("forgetting")}, indent=2))
-        return 0
-    print_run(store, args.id)
-    if store.info(args.id).status == "done":
-        store.open(args.id).read_csv("metrics.csv")  # verifies the files, so damage is reported here too
+        print(json.dumps({**info.__dict__, "forgetting": (info.summary or {}).get("forgetting")}, indent=2))
+    else:
+        print_run(store, args.id)
+    if info.status == "damaged":
+        raise RunStoreError(info.error or f"run {args.id} is damaged")
+    if info.status == "done":
+        check_run(store, args.id)  # damage is reported here too, with exit status 2
+    return 0
+
+
+def _runs_delete(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs_dir, create=False)
+    store.delete(args.id)
+    print(f"deleted run {args.id}")
+    return 0
+
+
+def _runs_resume(args: argparse.Namespace) -> int:
+    from ..runs import resume_run
+
+    store = RunStore(args.runs_dir, create=False)
+    hooks = TqdmHooks(args.quiet)
+    try:
+        run_id = resume_run(store, args.id, hooks)
+    finally:
+        hooks.close()
+    print_run(store, run_id)
+    return 0
+
+
+def _runs_reindex(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs_dir, create=False)
+    if not store.writable:
+        raise KnowError(f"runs directory {args.runs_dir} is read-only; reindex needs to write index.sqlite")
+    added = store.reindex()
+    print(f"reindexed {args.runs_dir}: {added} run folder(s) added to the index")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+from ..errors import KnowError
 from .base import Predictor, PredictorInputError
 from .expfit import ExpFitPredictor
 from .keras_import import load_keras_h5
@@ -46,7 +47,12 @@ def get_predictor(name: str, **options) -> Predictor:
     if unknown:
         raise PredictorInputError(f"predictor {name!r} has no option {unknown[0]!r}; "
                                   f"its options: {', '.join(accepted) or 'none'}")
-    return factory(**options)
+    try:
+        return factory(**options)
+    except KnowError:
+        raise
+    except (ValueError, OSError, KeyError, TypeError, RuntimeError) as exc:  # e.g. a garbage .h5 or checkpoint
+        raise PredictorInputError(f"predictor {name!r}: cannot use these options ({str(exc)[:200]})") from None
 
 
 register_predictor("naive", NaivePredictor)
