@@ -115,12 +115,17 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         if hooks.progress is not None:
             hooks.report(phase, step, total_steps)
     mean_loss = float(loss_sum) / n
+    check_diverged(model, mean_loss, phase)
+    return mean_loss, step
+
+
+def check_diverged(model: nn.Module, mean_loss: float, phase: str) -> None:
+    """Stop a run whose loss or weights went non-finite or exploded, with the reason."""
     finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
     if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS or not bool(finite):
         what = "weights became" if bool(finite) is False else "loss became"
         raise TrainingDiverged(f"{phase}: the {what} NaN or infinite or exploded (mean loss {mean_loss:.3g}; is the "
                                "learning rate far too high?); the run was stopped")
-    return mean_loss, step
 
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int,
@@ -144,7 +149,9 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         step += 1
         if hooks.progress is not None:
             hooks.report(phase, step, total_steps)
-    return float(torch.stack(recent).mean()) if recent else float("nan"), step
+    mean_loss = float(torch.stack(recent).mean())
+    check_diverged(model, mean_loss, phase)
+    return mean_loss, step
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
