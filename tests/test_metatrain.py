@@ -158,3 +158,77 @@ def test_shipped_checkpoint_reproduces_its_card():
             assert got[group][name] == pytest.approx(value, rel=1e-5, abs=1e-7), (group, name)
     for group, v in card["validation"].items():
         assert v["mode"] == min(v["by_mode"], key=lambda m: v["by_mode"][m]["median_rel_l2"])
+
+
+def test_default_grid_mixes_budgets_and_records_them():
+    from know_core.stages import parse_budget
+
+    jobs = list_jobs("default")
+    kinds = {parse_budget(j.forget_config().stage_budget).kind for j in jobs}
+    assert {"epochs", "steps"} <= kinds
+    for job in jobs:
+        cfg = job.forget_config()
+        assert cfg.stages == 7 and 0.3 <= cfg.r <= 0.9
+        if cfg.stage_budget == "epochs:1":
+            assert cfg.carry_optimizer and cfg.protocol == "release"
+        elif cfg.stage_budget.startswith("steps:"):
+            assert not cfg.carry_optimizer and cfg.protocol == "equal-steps"
+    held = list_jobs("heldout")
+    assert {j.config["protocol"] for j in held} == {"release", "equal-steps"}
+    assert all(j.config["warm"] != "off" and j.config["d0_fraction"] < 1 for j in held)
+    train_seeds = {j.config["seed"] for j in jobs}
+    assert not train_seeds & {j.config["seed"] for j in held}
+
+
+def test_collected_file_round_trips_budget_warm_oracles_and_control(tmp_path):
+    from know_core.metatrain.trajfile import read_metadata
+
+    job = make_job(tiny_config(model="mlp", stages=7, r=0.75, seed=3, d0_fraction=0.5, stage_budget="steps:6",
+                               carry_optimizer=False, optim=OptimConfig(batch_size=16),
+                               pretrain=PretrainConfig(max_epochs=3, patience=2)), "test")
+    run_job(job, tmp_path)
+    path = tmp_path / f"{job.id}.safetensors"
+    states, meta, warm, control = read_trajectory_file(path, films=True)
+    assert meta["budget"] == "steps:6" and meta["job"]["config"]["stage_budget"] == "steps:6"
+    assert meta["stage_steps"] == [0] + [6] * 6
+    assert warm is not None and len(warm.states) == 2 and warm.sizes[0] > meta["stage_sizes"][0]
+    assert control is not None and len(control.states) == 6 and control.sizes == [meta["stage_sizes"][0]] * 6
+    assert set(warm.states[0]) == set(states[0])
+    assert any(not torch.equal(warm.states[0][k], states[0][k]) for k in states[0])  # Θ_{−1} moved away from Θ0
+    plain, meta2 = read_trajectory_file(path)  # the film alone, as the meta-dataset reads it
+    assert len(plain) == 7 and meta2["n_warm"] == 2 and meta2["n_control"] == 6
+    assert read_metadata(path)["format"] == "know_core.metatraj/2"
+
+
+def test_old_format_files_stay_readable_and_unknown_formats_are_refused(tmp_path):
+    from know_core.metatrain.trajfile import CorruptTrajectory, read_metadata
+
+    state = {"w": torch.ones(3, 2), "b": torch.zeros(3)}
+    job = {"id": "x", "grid": "old", "config": {"dataset": "digits", "epochs": 1}}
+    meta = {"format": "know_core.metatraj/1", "job": json.dumps(job), "groups": json.dumps({"w": "fc", "b": "bias"}),
+            "stages": "2", "stage_sizes": "[10, 5]", "source_acc": "[0.9, 0.8]", "forgot": "true",
+            "pretrain_epochs": "3", "timings": "{}"}
+    save_file({f"{s}/{k}": v * (s + 1) for s in range(2) for k, v in state.items()}, str(tmp_path / "old.safetensors"),
+              metadata=meta)
+    states, m, warm, control = read_trajectory_file(tmp_path / "old.safetensors", films=True)
+    assert len(states) == 2 and m["budget"] == "epochs:1" and warm is None and control is None
+    save_file({"0/w": torch.ones(1)}, str(tmp_path / "future.safetensors"),
+              metadata={**meta, "format": "know_core.metatraj/9"})
+    with pytest.raises(CorruptTrajectory, match="metatraj/9"):
+        read_metadata(tmp_path / "future.safetensors")
+
+
+def test_metadataset_targets_warm_oracle_and_drift_corrected(tmp_path):
+    jobs = [make_job(tiny_config(model="mlp", stages=7, r=0.75, seed=s, d0_fraction=0.5, optim=OptimConfig(batch_size=16),
+                                 pretrain=PretrainConfig(max_epochs=3, patience=2)), "test") for s in (4, 5)]
+    collect(jobs, tmp_path, workers=1)
+    back = load_metadataset(tmp_path, val_fraction=0.5)
+    warm = load_metadataset(tmp_path, val_fraction=0.5, target="warm")
+    dc = load_metadataset(tmp_path, val_fraction=0.5, target="dc")
+    for g in back.train:
+        assert len(warm.train[g]) * 2 == len(back.train[g])  # one window per trajectory (ending at Θ0) instead of two
+        assert len(dc.train[g]) == len(back.train[g])
+        # the warm target's window ends at Θ0, the backward target's first window at Θ1
+        assert not torch.equal(warm.train[g].y, back.train[g].y[: len(warm.train[g])])
+    with pytest.raises(DataError, match="target"):
+        load_metadataset(tmp_path, target="nope")

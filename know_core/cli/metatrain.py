@@ -2,8 +2,11 @@
 
 The documented recipe for the shipped default (≤ 30 min on 2 CPU cores):
 
-    python -m know_core collect --grid default --out metadata/default --workers 2
-    python -m know_core metatrain --data metadata/default --out know_core/checkpoints/known_default.safetensors
+    python -m know_core collect --grid default --out runs/metadataset/default --workers 2
+    python -m know_core metatrain --data runs/metadataset/default --out know_core/checkpoints/known_default.safetensors
+
+The default grid mixes stage budgets (release epochs:1 with Adam carried, equal-steps steps:N with a fresh Adam,
+converge) and records warm oracles and the control film where cheap (``metatrain/jobs.py``).
 
 ``collect --list`` prints the grid as JSON lines and ``collect --job ID`` runs one job: the same two halves let a
 cluster scheduler fan the grid out, one task per line, into a shared folder.
@@ -104,6 +107,9 @@ def _metatrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=r.workers, help="networks trained at once, one thread each")
     p.add_argument("--sample-rows", type=int, default=r.sample_rows,
                    help="validation windows per group shipped beside the checkpoint (0: none)")
+    p.add_argument("--target", default=r.target, choices=("backward", "warm", "dc"),
+                   help="what each window predicts: the film's previous stage (backward, the method), the warm "
+                        "oracle Θ_{-1} (warm) or the previous stage of the drift-corrected film (dc)")
     p.set_defaults(func=_metatrain)
 
 
@@ -133,7 +139,7 @@ def _metatrain(args: argparse.Namespace) -> int:
     recipe = Recipe(seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, minutes=args.minutes,
                     modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()), lr=args.lr,
                     batch_size=args.batch_size, max_rows=args.max_rows, val_fraction=args.val_fraction,
-                    workers=args.workers, sample_rows=args.sample_rows)
+                    workers=args.workers, sample_rows=args.sample_rows, target=args.target)
     card = metatrain(args.data, args.out, recipe, command=" ".join(["python -m know_core"] + sys.argv[1:]),
                      log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"wrote {args.out} and its card ({card['time']['train_s']:.0f} s)")

@@ -1,7 +1,7 @@
 """Collect forgetting trajectories into a folder: one safetensors file per finished job, resumable, in parallel.
 
-A job's file is ``<job id>.safetensors`` (stage s's tensors under ``"{s}/{name}"``, the job, groups, measurements and
-timings in its metadata) and is written atomically, so its presence means "finished": an interrupted collection is
+A job's file is ``<job id>.safetensors`` (the film, and the warm oracles and control film where the job records them;
+format in ``trajfile.py``) and is written atomically, so its presence means "finished": an interrupted collection is
 restarted with the same command and only the missing jobs run. A file that exists but cannot be read is redone with a
 warning. Workers are separate processes with one OpenMP thread each, because two thread pools competing for the same
 cores slow each other down 10–50× (docs/method.md); ``run_job`` alone is what a cluster task calls.
@@ -22,67 +22,21 @@ from typing import Any, Callable, Iterator
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
-from ..errors import DataError, KnowError
-from ..forgetting import Trajectory, run_forgetting
-from ..fsio import atomic_write, write_json
+from ..errors import KnowError
+from ..forgetting import run_forgetting
+from ..fsio import write_json
 from ..models import GROUPS
 from .jobs import Job
+from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
+                       save_trajectory_file)
 
-FILE_FORMAT = "know_core.metatraj/1"
 SUMMARY_FILE = "collection.json"
-
-
-class CorruptTrajectory(DataError):
-    """A collected trajectory file that cannot be read (truncated, damaged, or not one of ours)."""
+WARM_STEPS = 2  # warm oracles Θ_{−1}, Θ_{−2} per job, where the pool holds the supersets (and the job records them)
 
 
 def trajectory_path(out: Path, job: Job) -> Path:
     return Path(out) / f"{job.id}.safetensors"
-
-
-def save_trajectory_file(path: Path, job: Job, traj: Trajectory, timings: dict[str, float]) -> None:
-    tensors = {f"{s}/{name}": t.contiguous() for s, state in enumerate(traj.states) for name, t in state.items()}
-    meta = {"format": FILE_FORMAT, "job": job.to_json(), "groups": json.dumps(traj.groups),
-            "stages": str(len(traj.states)), "stage_sizes": json.dumps(traj.stage_sizes),
-            "source_acc": json.dumps(traj.source_acc), "forgot": json.dumps(traj.forgot),
-            "pretrain_epochs": str(len(traj.pretrain_history)), "timings": json.dumps(timings)}
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The file's metadata (job, groups, stages, …), parsed; CorruptTrajectory if it is not a readable file of ours."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
-            keys = list(f.keys())
-        if raw.get("format") != FILE_FORMAT:
-            raise ValueError(f"format {raw.get('format')!r}, expected {FILE_FORMAT!r}")
-        meta = {k: json.loads(v) for k, v in raw.items() if k != "format"}
-        if len(keys) == 0 or meta["stages"] < 2:
-            raise ValueError("no stages")
-        meta["n_tensors"] = len(keys)
-        return meta
-    except Exception as exc:  # safetensors raises its own types for truncated headers
-        raise CorruptTrajectory(f"{path.name}: unreadable trajectory file ({exc})") from None
-
-
-def read_trajectory_file(path: Path) -> tuple[list[dict[str, torch.Tensor]], dict[str, Any]]:
-    """(states Θ0…Θ_{S−1}, metadata); every tensor is read, so a truncated body is caught here, not in training."""
-    meta = read_metadata(path)
-    states: list[dict[str, torch.Tensor]] = [{} for _ in range(meta["stages"])]
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118
-                stage, name = key.split("/", 1)
-                states[int(stage)][name] = f.get_tensor(key)
-    except Exception as exc:
-        raise CorruptTrajectory(f"{path.name}: damaged tensors ({exc})") from None
-    if any(set(s) != set(states[0]) for s in states):
-        raise CorruptTrajectory(f"{path.name}: stages hold different parameters")
-    return states, meta
 
 
 def is_done(path: Path) -> bool:
@@ -105,10 +59,11 @@ def run_job(job: Job, out: str | Path) -> dict[str, Any]:
     if is_done(path):
         return {"id": job.id, "status": "skipped"}
     t0 = time.perf_counter()
-    traj, timings = run_forgetting(job.forget_config())
+    traj, timings = run_forgetting(job.forget_config(), warm_steps=WARM_STEPS)
     timings["total_s"] = time.perf_counter() - t0
     save_trajectory_file(path, job, traj, timings)
-    return {"id": job.id, "status": "done", "seconds": timings["total_s"], "forgot": traj.forgot}
+    return {"id": job.id, "status": "done", "seconds": timings["total_s"], "forgot": traj.forgot,
+            "warm": len(traj.warm.states) if traj.warm else 0}
 
 
 def _worker_init() -> None:
@@ -174,6 +129,8 @@ def summarise(out: str | Path) -> dict[str, Any]:
     """Trajectories, windows (5-stage windows with a next stage, all groups) and bytes in a collection folder."""
     out = Path(out)
     trajectories, windows, size, forgot, broken, job_s = 0, 0, 0, 0, [], 0.0
+    budgets: dict[str, int] = {}
+    with_warm, with_control = 0, 0
     for path in sorted(out.glob("*.safetensors")):
         try:
             meta = read_metadata(path)
@@ -188,6 +145,10 @@ def summarise(out: str | Path) -> dict[str, Any]:
         size += path.stat().st_size
         forgot += bool(meta["forgot"])
         job_s += float(meta["timings"].get("total_s", 0.0))
+        kind = meta["budget"].split(":")[0]
+        budgets[kind] = budgets.get(kind, 0) + 1
+        with_warm += meta["n_warm"] > 0
+        with_control += meta["n_control"] > 0
     previous = {}
     if (out / SUMMARY_FILE).is_file():
         try:
@@ -196,7 +157,8 @@ def summarise(out: str | Path) -> dict[str, Any]:
             previous = {}
     # job_seconds: the sum of every stored job's own run time, which survives interrupted and resumed collections
     return {"trajectories": trajectories, "windows": windows, "bytes": size, "forgot": forgot,
-            "job_seconds": round(job_s, 1), "broken": broken, "history": previous.get("history", [])}
+            "job_seconds": round(job_s, 1), "budgets": budgets, "with_warm": with_warm, "with_control": with_control,
+            "broken": broken, "history": previous.get("history", [])}
 
 
 def _numel(shape: list[int]) -> int:

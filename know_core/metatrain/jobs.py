@@ -5,16 +5,20 @@ collector (``collection.py``) and a cluster, where each task runs ``python -m kn
 identified by a hash of its resolved config, so its output file name says what it holds and a finished job is
 recognised by name whatever machine made it.
 
-Grids sample architectures, datasets, sampling rates r, learning rates, batch sizes and seeds with a fixed seed.
+Grids sample architectures, datasets, sampling rates r, learning rates, batch sizes, seeds and the stage budget
+(``PROTOCOL_MIX``: release ``epochs:1`` with Adam carried, equal-steps ``steps:N`` with a fresh Adam per stage, and
+``converge``) with a fixed seed; the budget is part of each job's config and so of its id.
 r is drawn from the part of [0.3, 0.9] where every stage still holds a batch and every class (docs/method.md), so no job
 is refused at run time. The ``heldout`` grids use a dataset (mnist-5k), an architecture (simple_cnn_wide) and seeds
-that the training grids never use: they are what the backtest benchmark measures generalisation on.
+that the training grids never use, each run recorded under both the release and the equal-steps protocol, with warm
+oracles: they are what the backtest benchmark measures generalisation on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +26,7 @@ from typing import Any
 from ..config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..protocols import apply_protocol
 
 R_RANGE = (0.3, 0.9)
 STAGES = 7  # S ≥ 7: two 5-stage windows per weight (θ6..θ2 → θ1 and θ5..θ1 → θ0)
@@ -54,27 +59,48 @@ def make_job(cfg: ForgetConfig, grid: str = "custom") -> Job:
     return Job(job_id(config), grid, config)
 
 
-# Per dataset: D0 share of the source pool, batch sizes, pre-training recipe. Fashion-MNIST is cut to a few thousand
-# images with capped pre-training so that one job stays in seconds on a CPU; whether it then forgot is recorded.
+# Per dataset: D0 share of the source pool, batch sizes, pre-training recipe, and whether the warm oracles and the
+# control film are recorded. digits and synthetic keep D0 at half or 60 % of their pool so that the pool holds the
+# supersets D_{−1}, D_{−2} of the warm oracles (a few seconds more per job); Fashion-MNIST is cut to a few thousand
+# images with capped pre-training so one job stays within a minute on a CPU, and records no warm or control film there
+# (its control film alone would cost ~20 s a job). Whether a job forgot is recorded, never selected on.
 _DATASETS = {
-    "digits": dict(d0=(1.0,), batch=(16, 32), pretrain=PretrainConfig(max_epochs=60, patience=8)),
-    "synthetic": dict(d0=(1.0,), batch=(16, 32), pretrain=PretrainConfig(max_epochs=60, patience=8)),
-    "fashion-mnist": dict(d0=(0.05, 0.08, 0.12), batch=(32, 64), pretrain=PretrainConfig(max_epochs=15, patience=3)),
-    "mnist-5k": dict(d0=(1.0,), batch=(32, 64), pretrain=PretrainConfig(max_epochs=20, patience=4)),
+    "digits": dict(d0=(0.5, 0.6), batch=(16, 32), pretrain=PretrainConfig(max_epochs=60, patience=8), warm="auto"),
+    "synthetic": dict(d0=(0.5, 0.6), batch=(16, 32), pretrain=PretrainConfig(max_epochs=60, patience=8), warm="auto"),
+    "fashion-mnist": dict(d0=(0.05, 0.08), batch=(32, 64), pretrain=PretrainConfig(max_epochs=15, patience=3),
+                          warm="off"),
+    "mnist-5k": dict(d0=(0.5,), batch=(32, 64), pretrain=PretrainConfig(max_epochs=20, patience=4), warm="auto"),
 }
+_HELDOUT_WARM = "auto"  # the held-out grid always records warm oracles: they are what the warm-oracle figures need
 _LRS = (3e-4, 1e-3, 3e-3)
+
+# The mix of stage budgets a training grid samples from, each with its optimiser handling (protocols.py):
+# release = epochs:1 with Adam carried (the official collector); equal-steps = 3 epochs of D0 in optimiser steps on
+# every stage with a fresh Adam; converge = each stage until its training loss stops falling (cap 10 epochs), fresh Adam.
+PROTOCOL_MIX = (("release", 4), ("equal-steps", 4), ("converge", 2))
+CONVERGE_BUDGET = "converge:10"
+HELDOUT_PROTOCOLS = ("release", "equal-steps")  # every held-out run is recorded under both
 
 # grid name -> (combos of (dataset, model, jobs per combo), seed range, sampling seed)
 GRIDS: dict[str, tuple[list[tuple[str, str, int]], range, int]] = {
-    "default": ([("digits", "simple_cnn", 20), ("digits", "simple_cnn_narrow", 16), ("digits", "mlp", 20),
-                 ("digits", "small_resnet", 8), ("synthetic", "simple_cnn", 10), ("synthetic", "mlp", 14),
-                 ("synthetic", "simple_cnn_narrow", 10), ("synthetic", "small_resnet", 4),
-                 ("fashion-mnist", "simple_cnn", 6), ("fashion-mnist", "simple_cnn_narrow", 4),
-                 ("fashion-mnist", "mlp", 10)], range(0, 1000), 2026),
+    "default": ([("digits", "simple_cnn", 16), ("digits", "simple_cnn_narrow", 12), ("digits", "mlp", 16),
+                 ("digits", "small_resnet", 6), ("synthetic", "simple_cnn", 8), ("synthetic", "mlp", 12),
+                 ("synthetic", "simple_cnn_narrow", 8), ("synthetic", "small_resnet", 4),
+                 ("fashion-mnist", "simple_cnn", 3), ("fashion-mnist", "simple_cnn_narrow", 3),
+                 ("fashion-mnist", "mlp", 6)], range(0, 1000), 2026),
     "mini": ([("synthetic", "mlp", 2), ("digits", "simple_cnn_narrow", 1)], range(0, 1000), 7),
-    "heldout": ([("mnist-5k", "simple_cnn_wide", 4), ("mnist-5k", "simple_cnn", 3), ("mnist-5k", "mlp", 3),
-                 ("digits", "simple_cnn_wide", 4), ("fashion-mnist", "simple_cnn_wide", 2)], range(5000, 6000), 99),
+    "heldout": ([("mnist-5k", "simple_cnn_wide", 3), ("mnist-5k", "simple_cnn", 2), ("mnist-5k", "mlp", 2),
+                 ("digits", "simple_cnn_wide", 4), ("fashion-mnist", "simple_cnn_wide", 1)], range(5000, 6000), 99),
 }
+
+
+def with_protocol(cfg: ForgetConfig, protocol: str) -> ForgetConfig:
+    """``cfg`` under one of the grid's protocols: a named one (protocols.py) or ``converge`` (the equal-steps
+    recipe with a ``converge`` budget, recorded as ``equal-steps+custom``)."""
+    if protocol == "converge":
+        return dataclasses.replace(apply_protocol(cfg, "equal-steps"), stage_budget=CONVERGE_BUDGET,
+                                   protocol="equal-steps+custom")
+    return apply_protocol(cfg, protocol)
 
 
 def feasible_r_min(n0: int, need: int, stages: int = STAGES) -> float:
@@ -96,6 +122,7 @@ def list_jobs(grid: str = "default") -> list[Job]:
         raise ConfigError(f"unknown grid {grid!r}; available: {', '.join(GRIDS)}")
     combos, seeds, sample_seed = GRIDS[grid]
     rng = random.Random(sample_seed)
+    names, weights = zip(*PROTOCOL_MIX)
     jobs, seen = [], set()
     for dataset, model, count in combos:
         spec = _DATASETS[dataset]
@@ -107,11 +134,14 @@ def list_jobs(grid: str = "default") -> list[Job]:
                 raise ConfigError(f"grid {grid!r}: {dataset} with batch {batch} cannot hold {STAGES} stages")
             cfg = ForgetConfig(dataset=dataset, model=model, r=round(rng.uniform(r_low, R_RANGE[1]), 3),
                                stages=STAGES, seed=rng.choice(seeds), d0_fraction=d0, device="cpu",
+                               warm=_HELDOUT_WARM if grid == "heldout" else spec["warm"],
                                optim=OptimConfig(lr=rng.choice(_LRS), batch_size=batch), pretrain=spec["pretrain"])
-            job = make_job(cfg, grid)
-            if job.id not in seen:
-                seen.add(job.id)
-                jobs.append(job)
+            protocols = HELDOUT_PROTOCOLS if grid == "heldout" else rng.choices(names, weights)
+            for protocol in protocols:
+                job = make_job(with_protocol(cfg, protocol), grid)
+                if job.id not in seen:
+                    seen.add(job.id)
+                    jobs.append(job)
     return jobs
 
 

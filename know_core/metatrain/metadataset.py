@@ -23,9 +23,13 @@ import torch
 from ..errors import DataError
 from ..models import GROUPS
 from ..windows import to_windows
-from .collection import CorruptTrajectory, read_trajectory_file
+from .trajfile import CorruptTrajectory, read_trajectory_file
 
 WINDOW = 5
+# What a window is trained to predict: "backward" the film's own previous stage (θ_{k−1} from θ_{k+4}…θ_k, the
+# method); "warm" the warm oracle Θ_{−1} from the window ending at Θ0; "dc" the backward step on the drift-corrected
+# film Θ'_s = Θ_s − (C_s − Θ0). "warm" and "dc" use only the files that recorded warm oracles / a control film.
+TARGETS = ("backward", "warm", "dc")
 MIN_STEP = 1e-12  # blocks whose weights did not move at all carry no information and are dropped
 
 
@@ -59,8 +63,17 @@ class MetaDataset:
                 "forgot": sum(bool(j["forgot"]) for j in self.jobs),
                 "datasets": sorted({j["job"]["config"]["dataset"] for j in self.jobs}),
                 "models": sorted({j["job"]["config"]["model"] for j in self.jobs}),
+                "budgets": _count(j["budget"].split(":")[0] for j in self.jobs),
+                "protocols": _count(j["job"]["config"].get("protocol", "release") for j in self.jobs),
                 "windows": {split: {g: len(p) for g, p in pairs.items()}
                             for split, pairs in (("train", self.train), ("val", self.val))}}
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def split_ids(ids: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -91,23 +104,46 @@ def trajectory_pairs(states: list[dict[str, torch.Tensor]], groups: dict[str, st
     return out
 
 
+def warm_pairs(states: list[dict[str, torch.Tensor]], warm: dict[str, torch.Tensor], groups: dict[str, str],
+               max_rows: int, seed: int) -> dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+    """Per group, one block: the window ending at Θ0 and the warm oracle Θ_{−1} as its target."""
+    return trajectory_pairs([warm] + states[:WINDOW], groups, max_rows, seed)
+
+
 def load_metadataset(folder: str | Path, val_fraction: float = 0.2, seed: int = 0,
-                     max_rows: int = 4000) -> MetaDataset:
+                     max_rows: int = 4000, target: str = "backward") -> MetaDataset:
     """Every readable trajectory file in ``folder`` as training and validation pairs (split by trajectory)."""
+    if target not in TARGETS:
+        raise DataError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"meta-dataset folder {folder} does not exist; make it with `python -m know_core collect`")
     loaded, skipped, jobs = {}, [], []
     for path in sorted(folder.glob("*.safetensors")):
         try:
-            states, meta = read_trajectory_file(path)
+            if target == "backward":
+                (states, meta), warm, control = read_trajectory_file(path), None, None
+            else:
+                states, meta, warm, control = read_trajectory_file(path, films=True)
         except CorruptTrajectory as exc:
             warnings.warn(f"skipping {exc}", stacklevel=2)
             skipped.append(path.name)
             continue
         tid = path.stem
         seed_t = int(hashlib.sha256(f"{seed}:{tid}".encode()).hexdigest()[:8], 16)
-        loaded[tid] = trajectory_pairs(states, meta["groups"], max_rows, seed_t)
+        if target == "warm":
+            if warm is None:
+                continue
+            loaded[tid] = warm_pairs(states, warm.states[0], meta["groups"], max_rows, seed_t)
+        elif target == "dc":
+            if control is None or len(control.states) < len(states) - 1:
+                continue
+            from ..retrodiction import drift_corrected_film
+
+            loaded[tid] = trajectory_pairs(drift_corrected_film(states, control, meta["groups"]), meta["groups"],
+                                           max_rows, seed_t)
+        else:
+            loaded[tid] = trajectory_pairs(states, meta["groups"], max_rows, seed_t)
         jobs.append(meta)
     loaded = {tid: pairs for tid, pairs in loaded.items() if pairs}
     if not loaded:

@@ -52,6 +52,7 @@ class Recipe:
     workers: int = 2
     sample_rows: int = 2000
     clip: float = 1.0
+    target: str = "backward"  # what a window predicts: backward (the method), warm or dc (metadataset.TARGETS)
 
 
 def load_checkpoint_checked(path: str | Path) -> dict[str, KNOWN]:
@@ -151,7 +152,7 @@ def metatrain(data: str | Path, out: str | Path, recipe: Recipe, command: str = 
     if bad or not recipe.modes:
         raise KnowError(f"--modes must list raw and/or range, got {','.join(recipe.modes) or 'nothing'}")
     t0 = time.perf_counter()
-    meta = load_metadataset(data, recipe.val_fraction, recipe.seed, recipe.max_rows)
+    meta = load_metadataset(data, recipe.val_fraction, recipe.seed, recipe.max_rows, recipe.target)
     groups = [g for g in meta.train if g in meta.val]
     if not groups:
         raise KnowError(f"{data}: no group has both training and validation windows; collect more trajectories")

@@ -1,0 +1,120 @@
+"""The collected trajectory file: one safetensors file per finished job, written atomically.
+
+Format ``know_core.metatraj/2`` holds the forgetting film Θ0…Θ_{S−1} under ``"{s}/{name}"`` and, where the job
+recorded them, the warm oracles Θ_{−1}, Θ_{−2}, … under ``"warm/{k}/{name}"`` (k = 1…) and the same-data control film
+C_1, C_2, … under ``"control/{k}/{name}"``, with their subset sizes and source figures in the metadata. The job (its
+resolved config, stage budget included), the groups, the forgetting verdict, the stage steps and the timings are in
+the metadata too.
+
+Format ``know_core.metatraj/1`` (collected before stage budgets) is still read: it has no warm or control film, and
+its budget is the one its config names (``epochs:N``; ``epochs:1`` when the config predates the field). Any other
+format, or a damaged file, is a :class:`CorruptTrajectory` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import DataError
+from ..forgetting import Continuation, Trajectory
+from ..fsio import atomic_write
+
+FILE_FORMAT = "know_core.metatraj/2"
+READABLE_FORMATS = ("know_core.metatraj/1", FILE_FORMAT)
+FILMS = ("warm", "control")
+
+
+class CorruptTrajectory(DataError):
+    """A collected trajectory file that cannot be read (truncated, damaged, or not one of ours)."""
+
+
+def _film_meta(name: str, film: Continuation | None) -> dict[str, str]:
+    if film is None:
+        return {}
+    return {f"{name}_sizes": json.dumps(film.sizes), f"{name}_source_acc": json.dumps(film.source_acc),
+            f"{name}_source_loss": json.dumps(film.source_loss)}
+
+
+def save_trajectory_file(path: Path, job: Any, traj: Trajectory, timings: dict[str, float]) -> None:
+    """Write ``traj`` (with its warm and control films, where recorded) for ``job`` to ``path`` atomically."""
+    tensors = {f"{s}/{name}": t.contiguous() for s, state in enumerate(traj.states) for name, t in state.items()}
+    for film_name in FILMS:
+        film = getattr(traj, film_name)
+        if film is not None:
+            tensors.update({f"{film_name}/{k}/{name}": t.contiguous()
+                            for k, state in enumerate(film.states, start=1) for name, t in state.items()})
+    report = traj.report.to_dict() if traj.report is not None else None
+    meta = {"format": FILE_FORMAT, "job": job.to_json(), "groups": json.dumps(traj.groups),
+            "stages": str(len(traj.states)), "stage_sizes": json.dumps(traj.stage_sizes),
+            "source_acc": json.dumps(traj.source_acc), "source_loss": json.dumps(traj.source_loss),
+            "forgot": json.dumps(traj.forgot), "report": json.dumps(report),
+            "stage_steps": json.dumps(traj.stage_steps), "cap_hit": json.dumps(traj.cap_hit),
+            "pretrain_epochs": str(len(traj.pretrain_history)), "timings": json.dumps(timings),
+            **_film_meta("warm", traj.warm), **_film_meta("control", traj.control)}
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def budget_of(config: dict[str, Any]) -> str:
+    """The stage budget a job config ran under (configs from before the field name ``epochs`` or nothing)."""
+    return str(config.get("stage_budget") or f"epochs:{config.get('epochs', 1)}")
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The file's metadata (job, groups, stages, budget, …), parsed; CorruptTrajectory if it is not readable."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+            keys = list(f.keys())
+        if raw.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"format {raw.get('format')!r}, expected one of {', '.join(READABLE_FORMATS)}")
+        meta = {k: json.loads(v) for k, v in raw.items() if k != "format"}
+        meta["format"] = raw["format"]
+        if len(keys) == 0 or meta["stages"] < 2:
+            raise ValueError("no stages")
+        meta["n_tensors"] = len(keys)
+        meta["budget"] = budget_of(meta["job"]["config"])
+        for film_name in FILMS:
+            meta[f"n_{film_name}"] = len(meta.get(f"{film_name}_sizes") or [])
+        return meta
+    except Exception as exc:  # safetensors raises its own types for truncated headers
+        raise CorruptTrajectory(f"{path.name}: unreadable trajectory file ({exc})") from None
+
+
+def read_trajectory_file(path: Path, films: bool = False):
+    """(states Θ0…Θ_{S−1}, metadata); with ``films=True`` also (warm, control) as Continuations or None.
+    Every tensor asked for is read, so a truncated body is caught here, not in training."""
+    meta = read_metadata(path)
+    states: list[dict[str, torch.Tensor]] = [{} for _ in range(meta["stages"])]
+    extra = {name: [{} for _ in range(meta[f"n_{name}"])] for name in FILMS}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118
+                head, rest = key.split("/", 1)
+                if head in FILMS:
+                    if films:
+                        k, name = rest.split("/", 1)
+                        extra[head][int(k) - 1][name] = f.get_tensor(key)
+                else:
+                    states[int(head)][rest] = f.get_tensor(key)
+    except Exception as exc:
+        raise CorruptTrajectory(f"{path.name}: damaged tensors ({exc})") from None
+    checked = states + (extra["warm"] + extra["control"] if films else [])
+    if any(set(s) != set(states[0]) for s in checked):
+        raise CorruptTrajectory(f"{path.name}: stages hold different parameters")
+    if not films:
+        return states, meta
+    out = []
+    for name in FILMS:
+        if not meta[f"n_{name}"]:
+            out.append(None)
+            continue
+        out.append(Continuation(extra[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"],
+                                meta[f"{name}_source_loss"]))
+    return states, meta, out[0], out[1]
