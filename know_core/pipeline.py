@@ -258,6 +258,20 @@ def preflight_experiment(cfg: ExperimentConfig) -> None:
                               f"{len(ctx.split.pool)}; lower d0_fraction or set oracles=auto")
 
 
+def _finished_seed(out: Path, seed: int) -> dict | None:
+    """A finished seed's record, read bounded and checked; an unreadable or damaged one is recomputed (None)."""
+    from .loaders import Damaged, read_json
+
+    if not (out / "seeds" / f"seed-{seed}.json").exists():
+        return None
+    try:
+        saved = read_json(out / "seeds", f"seed-{seed}.json")
+    except Damaged:
+        return None
+    ok = isinstance(saved, dict) and isinstance(saved.get("rows"), list) and isinstance(saved.get("timings"), dict)
+    return saved if ok else None
+
+
 def config_hash(cfg: ExperimentConfig) -> str:
     data = {k: v for k, v in to_dict(cfg).items() if k != "seeds"}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -274,11 +288,10 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
     seeds = []
     for seed in cfg.seeds:
         path = out / "seeds" / f"seed-{seed}.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if saved.get("config_hash") == digest:
-                seeds.append(saved)
-                continue
+        saved = _finished_seed(out, seed)
+        if saved is not None and saved.get("config_hash") == digest:
+            seeds.append(saved)
+            continue
         result, weights = run_seed(cfg, seed, hooks)
         result["config_hash"] = digest
         if cfg.save_weights:

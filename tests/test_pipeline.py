@@ -168,3 +168,11 @@ def test_results_name_the_known_checkpoint_they_used(tmp_path):
     card = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
     assert results["known_checkpoint"]["sha256"] == card["sha256"]
     assert any(r["method"] == "known" and r["valid"] for r in results["rows"])
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"config_hash": 5}', "NaN"])
+def test_a_damaged_seed_record_is_recomputed_not_trusted(tmp_path, content):
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "seed-0.json").write_text(content)
+    results = run_experiment(tiny(methods=["naive"], scales=[2.0], save_weights=False), tmp_path)
+    assert results["rows"] and json.loads((tmp_path / "seeds" / "seed-0.json").read_text())["seed"] == 0
