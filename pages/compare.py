@@ -34,7 +34,7 @@ if not chosen:
 loaded = [(info, res) for info in chosen if (res := load_results(info)) is not None]
 tag = (lambda info: f" · {info.name}") if len(loaded) > 1 else (lambda info: "")
 for info, res in loaded:
-    st.caption(f"{info.name}: {protocol_line(res['config'])}")
+    st.caption(md(f"{info.name}: {protocol_line(res['config'])}"))
 
 
 def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:

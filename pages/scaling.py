@@ -80,7 +80,7 @@ for info in chosen:
     res = load_results(info)
     if res is None:
         continue
-    st.caption(f"{info.name}: {protocol_line(res['config'])}")
+    st.caption(md(f"{info.name}: {protocol_line(res['config'])}"))
     for method, reason in invalid_methods(res["rows"]).items():
         st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
     if not any(t["forgot"] for t in res.get("trajectories", [])):
