@@ -47,13 +47,14 @@ from know_core.models import GROUPS  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.keras_import import OFFICIAL_FILES, official_known_folder  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.retrodiction import score  # noqa: E402
+from know_core.retrodiction import DC_SUFFIX, extrapolate_dc, score  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = REPO / "runs" / "metadataset" / "heldout"
 BASELINES = ("taskvector", "expfit")
 GOAL_MARGIN = 0.9  # at least 10 % below keeping Θ1
 FIGS = ("backtest", "warm", "warm_cos", "warm_cos_data")
+DC_OF = ("expfit", "known_default")  # also scored on the drift-corrected film (warm oracle only)
 
 
 def predictors(extra: list[str]) -> dict:
@@ -62,9 +63,10 @@ def predictors(extra: list[str]) -> dict:
     official = official_known_folder()
     if official and all((Path(official) / f).is_file() for f in OFFICIAL_FILES.values()):
         preds["known_official"] = KNOWNPredictor(official)
-    for item in extra:
+    for item in extra:  # NAME=CHECKPOINT; a NAME ending in "+dc" runs on the drift-corrected film
         name, _, path = item.partition("=")
         preds[name] = KNOWNPredictor(path)
+    preds.update({f"{n}{DC_SUFFIX}": preds[n] for n in DC_OF})
     return preds
 
 
@@ -74,8 +76,12 @@ def film_rows(path: Path, preds: dict) -> tuple[dict, list[dict]]:
     cfg: ForgetConfig = from_dict(ForgetConfig, meta["job"]["config"])
     n = len(states)
     traj = Trajectory(states, meta["groups"], meta["stage_sizes"], [0.0] * n, meta["source_acc"], [0.0] * n)
-    result = backtest_run(cfg, traj, preds, steps=1)
+    # a "+dc" method runs on the drift-corrected film, which needs Θ0 and the control film: no backtest for it
+    plain = {n: p for n, p in preds.items() if not n.endswith(DC_SUFFIX)}
+    result = backtest_run(cfg, traj, plain, steps=1)
     rows = {(r["method"], r["group"]): {"backtest": r["rel_error"]} for r in result["rows"] if r["level"] == "group"}
+    for name in set(preds) - set(plain):
+        rows.update({(name, g): {"backtest": None} for m, g in list(rows) if m == "naive"})
     if warm is not None:
         for name, pred in preds.items():
             if name == "naive":
@@ -83,8 +89,13 @@ def film_rows(path: Path, preds: dict) -> tuple[dict, list[dict]]:
                     if (name, g) in rows:
                         rows[(name, g)].update(warm=1.0, warm_cos=None, warm_cos_data=None)
                 continue
-            theta = extrapolate(states, meta["groups"], pred, 1)[0]
-            for s in score(theta, warm.states[0], control.states[0] if control else None, states[0], meta["groups"]):
+            dc = name.endswith(DC_SUFFIX)
+            if dc and control is None:
+                continue
+            theta = (extrapolate_dc(states, control, meta["groups"], pred, 1) if dc
+                     else extrapolate(states, meta["groups"], pred, 1))[0]
+            for s in score(theta, warm.states[0], control.states[0] if control else None, states[0], meta["groups"],
+                           drift_corrected=dc):
                 if s["layer"] == "" and (name, s["group"]) in rows:
                     rows[(name, s["group"])].update(warm=s["rel_error"], warm_cos=s["cosine"],
                                                     warm_cos_data=s["cosine_data"])
