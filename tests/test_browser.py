@@ -29,6 +29,20 @@ def predicted_methods(root):
     return [m for m in res["config"]["methods"] if m != "naive" and m not in bad]
 
 
+def extra_lines(root):
+    """(PCA traces beyond the film and the predictions: warm oracles, control film; scaling lines beyond the
+    predictors: the cold and warm oracles) for the finished run."""
+    from know_core.store import RunStore
+
+    store = RunStore(root)
+    (info,) = store.list_runs(status="done")
+    res = store.open(info.id).read_json("results.json")
+    traj = res["trajectories"][0]
+    pca = int(bool(traj.get("warm"))) + int(bool(traj.get("control")))
+    oracles = len({r["method"] for r in res["rows"] if r["method"] in ("oracle", "oracle-warm")})
+    return pca, oracles
+
+
 def test_launch_watch_explore_and_cancel(tmp_path):
     from playwright.sync_api import expect
 
@@ -45,11 +59,13 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=30_000)  # live progress
             expect(page.get_by_text("Finished: see it on")).to_be_visible(timeout=240_000)
             methods = predicted_methods(root)
+            pca_extra, oracle_lines = extra_lines(root)
+            assert pca_extra == 2 and oracle_lines == 1  # quick records warm oracles and the control, no cold oracle
 
             page.goto(f"{url}/trajectory")
             wait_for_app(page)
             pca = page.get_by_test_id("stPlotlyChart").first
-            expect(pca.locator(".scatterlayer .trace")).to_have_count(1 + len(methods), timeout=20_000)
+            expect(pca.locator(".scatterlayer .trace")).to_have_count(1 + len(methods) + pca_extra, timeout=20_000)
             expect(page.get_by_text("Forgetting trajectory and predictions in one PCA plane")).to_be_visible()
             page.wait_for_timeout(500)
             (REPO / "docs").mkdir(exist_ok=True)
@@ -57,7 +73,9 @@ def test_launch_watch_explore_and_cancel(tmp_path):
 
             page.goto(f"{url}/compare")
             wait_for_app(page)
-            expect(page.get_by_test_id("stDataFrame")).to_have_count(1, timeout=20_000)
+            # the comparison table and the retrodiction table (against the warm oracle)
+            expect(page.get_by_test_id("stDataFrame")).to_have_count(2, timeout=20_000)
+            expect(page.get_by_text("Retrodiction against the warm oracle").first).to_be_visible()
             target = page.get_by_test_id("stPlotlyChart").first
             expect(target.locator(".barlayer .trace")).to_have_count(2 * len(methods), timeout=20_000)
 
@@ -65,7 +83,8 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             wait_for_app(page)
             expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2, timeout=20_000)
             scaling = page.get_by_test_id("stPlotlyChart").first
-            expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods), timeout=20_000)
+            expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods) + oracle_lines,
+                                                                          timeout=20_000)
             expect(page.get_by_text("Target accuracy after fine-tuning, by scaling factor")).to_be_visible()
 
             page.goto(url)
