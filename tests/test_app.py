@@ -349,3 +349,18 @@ def test_known_page_takes_the_official_folder_from_the_environment(app, tmp_path
     assert not at.exception, at.exception
     assert at.text_input(key="known-folder").value == str(tmp_path)
     assert any("known-official" in w.value and "lacks KNOWN_Conv.h5" in w.value for w in at.warning)
+
+
+def test_runs_page_resume_button_resumes_a_failed_run(app, tmp_path, monkeypatch):
+    from know_core import jobs
+    from know_core.runs import forget_run
+    from know_core.store import RunStore
+
+    store = RunStore(tmp_path)
+    run_id = forget_run(tiny_config(), store)
+    store.mark(run_id, "failed", "made to fail by the test")
+    calls = []
+    monkeypatch.setattr(jobs, "resume", lambda root, rid: calls.append(rid))
+    at = app(tmp_path, "runs", run=run_id)
+    next(b for b in at.button if b.label == "Resume").click().run()
+    assert calls == [run_id] and not at.exception

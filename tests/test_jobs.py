@@ -91,3 +91,34 @@ def test_a_contour_grid_is_computed_once_in_the_background_and_cached(tmp_path):
     assert len(state["grid"]["accuracy"]) == 3
     assert jobs.launch_contour(tmp_path, run_id, 0, "", 3) == key  # cached: no second worker
     RunStore(tmp_path).open(run_id).read_json("results.json")  # the sealed run is untouched
+
+
+def test_resume_continues_a_cancelled_experiment_in_a_new_worker(tmp_path):
+    """What the Runs page's Resume button calls: a cancelled experiment finishes in a fresh worker."""
+    run_id = jobs.launch(tiny_experiment(), tmp_path)
+    jobs.cancel(tmp_path, run_id)
+    wait_for(tmp_path, run_id, lambda r: r["status"] != "running", timeout=60)
+    assert RunStore(tmp_path).info(run_id).status == "cancelled"
+    jobs.resume(tmp_path, run_id)
+    report = wait_for(tmp_path, run_id, lambda r: r["status"] not in ("running", "cancelled"))
+    assert report["status"] == "done", report
+    assert RunStore(tmp_path).open(run_id).read_json("results.json")["rows"]
+    with pytest.raises(Exception, match="only a failed or cancelled run"):
+        jobs.resume(tmp_path, run_id)
+
+
+def test_resume_reruns_a_failed_forget_run_in_a_worker(tmp_path, tiny_cfg):
+    from know_core.runs import forget_run
+
+    store = RunStore(tmp_path)
+    first = forget_run(tiny_cfg, store)
+    store.mark(first, "failed", "made to fail by the test")
+    jobs.resume(tmp_path, first)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = store.list_runs()
+        if [r.status for r in runs] == ["done"] and runs[0].id != first:
+            break
+        time.sleep(0.5)
+    runs = store.list_runs()
+    assert [r.status for r in runs] == ["done"] and runs[0].id != first  # the failed row replaced by the new run
