@@ -9,7 +9,8 @@ from know_core.config import PretrainConfig
 from know_core.errors import ConfigError, DataError
 from know_core.experiment import preset
 from know_core.finetune import FinetuneConfig
-from know_core.pipeline import run_experiment, shrinkage_control
+from know_core.pipeline import run_experiment
+from know_core.seed import shrinkage_control
 from know_core.predictors.base import Predictor
 from know_core.stats import summarise, t_interval, verdicts
 
