@@ -177,7 +177,7 @@ def _interrupt(*_: Any) -> None:
 
 def _run(run_id: str, runs_dir: str) -> int:
     """Worker body: run (or resume) the experiment with file-based progress and cancel."""
-    from .runs import experiment_run
+    from .runs import record_experiment
 
     store = RunStore(runs_dir)
     path = store.root / run_id
@@ -191,7 +191,7 @@ def _run(run_id: str, runs_dir: str) -> int:
     cancel_file = path / CANCEL
     hooks = Hooks(progress=writer, should_stop=cancel_file.exists)
     try:
-        experiment_run(cfg, store, hooks, run_id=run_id)
+        record_experiment(cfg, store, hooks, run_id=run_id)
     except (Cancelled, KeyboardInterrupt):
         writer.write(status="cancelled")
         return 130

@@ -20,7 +20,7 @@ from .experiment import ExperimentConfig
 from .fsio import atomic_write, sha256_file, write_json
 from .retrodiction import retrodiction_verdicts
 from .seed import SeedContext, run_seed
-from .stats import summarise, verdicts
+from .stats import summarise_rows, verdicts
 from .train import Hooks
 
 
@@ -93,7 +93,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
         write_json(path, result)  # last: its presence marks the seed finished
         seeds.append(result)
     rows = [r for s in seeds for r in s["rows"]]
-    summary = summarise(rows)
+    summary = summarise_rows(rows)
     results = {
         "config": to_dict(cfg), "provenance": provenance(cfg), "rows": rows, "summary": summary,
         "verdicts": verdicts(summary, [s["forgot"] for s in seeds])

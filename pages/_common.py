@@ -219,11 +219,6 @@ def show_figure(fig, key: str) -> None:
                        "HTML keeps the figure interactive.")
 
 
-def intro(text: str) -> None:
-    """The two or three sentences each page opens with, for readers who have never heard of KNOW."""
-    st.markdown(text)
-
-
 def launch_quick_demo() -> None:
     from know_core.experiment import preset
 

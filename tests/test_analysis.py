@@ -12,11 +12,11 @@ from know_core.errors import KnowError
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from know_core.runs import experiment_run
+    from know_core.runs import record_experiment
     from know_core.store import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("runs"))
-    return store.open(experiment_run(tiny_experiment(seeds=[0, 1]), store))
+    return store.open(record_experiment(tiny_experiment(seeds=[0, 1]), store))
 
 
 def test_pca_recovers_a_known_line_and_a_plane():
