@@ -209,7 +209,7 @@ def _run(run_id: str, runs_dir: str) -> int:
     return 0
 
 
-# Contour grids: an analysis job on a finished run, cached in the run folder (see analysis.contour_grid).
+# Contour grids: an analysis job on a finished run, cached in the run folder (see landscape.contour_grid).
 
 def contour_files(run_dir: Path, key: str) -> tuple[Path, Path, Path]:
     """(result, job file, log) of one contour grid; dot names keep them out of the run's manifest."""
@@ -218,7 +218,7 @@ def contour_files(run_dir: Path, key: str) -> tuple[Path, Path, Path]:
 
 def launch_contour(runs_dir: str | os.PathLike, run_id: str, seed: int, layer: str, grid: int) -> str:
     """Compute the loss/accuracy grid over the PCA plane in a worker (unless cached or running); returns its key."""
-    from .analysis import contour_key
+    from .landscape import contour_key
 
     store = RunStore(runs_dir)
     store.open(run_id)  # a missing or unfinished run is refused here, with the reason
@@ -250,7 +250,7 @@ def contour_status(runs_dir: str | os.PathLike, run_id: str, key: str) -> dict[s
 
 
 def _contour(run_id: str, runs_dir: str, seed: int, layer: str, grid: int) -> int:
-    from .analysis import contour_grid, contour_key
+    from .landscape import contour_grid, contour_key
 
     store = RunStore(runs_dir)
     out = contour_files(store.root / run_id, contour_key(seed, layer, grid))[0]

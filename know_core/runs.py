@@ -241,7 +241,7 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
 def check_run(store: RunStore, run_id: str) -> Run:
     """Open a finished run and read everything the pages and commands will: every file checksummed, the config,
     and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged."""
-    from .analysis import load_seed
+    from .seedweights import load_seed
 
     run = store.open(run_id)
     run.verify()

@@ -94,7 +94,7 @@ def results(root: str, run_id: str, updated: float) -> dict[str, Any]:
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def seed_weights(root: str, run_id: str, updated: float, seed: int):
-    from know_core.analysis import load_seed
+    from know_core.seedweights import load_seed
 
     return load_seed(RunStore(root).open(run_id), seed)
 

@@ -8,7 +8,9 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from know_core import jobs
-from know_core.analysis import contour_key, layers, pca_view, weight_curves
+from know_core.landscape import contour_key
+from know_core.pca import pca_view, weight_curves
+from know_core.seedweights import layers
 from know_core.errors import KnowError
 from know_core.views import continuation_scores, protocol_line, scale_label, scale_ticks
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
