@@ -1,7 +1,7 @@
 """What every page shares: the run store, cached reads of runs, URL-backed widget state, figure export, first open.
 
 Reads are cached by (run id, last update), so a finished run is read from disk once per server and a page switch
-redraws from memory. The server process itself never trains: jobs run in ``know_core.jobs`` workers, and the few
+redraws from memory. The server process itself never trains: jobs run in ``know_core.worker`` processes, and the few
 numbers computed here (PCA of a few dozen points) use one thread so they never fight a worker for the cores.
 """
 
