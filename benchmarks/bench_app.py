@@ -30,7 +30,7 @@ CHART_PAGES = ("trajectory", "compare", "scaling", "known")
 
 def standard_run(root: Path, name: str = "standard") -> str:
     from know_core.experiment import preset
-    from know_core.runs import experiment_run
+    from know_core.runs import record_experiment
     from know_core.store import RunStore
 
     store = RunStore(root)
@@ -38,7 +38,7 @@ def standard_run(root: Path, name: str = "standard") -> str:
     if done:
         return done[0].id
     print(f"recording a {name} run (standard: tens of minutes on 2 CPU cores)…", file=sys.stderr)
-    return experiment_run(preset(name), store, name=name)
+    return record_experiment(preset(name), store, name=name)
 
 
 def copy_run(root: Path, run_id: str, name: str) -> str:

@@ -84,12 +84,3 @@ def save_predictions(run: Run, method: str, predicted: list[dict[str, torch.Tens
     name = prediction_file(method)
     run.write_artifact(name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
     return name
-
-
-def load_predictions(run: Run, method: str) -> tuple[list[dict[str, torch.Tensor]], dict[str, str]]:
-    tensors, meta = run.read_tensors(prediction_file(method))
-    steps: list[dict[str, torch.Tensor]] = [{} for _ in range(int(meta.get("steps", 0)))]
-    for key, tensor in tensors.items():
-        k, name = key.split("/", 1)
-        steps[int(k) - 1][name] = tensor
-    return steps, meta

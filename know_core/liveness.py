@@ -103,7 +103,7 @@ def gone_reason(root: Path, run_id: str, grace_s: float = 30.0, updated: float |
         if updated is not None and time.time() - updated < grace_s:
             return None
         return "its process is unknown and it has no live owner (stopped before it finished)"
-    if alive(rec, "know_core.jobs" if source == "job" else None):
+    if alive(rec, "know_core.worker" if source == "job" else None):
         return None
     who = "the worker process" if source == "job" else "the process"
     return f"{who} (pid {rec.get('pid')} on {rec.get('host', 'this host')}) died without finishing"

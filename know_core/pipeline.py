@@ -1,256 +1,34 @@
-"""The KNOW experiment end to end, per seed: pre-train → forget → predict ×scales → fine-tune on the target → evaluate.
+"""The KNOW experiment end to end: every seed of :mod:`.seed`, resumable, then ``results.json``.
 
-Beside every prediction it runs what no claim should go without: the real larger-data model (oracle) where the source
-pool allows, a norm-matched shrinkage control (Θ0 scaled to the prediction's per-tensor norms), training from scratch,
-and a backtest of every predictor on the trajectory itself. Each finished seed is saved at once, so an interrupted
-experiment resumes where it stopped; ``results.json`` is written only when every seed is done.
+Each finished seed is saved at once, so an interrupted experiment resumes where it stopped; ``results.json`` is written
+only when every seed is done. A finished seed is reused only when it was made from the same config, the same package
+version and (when ``known`` runs) the same default KNOWN checkpoint: :func:`config_hash` covers all three.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
 from pathlib import Path
 
-import torch
 from safetensors.torch import save_file
 
-from .backtest import backtest_weights, relative_scores
 from .config import to_dict
-from .data import load_dataset, nested_order
-from .errors import ConfigError, KnowError
+from .errors import ConfigError
 from .experiment import ExperimentConfig
-from .extrapolate import extrapolate
-from .finetune import finetune, replace_head
-from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
-from .retrodiction import DC_SUFFIX, extrapolate_dc, retrodiction_verdicts, score
-from .fsio import atomic_write, write_json
-from .models import GROUPS, create_model
-from .predictors import Predictor, get_predictor
-from .stats import summarise, verdicts
-from .train import Hooks, evaluate, make_optimizer, pick_device
-from .windows import flatten
-
-
-def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torch.Tensor],
-                      groups: dict[str, str]) -> dict[str, torch.Tensor]:
-    """Θ0 with every predicted tensor rescaled to the norm of the prediction's tensor (direction kept from Θ0)."""
-    out = dict(theta0)
-    for name, group in groups.items():
-        if group in GROUPS:
-            norm0 = torch.linalg.vector_norm(theta0[name].double())
-            scale = torch.linalg.vector_norm(predicted[name].double()) / norm0 if norm0 > 0 else 1.0
-            out[name] = (theta0[name].double() * scale).to(theta0[name].dtype)
-    return out
-
-
-def _flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> torch.Tensor:
-    return flatten(state, [n for n, g in groups.items() if g in GROUPS])
-
-
-class _Seed:
-    """Everything one seed needs: data on the device, the source config for this seed, the evaluation helpers."""
-
-    def __init__(self, cfg: ExperimentConfig, seed: int, hooks: Hooks):
-        self.cfg, self.seed, self.hooks = cfg, seed, hooks
-        self.src = dataclasses.replace(cfg.source, seed=seed)
-        self.max_k = max(cfg.steps_for(s) for s in cfg.scales)
-        self.ds, self.split, self.sizes = preflight(self.src, self.max_k)
-        self.target = load_dataset(cfg.target_dataset, cfg.source.data_root)
-        if self.target.input_shape != self.ds.input_shape:
-            raise ConfigError(f"target {cfg.target_dataset} has inputs {self.target.input_shape}, the source "
-                              f"{self.src.dataset} {self.ds.input_shape}: they must match")
-        if cfg.target_train > len(self.target.y_train):
-            raise ConfigError(f"target_train={cfg.target_train} exceeds the {len(self.target.y_train)} training "
-                              f"images of {cfg.target_dataset}")
-        self.device = pick_device(self.src.device)
-        order = nested_order(self.target.y_train, seed, balanced=True)[:cfg.target_train]
-        self.tx = self.target.x_train[order].to(self.device)
-        self.ty = self.target.y_train[order].to(self.device)
-        self.sx, self.sy = self.ds.x_test.to(self.device), self.ds.y_test.to(self.device)
-
-    def model(self, state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
-        torch.manual_seed(self.seed)
-        model = create_model(self.src.model, self.ds.input_shape, self.ds.num_classes).to(self.device)
-        if state is not None:
-            model.load_state_dict(state)
-        return model
-
-    def evaluate_init(self, state: dict[str, torch.Tensor] | None, label: str) -> dict[str, float | None]:
-        """Source accuracy of ``state`` as it is, then target accuracy after the fine-tuning recipe."""
-        model = self.model(state)
-        source_acc = evaluate(model, self.sx, self.sy)[1] if state is not None else None
-        replace_head(model, self.target.num_classes, self.seed + 10_000)
-        target_acc = finetune(model, self.target, self.tx, self.ty, self.cfg.finetune, self.seed, self.hooks,
-                              f"fine-tuning {label}")
-        return {"source_acc": source_acc, "target_acc": target_acc}
-
-    def oracle(self, scale: float, theta0_epochs: int) -> dict[str, torch.Tensor] | None:
-        """Θ_{−k} really trained on the |D0|·scale superset (same init seed), or None where the pool is too small."""
-        n = int(round(self.sizes[0] * scale))
-        if n > len(self.split.pool):
-            if self.cfg.oracles == "on":
-                raise ConfigError(f"oracle ×{scale:g} needs {n} source images but the pool holds "
-                                  f"{len(self.split.pool)}; lower d0_fraction or set oracles=auto")
-            return None
-        cfg = self.src
-        if self.cfg.oracle_budget == "steps":
-            epochs = max(1, round(theta0_epochs / scale))
-            cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, max_epochs=epochs,
-                                                                        early_stop=False))
-        model = self.model()
-        idx = self.split.pool[:n].to(self.device)
-        val = self.split.val.to(self.device)
-        x, y = self.ds.x_train.to(self.device), self.ds.y_train.to(self.device)
-        pretrain(model, make_optimizer(model, cfg.optim), x[idx], y[idx], x[val], y[val], cfg,
-                 resolved_batch_size(cfg, self.ds), torch.Generator().manual_seed(self.seed), self.hooks,
-                 f"oracle ×{scale:g}")
-        return cpu_state(model)
-
-
-def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, torch.Tensor]]:
-    """All rows of one seed (see the module docstring) with timings per phase, and the weights behind them:
-    ``traj/{s}/{param}``, ``pred/{method}/{scale}/{param}`` and ``oracle/{scale}/{param}``."""
-    ctx = _Seed(cfg, seed, hooks)
-    traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k)
-    theta0, groups = traj.states[0], traj.groups
-    max_k = ctx.max_k
-
-    t = time.perf_counter()
-    predictions: dict[str, list[dict[str, torch.Tensor]]] = {}
-    predictors: dict[str, Predictor] = {}
-    invalid: dict[str, str] = {}
-    for method in cfg.method_names:
-        base = method.removesuffix(DC_SUFFIX)
-        try:
-            predictor = (get_predictor("known", weights=cfg.official_known) if base == "known-official"
-                         else get_predictor(base))
-            if method.endswith(DC_SUFFIX):
-                if traj.control is None:
-                    raise KnowError("drift correction needs the control film, which is not recorded with oracles off")
-                predictions[method] = extrapolate_dc(traj.states, traj.control, groups, predictor, max_k,
-                                                     cfg.reset_norm)
-            else:
-                predictors[method] = predictor
-                predictions[method] = extrapolate(traj.states, groups, predictor, max_k, cfg.reset_norm)
-        except (KnowError, FileNotFoundError) as exc:
-            invalid[method] = str(exc)
-    timings["predict_s"] = time.perf_counter() - t
-    warm = {s: traj.warm.states[cfg.steps_for(s) - 1] for s in cfg.scales
-            if traj.warm is not None and cfg.steps_for(s) <= len(traj.warm.states)}
-
-    t = time.perf_counter()
-    oracles = {s: ctx.oracle(s, len(traj.pretrain_history)) for s in cfg.scales} if cfg.oracles != "off" else {}
-    timings["oracles_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
-            {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}]
-    for name, by_scale in (("oracle", oracles), ("oracle-warm", warm)):
-        for scale, state in by_scale.items():
-            if state is not None:
-                rows.append({"method": name, "scale": scale, "norm_ratio": _norm_ratio(state, theta0, groups),
-                             **ctx.evaluate_init(state, f"{name} ×{scale:g}")})
-    for method in cfg.method_names:
-        for scale in cfg.scales:
-            if method in invalid:
-                rows.append({"method": method, "scale": scale, "valid": False, "reason": invalid[method]})
-                continue
-            if method == "naive":
-                continue  # naive is the ×1 row: Θ0 whatever the scale
-            pred = predictions[method][cfg.steps_for(scale) - 1]
-            shrink = shrinkage_control(theta0, pred, groups)
-            oracle = oracles.get(scale)
-            norm_ratio = _norm_ratio(pred, theta0, groups)
-            for name, state in ((method, pred), (f"shrink:{method}", shrink)):
-                row = {"method": name, "scale": scale, "norm_ratio": norm_ratio,
-                       **ctx.evaluate_init(state, f"{name} ×{scale:g}")}
-                if oracle is not None:
-                    row.update(_to_oracle(state, oracle, theta0, groups))
-                rows.append(row)
-    timings["finetune_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    backtests = _backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
-    timings["backtest_s"] = time.perf_counter() - t
-    retro = _retrodiction(cfg, traj, warm, {m: p for m, p in predictions.items() if m not in invalid}, seed)
-    for row in rows:
-        row.setdefault("valid", True)
-        row["seed"] = seed
-    weights = {f"traj/{s}/{k}": v for s, state in enumerate(traj.states) for k, v in state.items()}
-    for method, steps in predictions.items():
-        if method == "naive":
-            continue  # Θ0 at every scale: already stored as traj/0
-        for scale in cfg.scales:
-            weights.update({f"pred/{method}/{scale:g}/{k}": v for k, v in steps[cfg.steps_for(scale) - 1].items()})
-    for scale, state in oracles.items():
-        weights.update({f"oracle/{scale:g}/{k}": v for k, v in (state or {}).items()})
-    for scale, state in warm.items():
-        weights.update({f"warm/{scale:g}/{k}": v for k, v in state.items()})
-    for c, state in enumerate(traj.control.states if traj.control else [], start=1):
-        weights.update({f"control/{c}/{k}": v for k, v in state.items()})
-    result = {"seed": seed, "rows": rows, "backtest": backtests, "retrodiction": retro, "timings": timings,
-              "forgot": traj.forgot, "verdict": traj.verdict(), "source_acc_stages": traj.source_acc,
-              "stage_sizes": traj.stage_sizes, "stage_steps": traj.stage_steps, "cap_hit": traj.cap_hit,
-              "forgetting": traj.report.to_dict() if traj.report else None, "groups": groups,
-              "warm": _film_summary(traj.warm), "control": _film_summary(traj.control)}
-    return result, weights
-
-
-def _film_summary(film) -> dict | None:
-    return None if film is None else {"sizes": film.sizes, "source_acc": film.source_acc,
-                                      "source_loss": film.source_loss}
-
-
-def _retrodiction(cfg: ExperimentConfig, traj: Trajectory, warm: dict[float, dict],
-                  predictions: dict[str, list[dict]], seed: int) -> list[dict]:
-    """Rows {seed, method, scale, group, layer, rel_error, cosine, rel_error_data, cosine_data} against the warm
-    oracles, for every valid prediction and for the control C_k itself ("keep training on D0")."""
-    rows: list[dict] = []
-    theta0, groups = traj.states[0], traj.groups
-    for scale, truth in warm.items():
-        k = cfg.steps_for(scale)
-        control = traj.control.states[k - 1] if traj.control and k <= len(traj.control.states) else None
-        candidates = {m: steps[k - 1] for m, steps in predictions.items() if m != "naive"}
-        if control is not None:
-            candidates["control"] = control
-        for method, pred in candidates.items():
-            for row in score(pred, truth, control, theta0, groups, method.endswith(DC_SUFFIX)):
-                rows.append({"seed": seed, "method": method, "scale": scale, **row})
-    return rows
-
-
-def _norm_ratio(state, theta0, groups) -> float:
-    """‖state‖/‖Θ0‖ over the predicted groups: below 1 means the weights shrank."""
-    return float(torch.linalg.vector_norm(_flat(state, groups)) / torch.linalg.vector_norm(_flat(theta0, groups)))
-
-
-def _to_oracle(state, oracle, theta0, groups) -> dict[str, float | None]:
-    """Distance of ``state`` to the real larger-data model, relative to Θ0's (1.0 = as far as Θ0), and the cosine of
-    the step Θ0 → state with the true step Θ0 → oracle."""
-    rel, cos = relative_scores(_flat(state, groups), _flat(oracle, groups), _flat(theta0, groups))
-    return {"dist_to_oracle": rel, "cos_to_oracle": cos}
-
-
-def _backtests(traj: Trajectory, predictors: dict[str, Predictor]) -> list[dict]:
-    out = []
-    for method, predictor in predictors.items():
-        try:
-            figures, _ = backtest_weights(traj, predictor, 1, method)
-        except KnowError as exc:  # e.g. KNOWN needs 5 visible stages: S=5 leaves 4 once Θ0 is hidden
-            out.append({"method": method, "note": str(exc)})
-            continue
-        out += [dataclasses.asdict(f) for f in figures if f.level == "group"]
-    return out
+from .fsio import atomic_write, sha256_file, write_json
+from .retrodiction import retrodiction_verdicts
+from .seed import SeedContext, run_seed
+from .stats import summarise_rows, verdicts
+from .train import Hooks
 
 
 def preflight_experiment(cfg: ExperimentConfig) -> None:
     """Refuse, before anything is recorded, what would fail later: the config, the data of the first seed, warm and
     cold oracles demanded (``on``) where the source pool cannot hold the superset."""
     cfg.validate()
-    ctx = _Seed(cfg, cfg.seeds[0], Hooks())
+    ctx = SeedContext(cfg, cfg.seeds[0], Hooks())
     if cfg.oracles == "on":
         need = int(round(ctx.sizes[0] * max(cfg.scales)))
         if need > len(ctx.split.pool):
@@ -272,8 +50,23 @@ def _finished_seed(out: Path, seed: int) -> dict | None:
     return saved if ok else None
 
 
+def provenance(cfg: ExperimentConfig) -> dict[str, str | None]:
+    """What besides the config decides the numbers: the package version and, when ``known`` runs, the SHA-256 of the
+    default KNOWN checkpoint file (None when it is missing: KNOWN's rows are then invalid, with the reason)."""
+    from . import __version__
+    from .predictors import known_checkpoint
+
+    out: dict[str, str | None] = {"version": __version__}
+    if "known" in cfg.methods:
+        path = known_checkpoint.DEFAULT_CHECKPOINT
+        out["known_checkpoint_sha256"] = sha256_file(path) if path.is_file() else None
+    return out
+
+
 def config_hash(cfg: ExperimentConfig) -> str:
+    """The resume key of a finished seed: the config (seeds aside) and its :func:`provenance`."""
     data = {k: v for k, v in to_dict(cfg).items() if k != "seeds"}
+    data["provenance"] = provenance(cfg)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -300,9 +93,9 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
         write_json(path, result)  # last: its presence marks the seed finished
         seeds.append(result)
     rows = [r for s in seeds for r in s["rows"]]
-    summary = summarise(rows)
+    summary = summarise_rows(rows)
     results = {
-        "config": to_dict(cfg), "rows": rows, "summary": summary,
+        "config": to_dict(cfg), "provenance": provenance(cfg), "rows": rows, "summary": summary,
         "verdicts": verdicts(summary, [s["forgot"] for s in seeds])
         + retrodiction_verdicts([r for s in seeds for r in s.get("retrodiction", [])]),
         "backtest": [{**b, "seed": s["seed"]} for s in seeds for b in s["backtest"]],
@@ -322,9 +115,9 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
 
 def _checkpoint_identity() -> dict | None:
     """Which default KNOWN produced the ``known`` rows: its card's hash and command (None when it is missing)."""
-    from .predictors.known import DEFAULT_CHECKPOINT
+    from .predictors import known_checkpoint
 
-    card = DEFAULT_CHECKPOINT.with_suffix(".json")
+    card = known_checkpoint.DEFAULT_CHECKPOINT.with_suffix(".json")
     if not card.exists():
         return None
     data = json.loads(card.read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from .config import ForgetConfig, from_dict, to_dict
+from .config import ForgetConfig, to_dict
 from .errors import RunStoreError
 from .forgetting import Continuation, Trajectory, preflight, run_forgetting
 from .loaders import Damaged, parse_json
@@ -147,7 +147,8 @@ def check_experiment(cfg: "ExperimentConfig") -> None:
         get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
 
 
-def forget_run(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None, name: str | None = None) -> str:
+def record_forgetting(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None,
+                      name: str | None = None) -> str:
     """Run structured forgetting for ``cfg`` and store it; returns the run id. Nothing is left half-written."""
     check_names(cfg)
     preflight(cfg)  # a refused config creates no run at all
@@ -173,8 +174,8 @@ def open_forget_run(store: RunStore, run_id: str) -> tuple[Run, ForgetConfig, Tr
     return run, load_config(run), load_trajectory(run)
 
 
-def experiment_run(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None = None, name: str | None = None,
-                   run_id: str | None = None) -> str:
+def record_experiment(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None = None, name: str | None = None,
+                      run_id: str | None = None) -> str:
     """Run (or, with ``run_id``, resume) an experiment inside the run store; returns the run id.
 
     The run folder fills up seed by seed, so a failed or cancelled experiment keeps its finished seeds and a
@@ -231,8 +232,8 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
     except Damaged as exc:
         raise exc.for_run(run_id) from None
     if info.kind == "experiment":
-        return experiment_run(cfg, store, hooks, run_id=run_id)
-    new_id = forget_run(cfg, store, hooks, info.name)
+        return record_experiment(cfg, store, hooks, run_id=run_id)
+    new_id = record_forgetting(cfg, store, hooks, info.name)
     store.delete(run_id)
     return new_id
 
@@ -240,7 +241,7 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
 def check_run(store: RunStore, run_id: str) -> Run:
     """Open a finished run and read everything the pages and commands will: every file checksummed, the config,
     and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged."""
-    from .analysis import load_seed
+    from .seedweights import load_seed
 
     run = store.open(run_id)
     run.verify()

@@ -29,7 +29,7 @@ def _by_key(rows: list[dict], metric: str) -> dict[tuple[str, float], dict[int, 
     return table
 
 
-def summarise(rows: list[dict], metric: str = "target_acc") -> list[dict]:
+def summarise_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
     """One entry per (method, scale): mean, std, n, and paired differences to naive and to the shrinkage control."""
     table = _by_key(rows, metric)
     naive = table.get(("naive", 1), {})

@@ -121,7 +121,7 @@ def continuation_scores(sw, r: float, layer: str | None = None) -> list[dict[str
     """For every prediction Θ̂_{−k} whose warm oracle Θ_{−k} is stored: ``rel_error`` ‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖
     (1 = no better than keeping Θ0) and ``cosine`` of (Θ̂ − Θ0) with (Θ_{−k} − Θ0), over the selected parameters;
     the control C_k is scored too ("keep training on D0": the drift every film shares)."""
-    from .analysis import _predicted, selected_params
+    from .seedweights import predicted, selected_params
     from .backtest import relative_scores
     from .windows import flatten
 
@@ -132,7 +132,7 @@ def continuation_scores(sw, r: float, layer: str | None = None) -> list[dict[str
     out = []
     for scale in sorted(sw.warm):
         truth = flatten(sw.warm[scale], params).double()
-        candidates = {m: by[scale] for m, by in _predicted(sw).items() if scale in by}
+        candidates = {m: by[scale] for m, by in predicted(sw).items() if scale in by}
         k = steps_of(scale, r)
         if k <= len(sw.control):
             candidates["control"] = sw.control[k - 1]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from know_core import jobs
-from know_core.analysis import contour_key, layers, pca_view, weight_curves
 from know_core.errors import KnowError
-from know_core.views import continuation_scores, protocol_line, scale_label, scale_ticks
+from know_core.pca import pca_view
+from know_core.seedweights import layers
+from know_core.views import continuation_scores, protocol_line, scale_label
 from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
+from pages._curves import curves_figure
 from pages._film import forgetting_panel
+from pages._landscape import landscape
 from pages._common import md
 
 VIEWS = ["2-D", "3-D", "Animation", "Per-weight curves"]
@@ -200,45 +201,6 @@ def animation() -> go.Figure:
     return fig
 
 
-def curves_figure(n: int) -> go.Figure:
-    curves = weight_curves(sw, r, n, layer, sample_seed=seed)
-    cols = 3
-    rows = -(-len(curves) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{c['param']}[{c['index']}] ({c['group']})"
-                                                              for c in curves])
-    for i, c in enumerate(curves):
-        row, col = i // cols + 1, i % cols + 1
-        first = i == 0
-        w = sorted(c["window"], key=lambda p: p["scale"])
-        fig.add_trace(go.Scatter(x=[p["scale"] for p in w], y=[p["value"] for p in w], mode="lines+markers",
-                                 name="window (trajectory)", legendgroup="window", showlegend=first,
-                                 line=dict(color=METHOD_COLORS["trajectory"], width=3)), row=row, col=col)
-        theta0 = w[-1]
-        for method, pts in c["methods"].items():
-            xs, ys = [1.0] + [p["scale"] for p in pts], [theta0["value"]] + [p["value"] for p in pts]
-            fig.add_trace(go.Scatter(x=xs, y=ys,
-                                     mode="lines+markers", name=f"{method} rollout", legendgroup=method,
-                                     showlegend=first, line=dict(color=METHOD_COLORS.get(method), dash="dash")),
-                          row=row, col=col)
-        if c["warm"]:
-            fig.add_trace(go.Scatter(x=[1.0] + [p["scale"] for p in c["warm"]],
-                                     y=[theta0["value"]] + [p["value"] for p in c["warm"]], mode="lines+markers",
-                                     name="warm oracles", legendgroup="warm", showlegend=first,
-                                     line=dict(color=METHOD_COLORS["oracle-warm"], width=3),
-                                     marker=dict(symbol="star", size=10)), row=row, col=col)
-        if c["oracle"]:
-            fig.add_trace(go.Scatter(x=[p["scale"] for p in c["oracle"]], y=[p["value"] for p in c["oracle"]],
-                                     mode="markers", name="oracle", legendgroup="oracle", showlegend=first,
-                                     marker=dict(symbol="star", size=11, color=METHOD_COLORS["oracle"])),
-                          row=row, col=col)
-    tickvals, ticktext = scale_ticks(r, len(sw.stages), max([*res["config"]["scales"], 1.0]))
-    fig.update_xaxes(type="log", title_text="data ÷ |D0| (log)", tickvals=tickvals, ticktext=ticktext)
-    fig.update_yaxes(title_text="weight value")
-    fig.update_layout(title="Per-weight curves: the window (most-forgotten on the left, Θ0 at 1) and each method's "
-                            "rollout", height=320 * rows)
-    return fig
-
-
 plot_col, side = st.columns([3, 1])
 with side:
     st.markdown("**Does each prediction point along the real continuation?**")
@@ -259,35 +221,8 @@ with side:
                f"{sum(pca.explained[:3]):.0%} of their spread.")
 
 with plot_col:
-    contours = None
     if view == "2-D":
-        with st.expander("Loss / accuracy landscape over this plane (computed once in the background)"):
-            c1, c2 = st.columns(2)
-            grid = c1.slider("Grid size (points per side)", 5, 40, 15, key="traj-grid")
-            metric = c2.radio("Contour of", ["accuracy", "loss"], horizontal=True, key="traj-metric")
-            key = contour_key(seed, layer, grid)
-            state = jobs.contour_status(runs_dir(), info.id, key)
-            if state["state"] == "done":
-                contours = state["grid"]
-                st.caption(f"Source {metric} of the networks on a {grid}×{grid} grid over the plane "
-                           f"({contours['samples']} test images each; other layers and norms from Θ0).")
-            elif state["state"] == "running":
-                st.info("Computing in the background… this refreshes by itself.")
-
-                @st.fragment(run_every=2.0)
-                def _wait() -> None:
-                    if jobs.contour_status(runs_dir(), info.id, key)["state"] != "running":
-                        st.rerun(scope="app")
-                _wait()
-            else:
-                if state["state"] == "failed":
-                    st.error(f"The last computation failed: {md(state['error'])}")
-                if st.button(f"Compute the {grid}×{grid} grid", key="traj-contour"):
-                    try:
-                        jobs.launch_contour(runs_dir(), info.id, seed, layer or "", grid)
-                    except KnowError as exc:
-                        st.error(str(exc))
-                    st.rerun()
+        contours = landscape(info.id, seed, layer)
         show_figure(pca_2d(contours, st.session_state.get("traj-metric", "accuracy")), "trajectory-pca2d")
     elif view == "3-D":
         show_figure(pca_3d(), "trajectory-pca3d")
@@ -295,7 +230,7 @@ with plot_col:
         show_figure(animation(), "trajectory-animation")
     else:
         n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-nweights")
-        show_figure(curves_figure(n), "trajectory-weights")
+        show_figure(curves_figure(sw, r, n, layer, seed, res["config"]["scales"]), "trajectory-weights")
 
 st.subheader("Forgetting panel")
 forgetting_panel(res["trajectories"][seeds.index(seed)], r, "trajectory")

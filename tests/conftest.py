@@ -37,9 +37,9 @@ def tiny_cfg() -> ForgetConfig:
 @pytest.fixture(scope="session")
 def stored_run(tmp_path_factory):
     """(runs dir, run id) of one finished tiny forgetting run, shared by read-only tests."""
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
     from know_core.store import RunStore
 
     root = tmp_path_factory.mktemp("runs")
-    run_id = forget_run(tiny_config(model="simple_cnn"), RunStore(root))
+    run_id = record_forgetting(tiny_config(model="simple_cnn"), RunStore(root))
     return root, run_id

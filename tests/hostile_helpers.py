@@ -14,12 +14,12 @@ from experiment_helpers import tiny_experiment
 
 
 def build_store(root: Path) -> tuple[str, str]:
-    from know_core.runs import experiment_run, forget_run
+    from know_core.runs import record_experiment, record_forgetting
     from know_core.store import RunStore
 
     store = RunStore(root)
-    forget_id = forget_run(tiny_config(), store, name="healthy forget")
-    exp_id = experiment_run(tiny_experiment(), store, name="healthy experiment")
+    forget_id = record_forgetting(tiny_config(), store, name="healthy forget")
+    exp_id = record_experiment(tiny_experiment(), store, name="healthy experiment")
     return forget_id, exp_id
 
 

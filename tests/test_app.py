@@ -15,13 +15,13 @@ PAGES = ["experiments", "trajectory", "compare", "scaling", "known", "runs"]
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """(runs dir, experiment run id, forget run id): a finished tiny experiment with two seeds and oracles."""
-    from know_core.runs import experiment_run, forget_run
+    from know_core.runs import record_experiment, record_forgetting
     from know_core.store import RunStore
 
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
-    forget_id = forget_run(tiny_config(model="simple_cnn"), store, name="a forgetting run")
-    exp_id = experiment_run(tiny_experiment(seeds=[0, 1]), store, name="tiny experiment")
+    forget_id = record_forgetting(tiny_config(model="simple_cnn"), store, name="a forgetting run")
+    exp_id = record_experiment(tiny_experiment(seeds=[0, 1]), store, name="tiny experiment")
     return root, exp_id, forget_id
 
 
@@ -31,13 +31,13 @@ def stored_without_warm(tmp_path_factory):
     retrodiction rows), as every run made before they existed."""
     import dataclasses
 
-    from know_core.runs import experiment_run
+    from know_core.runs import record_experiment
     from know_core.store import RunStore
 
     root = tmp_path_factory.mktemp("runs-old")
     cfg = tiny_experiment()
     cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, warm="off"))
-    return root, experiment_run(cfg, RunStore(root), name="no warm oracles")
+    return root, record_experiment(cfg, RunStore(root), name="no warm oracles")
 
 
 WARM = "warm oracles (Θ0 → Θ_{−1} → …: the real continuation)"
@@ -208,10 +208,10 @@ def test_a_run_without_warm_oracles_still_renders(app, stored_without_warm):
 
 def test_two_runs_overlay_on_scaling(app, stored):
     root, exp_id, _ = stored
-    from know_core.runs import experiment_run
+    from know_core.runs import record_experiment
     from know_core.store import RunStore
 
-    other = experiment_run(tiny_experiment(source=tiny_experiment().source.__class__(
+    other = record_experiment(tiny_experiment(source=tiny_experiment().source.__class__(
         **{**tiny_experiment().source.__dict__, "r": 0.5, "seed": 0}), seeds=[2]), RunStore(root), name="second")
     try:
         at = app(root, "scaling", runs=f"{exp_id},{other}")
@@ -310,10 +310,10 @@ def test_runs_page_lists_renames_and_exports(app, stored):
 
 
 def test_a_damaged_run_is_listed_as_damaged_with_the_reason(app, tmp_path, tiny_cfg):
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
     from know_core.store import RunStore
 
-    run_id = forget_run(tiny_cfg, RunStore(tmp_path))
+    run_id = record_forgetting(tiny_cfg, RunStore(tmp_path))
     (tmp_path / run_id / "trajectory.safetensors").write_bytes(b"xx")
     at = app(tmp_path, "runs")
     assert not at.exception
@@ -353,11 +353,11 @@ def test_known_page_takes_the_official_folder_from_the_environment(app, tmp_path
 
 def test_runs_page_resume_button_resumes_a_failed_run(app, tmp_path, monkeypatch):
     from know_core import jobs
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
     from know_core.store import RunStore
 
     store = RunStore(tmp_path)
-    run_id = forget_run(tiny_config(), store)
+    run_id = record_forgetting(tiny_config(), store)
     store.mark(run_id, "failed", "made to fail by the test")
     calls = []
     monkeypatch.setattr(jobs, "resume", lambda root, rid: calls.append(rid))

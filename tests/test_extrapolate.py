@@ -7,7 +7,7 @@ from conftest import tiny_config
 from know_core.backtest import backtest_run, backtest_weights, format_table
 from know_core.cli import main
 from know_core.errors import KnowError
-from know_core.extrapolate import NonFinitePrediction, extrapolate, load_predictions
+from know_core.extrapolate import NonFinitePrediction, extrapolate, prediction_file
 from know_core.forgetting import Trajectory
 from know_core.models import create_model, param_groups
 from know_core.predictors import Predictor, get_predictor
@@ -109,15 +109,16 @@ def test_backtest_run_reports_accuracy_and_limits(stored_run):
 
 def test_cli_predict_stores_weights_and_backtest_json(tmp_path, capsys):
     store = RunStore(tmp_path)
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
 
-    run_id = forget_run(tiny_config(model="simple_cnn", stages=4), store)
+    run_id = record_forgetting(tiny_config(model="simple_cnn", stages=4), store)
     assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "3",
                  "--runs-dir", str(tmp_path)]) == 0
-    steps, meta = load_predictions(store.open(run_id), "taskvector")
-    assert len(steps) == 3 and meta["method"] == "taskvector"
+    tensors, meta = store.open(run_id).read_tensors(prediction_file("taskvector"))
+    assert meta["steps"] == "3" and meta["method"] == "taskvector"
     _, _, traj = open_forget_run(store, run_id)
-    assert steps[0].keys() == traj.states[0].keys()
+    assert {k.split("/", 1)[0] for k in tensors} == {"1", "2", "3"}
+    assert {k.split("/", 1)[1] for k in tensors if k.startswith("1/")} == traj.states[0].keys()
     capsys.readouterr()
     assert main(["backtest", "--run", run_id, "--methods", "naive,taskvector", "--json",
                  "--runs-dir", str(tmp_path)]) == 0

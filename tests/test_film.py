@@ -209,15 +209,15 @@ def test_experiment_records_warm_oracles_and_retrodiction(tmp_path):
 
 def test_predict_drift_corrected_from_a_stored_run(tmp_path, tiny_cfg, capsys):
     from know_core.cli import main
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
     from know_core.store import RunStore
 
     store = RunStore(tmp_path)
-    with_control = forget_run(pooled(tiny_cfg, stage_budget="steps:5"), store)
+    with_control = record_forgetting(pooled(tiny_cfg, stage_budget="steps:5"), store)
     assert main(["predict", "--run", with_control, "--method", "taskvector", "--steps", "2", "--drift-correct",
                  "--runs-dir", str(tmp_path)]) == 0
     assert (tmp_path / with_control / "pred-taskvector+dc.safetensors").exists()
-    without = forget_run(pooled(tiny_cfg, stage_budget="steps:5", warm="off"), store)
+    without = record_forgetting(pooled(tiny_cfg, stage_budget="steps:5", warm="off"), store)
     capsys.readouterr()
     assert main(["predict", "--run", without, "--method", "taskvector", "--drift-correct",
                  "--runs-dir", str(tmp_path)]) == 2

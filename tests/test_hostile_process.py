@@ -109,9 +109,9 @@ def test_file_size_limit_is_one_line_and_nothing_partial(tmp_path, limit):
 
 
 def test_predict_on_a_file_size_limit_leaves_the_run_as_it_was(tmp_path):
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
 
-    run_id = forget_run(tiny_config(), RunStore(tmp_path))
+    run_id = record_forgetting(tiny_config(), RunStore(tmp_path))
     before = {p.name: p.read_bytes() for p in (tmp_path / run_id).iterdir()}
     proc = cli("predict", "--run", run_id, "--method", "naive", "--steps", "3", "--runs-dir", str(tmp_path),
                limit_bytes=4096)
@@ -154,7 +154,7 @@ def test_a_full_disk_is_one_line_and_nothing_partial(tmpfs, tmp_path):
 
 
 def test_a_read_only_store_can_still_be_read(tmpfs, tmp_path):
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
 
     root = tmpfs("ro", "50m")
     readonly_by_mount = root is not None
@@ -162,7 +162,7 @@ def test_a_read_only_store_can_still_be_read(tmpfs, tmp_path):
         if os.geteuid() == 0:
             pytest.skip("needs a tmpfs mount (or a non-root user) to make a read-only folder")
         root = tmp_path / "ro"
-    run_id = forget_run(tiny_config(), RunStore(root))
+    run_id = record_forgetting(tiny_config(), RunStore(root))
     if readonly_by_mount:
         assert subprocess.run(["mount", "-o", "remount,ro", str(root)], capture_output=True).returncode == 0
     else:

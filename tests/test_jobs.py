@@ -80,9 +80,9 @@ def test_progress_of_a_run_without_a_worker_report(tmp_path):
 
 
 def test_a_contour_grid_is_computed_once_in_the_background_and_cached(tmp_path):
-    from know_core.runs import experiment_run
+    from know_core.runs import record_experiment
 
-    run_id = experiment_run(tiny_experiment(), RunStore(tmp_path))
+    run_id = record_experiment(tiny_experiment(), RunStore(tmp_path))
     key = jobs.launch_contour(tmp_path, run_id, 0, "", 3)
     deadline = time.monotonic() + 60
     while (state := jobs.contour_status(tmp_path, run_id, key))["state"] == "running" and time.monotonic() < deadline:
@@ -108,10 +108,10 @@ def test_resume_continues_a_cancelled_experiment_in_a_new_worker(tmp_path):
 
 
 def test_resume_reruns_a_failed_forget_run_in_a_worker(tmp_path, tiny_cfg):
-    from know_core.runs import forget_run
+    from know_core.runs import record_forgetting
 
     store = RunStore(tmp_path)
-    first = forget_run(tiny_cfg, store)
+    first = record_forgetting(tiny_cfg, store)
     store.mark(first, "failed", "made to fail by the test")
     jobs.resume(tmp_path, first)
     deadline = time.monotonic() + 120

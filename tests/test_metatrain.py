@@ -19,7 +19,8 @@ from know_core.fsio import sha256_file
 from know_core.metatrain.collection import collect, is_done, read_trajectory_file, run_job
 from know_core.metatrain.jobs import list_jobs, make_job
 from know_core.metatrain.metadataset import load_metadataset, split_ids
-from know_core.metatrain.training import CheckpointError, Recipe, load_checkpoint_checked, metatrain, sample_figures
+from know_core.metatrain.training import Recipe, metatrain, sample_figures
+from know_core.predictors import load_known_checkpoint
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor
 
 from conftest import tiny_config
@@ -119,11 +120,11 @@ def test_wrong_shape_checkpoint_is_a_clear_error(tmp_path):
     state = {f"fc.{k}": v.clone() for k, v in KNOWN().state_dict().items()}
     state["fc.head.weight"] = torch.zeros(1, 63)
     save_file(state, str(tmp_path / "bad.safetensors"))
-    with pytest.raises(CheckpointError, match="shape"):
-        load_checkpoint_checked(tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="shape"):
+        load_known_checkpoint(tmp_path / "bad.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable"):
-        load_checkpoint_checked(tmp_path / "junk.safetensors")
+    with pytest.raises(ValueError, match="not a readable"):
+        load_known_checkpoint(tmp_path / "junk.safetensors")
 
 
 def test_miniature_recipe_loss_falls_and_writes_checkpoint_and_card(collection, tmp_path):
@@ -140,7 +141,7 @@ def test_miniature_recipe_loss_falls_and_writes_checkpoint_and_card(collection, 
             losses = [p["train_loss"] for p in curve[1:]]
             assert losses[-1] < losses[0], (group, mode, losses)
         assert card["validation"][group]["mode"] in ("raw", "range")
-    nets = load_checkpoint_checked(ck)
+    nets, _ = load_known_checkpoint(ck)
     assert all(sum(p.numel() for p in n.parameters()) == 9425 for n in nets.values())
     KNOWNPredictor(ck)  # the predictor loads what metatrain writes
 
@@ -154,7 +155,7 @@ def test_shipped_checkpoint_reproduces_its_card():
     assert sum(os.path.getsize(p) for p in shipped) < 2_000_000
     from safetensors.torch import load_file
 
-    got = sample_figures(load_checkpoint_checked(DEFAULT_CHECKPOINT), load_file(str(sample_path)))
+    got = sample_figures(load_known_checkpoint(DEFAULT_CHECKPOINT)[0], load_file(str(sample_path)))
     for group, figs in card["sample"]["figures"].items():
         for name, value in figs.items():
             assert got[group][name] == pytest.approx(value, rel=1e-5, abs=1e-7), (group, name)

@@ -9,9 +9,10 @@ from know_core.config import PretrainConfig
 from know_core.errors import ConfigError, DataError
 from know_core.experiment import preset
 from know_core.finetune import FinetuneConfig
-from know_core.pipeline import run_experiment, shrinkage_control
+from know_core.pipeline import run_experiment
+from know_core.seed import shrinkage_control
 from know_core.predictors.base import Predictor
-from know_core.stats import summarise, t_interval, verdicts
+from know_core.stats import summarise_rows, t_interval, verdicts
 
 
 def tiny(**overrides):
@@ -115,7 +116,7 @@ def test_statistics_and_verdicts():
             for seed, base in enumerate([0.80, 0.82, 0.81])
             for m, s, acc in (("naive", 1, base), ("scratch", 1, base - 0.1), ("expfit", 2, base + 0.02),
                               ("shrink:expfit", 2, base + 0.019))]
-    summary = {(e["method"], e["scale"]): e for e in summarise(rows)}
+    summary = {(e["method"], e["scale"]): e for e in summarise_rows(rows)}
     e = summary[("expfit", 2)]
     assert e["vs_naive"]["mean"] == pytest.approx(0.02) and e["vs_naive"]["ci95"][0] > 0
     assert e["vs_shrink"]["mean"] == pytest.approx(0.001)
@@ -127,7 +128,7 @@ def test_statistics_and_verdicts():
 
 def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
     from know_core.errors import Cancelled
-    from know_core.runs import experiment_run
+    from know_core.runs import record_experiment
     from know_core.store import RunStore
     from know_core.train import Hooks
 
@@ -137,10 +138,10 @@ def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
     hooks = Hooks(progress=lambda e: ticks.append(e.phase), should_stop=lambda: "fine-tuning naive" in ticks[-1:]
                   and ticks.count("fine-tuning naive") > 40)
     with pytest.raises(Cancelled):
-        experiment_run(cfg, store, hooks)
+        record_experiment(cfg, store, hooks)
     run = store.list_runs()[0]
     assert run.status == "cancelled" and not (tmp_path / run.id / "results.json").exists()
-    run_id = experiment_run(cfg, store, run_id=run.id)
+    run_id = record_experiment(cfg, store, run_id=run.id)
     opened = store.open(run_id)
     assert opened.read_json("results.json")["config"]["seeds"] == [0, 1]
     from safetensors.torch import load_file

@@ -6,7 +6,7 @@ import torch
 
 from conftest import tiny_config
 from know_core.errors import Cancelled, ConfigError, RunStoreError
-from know_core.runs import forget_run, load_trajectory, open_forget_run
+from know_core.runs import record_forgetting, load_trajectory, open_forget_run
 from know_core.store import RunStore
 from know_core.train import Hooks
 
@@ -15,7 +15,7 @@ def test_reloaded_run_is_bit_identical(tmp_path, tiny_cfg):
     from know_core.forgetting import run_forgetting
 
     store = RunStore(tmp_path)
-    run_id = forget_run(tiny_cfg, store)
+    run_id = record_forgetting(tiny_cfg, store)
     _, cfg, traj = open_forget_run(store, run_id)
     fresh, _ = run_forgetting(tiny_cfg)  # deterministic, so this is the same trajectory recomputed
     assert cfg == tiny_cfg
@@ -44,7 +44,7 @@ def test_listing_rename_delete(stored_run):
 ])
 def test_damaged_run_is_named_and_others_unaffected(tmp_path, tiny_cfg, damage, message):
     store = RunStore(tmp_path)
-    good, bad = forget_run(tiny_cfg, store), forget_run(tiny_cfg, store)
+    good, bad = record_forgetting(tiny_cfg, store), record_forgetting(tiny_cfg, store)
     damage(tmp_path / bad)
     with pytest.raises(RunStoreError, match=message):
         open_forget_run(store, bad)
@@ -53,11 +53,11 @@ def test_damaged_run_is_named_and_others_unaffected(tmp_path, tiny_cfg, damage, 
 
 def test_failed_and_cancelled_runs_leave_nothing_half_written(tmp_path, tiny_cfg):
     store = RunStore(tmp_path)
-    good = forget_run(tiny_cfg, store)
+    good = record_forgetting(tiny_cfg, store)
     with pytest.raises(Cancelled):
-        forget_run(tiny_cfg, store, Hooks(should_stop=lambda: True))
+        record_forgetting(tiny_cfg, store, Hooks(should_stop=lambda: True))
     with pytest.raises(ConfigError):
-        forget_run(tiny_config(stages=12), store)  # refused before anything is written
+        record_forgetting(tiny_config(stages=12), store)  # refused before anything is written
     statuses = {r.id: r.status for r in store.list_runs()}
     assert sorted(statuses.values()) == ["cancelled", "done"]
     cancelled = next(i for i, s in statuses.items() if s == "cancelled")
@@ -91,7 +91,7 @@ def _reader(root: str, run_id: str, queue) -> None:
 
 
 def _writer(root: str, seed: int) -> None:
-    forget_run(tiny_config(seed=seed), RunStore(root))
+    record_forgetting(tiny_config(seed=seed), RunStore(root))
 
 
 def test_concurrent_readers_and_writers(stored_run, tmp_path):

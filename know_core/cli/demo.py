@@ -8,7 +8,7 @@ from ..experiment import ALL_METHODS, PRESETS, preset
 from ..pipeline import preflight_experiment, run_experiment
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..retrodiction import retrodiction_table
-from ..runs import experiment_run
+from ..runs import record_experiment
 from ..store import RunStore
 from ..errors import KnowError
 from . import TqdmHooks, command
@@ -54,7 +54,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         if args.runs_dir:
             store = RunStore(args.runs_dir)
-            run_id = experiment_run(cfg, store, hooks, args.name)
+            run_id = record_experiment(cfg, store, hooks, args.name)
             out = store.root / run_id
             results = store.open(run_id).results()
         else:

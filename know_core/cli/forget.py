@@ -40,7 +40,7 @@ def _forget_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from ..runs import forget_run
+    from ..runs import record_forgetting
 
     cfg = ForgetConfig(
         dataset=args.dataset, model=args.model, r=args.r, stages=args.stages, seed=args.seed,
@@ -56,7 +56,7 @@ def _forget(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     hooks = TqdmHooks(args.quiet)
     try:
-        run_id = forget_run(cfg, store, hooks, args.name)
+        run_id = record_forgetting(cfg, store, hooks, args.name)
     finally:
         hooks.close()
     print_run(store, run_id)

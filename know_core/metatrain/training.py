@@ -28,13 +28,9 @@ from safetensors.torch import save_file
 from ..errors import KnowError
 from ..fsio import atomic_write, sha256_file, write_json
 from ..predictors import get_predictor
-from ..predictors.known import KNOWN, load_known_checkpoint, save_known_checkpoint
+from ..predictors.known import KNOWN, save_known_checkpoint
 from .collection import SUMMARY_FILE, single_thread_pool
 from .metadataset import GroupPairs, load_metadataset
-
-
-class CheckpointError(KnowError):
-    """A KNOWN checkpoint that cannot be used (missing, damaged, wrong shapes)."""
 
 
 @dataclass
@@ -53,15 +49,6 @@ class Recipe:
     sample_rows: int = 2000
     clip: float = 1.0
     target: str = "backward"  # what a window predicts: backward (the method), warm or dc (metadataset.TARGETS)
-
-
-def load_checkpoint_checked(path: str | Path) -> dict[str, KNOWN]:
-    """The networks of a KNOWN checkpoint, or a CheckpointError saying what is wrong with the file."""
-    try:
-        nets, _ = load_known_checkpoint(path)
-    except (ValueError, FileNotFoundError) as exc:
-        raise CheckpointError(str(exc)) from None
-    return nets
 
 
 @torch.no_grad()

@@ -1,0 +1,64 @@
+"""The worker's progress report: ``.progress.json`` in the run folder, kept current without writing on every batch."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .experiment import ExperimentConfig
+from .fsio import write_json
+from .train import ProgressEvent
+
+PROGRESS = ".progress.json"
+WRITE_EVERY_S = 0.5  # at most this often (and at each phase change)
+
+
+def expected_phases(cfg: ExperimentConfig) -> int:
+    """About how many phases one seed goes through (pre-training, forgetting, oracles, one fine-tune per row)."""
+    oracles = len(cfg.scales) if cfg.oracles != "off" else 0
+    predicted = [m for m in cfg.method_names if m != "naive"]
+    return 2 + 2 * oracles + 2 + 2 * len(predicted) * len(cfg.scales)
+
+
+class ProgressWriter:
+    """Hooks' progress callback that keeps ``.progress.json`` current without writing on every batch."""
+
+    def __init__(self, path: Path, cfg: ExperimentConfig):
+        self.path, self.cfg = path, cfg
+        self.state: dict[str, Any] = {"phase": "starting", "done": 0, "total": 0, "metrics": {}, "phases": [],
+                                      "seeds_total": len(cfg.seeds), "seeds_done": 0, "pid": os.getpid(),
+                                      "started": time.time(), "per_seed_phases": expected_phases(cfg)}
+        self._last = 0.0
+        self.write()
+
+    def _seeds_done(self) -> int:
+        return sum((self.path / "seeds" / f"seed-{s}.json").exists() for s in self.cfg.seeds)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        phases = self.state["phases"]
+        changed = not phases or phases[-1]["phase"] != event.phase or event.done < phases[-1]["done"]
+        now = time.time()
+        if changed:
+            if phases:
+                phases[-1]["ended"] = now
+            phases.append({"phase": event.phase, "done": 0, "total": event.total, "started": now, "ended": None})
+        phases[-1].update(done=event.done, total=event.total)
+        self.state.update(phase=event.phase, done=event.done, total=event.total,
+                          metrics={k: float(v) for k, v in event.metrics.items()} or self.state["metrics"])
+        if changed or now - self._last >= WRITE_EVERY_S:
+            self.write()
+
+    def write(self, **final: Any) -> None:
+        """Write the report; ``fraction`` estimates the whole job's progress from finished seeds and phases seen."""
+        seeds_done = self._seeds_done()
+        if seeds_done != self.state["seeds_done"]:
+            self._seed_first_phase = len(self.state["phases"])
+        phases_this_seed = len(self.state["phases"]) - getattr(self, "_seed_first_phase", 0)
+        within = min(phases_this_seed / max(self.state["per_seed_phases"], 1), 0.99)
+        fraction = 1.0 if final.get("status") == "done" else \
+            min((seeds_done + within) / max(self.state["seeds_total"], 1), 0.99)
+        self.state.update(final, updated=time.time(), seeds_done=seeds_done, fraction=fraction)
+        write_json(self.path / PROGRESS, self.state)
+        self._last = time.time()

@@ -1,0 +1,102 @@
+"""The worker process: ``python -m know_core.worker run|contour|resume RUN_ID --runs-dir DIR``.
+
+Started detached by :mod:`.jobs`; it runs (or resumes) an experiment with file-based progress and cancel, computes a
+contour grid, or resumes a forget run, in this process. Threads are left at the environment's default: the worker is
+the one process that trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from .errors import Cancelled, KnowError
+from .fsio import write_json
+from .jobs import CANCEL, contour_files
+from .landscape import contour_grid, contour_key
+from .loaders import read_json
+from .progress import ProgressWriter
+from .schemas import check_config
+from .store import RunStore
+from .train import Hooks
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, so the run is marked cancelled
+
+
+def _run(run_id: str, runs_dir: str) -> int:
+    """Worker body: run (or resume) the experiment with file-based progress and cancel."""
+    from .runs import record_experiment
+
+    store = RunStore(runs_dir)
+    path = store.root / run_id
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        cfg = check_config(read_json(path, "config.json"), "experiment")
+    except KnowError as exc:
+        store.mark(run_id, "failed", f"cannot read the run's config.json ({exc})")
+        return 2
+    writer = ProgressWriter(path, cfg)
+    cancel_file = path / CANCEL
+    hooks = Hooks(progress=writer, should_stop=cancel_file.exists)
+    try:
+        record_experiment(cfg, store, hooks, run_id=run_id)
+    except (Cancelled, KeyboardInterrupt):
+        writer.write(status="cancelled")
+        return 130
+    except KnowError as exc:
+        writer.write(status="failed", error=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException as exc:  # a bug: keep the traceback in the log, the run is already marked failed
+        writer.write(status="failed", error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        if store.info(run_id).status == "running":
+            store.mark(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        return 1
+    writer.write(status="done", phase="done")
+    return 0
+
+
+def _contour(run_id: str, runs_dir: str, seed: int, layer: str, grid: int) -> int:
+    store = RunStore(runs_dir)
+    out = contour_files(store.root / run_id, contour_key(seed, layer, grid))[0]
+    try:
+        data = contour_grid(store.open(run_id), seed, layer or None, grid)
+    except KnowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_json(out, data)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m know_core.worker", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or resume) an experiment run in this process, reporting to its folder")
+    contour = sub.add_parser("contour", help="compute a loss/accuracy grid over a finished run's PCA plane")
+    again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
+    for p in (run, contour, again):
+        p.add_argument("run_id")
+        p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
+    contour.add_argument("--seed", type=int, default=0)
+    contour.add_argument("--layer", default="")
+    contour.add_argument("--grid", type=int, default=15)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
+    if args.command == "run":
+        return _run(args.run_id, args.runs_dir)
+    if args.command == "resume":
+        from .cli import main as cli_main
+
+        return cli_main(["runs", "resume", args.run_id, "--quiet", "--runs-dir", args.runs_dir])
+    return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

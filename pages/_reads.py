@@ -1,0 +1,89 @@
+"""The run store and cached reads of runs for the pages.
+
+Reads are cached by (run id, last update), so a finished run is read from disk once per server and a page switch
+redraws from memory. A run that cannot be read shows as an error on the page, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import streamlit as st
+
+from know_core.errors import KnowError, RunStoreError
+from know_core.store import DEFAULT_RUNS_DIR, RunInfo, RunStore
+from pages._text import md
+
+
+def runs_dir() -> str:
+    return os.environ.get("KNOW_RUNS_DIR", DEFAULT_RUNS_DIR)
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str) -> RunStore:
+    return RunStore(root)
+
+
+def store() -> RunStore:
+    """The run store, or an error on the page (and a stop) when the runs directory cannot be used."""
+    try:
+        return _store(runs_dir())
+    except KnowError as exc:
+        st.error(f"Cannot open the runs directory {md(runs_dir())}: {md(exc)}")
+        st.stop()
+
+
+def list_runs(**filters: str) -> list[RunInfo]:
+    try:
+        return store().list_runs(**filters)
+    except KnowError as exc:
+        st.error(f"Cannot read the run index: {md(exc)}")
+        st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def damage(root: str, run_id: str, updated: float) -> str | None:
+    """Why a finished run cannot be read (a file missing, corrupt, too big, outside its folder or of the wrong
+    shape), or None when it is whole; read once per run and update."""
+    try:
+        from know_core.runs import check_run
+
+        check_run(RunStore(root), run_id)
+    except RunStoreError as exc:
+        return str(exc)
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def results(root: str, run_id: str, updated: float) -> dict[str, Any]:
+    """A finished experiment's results.json (verified against its manifest and validated)."""
+    return RunStore(root).open(run_id).results()
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def seed_weights(root: str, run_id: str, updated: float, seed: int):
+    from know_core.seedweights import load_seed
+
+    return load_seed(RunStore(root).open(run_id), seed)
+
+
+@st.cache_data(show_spinner="Backtesting every layer…", max_entries=16)
+def layer_backtest_rows(run_id: str, updated: float, seed: int, methods: tuple[str, ...],
+                        official_known: str | None) -> list[dict]:
+    from know_core.analysis import layer_backtest
+
+    return layer_backtest(seed_weights(runs_dir(), run_id, updated, seed), list(methods), official_known)
+
+
+def experiment_runs() -> list[RunInfo]:
+    """Finished experiment runs that are readable (damaged ones are listed on the Runs page with the reason)."""
+    return [r for r in list_runs(kind="experiment", status="done") if damage(runs_dir(), r.id, r.updated) is None]
+
+
+def load_results(info: RunInfo) -> dict[str, Any] | None:
+    try:
+        return results(runs_dir(), info.id, info.updated)
+    except KnowError as exc:
+        st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
+        return None
