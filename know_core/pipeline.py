@@ -28,7 +28,8 @@ from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_bat
 from .retrodiction import DC_SUFFIX, extrapolate_dc, retrodiction_verdicts, score
 from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
-from .predictors import Predictor, get_predictor
+from .methods import make_predictor, min_stages
+from .predictors import Predictor
 from .stats import summarise, verdicts
 from .train import Hooks, evaluate, make_optimizer, pick_device
 from .windows import flatten
@@ -125,8 +126,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     for method in cfg.method_names:
         base = method.removesuffix(DC_SUFFIX)
         try:
-            predictor = (get_predictor("known", weights=cfg.official_known) if base == "known-official"
-                         else get_predictor(base))
+            predictor = make_predictor(base, cfg.official_known)
             if method.endswith(DC_SUFFIX):
                 if traj.control is None:
                     raise KnowError("drift correction needs the control film, which is not recorded with oracles off")
@@ -237,9 +237,14 @@ def _to_oracle(state, oracle, theta0, groups) -> dict[str, float | None]:
 def _backtests(traj: Trajectory, predictors: dict[str, Predictor]) -> list[dict]:
     out = []
     for method, predictor in predictors.items():
+        need = min_stages(method) + 1  # the backtest hides Θ0
+        if len(traj.states) < need:
+            out.append({"method": method, "note": f"its backtest hides Θ0, so it needs source.stages >= {need}; "
+                                                  f"this film has {len(traj.states)}"})
+            continue
         try:
             figures, _ = backtest_weights(traj, predictor, 1, method)
-        except KnowError as exc:  # e.g. KNOWN needs 5 visible stages: S=5 leaves 4 once Θ0 is hidden
+        except KnowError as exc:
             out.append({"method": method, "note": str(exc)})
             continue
         out += [dataclasses.asdict(f) for f in figures if f.level == "group"]

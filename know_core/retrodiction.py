@@ -20,11 +20,10 @@ import torch
 from .backtest import relative_scores
 from .extrapolate import extrapolate
 from .forgetting import Continuation
+from .methods import DC_SUFFIX
 from .models import GROUPS
 from .predictors import Predictor
 from .windows import row_owner, to_windows
-
-DC_SUFFIX = "+dc"
 
 
 def _shift(state: dict[str, torch.Tensor], plus: dict[str, torch.Tensor], minus: dict[str, torch.Tensor],

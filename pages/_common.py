@@ -42,9 +42,6 @@ _leave_legacy_multipage_mode()
 REPO = Path(__file__).resolve().parents[1]
 PAGES = {name: f"pages/{name}.py" for name in ("experiments", "trajectory", "compare", "scaling", "known", "runs")}
 PLOT_CONFIG = {"displaylogo": False}
-METHOD_COLORS = {"naive": "#7f7f7f", "taskvector": "#1f77b4", "expfit": "#ff7f0e", "known": "#2ca02c",
-                 "known-official": "#d62728", "oracle": "#9467bd", "scratch": "#8c564b", "trajectory": "#17becf",
-                 "oracle-warm": "#4b0082", "control": "#bcbd22"}
 
 
 def runs_dir() -> str:

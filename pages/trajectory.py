@@ -10,8 +10,10 @@ from plotly.subplots import make_subplots
 from know_core import jobs
 from know_core.analysis import contour_key, layers, pca_view, weight_curves
 from know_core.errors import KnowError
+from know_core.methods import colour as method_colour
+from know_core.methods import method_order
 from know_core.views import continuation_scores, protocol_line, scale_label, scale_ticks
-from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
+from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
 from pages._film import forgetting_panel
 from pages._common import md
@@ -72,9 +74,8 @@ traj = sorted([p for p in points if p["kind"] == "trajectory"], key=lambda p: -p
 theta0 = next(p for p in points if p["kind"] == "trajectory" and p["stage"] == 0)
 series = {"trajectory (Θ_{S−1} → Θ0)": traj}
 kinds = {"trajectory (Θ_{S−1} → Θ0)": "trajectory"}
-order = list(METHOD_COLORS)
 for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] in ("prediction", "oracle")),
-                     key=lambda m: order.index(m.removesuffix("+dc")) if m.removesuffix("+dc") in order else len(order)):
+                     key=method_order):
     series[method] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
     kinds[method] = "oracle" if method == "oracle" else "prediction"
 for name, kind in ((WARM_SERIES, "warm"), (CONTROL_SERIES, "control")):
@@ -111,7 +112,7 @@ def kind_of(name: str) -> str:
 
 def color_of(name: str) -> str | None:
     key = {"trajectory": "trajectory", "warm": "oracle-warm", "control": "control"}.get(kinds[name], name)
-    return METHOD_COLORS.get(key.removesuffix("+dc"))
+    return method_colour(key)
 
 
 def dash_of(name: str) -> str:
@@ -212,24 +213,24 @@ def curves_figure(n: int) -> go.Figure:
         w = sorted(c["window"], key=lambda p: p["scale"])
         fig.add_trace(go.Scatter(x=[p["scale"] for p in w], y=[p["value"] for p in w], mode="lines+markers",
                                  name="window (trajectory)", legendgroup="window", showlegend=first,
-                                 line=dict(color=METHOD_COLORS["trajectory"], width=3)), row=row, col=col)
+                                 line=dict(color=method_colour("trajectory"), width=3)), row=row, col=col)
         theta0 = w[-1]
         for method, pts in c["methods"].items():
             xs, ys = [1.0] + [p["scale"] for p in pts], [theta0["value"]] + [p["value"] for p in pts]
             fig.add_trace(go.Scatter(x=xs, y=ys,
                                      mode="lines+markers", name=f"{method} rollout", legendgroup=method,
-                                     showlegend=first, line=dict(color=METHOD_COLORS.get(method), dash="dash")),
+                                     showlegend=first, line=dict(color=method_colour(method), dash="dash")),
                           row=row, col=col)
         if c["warm"]:
             fig.add_trace(go.Scatter(x=[1.0] + [p["scale"] for p in c["warm"]],
                                      y=[theta0["value"]] + [p["value"] for p in c["warm"]], mode="lines+markers",
                                      name="warm oracles", legendgroup="warm", showlegend=first,
-                                     line=dict(color=METHOD_COLORS["oracle-warm"], width=3),
+                                     line=dict(color=method_colour("oracle-warm"), width=3),
                                      marker=dict(symbol="star", size=10)), row=row, col=col)
         if c["oracle"]:
             fig.add_trace(go.Scatter(x=[p["scale"] for p in c["oracle"]], y=[p["value"] for p in c["oracle"]],
                                      mode="markers", name="oracle", legendgroup="oracle", showlegend=first,
-                                     marker=dict(symbol="star", size=11, color=METHOD_COLORS["oracle"])),
+                                     marker=dict(symbol="star", size=11, color=method_colour("oracle"))),
                           row=row, col=col)
     tickvals, ticktext = scale_ticks(r, len(sw.stages), max([*res["config"]["scales"], 1.0]))
     fig.update_xaxes(type="log", title_text="data ÷ |D0| (log)", tickvals=tickvals, ticktext=ticktext)
