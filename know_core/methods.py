@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .predictors import Predictor, available_predictors, get_predictor, predictor_entry
 
 OFFICIAL = "known-official"
+_OFFICIAL_PREDICTOR = "known"  # the predictor behind OFFICIAL, with weights=official_known
 SHRINK_PREFIX = "shrink:"
 DC_SUFFIX = "+dc"
 BASELINE = "naive"  # Θ0 itself: the ×1 row every other method is compared against
@@ -83,11 +84,11 @@ def method_order(method: str) -> tuple[int, str]:
 def min_stages(method: str) -> int:
     """Stages of the forgetting film a method's predictor needs (KNOWN: its 5-stage window)."""
     base = base_name(method)
-    return predictor_entry("known" if base == OFFICIAL else base).min_stages
+    return predictor_entry(_OFFICIAL_PREDICTOR if base == OFFICIAL else base).min_stages
 
 
 def make_predictor(method: str, official_known: str | None = None) -> Predictor:
     """The predictor behind a method name (without variant suffix); ``known-official`` reads ``official_known``."""
     if method == OFFICIAL:
-        return get_predictor("known", weights=official_known)
+        return get_predictor(_OFFICIAL_PREDICTOR, weights=official_known)
     return get_predictor(method)

@@ -25,10 +25,10 @@ from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
 from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
-from .retrodiction import DC_SUFFIX, extrapolate_dc, retrodiction_verdicts, score
+from .retrodiction import extrapolate_dc, retrodiction_verdicts, score
 from .fsio import atomic_write, write_json
 from .models import GROUPS, create_model
-from .methods import make_predictor, min_stages
+from .methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
 from .predictors import Predictor
 from .stats import summarise, verdicts
 from .train import Hooks, evaluate, make_optimizer, pick_device
@@ -164,7 +164,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
             shrink = shrinkage_control(theta0, pred, groups)
             oracle = oracles.get(scale)
             norm_ratio = _norm_ratio(pred, theta0, groups)
-            for name, state in ((method, pred), (f"shrink:{method}", shrink)):
+            for name, state in ((method, pred), (SHRINK_PREFIX + method, shrink)):
                 row = {"method": name, "scale": scale, "norm_ratio": norm_ratio,
                        **ctx.evaluate_init(state, f"{name} ×{scale:g}")}
                 if oracle is not None:

@@ -20,7 +20,6 @@ import torch
 from .backtest import relative_scores
 from .extrapolate import extrapolate
 from .forgetting import Continuation
-from .methods import DC_SUFFIX
 from .models import GROUPS
 from .predictors import Predictor
 from .windows import row_owner, to_windows

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.analysis import aggregate, invalid_methods
-from know_core.methods import OFFICIAL, predicted_methods
+from know_core.methods import OFFICIAL, SHRINK_PREFIX, predicted_methods
 from know_core.methods import colour as method_colour
 from know_core.views import protocol_line
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
@@ -44,7 +44,7 @@ def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
     fig, refs = go.Figure(), []
     for info, res in loaded:
         agg = aggregate(res["rows"], metric)
-        for variant in ("", "shrink:"):
+        for variant in ("", SHRINK_PREFIX):
             for method in PREDICTORS:
                 entries = [a for a in agg if a["method"] == variant + method]
                 if not entries:
@@ -118,7 +118,7 @@ def oracle_figure() -> go.Figure | None:
     fig = go.Figure()
     for info, res in loaded:
         for metric, axis in (("dist_to_oracle", "y"), ("cos_to_oracle", "y2")):
-            agg = [a for a in aggregate(res["rows"], metric) if a["method"].removeprefix("shrink:") in PREDICTORS]
+            agg = [a for a in aggregate(res["rows"], metric) if a["method"].removeprefix(SHRINK_PREFIX) in PREDICTORS]
             if not agg:
                 continue
             label = "distance to oracle" if axis == "y" else "cosine to oracle step"
