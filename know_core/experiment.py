@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-
 from typing import Callable
 
 from .config import ForgetConfig, OptimConfig, PretrainConfig, check_int_at_least
@@ -96,10 +95,6 @@ def register_preset(name: str, label: str) -> Callable[[Callable[[], ExperimentC
 def available_presets() -> dict[str, str]:
     """Preset names, in listing order, with their help line."""
     return {e.name: e.help for e in _PRESETS.entries()}
-
-
-def preset_entry(name: str) -> Entry:
-    return _PRESETS.get(name)
 
 
 @register_preset("quick", "Quick (Fashion-MNIST, about a minute)")

@@ -75,10 +75,6 @@ class Registry:
         self._entries[entry.name] = entry
         return entry
 
-    def remove(self, name: str) -> None:
-        """Forget ``name`` (tests that register a throw-away entry clean up with it)."""
-        self._entries.pop(name, None)
-
     def names(self) -> list[str]:
         return [e.name for e in self.entries()]
 
@@ -90,9 +86,6 @@ class Registry:
         if entry is None:
             raise self.error(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}")
         return entry
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
 
 
 def discover(package: str, path: Iterable[str]) -> None:

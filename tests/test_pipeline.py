@@ -71,11 +71,11 @@ class _Broken(Predictor):
         return torch.full_like(window[:, -1], float("nan"))
 
 
-def test_non_finite_method_is_marked_invalid_and_others_complete(tmp_path, request):
+def test_non_finite_method_is_marked_invalid_and_others_complete(tmp_path, monkeypatch):
     import know_core.predictors as predictors
 
+    monkeypatch.setattr(predictors._REGISTRY, "_entries", dict(predictors._REGISTRY._entries))
     predictors.register_predictor("expfit-broken", _Broken)
-    request.addfinalizer(lambda: predictors._REGISTRY.remove("expfit-broken"))
     results = run_experiment(tiny(methods=["taskvector", "expfit-broken"]), tmp_path)
     bad = [r for r in results["rows"] if r["method"] == "expfit-broken"]
     assert bad and all(not r["valid"] and "non-finite" in r["reason"] for r in bad)

@@ -70,8 +70,8 @@ class FailsOnRow(Predictor):
         return window[:, -1].clone()
 
 
-def test_registering_a_new_predictor(request):
-    request.addfinalizer(lambda: registry._REGISTRY.remove("fails_on_row"))
+def test_registering_a_new_predictor(monkeypatch):
+    monkeypatch.setattr(registry._REGISTRY, "_entries", dict(registry._REGISTRY._entries))
     register_predictor("fails_on_row", FailsOnRow, label="Fails on a row", options=[Option("bad", "int", -1, "row")])
     assert available_predictors()[-1] == "fails_on_row"
     assert isinstance(get_predictor("fails_on_row", bad=3), FailsOnRow)

@@ -8,8 +8,8 @@ import json
 from ..backtest import backtest_run, format_table
 from ..errors import KnowError
 from ..extrapolate import extrapolate, save_predictions
-from ..predictors import Option, available_predictors, get_predictor, predictor_entries
 from ..methods import DC_SUFFIX
+from ..predictors import Option, available_predictors, get_predictor, predictor_entries
 from ..retrodiction import extrapolate_dc
 from ..runs import MAX_STEPS, open_forget_run
 from ..store import RunStore

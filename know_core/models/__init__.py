@@ -37,10 +37,6 @@ def available_models() -> dict[str, str]:
     return {e.name: e.help for e in _REGISTRY.entries()}
 
 
-def model_entry(name: str) -> Entry:
-    return _REGISTRY.get(name)
-
-
 def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int, **options) -> nn.Module:
     """Build a registered model for inputs of ``input_shape`` (C, H, W) and ``num_classes`` outputs."""
     return _REGISTRY.get(name).factory(tuple(input_shape), int(num_classes), **options)
