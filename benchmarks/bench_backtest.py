@@ -47,7 +47,8 @@ from know_core.models import GROUPS  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.keras_import import OFFICIAL_FILES, official_known_folder  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.retrodiction import DC_SUFFIX, extrapolate_dc, score  # noqa: E402
+from know_core.methods import DC_SUFFIX  # noqa: E402
+from know_core.retrodiction import extrapolate_dc, score  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = REPO / "runs" / "metadataset" / "heldout"

@@ -33,7 +33,7 @@ def layer_backtest(sw: SeedWeights, methods: list[str], official_known: str | No
 
     from .backtest import backtest_weights
     from .forgetting import Trajectory
-    from .predictors import get_predictor
+    from .methods import make_predictor
 
     n = len(sw.stages)
     traj = Trajectory(sw.stages, sw.groups, list(sw.info.get("stage_sizes", [0] * n)), [0.0] * n,
@@ -41,8 +41,7 @@ def layer_backtest(sw: SeedWeights, methods: list[str], official_known: str | No
     out: list[dict[str, Any]] = []
     for method in methods:
         try:
-            predictor = (get_predictor("known", weights=official_known) if method == "known-official"
-                         else get_predictor(method))
+            predictor = make_predictor(method, official_known)
             rows, _ = backtest_weights(traj, predictor, 1, method)
         except (KnowError, OSError, ValueError) as exc:
             out.append({"method": method, "note": str(exc)})

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from .config import ForgetConfig, OptimConfig, PretrainConfig, check_int_at_least
 from .errors import ConfigError
 from .finetune import FinetuneConfig
+from .methods import BASELINE, DC_SUFFIX, OFFICIAL, min_stages
+from .predictors import available_predictors
 from .protocols import DEFAULT_PROTOCOL, apply_protocol
-
-ALL_METHODS = ("naive", "taskvector", "expfit", "known")
+from .registry import Entry, Registry
 
 
 @dataclass
@@ -24,7 +26,7 @@ class ExperimentConfig:
     target_dataset: str = "digits:5-9"
     target_train: int = 100  # images in the data-scarce target training set (class-balanced, seeded)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    methods: list[str] = field(default_factory=lambda: list(ALL_METHODS))
+    methods: list[str] = field(default_factory=available_predictors)  # every registered predictor
     official_known: str | None = None  # folder with KNOWN_{Conv,FC,Bias}.h5: adds the method "known-official"
     scales: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -49,9 +51,14 @@ class ExperimentConfig:
         check_int_at_least("target_train", self.target_train, 2)
         if not self.methods:
             raise ConfigError("methods must name at least one predictor")
-        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        unknown = [m for m in self.methods if m not in available_predictors()]
         if unknown:
-            raise ConfigError(f"unknown method {unknown[0]!r}; available: {', '.join(ALL_METHODS)}")
+            raise ConfigError(f"unknown method {unknown[0]!r}; available: {', '.join(available_predictors())}")
+        for method in self.methods + ([OFFICIAL] if self.official_known else []):
+            if self.source.stages < min_stages(method):
+                raise ConfigError(f"source.stages = {self.source.stages} is too short for method {method!r}, which "
+                                  f"needs a film of at least {min_stages(method)} stages; raise source.stages or "
+                                  f"leave {method} out")
         if not self.scales:
             raise ConfigError("scales must hold at least one scaling factor, e.g. 2 4 8")
         for scale in self.scales:
@@ -68,10 +75,29 @@ class ExperimentConfig:
 
     @property
     def method_names(self) -> list[str]:
-        base = self.methods + (["known-official"] if self.official_known else [])
-        return base + ([m + "+dc" for m in base if m != "naive"] if self.drift_correct else [])
+        base = self.methods + ([OFFICIAL] if self.official_known else [])
+        return base + ([m + DC_SUFFIX for m in base if m != BASELINE] if self.drift_correct else [])
 
 
+_PRESETS = Registry("preset", ConfigError)
+
+
+def register_preset(name: str, label: str) -> Callable[[Callable[[], ExperimentConfig]], Callable[[], ExperimentConfig]]:
+    """Decorator adding a preset ``f() -> ExperimentConfig`` under ``name``; its docstring is the help line."""
+
+    def wrap(fn: Callable[[], ExperimentConfig]) -> Callable[[], ExperimentConfig]:
+        _PRESETS.add(Entry(name, fn, label, " ".join((fn.__doc__ or "").split()), order=len(_PRESETS.names())))
+        return fn
+
+    return wrap
+
+
+def available_presets() -> dict[str, str]:
+    """Preset names, in listing order, with their help line."""
+    return {e.name: e.help for e in _PRESETS.entries()}
+
+
+@register_preset("quick", "Quick (Fashion-MNIST, about a minute)")
 def _quick() -> ExperimentConfig:
     """Fashion-MNIST classes 0–4 with a small D0 (1/32 of the pool, ~840 images) as the source task, 100 images of
     classes 5–9 as the target; one seed. Digits cannot show forgetting (docs/forgetting.md); this can, in under a
@@ -85,6 +111,7 @@ def _quick() -> ExperimentConfig:
         oracles="off")
 
 
+@register_preset("standard", "Standard (five seeds, real oracles)")
 def _standard() -> ExperimentConfig:
     """Fashion-MNIST classes 0–4 → 500 images of the held-out classes 5–9; D0 = 1/8 of the source pool so the
     real ×2/×4/×8 models (cold and warm oracles) can be trained; five seeds."""
@@ -97,6 +124,7 @@ def _standard() -> ExperimentConfig:
         seeds=[0, 1, 2, 3, 4], oracles="on", drift_correct=True)
 
 
+@register_preset("paper", "Paper (ResNet-18, CIFAR-100 → CIFAR-10, GPU)")
 def _paper() -> ExperimentConfig:
     """The release's recipe (ResNet-18, CIFAR-100 → CIFAR-10) for a GPU user with the data under --data-root."""
     return ExperimentConfig(
@@ -108,14 +136,9 @@ def _paper() -> ExperimentConfig:
         oracles="off", reset_norm=True)
 
 
-PRESETS = {"quick": _quick, "standard": _standard, "paper": _paper}
-
-
 def preset(name: str, **overrides) -> ExperimentConfig:
     """A preset with top-level overrides (``seeds``, ``methods``, ``scales`` …) applied."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
-    cfg = PRESETS[name]()
+    cfg = _PRESETS.get(name).factory()
     unknown = [k for k in overrides if not hasattr(cfg, k)]
     if unknown:
         raise ConfigError(f"unknown experiment setting {unknown[0]!r}")

@@ -24,8 +24,6 @@ from .models import GROUPS
 from .predictors import Predictor
 from .windows import row_owner, to_windows
 
-DC_SUFFIX = "+dc"
-
 
 def _shift(state: dict[str, torch.Tensor], plus: dict[str, torch.Tensor], minus: dict[str, torch.Tensor],
            groups: dict[str, str]) -> dict[str, torch.Tensor]:

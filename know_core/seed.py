@@ -20,8 +20,9 @@ from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
 from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
 from .models import GROUPS, create_model
-from .predictors import Predictor, get_predictor
-from .retrodiction import DC_SUFFIX, extrapolate_dc, score
+from .methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
+from .predictors import Predictor
+from .retrodiction import extrapolate_dc, score
 from .train import Hooks, evaluate, make_optimizer, pick_device
 from .windows import flatten
 
@@ -117,8 +118,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     for method in cfg.method_names:
         base = method.removesuffix(DC_SUFFIX)
         try:
-            predictor = (get_predictor("known", weights=cfg.official_known) if base == "known-official"
-                         else get_predictor(base))
+            predictor = make_predictor(base, cfg.official_known)
             if method.endswith(DC_SUFFIX):
                 if traj.control is None:
                     raise KnowError("drift correction needs the control film, which is not recorded with oracles off")
@@ -156,7 +156,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
             shrink = shrinkage_control(theta0, pred, groups)
             oracle = oracles.get(scale)
             norm_ratio = _norm_ratio(pred, theta0, groups)
-            for name, state in ((method, pred), (f"shrink:{method}", shrink)):
+            for name, state in ((method, pred), (SHRINK_PREFIX + method, shrink)):
                 row = {"method": name, "scale": scale, "norm_ratio": norm_ratio,
                        **ctx.evaluate_init(state, f"{name} ×{scale:g}")}
                 if oracle is not None:
@@ -229,9 +229,14 @@ def _to_oracle(state, oracle, theta0, groups) -> dict[str, float | None]:
 def _backtests(traj: Trajectory, predictors: dict[str, Predictor]) -> list[dict]:
     out = []
     for method, predictor in predictors.items():
+        need = min_stages(method) + 1  # the backtest hides Θ0
+        if len(traj.states) < need:
+            out.append({"method": method, "note": f"its backtest hides Θ0, so it needs source.stages >= {need}; "
+                                                  f"this film has {len(traj.states)}"})
+            continue
         try:
             figures, _ = backtest_weights(traj, predictor, 1, method)
-        except KnowError as exc:  # e.g. KNOWN needs 5 visible stages: S=5 leaves 4 once Θ0 is hidden
+        except KnowError as exc:
             out.append({"method": method, "note": str(exc)})
             continue
         out += [dataclasses.asdict(f) for f in figures if f.level == "group"]

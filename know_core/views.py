@@ -18,6 +18,7 @@ from typing import Any
 from .config import ForgetConfig, from_dict
 from .errors import KnowError
 from .measure import ForgettingReport
+from .methods import method_order
 from .protocols import describe
 
 METRICS = ("rel_error", "cosine", "rel_error_data", "cosine_data")
@@ -156,7 +157,7 @@ def retrodiction_summary(rows: list[dict[str, Any]], level: str = "group") -> li
             if row.get(m) is not None and math.isfinite(row[m]):
                 cell[m].append(float(row[m]))
     out = []
-    for (method, scale, group, layer), cell in sorted(table.items(), key=lambda kv: (_method_order(kv[0][0]),
+    for (method, scale, group, layer), cell in sorted(table.items(), key=lambda kv: (method_order(kv[0][0]),
                                                                                      kv[0][1], kv[0][2], kv[0][3])):
         rec: dict[str, Any] = {"method": method, "scale": scale, "group": group, "layer": layer,
                                "seeds": len(set(cell["seeds"]))}
@@ -167,8 +168,3 @@ def retrodiction_summary(rows: list[dict[str, Any]], level: str = "group") -> li
         out.append(rec)
     return out
 
-
-def _method_order(method: str) -> tuple[int, str]:
-    order = ["taskvector", "expfit", "known", "known-official", "control"]
-    base = method.removesuffix("+dc")
-    return (order.index(base) if base in order else len(order), method)

@@ -1,6 +1,6 @@
 """What every page shares, in one import: the run store and cached reads (:mod:`pages._reads`), Markdown-safe text
 (:mod:`pages._text`), URL-backed widget state (:mod:`pages._url`), figures and their export (:mod:`pages._figures`),
-the first open (:mod:`pages._welcome`), where the pages live (:mod:`pages._routing`) and the method colours.
+the first open (:mod:`pages._welcome`), where the pages live (:mod:`pages._routing`) (method colours and labels come from ``know_core.methods``).
 
 The server process itself never trains: jobs run in ``know_core.worker`` processes, and the few numbers computed here
 (PCA of a few dozen points) use one thread so they never fight a worker for the cores.
@@ -21,10 +21,7 @@ from pages._welcome import finished_or_welcome, welcome
 torch.set_num_threads(1)
 leave_legacy_multipage_mode()
 
-METHOD_COLORS = {"naive": "#7f7f7f", "taskvector": "#1f77b4", "expfit": "#ff7f0e", "known": "#2ca02c",
-                 "known-official": "#d62728", "oracle": "#9467bd", "scratch": "#8c564b", "trajectory": "#17becf",
-                 "oracle-warm": "#4b0082", "control": "#bcbd22"}
 
-__all__ = ["METHOD_COLORS", "PAGES", "REPO", "damage", "experiment_runs", "finished_or_welcome", "kaleido_ready",
+__all__ = ["PAGES", "REPO", "damage", "experiment_runs", "finished_or_welcome", "kaleido_ready",
            "layer_backtest_rows", "list_runs", "load_results", "md", "pick_run", "pick_runs", "run_label", "runs_dir",
            "scale_axis", "seed_weights", "show_figure", "store", "sync_url", "url_list", "url_value", "welcome"]

@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 from know_core.pca import weight_curves
 from know_core.seedweights import SeedWeights
 from know_core.views import scale_ticks
-from pages._common import METHOD_COLORS
+from know_core.methods import colour as method_colour
 
 
 def curves_figure(sw: SeedWeights, r: float, n: int, layer: str | None, seed: int, scales: list[float]) -> go.Figure:
@@ -25,24 +25,24 @@ def curves_figure(sw: SeedWeights, r: float, n: int, layer: str | None, seed: in
         w = sorted(c["window"], key=lambda p: p["scale"])
         fig.add_trace(go.Scatter(x=[p["scale"] for p in w], y=[p["value"] for p in w], mode="lines+markers",
                                  name="window (trajectory)", legendgroup="window", showlegend=first,
-                                 line=dict(color=METHOD_COLORS["trajectory"], width=3)), row=row, col=col)
+                                 line=dict(color=method_colour("trajectory"), width=3)), row=row, col=col)
         theta0 = w[-1]
         for method, pts in c["methods"].items():
             xs, ys = [1.0] + [p["scale"] for p in pts], [theta0["value"]] + [p["value"] for p in pts]
             fig.add_trace(go.Scatter(x=xs, y=ys,
                                      mode="lines+markers", name=f"{method} rollout", legendgroup=method,
-                                     showlegend=first, line=dict(color=METHOD_COLORS.get(method), dash="dash")),
+                                     showlegend=first, line=dict(color=method_colour(method), dash="dash")),
                           row=row, col=col)
         if c["warm"]:
             fig.add_trace(go.Scatter(x=[1.0] + [p["scale"] for p in c["warm"]],
                                      y=[theta0["value"]] + [p["value"] for p in c["warm"]], mode="lines+markers",
                                      name="warm oracles", legendgroup="warm", showlegend=first,
-                                     line=dict(color=METHOD_COLORS["oracle-warm"], width=3),
+                                     line=dict(color=method_colour("oracle-warm"), width=3),
                                      marker=dict(symbol="star", size=10)), row=row, col=col)
         if c["oracle"]:
             fig.add_trace(go.Scatter(x=[p["scale"] for p in c["oracle"]], y=[p["value"] for p in c["oracle"]],
                                      mode="markers", name="oracle", legendgroup="oracle", showlegend=first,
-                                     marker=dict(symbol="star", size=11, color=METHOD_COLORS["oracle"])),
+                                     marker=dict(symbol="star", size=11, color=method_colour("oracle"))),
                           row=row, col=col)
     tickvals, ticktext = scale_ticks(r, len(sw.stages), max([*scales, 1.0]))
     fig.update_xaxes(type="log", title_text="data ÷ |D0| (log)", tickvals=tickvals, ticktext=ticktext)

@@ -11,12 +11,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from know_core.methods import colour as method_colour
 from know_core.views import film_panel, stage_tick_labels
-from pages._common import METHOD_COLORS, show_figure
+from pages._common import show_figure
 
-FILM = METHOD_COLORS["trajectory"]
-WARM = METHOD_COLORS["oracle-warm"]
-CONTROL = METHOD_COLORS["control"]
+FILM = method_colour("trajectory")
+WARM = method_colour("oracle-warm")
+CONTROL = method_colour("control")
 
 
 def _ys(rows: list[dict], key: str) -> list[float]:

@@ -7,13 +7,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.analysis import aggregate, invalid_methods
+from know_core.methods import OFFICIAL, SHRINK_PREFIX, predicted_methods
+from know_core.methods import colour as method_colour
 from know_core.views import protocol_line
-from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
+from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            show_figure, sync_url)
 from pages._retrodiction import retrodiction_section
 from pages._common import md
 
-PREDICTORS = ("taskvector", "expfit", "known", "known-official")
+PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official
 
 st.title("Compare")
 st.markdown(
@@ -42,7 +44,7 @@ def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
     fig, refs = go.Figure(), []
     for info, res in loaded:
         agg = aggregate(res["rows"], metric)
-        for variant in ("", "shrink:"):
+        for variant in ("", SHRINK_PREFIX):
             for method in PREDICTORS:
                 entries = [a for a in agg if a["method"] == variant + method]
                 if not entries:
@@ -50,13 +52,13 @@ def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
                 fig.add_trace(go.Bar(
                     x=[f"{method} ×{a['scale']:g}" for a in entries], y=[a["mean"] for a in entries],
                     error_y=dict(type="data", array=[a["std"] for a in entries]),
-                    name=f"{variant}{method}{tag(info)}", marker_color=METHOD_COLORS[method],
+                    name=f"{variant}{method}{tag(info)}", marker_color=method_colour(method),
                     marker_pattern_shape="/" if variant else "", opacity=0.55 if variant else 1.0,
                     hovertemplate="%{x}<br>%{y:.4f} ± %{error_y.array:.4f}<extra>%{fullData.name}</extra>"))
         naive = next((a for a in aggregate(res["rows"], metric) if a["method"] == "naive"), None)
         if naive is not None:
             refs.append(naive["mean"])
-            fig.add_hline(y=naive["mean"], line=dict(color=METHOD_COLORS["naive"], dash="dot"),
+            fig.add_hline(y=naive["mean"], line=dict(color=method_colour("naive"), dash="dot"),
                           annotation_text=f"naive Θ0{tag(info)}", annotation_position="top left")
     values = [v for trace in fig.data for v in trace.y if v is not None] + refs
     if values:  # zoom on the differences (the naive line is the reference, not zero)
@@ -79,7 +81,7 @@ def backtest_figure() -> go.Figure | None:
     for (run, method), part in df.groupby(["run", "method"], sort=False):
         fig.add_trace(go.Bar(x=part["group"], y=part["mean"], error_y=dict(type="data", array=part["std"].fillna(0)),
                              name=method + (f" · {run}" if len(loaded) > 1 else ""),
-                             marker_color=METHOD_COLORS.get(method)))
+                             marker_color=method_colour(method)))
     fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
     fig.update_layout(title="Backtest: error recovering the hidden Θ0, per parameter group", barmode="group",
                       xaxis_title="parameter group", yaxis_title="relative error ‖θ̂0 − θ0‖ / ‖θ1 − θ0‖ (1 = naive)",
@@ -92,7 +94,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     from pages._common import layer_backtest_rows
 
     seed = res["trajectories"][0]["seed"]
-    methods = [m for m in res["config"]["methods"] if m != "naive"] + (["known-official"]
+    methods = [m for m in res["config"]["methods"] if m != "naive"] + ([OFFICIAL]
                                                                        if res["config"].get("official_known") else [])
     rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res["config"].get("official_known"))
     for row in rows:
@@ -104,7 +106,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     df = pd.DataFrame(rows)
     fig = go.Figure()
     for method, part in df.groupby("method", sort=False):
-        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=METHOD_COLORS.get(method),
+        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
                              customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3f}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
     fig.update_layout(title=f"Backtest per layer ({info.name}, seed {seed})", barmode="group", height=400,
@@ -116,7 +118,7 @@ def oracle_figure() -> go.Figure | None:
     fig = go.Figure()
     for info, res in loaded:
         for metric, axis in (("dist_to_oracle", "y"), ("cos_to_oracle", "y2")):
-            agg = [a for a in aggregate(res["rows"], metric) if a["method"].removeprefix("shrink:") in PREDICTORS]
+            agg = [a for a in aggregate(res["rows"], metric) if a["method"].removeprefix(SHRINK_PREFIX) in PREDICTORS]
             if not agg:
                 continue
             label = "distance to oracle" if axis == "y" else "cosine to oracle step"

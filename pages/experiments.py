@@ -15,10 +15,11 @@ from know_core.cli.protocol_args import protocol_config
 from know_core.config import AUGMENTS, OPTIMIZERS, PRETRAIN_UNTIL, WARM_MODES
 from know_core.data import available_datasets
 from know_core.errors import ConfigError, KnowError
-from know_core.experiment import ALL_METHODS, PRESETS, ExperimentConfig, preset
+from know_core.experiment import ExperimentConfig, available_presets, preset
 from know_core.finetune import RECIPES, FinetuneConfig
 from know_core.models import available_models
 from know_core.pipeline import preflight_experiment
+from know_core.predictors import available_predictors
 from know_core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, apply_protocol, describe
 from know_core.stages import BUDGET_HELP
 from pages._common import PAGES, list_runs, runs_dir, welcome
@@ -98,11 +99,11 @@ def build_config(base: ExperimentConfig, v: dict, protocol: str) -> ExperimentCo
 
 
 def experiment_form() -> None:
-    name = st.selectbox("Preset", list(PRESETS), key="preset",
+    name = st.selectbox("Preset", list(available_presets()), key="preset",
                         help="quick: digits, about a minute on 2 CPU cores; standard: Fashion-MNIST with real "
                              "larger-data models (oracles) and 3 seeds, tens of minutes; paper: ResNet-18, "
                              "CIFAR-100 → CIFAR-10, for a GPU with the data on disk")
-    st.caption(PRESETS[name].__doc__ or "")
+    st.caption(available_presets()[name])
     raw = preset(name)
     names = list(PROTOCOLS)
     protocol = st.selectbox("Forgetting protocol", names, key=f"protocol-{name}",
@@ -170,7 +171,7 @@ def experiment_form() -> None:
                 src.device if src.device in ("auto", "cpu", "cuda") else "auto"))
         with c3:
             st.markdown("**Predictors and controls**")
-            v["methods"] = st.multiselect("Methods", ALL_METHODS, default=base.methods,
+            v["methods"] = st.multiselect("Methods", available_predictors(), default=base.methods,
                                           help="each predicted model is also compared with a norm-matched "
                                                "shrinkage control (Θ0 scaled to the prediction's norms)")
             v["official_known"] = st.text_input("Official KNOWN folder (optional)", base.official_known or "",

@@ -10,11 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from know_core.methods import colour as method_colour
 from know_core.models import GROUPS
-from know_core.predictors import get_predictor
+from know_core.predictors import available_predictors, get_predictor, predictor_entry
 from know_core.predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from know_core.predictors.known import DEFAULT_CHECKPOINT, OFFICIAL_FILES
-from pages._common import METHOD_COLORS, REPO, show_figure
+from pages._common import REPO, show_figure
 
 COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]
 EXAMPLES = pd.DataFrame([
@@ -72,7 +73,9 @@ if bad_group:
     st.error(f"group: {bad_group[0]!r} is not one of {', '.join(GROUPS)}")
     st.stop()
 
-methods = {"taskvector": (get_predictor("taskvector"), None), "expfit": (get_predictor("expfit"), None), **nets}
+references = [m for m in available_predictors()  # every other predictor that reads a window of this length
+              if m not in ("naive", "known") and predictor_entry(m).min_stages <= len(COLUMNS)]
+methods = {**{m: predictor(m) for m in references}, **nets}
 table, rollouts = [], {}
 for i, row in edited.reset_index(drop=True).iterrows():
     window = torch.tensor([[float(row[c]) for c in COLUMNS]], dtype=torch.float32)
@@ -93,13 +96,13 @@ labels = [t["example"] for t in table]
 pick = st.selectbox("Sequence to plot", range(len(labels)), format_func=lambda i: labels[i], key="known-pick")
 row = edited.reset_index(drop=True).iloc[pick]
 fig = go.Figure(go.Scatter(x=[-4, -3, -2, -1, 0], y=[float(row[c]) for c in COLUMNS], mode="lines+markers",
-                           name="window (given)", line=dict(color=METHOD_COLORS["trajectory"], width=3)))
+                           name="window (given)", line=dict(color=method_colour("trajectory"), width=3)))
 for name in methods:
     if (pick, name) in rollouts:
         base = name.split(" ")[0]
         fig.add_trace(go.Scatter(x=[0, 1, 2, 3], y=[float(row[COLUMNS[-1]]), *rollouts[(pick, name)]],
                                  mode="lines+markers", name=name,
-                                 line=dict(color=METHOD_COLORS.get(base), dash="dash" if base == "known" else "dot")))
+                                 line=dict(color=method_colour(base), dash="dash" if base == "known" else "dot")))
 fig.update_layout(title=f"{labels[pick]}: the window and each predictor's rollout ({row['group']} network)",
                   xaxis=dict(title="step (−4 … 0: the window, most forgotten first; 1, 2, 3: ×2, ×4, ×8 data)",
                              dtick=1), yaxis_title="weight value", height=440)

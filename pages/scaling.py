@@ -6,12 +6,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.analysis import aggregate, invalid_methods
+from know_core.methods import base_name, predicted_methods
+from know_core.methods import colour as method_colour
 from know_core.views import protocol_line
-from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
+from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
 from pages._common import md
 
-PREDICTED = ("taskvector", "expfit", "known", "known-official", "oracle", "oracle-warm")
+PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 
 st.title("Scaling")
@@ -53,11 +55,11 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
             if naive is not None:
                 points = [(1.0, naive), *points]
             all_scales += [s for s, _ in points]
-            base = method.removeprefix("shrink:").removesuffix("+dc")
+            base = base_name(method)
             fig.add_trace(go.Scatter(
                 x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=f"{method}{tag}",
                 mode="lines+markers", error_y=dict(type="data", array=[a["std"] for _, a in points], visible=True),
-                line=dict(color=METHOD_COLORS.get(base), width=3 if base == "oracle-warm" else 2,
+                line=dict(color=method_colour(base), width=3 if base == "oracle-warm" else 2,
                           dash="dash" if method.startswith("shrink:") else "dashdot" if method.endswith("+dc") else
                           DASHES[k % len(DASHES)]),
                 customdata=[[a["n"], f"{s:g}"] for s, a in points],
@@ -65,7 +67,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                               "± %{error_y.array:.4f}<br>seeds: %{customdata[0]}<extra></extra>"))
         scratch = agg.get(("scratch", 1.0))
         if scratch is not None and metric == "target_acc":
-            fig.add_hline(y=scratch["mean"], line=dict(color=METHOD_COLORS["scratch"], dash="dot", width=1),
+            fig.add_hline(y=scratch["mean"], line=dict(color=method_colour("scratch"), dash="dot", width=1),
                           annotation_text=f"from scratch{tag}", annotation_position="bottom right")
     fig.update_layout(title=title, xaxis=scale_axis(all_scales), yaxis_title=ytitle, legend_title="method",
                       height=430, margin=dict(t=60))

@@ -10,7 +10,9 @@ from know_core.errors import KnowError
 from know_core.pca import pca_view
 from know_core.seedweights import layers
 from know_core.views import continuation_scores, protocol_line, scale_label
-from pages._common import (METHOD_COLORS, experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
+from know_core.methods import colour as method_colour
+from know_core.methods import method_order
+from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
 from pages._curves import curves_figure
 from pages._film import forgetting_panel
@@ -73,9 +75,8 @@ traj = sorted([p for p in points if p["kind"] == "trajectory"], key=lambda p: -p
 theta0 = next(p for p in points if p["kind"] == "trajectory" and p["stage"] == 0)
 series = {"trajectory (Θ_{S−1} → Θ0)": traj}
 kinds = {"trajectory (Θ_{S−1} → Θ0)": "trajectory"}
-order = list(METHOD_COLORS)
 for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] in ("prediction", "oracle")),
-                     key=lambda m: order.index(m.removesuffix("+dc")) if m.removesuffix("+dc") in order else len(order)):
+                     key=method_order):
     series[method] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
     kinds[method] = "oracle" if method == "oracle" else "prediction"
 for name, kind in ((WARM_SERIES, "warm"), (CONTROL_SERIES, "control")):
@@ -112,7 +113,7 @@ def kind_of(name: str) -> str:
 
 def color_of(name: str) -> str | None:
     key = {"trajectory": "trajectory", "warm": "oracle-warm", "control": "control"}.get(kinds[name], name)
-    return METHOD_COLORS.get(key.removesuffix("+dc"))
+    return method_colour(key)
 
 
 def dash_of(name: str) -> str:

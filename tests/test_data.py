@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from know_core import data
-from know_core.data import load_dataset, nested_order, stage_sizes
+from know_core.data import fashion_mnist, load_dataset, nested_order, stage_sizes
 from know_core.errors import DataError
 
 
@@ -33,9 +33,9 @@ def test_fashion_mnist_from_debian_files():
 
 
 def test_missing_dataset_says_how_to_get_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     with pytest.raises(DataError, match="apt-get install -y dataset-fashion-mnist"):
-        data._fashion_mnist(None)
+        fashion_mnist._fashion_mnist(None)
     monkeypatch.delenv("KNOW_DATA_ROOT", raising=False)
     with pytest.raises(DataError, match="--data-root"):
         load_dataset("cifar10")
@@ -54,7 +54,7 @@ def test_truncated_idx_file_is_named(tmp_path):
     with gzip.open(path, "wb") as fh:
         fh.write(header + bytes(100))
     with pytest.raises(DataError, match="truncated"):
-        data._read_idx(path)
+        fashion_mnist._read_idx(path)
 
 
 @pytest.mark.parametrize("balanced", [False, True])

@@ -73,12 +73,10 @@ class _Broken(Predictor):
 
 
 def test_non_finite_method_is_marked_invalid_and_others_complete(tmp_path, monkeypatch):
-    import know_core.experiment as experiment
     import know_core.predictors as predictors
 
-    monkeypatch.setitem(predictors._REGISTRY, "expfit-broken", _Broken)
-
-    monkeypatch.setattr(experiment, "ALL_METHODS", (*experiment.ALL_METHODS, "expfit-broken"))
+    monkeypatch.setattr(predictors._REGISTRY, "_entries", dict(predictors._REGISTRY._entries))
+    predictors.register_predictor("expfit-broken", _Broken)
     results = run_experiment(tiny(methods=["taskvector", "expfit-broken"]), tmp_path)
     bad = [r for r in results["rows"] if r["method"] == "expfit-broken"]
     assert bad and all(not r["valid"] and "non-finite" in r["reason"] for r in bad)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import know_core.predictors as registry
-from know_core.predictors import (KNOWN, Predictor, available_predictors, get_predictor, load_known_checkpoint,
+from know_core.predictors import (KNOWN, Option, Predictor, available_predictors, get_predictor, load_known_checkpoint,
                                   predict_fast, register_predictor, save_known_checkpoint)
 from know_core.predictors import known as known_module
 
@@ -71,12 +71,24 @@ class FailsOnRow(Predictor):
 
 
 def test_registering_a_new_predictor(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    register_predictor("fails_on_row", FailsOnRow)
+    monkeypatch.setattr(registry._REGISTRY, "_entries", dict(registry._REGISTRY._entries))
+    register_predictor("fails_on_row", FailsOnRow, label="Fails on a row", options=[Option("bad", "int", -1, "row")])
     assert available_predictors()[-1] == "fails_on_row"
     assert isinstance(get_predictor("fails_on_row", bad=3), FailsOnRow)
+    entry = registry.predictor_entry("fails_on_row")
+    assert (entry.label, entry.min_stages, entry.option("bad").kind) == ("Fails on a row", 2, "int")
     with pytest.raises(ValueError, match="already registered"):
-        register_predictor("fails_on_row", registry.NaivePredictor)
+        register_predictor("fails_on_row", type(get_predictor("naive")))
+
+
+def test_registry_carries_labels_colours_options_and_window_length():
+    entries = {e.name: e for e in registry.predictor_entries()}
+    assert list(entries)[:4] == ["naive", "taskvector", "expfit", "known"]
+    assert entries["known"].min_stages == 5 and entries["expfit"].min_stages == 3
+    assert all(e.colour and e.label for e in entries.values())
+    assert entries["taskvector"].option("lam").kind == "float"
+    with pytest.raises(ValueError, match=r"q_max must lie in \[1, inf\]"):
+        get_predictor("expfit", q_max=0.5)
 
 
 def test_chunked_rollout_reraises_worker_errors_and_restores_threads():

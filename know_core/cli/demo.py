@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..experiment import ALL_METHODS, PRESETS, preset
+from ..experiment import available_presets, preset
 from ..pipeline import preflight_experiment, run_experiment
+from ..predictors import available_predictors
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..retrodiction import retrodiction_table
 from ..runs import record_experiment
@@ -19,13 +20,13 @@ from .checks import check_demo
 @command("demo")
 def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="pre-train → forget → predict ×2/×4/×8 → fine-tune on a target → evaluate")
-    p.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)} (default quick)")
+    p.add_argument("--preset", default="quick", help=f"one of: {', '.join(available_presets())} (default quick)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", help="folder for results.json (finished seeds are resumed from it)")
     where.add_argument("--runs-dir", help="record the experiment as a run in this runs directory (the dashboard's)")
     p.add_argument("--name", default=None, help="with --runs-dir: a readable name for the run")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the preset's)")
-    p.add_argument("--methods", nargs="+", default=None, help=f"predictors among {', '.join(ALL_METHODS)}")
+    p.add_argument("--methods", nargs="+", default=None, help=f"predictors among {', '.join(available_predictors())} (default: the preset's)")
     p.add_argument("--scales", type=float, nargs="+", default=None, help="scaling factors, powers of 1/r (2 4 8)")
     p.add_argument("--official-known", default=official_known_folder(),
                    help=f"folder with the official KNOWN_*.h5: adds known-official (default ${OFFICIAL_ENV})")

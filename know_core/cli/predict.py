@@ -8,33 +8,50 @@ import json
 from ..backtest import backtest_run, format_table
 from ..errors import KnowError
 from ..extrapolate import extrapolate, save_predictions
-from ..predictors import available_predictors, get_predictor
-from ..retrodiction import DC_SUFFIX, extrapolate_dc
+from ..methods import DC_SUFFIX
+from ..predictors import Option, available_predictors, get_predictor, predictor_entries
+from ..retrodiction import extrapolate_dc
 from ..runs import MAX_STEPS, open_forget_run
 from ..store import RunStore
 from . import checks, command, runs_dir_arg
 
 
+_KINDS = {"float": float, "int": int, "str": str, "path": str}
+
+
+def _predictor_options() -> dict[str, list[tuple[str, Option]]]:
+    """Every option a registered predictor declares, by option name, with the predictors that take it."""
+    out: dict[str, list[tuple[str, Option]]] = {}
+    for entry in predictor_entries():
+        for option in entry.options:
+            out.setdefault(option.name, []).append((entry.name, option))
+    return out
+
+
 def _predictor_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default=None,
-                        help="KNOWN only: a folder with KNOWN_{Conv,FC,Bias}.h5 (the official networks) or a "
-                             ".safetensors checkpoint; default: the project's own checkpoint")
-    parser.add_argument("--lam", type=float, default=None, help="TaskVector only: step multiplier λ (default 1)")
+    """One flag per predictor option (``--lam``, ``--weights`` …), from the registry's metadata."""
+    for name, owners in _predictor_options().items():
+        option = owners[0][1]
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_KINDS[option.kind], default=None,
+                            help=f"{', '.join(o for o, _ in owners)} only: {option.help}")
 
 
 def make_predictor(method: str, args: argparse.Namespace, strict: bool = True):
     """The predictor with the options that apply to it; with ``strict`` an option for another method is an error."""
-    checks.finite("--lam", args.lam)
-    checks.readable_file("--weights", args.weights)
-    given = {"known": ("weights", args.weights), "taskvector": ("lam", args.lam)}
     options = {}
-    for owner, (option, value) in given.items():
+    for name, owners in _predictor_options().items():
+        value, flag = getattr(args, name, None), f"--{name.replace('_', '-')}"
         if value is None:
             continue
-        if owner == method:
-            options[option] = value
+        kind = owners[0][1].kind
+        if kind in ("float", "int"):
+            checks.finite(flag, value)
+        elif kind == "path":
+            checks.readable_file(flag, value)
+        if method in [o for o, _ in owners]:
+            options[name] = value
         elif strict:
-            raise KnowError(f"--{option} applies to the {owner} method only, not {method!r}")
+            raise KnowError(f"{flag} applies to the {' and '.join(o for o, _ in owners)} method only, not {method!r}")
     return get_predictor(method, **options)
 
 
@@ -95,9 +112,9 @@ def _predict(args: argparse.Namespace) -> int:
 def _backtest_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backtest", help="hide Θ0 (and Θ1), predict it back from older stages, report the error")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
-    p.add_argument("--methods", default="naive,taskvector,expfit,known",
-                   help="comma-separated predictors (default: all; known is skipped with a note when its "
-                        "checkpoint is missing)")
+    p.add_argument("--methods", default=",".join(available_predictors()),
+                   help=f"comma-separated predictors among {', '.join(available_predictors())} (default: all; one "
+                        "that cannot load, e.g. known without its checkpoint, is skipped with a note)")
     p.add_argument("--steps", type=int, default=1, choices=[1, 2], help="stages hidden (default 1)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     _predictor_args(p)

@@ -27,6 +27,7 @@ from ..errors import KnowError
 from ..forgetting import run_forgetting
 from ..fsio import write_json
 from ..models import GROUPS
+from ..predictors.known_net import STAGES as WINDOW
 from .jobs import Job
 from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
                        save_trajectory_file)
@@ -141,7 +142,7 @@ def summarise(out: str | Path) -> dict[str, Any]:
             n_weights = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys()  # noqa: SIM118
                             if k.startswith("0/") and meta["groups"].get(k[2:]) in GROUPS)
         trajectories += 1
-        windows += n_weights * max(0, meta["stages"] - 5)
+        windows += n_weights * max(0, meta["stages"] - WINDOW)
         size += path.stat().st_size
         forgot += bool(meta["forgot"])
         job_s += float(meta["timings"].get("total_s", 0.0))

@@ -26,10 +26,11 @@ from typing import Any
 from ..config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..predictors.known_net import STAGES as WINDOW
 from ..protocols import apply_protocol
 
 R_RANGE = (0.3, 0.9)
-STAGES = 7  # S ≥ 7: two 5-stage windows per weight (θ6..θ2 → θ1 and θ5..θ1 → θ0)
+STAGES = WINDOW + 2  # two KNOWN windows with a next stage per weight (θ6..θ2 → θ1 and θ5..θ1 → θ0)
 
 
 @dataclass(frozen=True)

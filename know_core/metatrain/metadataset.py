@@ -22,10 +22,10 @@ import torch
 
 from ..errors import DataError
 from ..models import GROUPS
+from ..predictors.known_net import STAGES as WINDOW  # KNOWN's window length, defined once with its network
 from ..windows import to_windows
 from .trajfile import CorruptTrajectory, read_trajectory_file
 
-WINDOW = 5
 # What a window is trained to predict: "backward" the film's own previous stage (θ_{k−1} from θ_{k+4}…θ_k, the
 # method); "warm" the warm oracle Θ_{−1} from the window ending at Θ0; "dc" the backward step on the drift-corrected
 # film Θ'_s = Θ_s − (C_s − Θ0). "warm" and "dc" use only the files that recorded warm oracles / a control film.

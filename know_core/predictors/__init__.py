@@ -1,66 +1,78 @@
 """Predictor registry: ``get_predictor("expfit")`` instead of if/else chains over names.
 
-A new predictor is one class deriving :class:`Predictor` plus one :func:`register_predictor` call; the CLI, the
-pipeline and the dashboard list whatever :func:`available_predictors` returns.
+A new predictor is one file in this package holding a class deriving :class:`Predictor` and one
+:func:`register_predictor` call; the package imports every module in itself (:func:`know_core.registry.discover`), so
+the CLI, the pipeline, the Experiments form and the pages list it from then on, with its label, colour and options.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 from ..errors import KnowError
+from ..registry import Entry, Option, Registry, discover
 from .base import Predictor, PredictorInputError
-from .expfit import ExpFitPredictor
-from .keras_import import load_keras_h5
-from .known import KNOWNPredictor
-from .known_checkpoint import load_known_checkpoint, save_known_checkpoint
-from .known_fast import predict_fast
-from .known_net import KNOWN
-from .naive import NaivePredictor
-from .taskvector import TaskVectorPredictor
 
-_REGISTRY: dict[str, Callable[..., Predictor]] = {}
+_REGISTRY = Registry("predictor", PredictorInputError)
 
 
-def register_predictor(name: str, factory: Callable[..., Predictor]) -> None:
-    """Make ``factory(**options)`` available as ``get_predictor(name, **options)``; names are unique."""
+def register_predictor(name: str, factory: Callable[..., Predictor], *, label: str = "", colour: str | None = None,
+                       help: str = "", options: Sequence[Option] = (), min_stages: int | None = None,
+                       order: int = 100) -> None:
+    """Make ``factory(**options)`` available as ``get_predictor(name, **options)``; names are unique.
+
+    ``min_stages`` (default: the class's own) is the film length it needs; ``order`` places it in every list
+    (the built-in baselines come first); ``colour`` is its colour on every page (a stable one is picked if None).
+    """
     if not name or name != name.strip().lower():
         raise ValueError(f"predictor names are non-empty lower-case words, got {name!r}")
-    if name in _REGISTRY and _REGISTRY[name] is not factory:
-        raise ValueError(f"a different predictor is already registered as {name!r}")
-    _REGISTRY[name] = factory
+    stages = min_stages if min_stages is not None else getattr(factory, "min_stages", 2)
+    _REGISTRY.add(Entry(name, factory, label or name, help, colour, tuple(options), int(stages), order))
 
 
 def available_predictors() -> list[str]:
-    """Registered names, in registration order (baselines first)."""
-    return list(_REGISTRY)
+    """Registered names, in listing order (baselines first)."""
+    return _REGISTRY.names()
+
+
+def predictor_entry(name: str) -> Entry:
+    """A registered predictor's metadata; an unknown name fails with the list of what exists."""
+    return _REGISTRY.get(str(name).strip().lower())
+
+
+def predictor_entries() -> list[Entry]:
+    return _REGISTRY.entries()
 
 
 def get_predictor(name: str, **options) -> Predictor:
     """A ready predictor; unknown names and options fail with the list of what exists."""
-    factory = _REGISTRY.get(str(name).strip().lower())
-    if factory is None:
-        raise PredictorInputError(f"unknown predictor {name!r}; available: {', '.join(_REGISTRY)}")
-    accepted = [p for p in inspect.signature(factory).parameters if p != "self"]
+    entry = predictor_entry(name)
+    accepted = [p for p in inspect.signature(entry.factory).parameters if p != "self"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise PredictorInputError(f"predictor {name!r} has no option {unknown[0]!r}; "
                                   f"its options: {', '.join(accepted) or 'none'}")
     try:
-        return factory(**options)
+        for key, value in options.items():
+            if (declared := entry.option(key)) is not None:
+                declared.check(entry.name, value)
+        return entry.factory(**options)
     except KnowError:
         raise
     except (ValueError, OSError, KeyError, TypeError, RuntimeError) as exc:  # e.g. a garbage .h5 or checkpoint
         raise PredictorInputError(f"predictor {name!r}: cannot use these options ({str(exc)[:200]})") from None
 
 
-register_predictor("naive", NaivePredictor)
-register_predictor("taskvector", TaskVectorPredictor)
-register_predictor("expfit", ExpFitPredictor)
-register_predictor("known", KNOWNPredictor)
+discover(__name__, __path__)
+
+from .keras_import import load_keras_h5  # noqa: E402  (re-exported names callers have always imported from here)
+from .known_checkpoint import load_known_checkpoint, save_known_checkpoint  # noqa: E402
+from .known_fast import predict_fast  # noqa: E402
+from .known_net import KNOWN  # noqa: E402
 
 __all__ = [
-    "KNOWN", "Predictor", "PredictorInputError", "available_predictors", "get_predictor", "load_keras_h5",
-    "load_known_checkpoint", "predict_fast", "register_predictor", "save_known_checkpoint",
+    "KNOWN", "Option", "Predictor", "PredictorInputError", "available_predictors", "get_predictor", "load_keras_h5",
+    "load_known_checkpoint", "predict_fast", "predictor_entries", "predictor_entry", "register_predictor",
+    "save_known_checkpoint",
 ]

@@ -28,6 +28,7 @@ import math
 import torch
 
 from .base import Predictor, PredictorInputError
+from . import Option, register_predictor
 
 
 class ExpFitPredictor(Predictor):
@@ -64,3 +65,9 @@ class ExpFitPredictor(Predictor):
 
     def describe(self) -> str:
         return f"expfit: least-squares a + b·q^k per weight, q ≤ {self.q_max:g}, TaskVector step where no q > 0 fits"
+
+
+register_predictor("expfit", ExpFitPredictor, label="ExpFit", colour="#ff7f0e", order=20,
+                   help="fit a + b·q^j to each weight and evaluate it one stage further",
+                   options=[Option("q_max", "float", 2.0, "largest growth ratio q fitted per stage (default 2)",
+                                   low=1.0)])

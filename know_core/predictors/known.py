@@ -14,6 +14,7 @@ import torch
 
 from ..models import GROUPS
 from .base import Predictor, PredictorInputError
+from . import Option, register_predictor
 from .keras_import import KERAS_LAYERS, OFFICIAL_FILES, load_official_folder
 from .known_checkpoint import DEFAULT_CHECKPOINT, KNOWNWeightsMissing, load_known_checkpoint, save_known_checkpoint
 from .known_fast import predict_fast
@@ -60,3 +61,9 @@ class KNOWNPredictor(Predictor):
     def describe(self) -> str:
         modes = ", ".join(f"{group}: {net.input_mode}" for group, net in self.nets.items())
         return f"known: KNOWN hyper-model, {self.source} (input mode {modes})"
+
+
+register_predictor("known", KNOWNPredictor, label="KNOWN", colour="#2ca02c", order=30,
+                   help="the learned hyper-model: one network per parameter group on a 5-stage window",
+                   options=[Option("weights", "path", None, "a folder with KNOWN_{Conv,FC,Bias}.h5 (the official "
+                                   "networks) or a .safetensors checkpoint; default: the project's own checkpoint")])

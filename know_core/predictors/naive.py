@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .base import Predictor
+from . import register_predictor
 
 
 class NaivePredictor(Predictor):
@@ -18,3 +19,7 @@ class NaivePredictor(Predictor):
 
     def describe(self) -> str:
         return "naive: θ0 unchanged"
+
+
+register_predictor("naive", NaivePredictor, label="Naive (Θ0)", colour="#7f7f7f", order=0,
+                   help="keep Θ0: the baseline every comparison is made against")

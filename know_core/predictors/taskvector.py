@@ -11,6 +11,7 @@ import math
 import torch
 
 from .base import Predictor, PredictorInputError
+from . import Option, register_predictor
 
 
 class TaskVectorPredictor(Predictor):
@@ -30,3 +31,8 @@ class TaskVectorPredictor(Predictor):
 
     def describe(self) -> str:
         return f"taskvector: θ0 + λ(θ0 − θ1), λ={self.lam:g}"
+
+
+register_predictor("taskvector", TaskVectorPredictor, label="TaskVector", colour="#1f77b4", order=10,
+                   help="continue the last forgetting step backwards, θ0 + λ(θ0 − θ1)",
+                   options=[Option("lam", "float", 1.0, "step multiplier λ (default 1)")])
