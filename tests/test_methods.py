@@ -49,7 +49,7 @@ def test_a_backtest_the_film_is_too_short_for_gets_a_note_from_the_metadata():
     import torch
 
     from know_core.forgetting import Trajectory
-    from know_core.pipeline import _backtests
+    from know_core.seed import _backtests
     from know_core.predictors import get_predictor
 
     states = [{"w": torch.full((3, 2), 1.0 + 0.1 * s), "b": torch.full((3,), 0.5 - 0.05 * s)} for s in range(5)]

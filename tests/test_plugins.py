@@ -78,7 +78,7 @@ from streamlit.testing.v1 import AppTest
 from experiment_helpers import tiny_experiment
 from know_core.errors import ConfigError
 from know_core.experiment import ExperimentConfig
-from know_core.runs import experiment_run
+from know_core.runs import record_experiment
 from know_core.store import RunStore
 
 copy, out = Path(sys.argv[1]), {}
@@ -93,7 +93,7 @@ try:
 except ConfigError as exc:
     out["short"] = str(exc)
 root = copy / "runs"
-run_id = experiment_run(cfg, RunStore(root), name="plugins")
+run_id = record_experiment(cfg, RunStore(root), name="plugins")
 rows = RunStore(root).open(run_id).results()["rows"]
 out["rows"] = sorted({r["method"] for r in rows if r.get("valid", True)})
 os.environ["KNOW_RUNS_DIR"] = str(root)
