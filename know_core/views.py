@@ -24,9 +24,13 @@ from .protocols import describe
 METRICS = ("rel_error", "cosine", "rel_error_data", "cosine_data")
 
 
-def protocol_line(config: dict[str, Any]) -> str:
+def protocol_line(config: Any) -> str:
     """``describe`` of a run's forgetting settings; ``config`` is an experiment's config (with ``source``) or a
-    forgetting run's. Runs recorded before protocols existed read as ``custom`` with the release's epochs:N budget."""
+    forgetting run's, typed or as stored. Runs recorded before protocols existed read as ``custom`` with the
+    release's epochs:N budget."""
+    source = getattr(config, "source", config)
+    if isinstance(source, ForgetConfig):
+        return describe(source)
     source = config.get("source", config) if isinstance(config, dict) else {}
     try:
         return describe(from_dict(ForgetConfig, dict(source)))

@@ -5,10 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from know_core.pca import weight_curves
-from know_core.seedweights import SeedWeights
-from know_core.views import scale_ticks
-from know_core.methods import colour as method_colour
+from know_core.api import SeedWeights, method_colour, scale_ticks, weight_curves
 
 
 def curves_figure(sw: SeedWeights, r: float, n: int, layer: str | None, seed: int, scales: list[float]) -> go.Figure:

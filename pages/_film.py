@@ -1,6 +1,6 @@
 """The forgetting panel shared by the Trajectory and Runs pages: the film measured stage by stage, its warm-oracle
 continuation and the same-data control, the step sizes, and the verdict with its p-value (numbers from
-``know_core.views``)."""
+the façade, ``know_core.api``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from know_core.methods import colour as method_colour
-from know_core.views import film_panel, stage_tick_labels
+from know_core.api import SeedTrajectory, film_panel, method_colour, stage_tick_labels
 from pages._common import show_figure
 
 FILM = method_colour("trajectory")
@@ -81,10 +80,9 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2g}"
 
 
-def forgetting_panel(entry: dict, r: float, key: str) -> dict:
-    """Draw the panel for one seed's film (``results["trajectories"][i]`` or a forget run's summary); returns the
-    panel's records."""
-    panel = film_panel(entry, r)
+def forgetting_panel(film: SeedTrajectory, r: float, key: str) -> dict:
+    """Draw the panel for one seed's film; returns the panel's records."""
+    panel = film_panel(film, r)
     report = panel["report"]
     (st.success if panel["forgot"] else st.warning)(panel["verdict"] or "No verdict recorded for this film.")
     if report is None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from know_core import jobs
-from know_core.errors import KnowError
-from know_core.landscape import contour_key
+from know_core.api import KnowError, contour_key, contour_status, start_contour
 from pages._common import md, runs_dir
 
 
@@ -19,7 +17,7 @@ def landscape(run_id: str, seed: int, layer: str | None) -> dict | None:
         grid = c1.slider("Grid size (points per side)", 5, 40, 15, key="traj-grid")
         metric = c2.radio("Contour of", ["accuracy", "loss"], horizontal=True, key="traj-metric")
         key = contour_key(seed, layer, grid)
-        state = jobs.contour_status(runs_dir(), run_id, key)
+        state = contour_status(runs_dir(), run_id, key)
         if state["state"] == "done":
             contours = state["grid"]
             st.caption(f"Source {metric} of the networks on a {grid}×{grid} grid over the plane "
@@ -29,7 +27,7 @@ def landscape(run_id: str, seed: int, layer: str | None) -> dict | None:
 
             @st.fragment(run_every=2.0)
             def _wait() -> None:
-                if jobs.contour_status(runs_dir(), run_id, key)["state"] != "running":
+                if contour_status(runs_dir(), run_id, key)["state"] != "running":
                     st.rerun(scope="app")
             _wait()
         else:
@@ -37,7 +35,7 @@ def landscape(run_id: str, seed: int, layer: str | None) -> dict | None:
                 st.error(f"The last computation failed: {md(state['error'])}")
             if st.button(f"Compute the {grid}×{grid} grid", key="traj-contour"):
                 try:
-                    jobs.launch_contour(runs_dir(), run_id, seed, layer or "", grid)
+                    start_contour(runs_dir(), run_id, seed, layer, grid)
                 except KnowError as exc:
                     st.error(str(exc))
                 st.rerun()

@@ -7,12 +7,10 @@ redraws from memory. A run that cannot be read shows as an error on the page, ne
 from __future__ import annotations
 
 import os
-from typing import Any
-
 import streamlit as st
 
-from know_core.errors import KnowError, RunStoreError
-from know_core.store import DEFAULT_RUNS_DIR, RunInfo, RunStore
+from know_core import api
+from know_core.api import DEFAULT_RUNS_DIR, ExperimentResult, KnowError, RunInfo, RunStore
 from pages._text import md
 
 
@@ -22,7 +20,7 @@ def runs_dir() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> RunStore:
-    return RunStore(root)
+    return api.open_store(root)
 
 
 def store() -> RunStore:
@@ -36,7 +34,7 @@ def store() -> RunStore:
 
 def list_runs(**filters: str) -> list[RunInfo]:
     try:
-        return store().list_runs(**filters)
+        return api.list_runs(store(), **filters)
     except KnowError as exc:
         st.error(f"Cannot read the run index: {md(exc)}")
         st.stop()
@@ -46,34 +44,24 @@ def list_runs(**filters: str) -> list[RunInfo]:
 def damage(root: str, run_id: str, updated: float) -> str | None:
     """Why a finished run cannot be read (a file missing, corrupt, too big, outside its folder or of the wrong
     shape), or None when it is whole; read once per run and update."""
-    try:
-        from know_core.runs import check_run
-
-        check_run(RunStore(root), run_id)
-    except RunStoreError as exc:
-        return str(exc)
-    return None
+    return api.damage(root, run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def results(root: str, run_id: str, updated: float) -> dict[str, Any]:
-    """A finished experiment's results.json (verified against its manifest and validated)."""
-    return RunStore(root).open(run_id).results()
+def results(root: str, run_id: str, updated: float) -> ExperimentResult:
+    """A finished experiment's results (verified against its manifest and validated), as typed objects."""
+    return api.load_experiment(root, run_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
-def seed_weights(root: str, run_id: str, updated: float, seed: int):
-    from know_core.seedweights import load_seed
-
-    return load_seed(RunStore(root).open(run_id), seed)
+def seed_weights(root: str, run_id: str, updated: float, seed: int) -> api.SeedWeights:
+    return api.load_seed_weights(root, run_id, seed)
 
 
 @st.cache_data(show_spinner="Backtesting every layer…", max_entries=16)
 def layer_backtest_rows(run_id: str, updated: float, seed: int, methods: tuple[str, ...],
                         official_known: str | None) -> list[dict]:
-    from know_core.analysis import layer_backtest
-
-    return layer_backtest(seed_weights(runs_dir(), run_id, updated, seed), list(methods), official_known)
+    return api.layer_backtest(seed_weights(runs_dir(), run_id, updated, seed), list(methods), official_known)
 
 
 def experiment_runs() -> list[RunInfo]:
@@ -81,7 +69,7 @@ def experiment_runs() -> list[RunInfo]:
     return [r for r in list_runs(kind="experiment", status="done") if damage(runs_dir(), r.id, r.updated) is None]
 
 
-def load_results(info: RunInfo) -> dict[str, Any] | None:
+def load_results(info: RunInfo) -> ExperimentResult | None:
     try:
         return results(runs_dir(), info.id, info.updated)
     except KnowError as exc:

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from know_core.views import retrodiction_summary, scale_label
+from know_core.api import retrodiction_summary, scale_label
 from pages._common import show_figure
 
 GROUP_COLORS = {"conv": "#1f77b4", "fc": "#ff7f0e", "bias": "#2ca02c"}
@@ -19,10 +19,10 @@ def _summaries(loaded: list) -> list[dict]:
     out = []
     for info, res in loaded:
         backtest: dict[tuple[str, str], list[float]] = {}
-        for b in res.get("backtest", []):
+        for b in res.backtest:
             if b.get("rel_error") is not None and not b.get("layer"):
                 backtest.setdefault((b["method"], b["group"]), []).append(b["rel_error"])
-        for row in retrodiction_summary(res.get("retrodiction") or []):
+        for row in retrodiction_summary(res.retrodiction):
             bt = backtest.get((row["method"], row["group"]))
             out.append({**row, "run": info.name, "backtest": sum(bt) / len(bt) if bt else None})
     return out

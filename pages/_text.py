@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from know_core.store import RunInfo
+from know_core.api import RunInfo
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
 

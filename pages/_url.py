@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from know_core.store import RunInfo
+from know_core.api import RunInfo
 from pages._text import run_label
 
 

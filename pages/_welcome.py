@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from know_core import jobs
-from know_core.errors import KnowError
+from know_core.api import KnowError, start_preset
 from pages._reads import list_runs, runs_dir
 from pages._routing import PAGES
 from pages._text import md
 
 
 def launch_quick_demo() -> None:
-    from know_core.experiment import preset
-
     try:
-        run_id = jobs.launch(preset("quick"), runs_dir(), "quick demo")
+        run_id = start_preset("quick", runs_dir(), "quick demo")
     except KnowError as exc:
         st.error(f"Could not launch the quick demo: {md(exc)}")
         return

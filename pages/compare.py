@@ -6,10 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.analysis import aggregate, invalid_methods
-from know_core.methods import OFFICIAL, SHRINK_PREFIX, predicted_methods
-from know_core.methods import colour as method_colour
-from know_core.views import protocol_line
+from know_core.api import (OFFICIAL, SHRINK_PREFIX, aggregate, invalid_methods, method_colour, predicted_methods,
+                           protocol_line)
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            show_figure, sync_url)
 from pages._retrodiction import retrodiction_section
@@ -36,14 +34,14 @@ if not chosen:
 loaded = [(info, res) for info in chosen if (res := load_results(info)) is not None]
 tag = (lambda info: f" · {info.name}") if len(loaded) > 1 else (lambda info: "")
 for info, res in loaded:
-    st.caption(md(f"{info.name}: {protocol_line(res['config'])}"))
+    st.caption(md(f"{info.name}: {protocol_line(res.config)}"))
 
 
 def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
     """Per method and scale: the predictor's bar beside its shrinkage control's, error bars over seeds."""
     fig, refs = go.Figure(), []
     for info, res in loaded:
-        agg = aggregate(res["rows"], metric)
+        agg = aggregate(res.rows, metric)
         for variant in ("", SHRINK_PREFIX):
             for method in PREDICTORS:
                 entries = [a for a in agg if a["method"] == variant + method]
@@ -55,7 +53,7 @@ def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
                     name=f"{variant}{method}{tag(info)}", marker_color=method_colour(method),
                     marker_pattern_shape="/" if variant else "", opacity=0.55 if variant else 1.0,
                     hovertemplate="%{x}<br>%{y:.4f} ± %{error_y.array:.4f}<extra>%{fullData.name}</extra>"))
-        naive = next((a for a in aggregate(res["rows"], metric) if a["method"] == "naive"), None)
+        naive = next((a for a in aggregate(res.rows, metric) if a["method"] == "naive"), None)
         if naive is not None:
             refs.append(naive["mean"])
             fig.add_hline(y=naive["mean"], line=dict(color=method_colour("naive"), dash="dot"),
@@ -72,7 +70,7 @@ def paired_bars(metric: str, title: str, ytitle: str) -> go.Figure:
 
 
 def backtest_figure() -> go.Figure | None:
-    rows = [{**b, "run": info.name} for info, res in loaded for b in res.get("backtest", [])
+    rows = [{**b, "run": info.name} for info, res in loaded for b in res.backtest
             if b.get("rel_error") is not None]
     if not rows:
         return None
@@ -93,10 +91,9 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     """Backtest error per layer for the first seed of one run (computed here on demand; predictions only, cached)."""
     from pages._common import layer_backtest_rows
 
-    seed = res["trajectories"][0]["seed"]
-    methods = [m for m in res["config"]["methods"] if m != "naive"] + ([OFFICIAL]
-                                                                       if res["config"].get("official_known") else [])
-    rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res["config"].get("official_known"))
+    seed = res.seeds[0]
+    methods = [m for m in res.config.methods if m != "naive"] + ([OFFICIAL] if res.config.official_known else [])
+    rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res.config.official_known)
     for row in rows:
         if row.get("note"):
             st.caption(f"Per-layer backtest of {md(row['method'])}: {md(row['note'])}")
@@ -118,7 +115,7 @@ def oracle_figure() -> go.Figure | None:
     fig = go.Figure()
     for info, res in loaded:
         for metric, axis in (("dist_to_oracle", "y"), ("cos_to_oracle", "y2")):
-            agg = [a for a in aggregate(res["rows"], metric) if a["method"].removeprefix(SHRINK_PREFIX) in PREDICTORS]
+            agg = [a for a in aggregate(res.rows, metric) if a["method"].removeprefix(SHRINK_PREFIX) in PREDICTORS]
             if not agg:
                 continue
             label = "distance to oracle" if axis == "y" else "cosine to oracle step"
@@ -138,9 +135,9 @@ def oracle_figure() -> go.Figure | None:
 def table() -> pd.DataFrame:
     out = []
     for info, res in loaded:
-        extra = {m: {(a["method"], a["scale"]): a for a in aggregate(res["rows"], m)}
+        extra = {m: {(a["method"], a["scale"]): a for a in aggregate(res.rows, m)}
                  for m in ("source_acc", "dist_to_oracle", "cos_to_oracle", "norm_ratio")}
-        for e in res["summary"]:
+        for e in res.summary:
             key = (e["method"], e["scale"])
             row = {"run": info.name, "method": e["method"], "scale": f"×{e['scale']:g}", "seeds": e["n"],
                    "target acc": e["mean"], "± std": e["std"]}
@@ -171,7 +168,7 @@ if st.toggle("Backtest per layer too (first seed of each run; computed on demand
         layer_fig = layer_backtest_figure(info, res)
         if layer_fig is not None:
             show_figure(layer_fig, f"compare-backtest-layers-{info.id}")
-notes = {(b["method"], b["note"]) for _, res in loaded for b in res.get("backtest", []) if b.get("note")}
+notes = {(b["method"], b["note"]) for _, res in loaded for b in res.backtest if b.get("note")}
 for method, note in sorted(notes):
     st.caption(f"Backtest of {md(method)}: {md(note)}")
 fig = oracle_figure()
@@ -191,8 +188,8 @@ st.dataframe(df, hide_index=True, width="stretch",
 st.download_button("Download this table (CSV)", df.to_csv(index=False), "know-compare.csv", "text/csv",
                    on_click="ignore")
 for info, res in loaded:
-    for method, reason in invalid_methods(res["rows"]).items():
+    for method, reason in invalid_methods(res.rows).items():
         st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
     with st.expander(f"Verdicts · {md(run_label(info))}", expanded=len(loaded) == 1):
-        for line in res.get("verdicts", []):
+        for line in res.verdicts:
             st.markdown(f"- {md(line)}")

@@ -10,18 +10,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from know_core import jobs
-from know_core.cli.protocol_args import protocol_config
-from know_core.config import AUGMENTS, OPTIMIZERS, PRETRAIN_UNTIL, WARM_MODES
-from know_core.data import available_datasets
-from know_core.errors import ConfigError, KnowError
-from know_core.experiment import ExperimentConfig, available_presets, preset
-from know_core.finetune import RECIPES, FinetuneConfig
-from know_core.models import available_models
-from know_core.pipeline import preflight_experiment
-from know_core.predictors import available_predictors
-from know_core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, apply_protocol, describe
-from know_core.stages import BUDGET_HELP
+from know_core.api import (AUGMENTS, BUDGET_HELP, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL,
+                           PROTOCOLS, RECIPES, WARM_MODES, ConfigError, ExperimentConfig, FinetuneConfig, KnowError,
+                           apply_protocol, available_datasets, available_models, available_predictors,
+                           available_presets, cancel, describe, preflight_experiment, preset, protocol_config,
+                           reconcile, start, watch)
 from pages._common import PAGES, list_runs, runs_dir, welcome
 from pages._common import md
 
@@ -201,13 +194,11 @@ def experiment_form() -> None:
             st.error(f"Not launched — {md(exc)}")
             return
         if "known" in cfg.methods:
-            from know_core.predictors.known import DEFAULT_CHECKPOINT
-
             if not DEFAULT_CHECKPOINT.is_file():
                 st.warning("The default KNOWN checkpoint is not there yet, so the method `known` will be listed as "
                            "invalid in the results (`python -m know_core metatrain` makes it).")
         try:
-            run_id = jobs.launch(cfg, runs_dir(), v["run_name"].strip() or None)
+            run_id = start(cfg, runs_dir(), v["run_name"].strip() or None)
         except KnowError as exc:
             st.error(f"Not launched — {md(exc)}")
             return
@@ -239,7 +230,7 @@ def job_card(p: dict) -> None:
                 button.caption("cancelling…")
             elif button.button("Cancel", key=f"cancel-{p['run_id']}", icon=":material/stop_circle:"):
                 try:
-                    jobs.cancel(runs_dir(), p["run_id"])
+                    cancel(runs_dir(), p["run_id"])
                 except KnowError as exc:
                     st.error(str(exc))
                 st.rerun(scope="fragment")
@@ -254,9 +245,9 @@ def job_card(p: dict) -> None:
 
 def jobs_panel() -> None:
     try:
-        jobs.reconcile(runs_dir())
+        reconcile(runs_dir())
         runs = list_runs(kind="experiment")[:8]
-        reports = [jobs.progress(runs_dir(), r.id) for r in runs]
+        reports = [watch(runs_dir(), r.id) for r in runs]
     except KnowError as exc:
         st.error(f"Cannot read the jobs: {md(exc)}")
         return

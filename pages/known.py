@@ -10,11 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from know_core.methods import colour as method_colour
-from know_core.models import GROUPS
-from know_core.predictors import available_predictors, get_predictor, predictor_entry
-from know_core.predictors.keras_import import OFFICIAL_ENV, official_known_folder
-from know_core.predictors.known import DEFAULT_CHECKPOINT, OFFICIAL_FILES
+from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, available_predictors,
+                           get_predictor, method_colour, official_known_folder, predictor_entry)
 from pages._common import REPO, show_figure
 
 COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]

@@ -8,9 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.errors import KnowError
-from know_core import jobs
-from know_core.views import protocol_line
+from know_core.api import KnowError, delete, load_forget_run, protocol_line, rename, resume
 from pages._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
                            sync_url, url_list, welcome)
 
@@ -89,7 +87,7 @@ with a.form("rename"):
             st.error("Name: give a non-empty name.")
         else:
             try:
-                store().rename(run_id, new_name.strip())
+                rename(store(), run_id, new_name.strip())
             except KnowError as exc:
                 st.error(md(exc))
             else:
@@ -101,7 +99,7 @@ def confirm_delete(run_id: str, name: str) -> None:
     st.write(f"**{md(name)}** (`{run_id}`) and all its files will be removed from disk. This cannot be undone.")
     if st.button("Delete for good", type="primary", key="runs-delete-yes"):
         try:
-            store().delete(run_id)
+            delete(store(), run_id)
         except KnowError as exc:
             st.error(md(exc))
             return
@@ -121,7 +119,7 @@ with b:
                                                        help="Experiments continue from their finished seeds; a "
                                                             "forget run is run again from its config."):
         try:
-            jobs.resume(runs_dir(), run_id)
+            resume(runs_dir(), run_id)
         except KnowError as exc:
             st.error(md(exc))
         else:
@@ -140,14 +138,13 @@ if status == "running":
 
 
 def forget_run_view() -> None:
-    from know_core.runs import open_forget_run
-
     try:
-        _, cfg, traj = open_forget_run(store(), run_id)
+        run = load_forget_run(runs_dir(), run_id)
     except KnowError as exc:
         st.error(f"This run is damaged: {md(exc)}")
         return
-    st.caption(protocol_line(info.config))
+    cfg, traj = run.config, run.trajectory
+    st.caption(protocol_line(cfg))
     fig = go.Figure(go.Scatter(
         x=list(range(len(traj.source_acc))), y=traj.source_acc, mode="lines+markers", name="source test accuracy",
         customdata=traj.stage_sizes,
@@ -173,17 +170,17 @@ def experiment_view() -> None:
     res = load_results(info)
     if res is None:
         return
-    st.caption(protocol_line(res["config"]))
-    rows_df = pd.DataFrame(res["rows"])
+    st.caption(protocol_line(res.config))
+    rows_df = pd.DataFrame(res.rows)
     st.subheader("Results")
     st.dataframe(rows_df, hide_index=True, width="stretch")
     st.download_button("Download all result rows (CSV)", rows_df.to_csv(index=False), f"{run_id}-results.csv",
                        "text/csv", icon=":material/download:", on_click="ignore")
-    for line in res.get("verdicts", []):
+    for line in res.verdicts:
         st.markdown(f"- {md(line)}")
     st.subheader("Predicted weights")
     st.caption("Any stored network of this run as a safetensors file (load with `safetensors.torch.load_file`).")
-    seeds = [t["seed"] for t in res["trajectories"]]
+    seeds = res.seeds
     c1, c2, c3 = st.columns(3)
     seed = c1.selectbox("Seed", seeds, key="runs-w-seed")
     try:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.analysis import aggregate, invalid_methods
-from know_core.methods import base_name, predicted_methods
-from know_core.methods import colour as method_colour
-from know_core.views import protocol_line
+from know_core.api import aggregate, base_name, invalid_methods, method_colour, predicted_methods, protocol_line
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
 from pages._common import md
@@ -43,7 +40,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
         res = load_results(info)
         if res is None:
             continue
-        agg = {(a["method"], a["scale"]): a for a in aggregate(res["rows"], metric)}
+        agg = {(a["method"], a["scale"]): a for a in aggregate(res.rows, metric)}
         naive = agg.get(("naive", 1.0))
         tag = f" · {info.name}" if len(chosen) > 1 else ""
         methods = [m for m in PREDICTED if any(key[0] == m for key in agg)]
@@ -82,9 +79,9 @@ for info in chosen:
     res = load_results(info)
     if res is None:
         continue
-    st.caption(md(f"{info.name}: {protocol_line(res['config'])}"))
-    for method, reason in invalid_methods(res["rows"]).items():
+    st.caption(md(f"{info.name}: {protocol_line(res.config)}"))
+    for method, reason in invalid_methods(res.rows).items():
         st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
-    if not any(t["forgot"] for t in res.get("trajectories", [])):
+    if not any(t.forgot for t in res.trajectories):
         st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")

@@ -6,12 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.errors import KnowError
-from know_core.pca import pca_view
-from know_core.seedweights import layers
-from know_core.views import continuation_scores, protocol_line, scale_label
-from know_core.methods import colour as method_colour
-from know_core.methods import method_order
+from know_core.api import (KnowError, continuation_scores, layers, method_colour, method_order, pca_view,
+                           protocol_line, scale_label)
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
 from pages._curves import curves_figure
@@ -41,9 +37,9 @@ with left:
 res = load_results(info)
 if res is None:
     st.stop()
-r = float(res["config"]["source"]["r"])
-st.caption(protocol_line(res["config"]))
-seeds = [t["seed"] for t in res["trajectories"]]
+r = res.r
+st.caption(protocol_line(res.config))
+seeds = res.seeds
 with mid:
     if "traj-seed" not in st.session_state or st.session_state["traj-seed"] not in seeds:
         st.session_state["traj-seed"] = url_value("seed", seeds[0], seeds, int)
@@ -231,7 +227,7 @@ with plot_col:
         show_figure(animation(), "trajectory-animation")
     else:
         n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-nweights")
-        show_figure(curves_figure(sw, r, n, layer, seed, res["config"]["scales"]), "trajectory-weights")
+        show_figure(curves_figure(sw, r, n, layer, seed, res.config.scales), "trajectory-weights")
 
 st.subheader("Forgetting panel")
-forgetting_panel(res["trajectories"][seeds.index(seed)], r, "trajectory")
+forgetting_panel(res.trajectory(seed), r, "trajectory")

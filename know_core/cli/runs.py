@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..api import delete, list_runs
 from ..errors import KnowError, RunStoreError
 from ..runs import check_run
 from ..store import RunStore
@@ -69,7 +70,7 @@ def _runs_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _runs_list(args: argparse.Namespace) -> int:
-    runs = RunStore(args.runs_dir, create=False).list_runs(status=args.status)
+    runs = list_runs(RunStore(args.runs_dir, create=False), status=args.status)
     if args.json:
         print(json.dumps([r.__dict__ for r in runs], indent=2))
         return 0
@@ -97,8 +98,7 @@ def _runs_show(args: argparse.Namespace) -> int:
 
 
 def _runs_delete(args: argparse.Namespace) -> int:
-    store = RunStore(args.runs_dir, create=False)
-    store.delete(args.id)
+    delete(RunStore(args.runs_dir, create=False), args.id)
     print(f"deleted run {args.id}")
     return 0
 

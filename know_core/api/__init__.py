@@ -1,0 +1,17 @@
+"""The one surface the dashboard (and, where natural, the CLI) calls: start, watch, cancel, resume, rename, delete and
+list runs (:mod:`.control`); read a run as typed objects (:mod:`.results`); compute what a page draws
+(:mod:`.views`); list what a run can be made of (:mod:`.catalog`). ``pages/`` imports nothing else from know_core
+(``tests/test_facade.py`` enforces it)."""
+
+from ..errors import ConfigError, KnowError, RunStoreError
+from ..store import DEFAULT_RUNS_DIR
+from .catalog import *  # noqa: F401,F403 — the façade re-exports its parts
+from .catalog import __all__ as _catalog
+from .control import *  # noqa: F401,F403
+from .control import __all__ as _control
+from .results import *  # noqa: F401,F403
+from .results import __all__ as _results
+from .views import *  # noqa: F401,F403
+from .views import __all__ as _views
+
+__all__ = ["ConfigError", "DEFAULT_RUNS_DIR", "KnowError", "RunStoreError", *_catalog, *_control, *_results, *_views]

@@ -1,0 +1,114 @@
+"""Runs read as typed objects: an experiment's results, a forget run's trajectory, one seed's stored weights.
+
+Every read goes through the run store's bounded, validated loaders (:mod:`know_core.loaders`,
+:mod:`know_core.schemas`, :func:`know_core.runs.check_run`); this module only turns what they return into dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ForgetConfig
+from ..errors import RunStoreError
+from ..experiment import ExperimentConfig
+from ..forgetting import Trajectory
+from ..measure import ForgettingReport
+from ..runs import check_run, open_forget_run
+from ..schemas import check_config
+from ..seedweights import SeedWeights, load_seed
+from ..store import RunInfo, RunStore
+from ..views import report_of
+
+
+@dataclass
+class SeedTrajectory:
+    """One seed's forgetting film as ``results.json`` records it; ``record`` is that entry, as validated."""
+
+    seed: int
+    forgot: bool
+    verdict: str
+    source_acc: list[float]
+    stage_sizes: list[int]
+    report: ForgettingReport | None
+    record: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "SeedTrajectory":
+        return cls(seed=record["seed"], forgot=record["forgot"], verdict=record["verdict"],
+                   source_acc=list(record["source_acc"]), stage_sizes=list(record["stage_sizes"]),
+                   report=report_of(record), record=record)
+
+
+@dataclass
+class ExperimentResult:
+    """A finished experiment: its config, result rows (one per seed, method and scale), summary entries (mean, std
+    and differences per method and scale), verdicts, backtest and retrodiction rows, and every seed's film."""
+
+    config: ExperimentConfig
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    verdicts: list[str]
+    backtest: list[dict[str, Any]]
+    retrodiction: list[dict[str, Any]]
+    trajectories: list[SeedTrajectory]
+    timings: dict[str, Any]
+
+    @property
+    def r(self) -> float:
+        return float(self.config.source.r)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [t.seed for t in self.trajectories]
+
+    def trajectory(self, seed: int) -> SeedTrajectory:
+        return next(t for t in self.trajectories if t.seed == seed)
+
+
+@dataclass
+class ForgetRun:
+    """A finished forget run: its config and the trajectory Θ0 … Θ_{S−1} with what was measured."""
+
+    config: ForgetConfig
+    trajectory: Trajectory
+
+
+def open_store(root: str | os.PathLike) -> RunStore:
+    """The run store under ``root`` (made when missing); RunStoreError when it cannot be used."""
+    return RunStore(root)
+
+
+def damage(root: str | os.PathLike, run_id: str) -> str | None:
+    """Why a finished run cannot be read (a file missing, corrupt, too big, outside its folder or of the wrong
+    shape), or None when it is whole."""
+    try:
+        check_run(RunStore(root), run_id)
+    except RunStoreError as exc:
+        return str(exc)
+    return None
+
+
+def load_experiment(root: str | os.PathLike, run_id: str) -> ExperimentResult:
+    """A finished experiment's results.json, verified against its manifest and validated, as typed objects."""
+    data = RunStore(root).open(run_id).results()
+    return ExperimentResult(
+        config=check_config(data["config"], "experiment", "results.json: config"), rows=data["rows"],
+        summary=data["summary"], verdicts=data["verdicts"], backtest=data.get("backtest", []),
+        retrodiction=data.get("retrodiction") or [],
+        trajectories=[SeedTrajectory.from_record(t) for t in data["trajectories"]], timings=data["timings"])
+
+
+def load_forget_run(root: str | os.PathLike, run_id: str) -> ForgetRun:
+    _, cfg, traj = open_forget_run(RunStore(root), run_id)
+    return ForgetRun(config=cfg, trajectory=traj)
+
+
+def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWeights:
+    """One seed's stored networks: the film, every prediction, the oracles and warm oracles (checked)."""
+    return load_seed(RunStore(root).open(run_id), seed)
+
+
+__all__ = ["ExperimentResult", "ForgetRun", "RunInfo", "RunStore", "SeedTrajectory", "SeedWeights", "damage",
+           "load_experiment", "load_forget_run", "load_seed_weights", "open_store"]
