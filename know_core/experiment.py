@@ -30,12 +30,13 @@ class ExperimentConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     methods: list[str] = field(default_factory=available_predictors)  # every registered predictor
     official_known: str | None = None  # folder with KNOWN_{Conv,FC,Bias}.h5: adds the method "known-official"
-    scales: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
-    seeds: list[int] = field(default_factory=lambda: [0])
+    scales: list[float] = knob(help="scaling factors, powers of 1/r (2 4 8)", factory=lambda: [2.0, 4.0, 8.0])
+    seeds: list[int] = knob(help="seeds, one experiment each", factory=lambda: [0])
     oracles: str = "auto"  # auto: where the source pool holds |D0|·scale images; on: required; off
     oracle_budget: str = "converge"  # converge (like Θ0) or steps (Θ0's number of optimisation steps)
     reset_norm: bool = False
-    drift_correct: bool = False  # adds "<method>+dc": each predictor on the film with the control's drift removed
+    drift_correct: bool = knob(False, help="add '<method>+dc': each predictor on the film with the control film's "
+                                           "drift removed")
     save_weights: bool = True  # every seed's trajectory, predictions and oracles as safetensors beside the results
 
     def steps_for(self, scale: float) -> int:

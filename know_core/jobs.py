@@ -28,10 +28,10 @@ from . import liveness
 from .config import to_dict
 from .errors import KnowError, RunStoreError
 from .experiment import ExperimentConfig
-from .pipeline import preflight_experiment
 from .fsio import write_json
 from .landscape import contour_key
 from .loaders import read_json
+from .pipeline import preflight_experiment
 from .progress import PROGRESS
 from .store import RunStore
 

@@ -71,11 +71,12 @@ def build_config(base: ExperimentConfig, v: dict, protocol: str) -> ExperimentCo
     override path the CLI uses: every field, except the protocol's own fields left as shown, so the protocol is
     re-resolved for the chosen data and D0 and ``+custom`` marks a changed one. Checked once, by ``jobs.launch``
     (ConfigError names the field); nothing is recorded when it refuses."""
-    shown = lambda key: operator.attrgetter(key)(base)  # noqa: E731
-    changes = {k: x for k, x in v.items() if k.removeprefix("source.") not in PROTOCOL_KEYS or x != shown(k)}
-    changes.update({"source.dataset": _dataset("source dataset", v["source.dataset"]),
-                    "target_dataset": _dataset("target dataset", v["target_dataset"]),
-                    "source.optim.batch_size": int(v["source.optim.batch_size"]) or None})
+    v = {**v, "source.dataset": _dataset("source dataset", v["source.dataset"]),
+         "target_dataset": _dataset("target dataset", v["target_dataset"]),
+         "source.stage_budget": v["source.stage_budget"].strip(), "official_known": v["official_known"].strip(),
+         "source.optim.batch_size": int(v["source.optim.batch_size"]) or None}
+    changes = {k: x for k, x in v.items()
+               if k.removeprefix("source.") not in PROTOCOL_KEYS or x != operator.attrgetter(k)(base)}
     return resolve_experiment(base, protocol, changes)
 
 

@@ -78,13 +78,13 @@ def test_demo_set_reaches_nested_keys(monkeypatch, tmp_path):
     import know_core.cli.demo
 
     seen = stopped_at(monkeypatch, know_core.cli.demo, "check_demo")
-    assert main(["demo", "--out", str(tmp_path / "o"), "--seeds", "3", "4", "--oracles", "off",
+    assert main(["demo", "--out", str(tmp_path / "o"), "--seeds", "3", "4", "--oracles", "off", "--target-train", "50",
                  "--set", "source.r=0.25", "--set", "finetune.epochs=10", "--set", "source.optim.lr=0.01",
                  "--set", "scales=4 16"]) == 2
     cfg = seen[-1]
     assert (cfg.source.r, cfg.finetune.epochs, cfg.source.optim.lr, cfg.scales, cfg.seeds) == \
         (0.25, 10, 0.01, [4.0, 16.0], [3, 4])
-    assert (cfg.oracles, cfg.source.warm) == ("off", "off")
+    assert (cfg.oracles, cfg.source.warm, cfg.target_train) == ("off", "off", 50)
 
 
 @pytest.mark.parametrize("argv, message", [
