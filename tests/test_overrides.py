@@ -147,3 +147,24 @@ def test_the_range_of_r_is_written_once(monkeypatch, capsys, tmp_path):
     assert r.max == pytest.approx(0.75 - 1e-6) and r.min == pytest.approx(1e-6)
     s = next(n for n in at.number_input if n.label.startswith("S (stages"))
     assert s.min == 2
+
+
+def test_form_widgets_are_dotted_overrides(monkeypatch, tmp_path):
+    launched: list = []
+    monkeypatch.setattr(jobs, "launch", lambda cfg, runs_dir, name=None: launched.append(cfg) or "fake-run")
+    monkeypatch.setenv("KNOW_RUNS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.switch_page("pages/experiments.py")
+    at.run()
+    next(n for n in at.number_input if n.label == "Fine-tune epochs").set_value(3)
+    next(n for n in at.number_input if n.label == "Learning rate").set_value(0.01)
+    next(t for t in at.text_input if t.label == "Seeds").set_value("4, 5")
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert not at.error, [e.value for e in at.error]
+    cfg = launched[-1]
+    assert (cfg.finetune.epochs, cfg.source.optim.lr, cfg.seeds) == (3, 0.01, [4, 5])
+    assert cfg.source.protocol == "equal-steps"  # no protocol field changed
+    next(t for t in at.text_input if t.label == "Seeds").set_value("4 x")
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert any("seeds: expected int, got 'x'" in e.value.replace("\\", "") for e in at.error)
+    assert len(launched) == 1
