@@ -12,22 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .errors import ConfigError
+from .fields import check_range, field_of, knob, parse_value
 
 T = TypeVar("T")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRETRAIN_UNTIL = ("val_acc", "plateau")
 AUGMENTS = ("none", "shift", "flip", "shift+flip")
 WARM_MODES = ("auto", "on", "off")
+BUDGET_HELP = "epochs:N (the release: epochs:1), steps:N (same optimiser steps every stage) or converge[:max epochs]"
 
 
 @dataclass
 class OptimConfig:
     """Optimiser recipe shared by pre-training and the forgetting stages."""
 
-    optimizer: str = "adam"  # "adam", "adamw" (decoupled weight decay) or "sgd"
-    lr: float = 1e-3
-    batch_size: int | None = None  # None: the dataset's recommended size (128 as released, smaller for tiny sets)
-    weight_decay: float = 0.0
+    optimizer: str = knob("adam", help="adamw: decoupled weight decay", choices=OPTIMIZERS)
+    lr: float = knob(1e-3, help="learning rate", low=0, open="low", flag="--lr")
+    batch_size: int | None = knob(None, help="default: the dataset's (128 as released)", low=1, flag="--batch-size")
+    weight_decay: float = knob(0.0, help="weight decay", low=0)
     momentum: float = 0.9  # SGD only
 
     def validate(self) -> None:
@@ -49,19 +51,20 @@ class PretrainConfig:
     under-trained Θ0 keeps learning during the subset fine-tunes instead of forgetting (docs/method.md).
     ``until="plateau"`` trains instead until the training loss stops falling (a converged Θ0, not a stopped one)."""
 
-    max_epochs: int = 100
+    max_epochs: int = knob(100, help="most pre-training epochs", low=1, flag="--pretrain-epochs")
     early_stop: bool = True  # False: train exactly max_epochs
-    patience: int = 10  # epochs without improvement before stopping
-    val_fraction: float = 0.1  # of the source training set, held out of D0 to judge convergence
-    until: str = "val_acc"  # val_acc: validation accuracy stops improving; plateau: training loss stops falling
+    patience: int = knob(10, help="epochs without improvement before stopping", low=1)
+    val_fraction: float = knob(0.1, help="share of the source training set held out of D0 to judge convergence",
+                               low=0, high=0.5, open="both")
+    until: str = knob("val_acc", flag="--pretrain-until", choices=PRETRAIN_UNTIL,
+                      help="Θ0: until validation accuracy stops improving, or until the training loss plateaus")
 
     def validate(self) -> None:
         check_int_at_least("pretrain.max_epochs", self.max_epochs, 1)
         check_int_at_least("pretrain.patience", self.patience, 1)
         if self.until not in PRETRAIN_UNTIL:
             raise ConfigError(f"pretrain.until must be one of {', '.join(PRETRAIN_UNTIL)}, got {self.until!r}")
-        if not (0 < self.val_fraction < 0.5):
-            raise ConfigError(f"pretrain.val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
+        check_range(self, "val_fraction", section="pretrain.")
 
 
 @dataclass
@@ -70,27 +73,28 @@ class ForgetConfig:
 
     dataset: str = "digits"
     model: str = "simple_cnn"
-    r: float = 0.5
-    stages: int = 5  # S: Θ0 plus S-1 forgetting stages
-    stage_budget: str = "epochs:1"  # per stage: epochs:N (release: epochs:1), steps:N or converge[:max epochs]
-    seed: int = 0
-    d0_fraction: float = 1.0  # share of the (non-validation) source training pool used as D0
-    balanced: bool = False  # class-balanced nested subsets
-    carry_optimizer: bool = True  # keep the optimiser state across stages, as released
-    augment: str = "none"  # on-device augmentation in every training loop: none, shift, flip, shift+flip
-    warm: str = "auto"  # warm oracles Θ_{-k} and the same-data control film: auto (where the pool holds), on, off
+    r: float = knob(0.5, help="sampling rate, |D_s| = |D0|·r^s", low=0, high=1, open="both")
+    stages: int = knob(5, help="S: Θ0 plus S−1 forgetting stages", low=2)
+    stage_budget: str = knob("epochs:1", help=f"training per stage: {BUDGET_HELP}")
+    seed: int = knob(0, help="random seed", low=0, high=2**63 - 1)
+    d0_fraction: float = knob(1.0, help="share of the source pool used as D0 (below 1 leaves room for the real "
+                                        "larger-data models, the oracles)", low=0, high=1, open="low")
+    balanced: bool = knob(False, help="class-balanced nested subsets")
+    carry_optimizer: bool = knob(True, help="keep the optimiser state across stages (the release) or start each "
+                                            "stage fresh")
+    augment: str = knob("none", help="on-device augmentation while training", choices=AUGMENTS)
+    warm: str = knob("auto", flag="--oracles", choices=WARM_MODES, help="warm oracles Θ_{-k} and the control film: auto (where the pool "
+                                                     "holds), on (required), off")
     protocol: str = "custom"  # the named protocol these settings came from (see protocols.py); informational
-    forget_lr: float | None = None  # None: same as optim.lr
-    device: str = "auto"
-    data_root: str | None = None
+    forget_lr: float | None = knob(None, help="learning rate of the forgetting stages", low=0, open="low")
+    device: str = knob("auto", help="auto, cpu or cuda[:N]")
+    data_root: str | None = knob(None, help="folder with torchvision datasets")
     optim: OptimConfig = field(default_factory=OptimConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def validate(self) -> None:
-        if not isinstance(self.r, (int, float)) or not (0 < self.r < 1):
-            raise ConfigError(f"r must be strictly between 0 and 1, got {self.r!r}")
-        if not isinstance(self.stages, int) or self.stages < 2:
-            raise ConfigError(f"stages must be an integer >= 2 (Θ0 plus at least one forgetting stage), got {self.stages!r}")
+        check_range(self, "r")
+        check_range(self, "stages", "an integer", " (Θ0 plus at least one forgetting stage)")
         from .stages import parse_budget  # the budget grammar lives with the code that runs it
 
         parse_budget(self.stage_budget)
@@ -98,10 +102,8 @@ class ForgetConfig:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.warm not in WARM_MODES:
             raise ConfigError(f"warm must be one of {', '.join(WARM_MODES)}, got {self.warm!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not (0 < self.d0_fraction <= 1):
-            raise ConfigError(f"d0_fraction must be in (0, 1], got {self.d0_fraction!r}")
+        check_range(self, "seed", "an integer")
+        check_range(self, "d0_fraction")
         if self.forget_lr is not None:
             check_positive("forget_lr", self.forget_lr)
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
@@ -145,16 +147,15 @@ def from_dict(cls: type[T], data: dict[str, Any], _prefix: str = "") -> T:
 
 
 def with_overrides(cfg: T, overrides: dict[str, Any]) -> T:
-    """A copy of ``cfg`` with dotted-key overrides applied, e.g. ``{"optim.lr": 0.01, "r": 0.3}``."""
+    """A copy of ``cfg`` with dotted-key overrides applied, e.g. ``{"optim.lr": 0.01, "r": "0.3"}``; text values are
+    parsed by the field's type (int, float, bool, str, list, None), so ``--set`` and typed callers share this path.
+    Unknown keys and unparsable values are ConfigErrors naming the key; the result is not validated here."""
     data = to_dict(cfg)
     for dotted, value in overrides.items():
-        node = data
+        _, hint = field_of(type(cfg), dotted)
         *parents, leaf = dotted.split(".")
+        node = data
         for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown config key {dotted!r}")
             node = node[part]
-        if leaf not in node:
-            raise ConfigError(f"unknown config key {dotted!r}")
-        node[leaf] = value
+        node[leaf] = parse_value(dotted, hint, value) if isinstance(value, str) else value
     return from_dict(type(cfg), data)

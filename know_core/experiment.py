@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
-from .config import ForgetConfig, OptimConfig, PretrainConfig, check_int_at_least
+from .config import ForgetConfig, OptimConfig, PretrainConfig, check_int_at_least, with_overrides
 from .errors import ConfigError
+from .fields import knob
 from .finetune import FinetuneConfig
 from .methods import BASELINE, DC_SUFFIX, OFFICIAL, min_stages
 from .predictors import available_predictors
-from .protocols import DEFAULT_PROTOCOL, apply_protocol
+from .protocols import DEFAULT_PROTOCOL, apply_protocol, resolve_source
 from .registry import Entry, Registry
 
 
@@ -24,16 +25,18 @@ class ExperimentConfig:
     preset: str = "custom"
     source: ForgetConfig = field(default_factory=ForgetConfig)
     target_dataset: str = "digits:5-9"
-    target_train: int = 100  # images in the data-scarce target training set (class-balanced, seeded)
+    target_train: int = knob(100, help="images in the data-scarce target training set (class-balanced, seeded)",
+                             low=2)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     methods: list[str] = field(default_factory=available_predictors)  # every registered predictor
     official_known: str | None = None  # folder with KNOWN_{Conv,FC,Bias}.h5: adds the method "known-official"
-    scales: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
-    seeds: list[int] = field(default_factory=lambda: [0])
+    scales: list[float] = knob(help="scaling factors, powers of 1/r (2 4 8)", factory=lambda: [2.0, 4.0, 8.0])
+    seeds: list[int] = knob(help="seeds, one experiment each", factory=lambda: [0])
     oracles: str = "auto"  # auto: where the source pool holds |D0|·scale images; on: required; off
     oracle_budget: str = "converge"  # converge (like Θ0) or steps (Θ0's number of optimisation steps)
     reset_norm: bool = False
-    drift_correct: bool = False  # adds "<method>+dc": each predictor on the film with the control's drift removed
+    drift_correct: bool = knob(False, help="add '<method>+dc': each predictor on the film with the control film's "
+                                           "drift removed")
     save_weights: bool = True  # every seed's trajectory, predictions and oracles as safetensors beside the results
 
     def steps_for(self, scale: float) -> int:
@@ -136,10 +139,15 @@ def _paper() -> ExperimentConfig:
         oracles="off", reset_norm=True)
 
 
-def preset(name: str, **overrides) -> ExperimentConfig:
-    """A preset with top-level overrides (``seeds``, ``methods``, ``scales`` …) applied."""
-    cfg = _PRESETS.get(name).factory()
-    unknown = [k for k in overrides if not hasattr(cfg, k)]
-    if unknown:
-        raise ConfigError(f"unknown experiment setting {unknown[0]!r}")
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+def preset(name: str, **overrides: Any) -> ExperimentConfig:
+    """A preset with top-level overrides (``seeds``, ``methods``, ``scales`` …; None: the preset's) applied."""
+    return with_overrides(_PRESETS.get(name).factory(), {k: v for k, v in overrides.items() if v is not None})
+
+
+def resolve_experiment(cfg: ExperimentConfig, protocol: str | None, overrides: dict[str, Any]) -> ExperimentConfig:
+    """The one override path of an experiment (CLI flags, ``--set``, the Experiments form): dotted ``overrides``, those
+    under ``source.`` with the named ``protocol`` (:func:`~know_core.protocols.resolve_source`); not validated (the
+    boundary does that once, with :func:`~know_core.pipeline.preflight_experiment`)."""
+    cfg = with_overrides(cfg, overrides)  # every key and value checked here, so a refusal names the full key
+    source = {k.removeprefix("source."): v for k, v in overrides.items() if k.startswith("source.")}
+    return replace(cfg, source=resolve_source(cfg.source, protocol, source))

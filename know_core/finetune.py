@@ -16,6 +16,7 @@ from torch import nn
 from .config import check_int_at_least, check_positive
 from .data import Dataset
 from .errors import ConfigError
+from .fields import knob
 from .models import param_groups
 from .train import Hooks, evaluate, steps_per_epoch, train_epoch
 
@@ -25,10 +26,10 @@ RECIPES = ("simple", "release")
 @dataclass
 class FinetuneConfig:
     recipe: str = "simple"
-    epochs: int = 30  # all-layer epochs
-    head_epochs: int = 5  # release recipe only: the norm+head phase before unfreezing
-    lr: float = 1e-3
-    batch_size: int = 32
+    epochs: int = knob(30, help="all-layer epochs", low=1)
+    head_epochs: int = knob(5, help="release recipe only: the norm + head phase before unfreezing", low=0)
+    lr: float = knob(1e-3, help="fine-tuning learning rate", low=0, open="low")
+    batch_size: int = knob(32, help="fine-tuning batch size", low=1)
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:

@@ -158,9 +158,8 @@ def predicted_flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> to
 
 
 def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Dataset, SourceSplit, list[int]]:
-    """Everything that can be refused before any work starts: config values, the dataset, the stage sizes, and a warm
-    oracle demanded (``warm="on"``) where the pool cannot hold the superset."""
-    cfg.validate()
+    """What the data decides before any work starts: the dataset, the stage sizes, and a warm oracle demanded
+    (``warm="on"``) where the pool cannot hold the superset. The config's values were validated at the boundary."""
     ds = load_dataset(cfg.dataset, cfg.data_root)
     split = source_split(ds, cfg)
     pick_device(cfg.device)

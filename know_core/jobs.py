@@ -31,6 +31,7 @@ from .experiment import ExperimentConfig
 from .fsio import write_json
 from .landscape import contour_key
 from .loaders import read_json
+from .pipeline import preflight_experiment
 from .progress import PROGRESS
 from .store import RunStore
 
@@ -51,8 +52,10 @@ def _spawn(args: list[str], log: Path, job_file: Path) -> int:
 
 
 def launch(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None = None) -> str:
-    """Validate ``cfg``, create its run (status ``running``) and start a worker on it; returns the run id at once."""
-    cfg.validate()
+    """Check ``cfg`` once (the form's boundary: :func:`~know_core.pipeline.preflight_experiment`), create its run
+    (status ``running``) and start a worker on it; returns the run id at once. The worker validates the config it
+    reads back (its own boundary) and the engine trusts it from there."""
+    preflight_experiment(cfg)
     store = RunStore(runs_dir)
     path = store.create_in_place("experiment", to_dict(cfg), name)
     _spawn(["run", path.name, "--runs-dir", str(store.root)], path / LOG, path / JOB)

@@ -15,25 +15,49 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from .config import to_dict
+from .data import load_dataset
 from .errors import ConfigError
 from .experiment import ExperimentConfig
 from .fsio import atomic_write, sha256_file, write_json
+from .loaders import check_user_file
 from .retrodiction import retrodiction_verdicts
+from .runs import MAX_STEPS, check_names
 from .seed import SeedContext, run_seed
 from .stats import summarise_rows, verdicts
 from .train import Hooks
 
 
 def preflight_experiment(cfg: ExperimentConfig) -> None:
-    """Refuse, before anything is recorded, what would fail later: the config, the data of the first seed, warm and
-    cold oracles demanded (``on``) where the source pool cannot hold the superset."""
+    """The boundary check of an experiment, made once where a config enters (the CLI, :func:`~know_core.jobs.launch`):
+    refuse, before anything is recorded, what would fail later — the values (``validate``, cross-field checks
+    included), the names, the official KNOWN folder, the data of the first seed, warm and cold oracles demanded
+    (``on``) where the source pool cannot hold the superset. The engine does not check the config again."""
     cfg.validate()
+    too_far = [s for s in cfg.scales if cfg.steps_for(s) > MAX_STEPS]
+    if too_far:
+        raise ConfigError(f"scale {too_far[0]:g} is {cfg.steps_for(too_far[0])} steps back; at most {MAX_STEPS}")
+    check_names(cfg.source)
+    load_dataset(cfg.target_dataset, cfg.source.data_root)
+    if cfg.official_known is not None:
+        _check_official(cfg.official_known)
     ctx = SeedContext(cfg, cfg.seeds[0], Hooks())
     if cfg.oracles == "on":
         need = int(round(ctx.sizes[0] * max(cfg.scales)))
         if need > len(ctx.split.pool):
             raise ConfigError(f"oracle ×{max(cfg.scales):g} needs {need} source images but the pool holds "
                               f"{len(ctx.split.pool)}; lower d0_fraction or set oracles=auto")
+
+
+def _check_official(path: str) -> None:
+    """An official KNOWN folder holding the three .h5 files, readable as KNOWN networks."""
+    from .predictors import get_predictor
+    from .predictors.known import OFFICIAL_FILES
+
+    folder = check_user_file(path, "official_known", folder=True)
+    missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
+    if missing:
+        raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
+    get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
 
 
 def _finished_seed(out: Path, seed: int) -> dict | None:
@@ -71,8 +95,8 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None) -> dict:
-    """Run every seed (resuming finished ones from ``out_dir/seeds``) and write ``out_dir/results.json``."""
-    preflight_experiment(cfg)  # refuses before the output folder is made
+    """Run every seed (resuming finished ones from ``out_dir/seeds``) and write ``out_dir/results.json``. ``cfg`` has
+    passed :func:`preflight_experiment` at the boundary."""
     hooks = hooks or Hooks()
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)

@@ -6,19 +6,26 @@
   optimiser steps, three epochs' worth of D0, with a fresh Adam at each stage, so the small subsets are really fitted
   and the film records the loss of data rather than a shrinking step schedule.
 
-A protocol is applied to a config before any explicit setting, so a flag such as ``--stage-budget`` still wins; the
-config then records ``protocol`` as ``<name>`` when it matches the bundle and ``<name>+custom`` when it was changed.
+:func:`resolve_source` is the one override path of a source config (CLI flags, ``--set``, the Experiments form): the
+overrides, then the protocol resolved for the resulting data and D0, then the overrides again, so a flag such as
+``--stage-budget`` still wins; the config records ``protocol`` as ``<name>`` when it matches the bundle and
+``<name>+custom`` when an override changed one of its fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from .config import ForgetConfig
+from typing import Any
+
+from .config import ForgetConfig, with_overrides
 from .errors import ConfigError
+from .fields import check_range
 from .train import steps_per_epoch
 
 DEFAULT_PROTOCOL = "equal-steps"
+PROTOCOL_KEYS = ("stage_budget", "optim.optimizer", "optim.weight_decay", "carry_optimizer", "augment",
+                 "pretrain.until")  # what a protocol sets; overriding one marks the protocol "+custom"
 EQUAL_STEPS_EPOCHS = 3  # epochs of D0 per stage, in optimiser steps
 
 
@@ -49,6 +56,11 @@ def apply_protocol(cfg: ForgetConfig, name: str) -> ForgetConfig:
 
     if name not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {name!r}; available: {', '.join(PROTOCOLS)}")
+    for part, key, what in (("", "seed", "an integer"), ("", "d0_fraction", "a number"),
+                            ("pretrain.", "val_fraction", "a number"), ("optim.", "batch_size", "an integer")):
+        section = getattr(cfg, part[:-1]) if part else cfg
+        if getattr(section, key) is not None:  # what the protocol reads; the config is validated at the boundary
+            check_range(section, key, what, section=part)
     ds = load_dataset(cfg.dataset, cfg.data_root)
     d0 = source_split(ds, cfg).n0
     out = PROTOCOLS[name][1](cfg, d0, resolved_batch_size(cfg, ds))
@@ -63,3 +75,14 @@ def describe(cfg: ForgetConfig) -> str:
     aug = "" if cfg.augment == "none" else f", augment {cfg.augment}"
     return (f"protocol {cfg.protocol}: stage budget {cfg.stage_budget}, {opt} ({carry}), Θ0 until "
             f"{cfg.pretrain.until.replace('_', ' ')}{aug}")
+
+
+def resolve_source(cfg: ForgetConfig, protocol: str | None, overrides: dict[str, Any]) -> ForgetConfig:
+    """``cfg`` with dotted ``overrides`` (text parsed by each field's type), the named ``protocol`` resolved for the
+    result's data and D0, then the overrides on top again; not validated (the caller's boundary does that once)."""
+    cfg = with_overrides(cfg, overrides)
+    if protocol:
+        cfg = with_overrides(apply_protocol(cfg, protocol), overrides)
+    if any(k in PROTOCOL_KEYS for k in overrides) and cfg.protocol != "custom" and not cfg.protocol.endswith("+custom"):
+        cfg = dataclasses.replace(cfg, protocol=cfg.protocol + "+custom")
+    return cfg

@@ -122,36 +122,11 @@ def check_names(cfg: ForgetConfig) -> None:
     load_dataset(cfg.dataset, cfg.data_root)
 
 
-def check_experiment(cfg: "ExperimentConfig") -> None:
-    """Everything about an experiment config that can be refused before a run exists: values, names, and the
-    official KNOWN folder when one is given."""
-    from .data import load_dataset
-    from .errors import ConfigError
-    from .loaders import check_user_file
-
-    cfg.validate()
-    too_far = [s for s in cfg.scales if cfg.steps_for(s) > MAX_STEPS]
-    if too_far:
-        raise ConfigError(f"scale {too_far[0]:g} is {cfg.steps_for(too_far[0])} steps back; at most {MAX_STEPS}")
-    check_names(cfg.source)
-    load_dataset(cfg.target_dataset, cfg.source.data_root)
-    if cfg.official_known is not None:
-        from .predictors.known import OFFICIAL_FILES
-
-        folder = check_user_file(cfg.official_known, "official_known", folder=True)
-        missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
-        if missing:
-            raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
-        from .predictors import get_predictor
-
-        get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
-
-
 def record_forgetting(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = None,
                       name: str | None = None) -> str:
     """Run structured forgetting for ``cfg`` and store it; returns the run id. Nothing is left half-written."""
     check_names(cfg)
-    preflight(cfg)  # a refused config creates no run at all
+    preflight(cfg)  # a refused config creates no run at all (its values were validated at the boundary)
     store.require_writable()
     t0 = time.perf_counter()
     with store.create("forget", to_dict(cfg), name) as writer:
@@ -185,11 +160,7 @@ def record_experiment(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | N
     from .errors import Cancelled
     from .pipeline import run_experiment
 
-    from .pipeline import preflight_experiment
-
-    check_experiment(cfg)
-    preflight_experiment(cfg)  # a refused config creates no run at all
-    store.require_writable()
+    store.require_writable()  # the config was checked at the boundary (CLI, jobs.launch, the worker's start)
     if run_id is None:
         run_id = store.create_in_place("experiment", to_dict(cfg), name).name
     else:

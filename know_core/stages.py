@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .config import BUDGET_HELP
 from .errors import ConfigError
 from .train import Hooks, steps_per_epoch, train_epoch, train_steps
 
 CONVERGE_CAP = 50  # epochs, when ``converge`` names no cap
 CONVERGE_TOL = 0.01  # relative improvement of the epoch's training loss that still counts as falling
 CONVERGE_PATIENCE = 2
-BUDGET_HELP = "epochs:N (the release: epochs:1), steps:N (same optimiser steps every stage) or converge[:max epochs]"
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import operator
 import time
-from pathlib import Path
+import typing
 
 import pandas as pd
 import streamlit as st
 
-from know_core.api import (AUGMENTS, BUDGET_HELP, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL,
-                           PROTOCOLS, RECIPES, WARM_MODES, ConfigError, ExperimentConfig, FinetuneConfig, KnowError,
+from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL,
+                           PROTOCOL_KEYS, PROTOCOLS, RECIPES, WARM_MODES, ConfigError, ExperimentConfig, KnowError,
                            apply_protocol, available_datasets, available_models, available_predictors,
-                           available_presets, cancel, describe, preflight_experiment, preset, protocol_config,
-                           reconcile, start, watch)
+                           available_presets, cancel, describe, field_of, preset, reconcile, resolve_experiment,
+                           start, watch)
 from pages._common import PAGES, list_runs, runs_dir, welcome
 from pages._common import md
 
@@ -29,16 +29,6 @@ if not list_runs():
     welcome()
 
 
-def _numbers(field: str, text: str, cast) -> list:
-    try:
-        values = [cast(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise ConfigError(f"{field}: write numbers separated by spaces, e.g. 2 4 8 (got {text!r})") from None
-    if not values:
-        raise ConfigError(f"{field}: give at least one value")
-    return values
-
-
 def _dataset(field: str, name: str) -> str:
     base = name.strip().partition(":")[0]
     if base not in available_datasets():
@@ -47,11 +37,21 @@ def _dataset(field: str, name: str) -> str:
     return name.strip()
 
 
-PROTOCOL_FIELDS = {  # form key -> (protocol_config's argument, the value the protocol set)
-    "stage_budget": ("stage_budget", lambda s: s.stage_budget), "optimizer": ("optimizer", lambda s: s.optim.optimizer),
-    "weight_decay": ("weight_decay", lambda s: s.optim.weight_decay),
-    "carry_optimizer": ("carry_optimizer", lambda s: s.carry_optimizer), "augment": ("augment", lambda s: s.augment),
-    "pretrain_until": ("pretrain_until", lambda s: s.pretrain.until), "warm": ("oracles", lambda s: s.warm)}
+def number(key: str, label: str, value: float, fmt: str | None = None) -> float:
+    """A number input for the config field ``key``: its range and help come from the field's metadata (an open end
+    is the nearest value the widget can hold), so the form allows exactly what ``validate`` does."""
+    f, hint = field_of(ExperimentConfig, key)
+    meta = f.metadata
+    cast = int if int in (hint, *typing.get_args(hint)) else float
+    inset = 1 if cast is int else 1e-6
+    low = None if meta["low"] is None else cast(meta["low"] + (inset if meta["open"] else 0))
+    high = None if meta["high"] is None else cast(meta["high"] - (inset if meta["open"] == "both" else 0))
+    return st.number_input(label, low, high, cast(value), format=fmt, help=meta["help"])
+
+
+def field_help(key: str) -> str:
+    """The help line of the config field ``key``, as the CLI shows it."""
+    return field_of(ExperimentConfig, key)[0].metadata["help"]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -62,33 +62,17 @@ def protocol_preset(name: str, protocol: str) -> ExperimentConfig:
 
 
 def build_config(base: ExperimentConfig, v: dict, protocol: str) -> ExperimentConfig:
-    """The form's values on top of the preset, the protocol re-applied for the chosen data and D0, then every protocol
-    field the user changed, exactly as the CLI's flags (``+custom`` marks a changed protocol). Checked once, by the
-    engine's preflight (ConfigError names the field); nothing is recorded when it refuses."""
-    official = v["official_known"].strip() or None
-    if official and not Path(official).is_dir():
-        raise ConfigError(f"official KNOWN folder: {official} is not a folder")
-    source = dataclasses.replace(
-        base.source, dataset=_dataset("source dataset", v["source_dataset"]), model=v["model"], r=float(v["r"]),
-        stages=int(v["stages"]), d0_fraction=float(v["d0_fraction"]), device=v["device"],
-        optim=dataclasses.replace(base.source.optim, batch_size=int(v["batch_size"]) or None, lr=float(v["lr"])),
-        pretrain=dataclasses.replace(base.source.pretrain, max_epochs=int(v["max_epochs"]),
-                                     patience=int(v["patience"])))
-    source.validate()  # names, ranges and the budget's grammar before the protocol reads the dataset
-    v = {**v, "stage_budget": v["stage_budget"].strip()}
-    flags = {arg: (v[key] if v[key] != shown(base.source) else None) for key, (arg, shown) in PROTOCOL_FIELDS.items()}
-    source = protocol_config(source, argparse.Namespace(protocol=protocol, **flags))
-    cfg = dataclasses.replace(
-        base, source=source, target_dataset=_dataset("target dataset", v["target_dataset"]),
-        target_train=int(v["target_train"]),
-        finetune=FinetuneConfig(recipe=v["recipe"], epochs=int(v["ft_epochs"]), head_epochs=int(v["head_epochs"]),
-                                lr=float(v["ft_lr"]), batch_size=int(v["ft_batch"])),
-        methods=list(v["methods"]), official_known=official,
-        scales=_numbers("scales", v["scales"], float), seeds=_numbers("seeds", v["seeds"], int),
-        oracles=v["oracles"], oracle_budget=v["oracle_budget"], reset_norm=bool(v["reset_norm"]),
-        drift_correct=bool(v["drift_correct"]))
-    preflight_experiment(cfg)
-    return cfg
+    """The form's values (keyed by their dotted config keys) as overrides on top of the preset, through the one
+    override path the CLI uses: every field, except the protocol's own fields left as shown, so the protocol is
+    re-resolved for the chosen data and D0 and ``+custom`` marks a changed one. Checked once, by ``jobs.launch``
+    (ConfigError names the field); nothing is recorded when it refuses."""
+    v = {**v, "source.dataset": _dataset("source dataset", v["source.dataset"]),
+         "target_dataset": _dataset("target dataset", v["target_dataset"]),
+         "source.stage_budget": v["source.stage_budget"].strip(), "official_known": v["official_known"].strip(),
+         "source.optim.batch_size": int(v["source.optim.batch_size"]) or None}
+    changes = {k: x for k, x in v.items()
+               if k.removeprefix("source.") not in PROTOCOL_KEYS or x != operator.attrgetter(k)(base)}
+    return resolve_experiment(base, protocol, changes)
 
 
 def experiment_form() -> None:
@@ -114,53 +98,55 @@ def experiment_form() -> None:
     st.caption(describe(base.source))
     src, ft = base.source, base.finetune
     with st.form(f"experiment-{name}-{protocol}"):
-        v: dict = {"run_name": st.text_input("Run name", value=f"{name} demo")}
+        run_name = st.text_input("Run name", value=f"{name} demo")
+        v: dict = {}  # dotted config key -> the widget's value
         c1, c2, c3 = st.columns(3)
         with c1:
             st.markdown("**Source task and forgetting**")
-            v["source_dataset"] = st.text_input("Source dataset", src.dataset,
+            v["source.dataset"] = st.text_input("Source dataset", src.dataset,
                                                 help=f"one of {', '.join(available_datasets())}; ':0-4' keeps "
                                                      "classes 0 to 4")
             models = list(available_models())
-            v["model"] = st.selectbox("Model", models, index=models.index(src.model))
-            v["r"] = st.number_input("r (each subset keeps this fraction)", 0.01, 0.99, float(src.r), 0.05,
-                                     format="%.3f")
-            v["stages"] = st.number_input("S (stages, Θ0 included)", 2, 20, src.stages)
-            v["d0_fraction"] = st.number_input("D0 share of the source pool", 0.001, 1.0, float(src.d0_fraction),
-                                               format="%.3f", help="below 1 leaves room for the real ×2/×4/×8 "
-                                                                   "models (oracles)")
-            v["batch_size"] = st.number_input("Batch size (0: the dataset's default)", 0, 4096,
-                                              src.optim.batch_size or 0)
-            v["lr"] = st.number_input("Learning rate", 1e-6, 1.0, float(src.optim.lr), format="%.5f")
-            v["max_epochs"] = st.number_input("Pre-training: max epochs", 1, 1000, src.pretrain.max_epochs)
-            v["patience"] = st.number_input("Pre-training: patience (epochs)", 1, 200, src.pretrain.patience)
+            v["source.model"] = st.selectbox("Model", models, index=models.index(src.model))
+            v["source.r"] = number("source.r", "r (each subset keeps this fraction)", src.r, "%.3f")
+            v["source.stages"] = number("source.stages", "S (stages, Θ0 included)", src.stages)
+            v["source.d0_fraction"] = number("source.d0_fraction", "D0 share of the source pool", src.d0_fraction,
+                                             "%.3f")
+            v["source.optim.batch_size"] = st.number_input("Batch size (0: the dataset's default)", 0, None,
+                                                           src.optim.batch_size or 0)
+            v["source.optim.lr"] = number("source.optim.lr", "Learning rate", src.optim.lr, "%.5f")
+            v["source.pretrain.max_epochs"] = number("source.pretrain.max_epochs", "Pre-training: max epochs",
+                                                     src.pretrain.max_epochs)
+            v["source.pretrain.patience"] = number("source.pretrain.patience", "Pre-training: patience (epochs)",
+                                                   src.pretrain.patience)
             st.markdown("**Forgetting protocol**")
-            v["stage_budget"] = st.text_input(
-                "Stage budget", src.stage_budget, help=f"training per stage: {BUDGET_HELP}. Left as shown it "
+            v["source.stage_budget"] = st.text_input(
+                "Stage budget", src.stage_budget, help=f"{field_help('source.stage_budget')}. Left as shown it "
                 "follows the protocol (re-resolved for the D0 and batch size above)")
-            v["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(src.optim.optimizer),
+            v["source.optim.optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(src.optim.optimizer),
                                           help="adamw: decoupled weight decay")
-            v["weight_decay"] = st.number_input("Weight decay", 0.0, 1.0, float(src.optim.weight_decay),
-                                                format="%.5f")
-            v["carry_optimizer"] = st.checkbox("Carry the optimiser state across stages (the release)",
+            v["source.optim.weight_decay"] = number("source.optim.weight_decay", "Weight decay",
+                                                    src.optim.weight_decay, "%.5f")
+            v["source.carry_optimizer"] = st.checkbox("Carry the optimiser state across stages (the release)",
                                                src.carry_optimizer)
-            v["augment"] = st.selectbox("Augmentation while training", AUGMENTS, index=AUGMENTS.index(src.augment))
-            v["pretrain_until"] = st.selectbox(
+            v["source.augment"] = st.selectbox("Augmentation while training", AUGMENTS, index=AUGMENTS.index(src.augment))
+            v["source.pretrain.until"] = st.selectbox(
                 "Θ0 trained until", PRETRAIN_UNTIL, index=PRETRAIN_UNTIL.index(src.pretrain.until),
                 format_func={"val_acc": "validation accuracy stops improving",
                              "plateau": "the training loss plateaus"}.get)
         with c2:
             st.markdown("**Target task and fine-tuning**")
             v["target_dataset"] = st.text_input("Target dataset", base.target_dataset)
-            v["target_train"] = st.number_input("Target training images", 2, 1_000_000, base.target_train)
-            v["recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
+            v["target_train"] = number("target_train", "Target training images", base.target_train)
+            v["finetune.recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
                                        help="simple: all layers, constant lr; release: the official script's "
                                             "head + norm warm-up, then all layers with cosine decay")
-            v["ft_epochs"] = st.number_input("Fine-tune epochs", 1, 1000, ft.epochs)
-            v["head_epochs"] = st.number_input("Head warm-up epochs (release recipe)", 0, 100, ft.head_epochs)
-            v["ft_lr"] = st.number_input("Fine-tune learning rate", 1e-6, 1.0, float(ft.lr), format="%.5f")
-            v["ft_batch"] = st.number_input("Fine-tune batch size", 1, 4096, ft.batch_size)
-            v["device"] = st.selectbox("Device", ["auto", "cpu", "cuda"], index=["auto", "cpu", "cuda"].index(
+            v["finetune.epochs"] = number("finetune.epochs", "Fine-tune epochs", ft.epochs)
+            v["finetune.head_epochs"] = number("finetune.head_epochs", "Head warm-up epochs (release recipe)",
+                                               ft.head_epochs)
+            v["finetune.lr"] = number("finetune.lr", "Fine-tune learning rate", ft.lr, "%.5f")
+            v["finetune.batch_size"] = number("finetune.batch_size", "Fine-tune batch size", ft.batch_size)
+            v["source.device"] = st.selectbox("Device", ["auto", "cpu", "cuda"], index=["auto", "cpu", "cuda"].index(
                 src.device if src.device in ("auto", "cpu", "cuda") else "auto"))
         with c3:
             st.markdown("**Predictors and controls**")
@@ -176,7 +162,7 @@ def experiment_form() -> None:
                                         index=["auto", "on", "off"].index(base.oracles))
             v["oracle_budget"] = st.selectbox("Oracle budget", ["converge", "steps"],
                                               index=["converge", "steps"].index(base.oracle_budget))
-            v["warm"] = st.selectbox("Warm oracles Θ_{−k} and the control film", WARM_MODES,
+            v["source.warm"] = st.selectbox("Warm oracles Θ_{−k} and the control film", WARM_MODES,
                                      index=WARM_MODES.index(src.warm),
                                      help="the film continued on real supersets of D0 (the retrodiction's ground "
                                           "truth) and Θ0 trained on D0 itself; auto: where the pool holds them")
@@ -198,12 +184,12 @@ def experiment_form() -> None:
                 st.warning("The default KNOWN checkpoint is not there yet, so the method `known` will be listed as "
                            "invalid in the results (`python -m know_core metatrain` makes it).")
         try:
-            run_id = start(cfg, runs_dir(), v["run_name"].strip() or None)
+            run_id = start(cfg, runs_dir(), run_name.strip() or None)
         except KnowError as exc:
             st.error(f"Not launched — {md(exc)}")
             return
         st.session_state["current_run"] = run_id
-        st.success(f"Launched **{md(v['run_name'])}** ({run_id}); it runs in the background.")
+        st.success(f"Launched **{md(run_name)}** ({run_id}); it runs in the background.")
 
 
 def _phase_table(phases: list[dict]) -> pd.DataFrame:

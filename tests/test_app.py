@@ -277,7 +277,7 @@ def test_form_refuses_a_bad_stage_budget_naming_the_field(app, tmp_path, monkeyp
     from know_core import jobs
     from know_core.store import RunStore
 
-    monkeypatch.setattr(jobs, "launch", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
+    monkeypatch.setattr(jobs, "_spawn", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
     at = app(tmp_path, "experiments")
     next(t for t in at.text_input if t.label == field).set_value(value)
     next(b for b in at.button if b.label == "Launch").click().run()
@@ -289,7 +289,7 @@ def test_form_refuses_a_bad_stage_budget_naming_the_field(app, tmp_path, monkeyp
 def test_form_refuses_warm_oracles_the_pool_cannot_hold(app, tmp_path, monkeypatch):
     from know_core import jobs
 
-    monkeypatch.setattr(jobs, "launch", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
+    monkeypatch.setattr(jobs, "_spawn", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
     at = app(tmp_path, "experiments")
     next(n for n in at.number_input if n.label.startswith("D0 share")).set_value(0.5)
     next(s for s in at.selectbox if s.label.startswith("Warm oracles")).set_value("on")

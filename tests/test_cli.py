@@ -83,5 +83,7 @@ def test_runs_show_reports_a_damaged_run(tmp_path, tiny_cfg, capsys):
 
 
 def test_argparse_errors_exit_2():
-    proc = run_cli("forget", "--r", "half")
-    assert proc.returncode == 2 and "invalid float value" in proc.stderr
+    proc = run_cli("forget", "--r", "half")  # parsed by the field's type, like --set r=half: one line naming the key
+    assert proc.returncode == 2 and proc.stderr == "error: r: expected float, got 'half'\n"
+    proc = run_cli("forget", "--optimizer", "lion")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr

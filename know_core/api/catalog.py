@@ -3,10 +3,10 @@ choices, method colours and labels, and the KNOWN checkpoints. The Experiments f
 
 from __future__ import annotations
 
-from ..cli.protocol_args import protocol_config
-from ..config import AUGMENTS, OPTIMIZERS, PRETRAIN_UNTIL, WARM_MODES
+from ..config import AUGMENTS, BUDGET_HELP, OPTIMIZERS, PRETRAIN_UNTIL, WARM_MODES
 from ..data import available_datasets
-from ..experiment import ExperimentConfig, available_presets, preset
+from ..experiment import ExperimentConfig, available_presets, preset, resolve_experiment
+from ..fields import field_of
 from ..finetune import RECIPES, FinetuneConfig
 from ..methods import OFFICIAL, SHRINK_PREFIX, base_name, method_order, predicted_methods
 from ..methods import colour as method_colour
@@ -15,12 +15,12 @@ from ..pipeline import preflight_experiment
 from ..predictors import available_predictors, get_predictor, predictor_entry
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..predictors.known import DEFAULT_CHECKPOINT, OFFICIAL_FILES
-from ..protocols import DEFAULT_PROTOCOL, PROTOCOLS, apply_protocol, describe
-from ..stages import BUDGET_HELP
+from ..protocols import DEFAULT_PROTOCOL, PROTOCOL_KEYS, PROTOCOLS, apply_protocol, describe
 
 __all__ = ["AUGMENTS", "BUDGET_HELP", "DEFAULT_CHECKPOINT", "DEFAULT_PROTOCOL", "ExperimentConfig", "FinetuneConfig",
            "GROUPS", "OFFICIAL", "OFFICIAL_ENV", "OFFICIAL_FILES", "OPTIMIZERS", "PRETRAIN_UNTIL", "PROTOCOLS",
+           "PROTOCOL_KEYS", "field_of", "resolve_experiment",
            "RECIPES", "SHRINK_PREFIX", "WARM_MODES", "apply_protocol", "available_datasets", "available_models",
            "available_predictors", "available_presets", "base_name", "describe", "get_predictor", "method_colour",
            "method_order", "official_known_folder", "predicted_methods", "predictor_entry", "preflight_experiment",
-           "preset", "protocol_config"]
+           "preset"]

@@ -66,8 +66,9 @@ def readable_file(flag: str, path: str | None, folder: bool = False) -> Any:
 
 
 def check_demo(args: Any, cfg: Any) -> None:
-    """``demo``: the experiment config (values, names, official KNOWN folder) and where its results go."""
-    from ..runs import check_experiment
+    """``demo``'s boundary: where its results go, then the experiment config, checked once (values, cross-field
+    checks, names, official KNOWN folder, the first seed's data)."""
+    from ..pipeline import preflight_experiment
 
     if args.runs_dir is not None:
         from ..store import RunStore
@@ -78,4 +79,4 @@ def check_demo(args: Any, cfg: Any) -> None:
         RunStore(args.runs_dir).require_writable()
     else:
         writable_path("--out", args.out, folder=True)
-    check_experiment(cfg)
+    preflight_experiment(cfg)

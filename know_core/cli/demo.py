@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..experiment import available_presets, preset
-from ..pipeline import preflight_experiment, run_experiment
+from ..experiment import ExperimentConfig, available_presets, preset, resolve_experiment
+from ..pipeline import run_experiment
 from ..predictors import available_predictors
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..retrodiction import retrodiction_table
@@ -13,7 +13,7 @@ from ..runs import record_experiment
 from ..store import RunStore
 from ..errors import KnowError
 from . import TqdmHooks, command
-from .protocol_args import add_protocol_args, protocol_config
+from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .checks import check_demo
 
 
@@ -25,32 +25,29 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--out", help="folder for results.json (finished seeds are resumed from it)")
     where.add_argument("--runs-dir", help="record the experiment as a run in this runs directory (the dashboard's)")
     p.add_argument("--name", default=None, help="with --runs-dir: a readable name for the run")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the preset's)")
-    p.add_argument("--methods", nargs="+", default=None, help=f"predictors among {', '.join(available_predictors())} (default: the preset's)")
-    p.add_argument("--scales", type=float, nargs="+", default=None, help="scaling factors, powers of 1/r (2 4 8)")
-    p.add_argument("--official-known", default=official_known_folder(),
+    p.add_argument("--methods", nargs="+", dest="set:methods", metavar="METHOD",
+                   help=f"predictors among {', '.join(available_predictors())} (default: the preset's)")
+    p.add_argument("--official-known", metavar="FOLDER", default=official_known_folder(),
                    help=f"folder with the official KNOWN_*.h5: adds known-official (default ${OFFICIAL_ENV})")
-    p.add_argument("--device", default=None, help="auto, cpu or cuda[:N]")
-    p.add_argument("--data-root", default=None, help="folder with torchvision datasets (the paper preset)")
-    p.add_argument("--drift-correct", action="store_true",
-                   help="add '<method>+dc': each predictor on the film with the control film's drift removed")
+    p.add_argument("--device", dest="set:source.device", metavar="DEVICE", help="auto, cpu or cuda[:N]")
+    p.add_argument("--data-root", dest="set:source.data_root", metavar="FOLDER",
+                   help="folder with torchvision datasets (the paper preset)")
+    add_field_flags(p, ExperimentConfig, ("seeds", "scales", "target_train", "drift_correct"),
+                    default=" (default: the preset's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_protocol_args(p, default_protocol=None)
+    add_protocol_args(p, ExperimentConfig, "source.", default_protocol=None)
+    add_set_arg(p, "source.r=0.33, finetune.epochs=10, source.optim.lr=0.01")
     p.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    cfg = preset(args.preset, seeds=args.seeds, methods=args.methods, scales=args.scales,
-                 official_known=args.official_known, drift_correct=args.drift_correct or None,
-                 oracles=args.oracles)
-    if args.device or args.data_root:
-        cfg.source = dataclasses.replace(cfg.source, device=args.device or cfg.source.device,
-                                         data_root=args.data_root or cfg.source.data_root)
-    cfg.source = protocol_config(cfg.source, args)
-    check_demo(args, cfg)
-    preflight_experiment(cfg)
+    changes = overrides(args)
+    if args.official_known is not None:  # the flag or $KNOW_OFFICIAL_KNOWN; --set official_known=… still wins
+        changes = {"official_known": args.official_known, **changes}
+    if vars(args)["set:source.warm"] is not None:  # --oracles: the real larger-data models and the warm oracles
+        changes = {"oracles": vars(args)["set:source.warm"], **changes}
+    cfg = resolve_experiment(preset(args.preset), args.protocol, changes)
+    check_demo(args, cfg)  # the boundary: validated once, with the cross-field checks; the engine trusts it
     hooks = TqdmHooks(args.quiet)
     try:
         if args.runs_dir:

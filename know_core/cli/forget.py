@@ -4,35 +4,33 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import ForgetConfig, OptimConfig, PretrainConfig
+from ..config import ForgetConfig
 from ..data import available_datasets
 from ..models import available_models
+from ..protocols import resolve_source
 from ..store import RunStore
 from . import TqdmHooks, command, runs_dir_arg
-from .protocol_args import add_protocol_args, protocol_config
+from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .runs import print_run
+
+
+FLAGS = ("r", "stages", "seed", "optim.batch_size", "optim.lr", "forget_lr", "pretrain.max_epochs",
+         "pretrain.patience", "d0_fraction", "balanced", "device", "data_root")  # generated from the fields' metadata
 
 
 @command("forget")
 def _forget_parser(sub: argparse._SubParsersAction) -> None:
-    d, o, p = ForgetConfig(), OptimConfig(), PretrainConfig()
+    d = ForgetConfig()
     ps = sub.add_parser("forget", help="pre-train Θ0 and record a structured-forgetting trajectory as a new run")
-    ps.add_argument("--dataset", default=d.dataset, help=f"one of: {', '.join(available_datasets())}")
-    ps.add_argument("--model", default=d.model, help=f"one of: {', '.join(available_models())}")
-    ps.add_argument("--r", type=float, default=d.r, help="sampling rate, |D_s| = |D0|·r^s, in (0, 1)")
-    ps.add_argument("--stages", type=int, default=d.stages, help="S: Θ0 plus S−1 forgetting stages (>= 2)")
-    add_protocol_args(ps)
-    ps.add_argument("--seed", type=int, default=d.seed)
-    ps.add_argument("--batch-size", type=int, default=o.batch_size, help="default: the dataset's (128 as released)")
-    ps.add_argument("--lr", type=float, default=o.lr)
-    ps.add_argument("--forget-lr", type=float, default=None, help="learning rate of the forgetting stages")
-    ps.add_argument("--pretrain-epochs", type=int, default=p.max_epochs, help="most pre-training epochs")
-    ps.add_argument("--fixed-pretrain", action="store_true", help="train exactly --pretrain-epochs (no early stop)")
-    ps.add_argument("--patience", type=int, default=p.patience, help="epochs without improvement before stopping")
-    ps.add_argument("--d0-fraction", type=float, default=d.d0_fraction, help="share of the source pool used as D0")
-    ps.add_argument("--balanced", action="store_true", help="class-balanced nested subsets")
-    ps.add_argument("--device", default=d.device, help="auto, cpu or cuda[:N]")
-    ps.add_argument("--data-root", default=None, help="folder with torchvision datasets")
+    ps.add_argument("--dataset", dest="set:dataset", metavar="DATASET",
+                    help=f"one of: {', '.join(available_datasets())} (default {d.dataset})")
+    ps.add_argument("--model", dest="set:model", metavar="MODEL",
+                    help=f"one of: {', '.join(available_models())} (default {d.model})")
+    add_field_flags(ps, ForgetConfig, FLAGS)
+    ps.add_argument("--fixed-pretrain", dest="set:pretrain.early_stop", action="store_false", default=None,
+                    help="train exactly --pretrain-epochs (no early stop)")
+    add_protocol_args(ps, ForgetConfig)
+    add_set_arg(ps, "r=0.33, optim.lr=0.01, pretrain.val_fraction=0.2")
     ps.add_argument("--name", default=None, help="a readable name for the run")
     ps.add_argument("--quiet", action="store_true", help="no progress bars")
     runs_dir_arg(ps)
@@ -42,17 +40,8 @@ def _forget_parser(sub: argparse._SubParsersAction) -> None:
 def _forget(args: argparse.Namespace) -> int:
     from ..runs import record_forgetting
 
-    cfg = ForgetConfig(
-        dataset=args.dataset, model=args.model, r=args.r, stages=args.stages, seed=args.seed,
-        d0_fraction=args.d0_fraction, balanced=args.balanced, device=args.device, data_root=args.data_root,
-        optim=OptimConfig(lr=args.lr, batch_size=args.batch_size),
-        pretrain=PretrainConfig(max_epochs=args.pretrain_epochs, early_stop=not args.fixed_pretrain,
-                                patience=args.patience))
-    cfg.validate()  # names and ranges first: the protocol reads the dataset
-    cfg = protocol_config(cfg, args)
-    if args.forget_lr is not None:
-        cfg.forget_lr = args.forget_lr
-    cfg.validate()
+    cfg = resolve_source(ForgetConfig(), args.protocol, overrides(args))
+    cfg.validate()  # the boundary: checked once, the engine trusts it from here
     store = RunStore(args.runs_dir)
     hooks = TqdmHooks(args.quiet)
     try:
