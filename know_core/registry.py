@@ -75,6 +75,19 @@ class Registry:
         self._entries[entry.name] = entry
         return entry
 
+    def decorator(self, name: str, help_text: str, label: str = "") -> Callable[[Callable], Callable]:
+        """``@registry.decorator(name, help)`` on a factory registers it as a plain entry and returns it unchanged."""
+
+        def wrap(fn: Callable) -> Callable:
+            self.add(Entry(name, fn, label or name, help_text))
+            return fn
+
+        return wrap
+
+    def helps(self) -> dict[str, str]:
+        """Registered names with their help line."""
+        return {e.name: e.help for e in self.entries()}
+
     def names(self) -> list[str]:
         return [e.name for e in self.entries()]
 

@@ -41,30 +41,26 @@ class Run:
             raise exc.for_run(self.id) from None
         self.kind = kind or self.manifest.get("kind", "forget")
 
+    def _checked(self, name: str, load, digest):
+        """``load(folder, name, limit)`` once the manifest lists ``name``, then ``digest(loaded)`` must match it."""
+        entry = self.manifest["files"].get(name)
+        try:
+            if entry is None:
+                raise Damaged(name, "not in the manifest")
+            loaded = load(self.path, name, _limit(name))
+            if digest(loaded) != entry["sha256"]:
+                raise Damaged(name, "checksum mismatch (changed or corrupt since the run finished)")
+        except Damaged as exc:
+            raise exc.for_run(self.id) from None
+        return loaded
+
     def _read(self, name: str) -> bytes:
         """The file's bytes, after checking they are the ones the manifest recorded (files read whole: JSON, CSV)."""
-        entry = self.manifest["files"].get(name)
-        try:
-            if entry is None:
-                raise Damaged(name, "not in the manifest")
-            data = read_bytes(self.path, name, _limit(name))
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise Damaged(name, "checksum mismatch (changed or corrupt since the run finished)")
-        except Damaged as exc:
-            raise exc.for_run(self.id) from None
-        return data
+        return self._checked(name, read_bytes, lambda data: hashlib.sha256(data).hexdigest())
 
     def _verified(self, name: str) -> Path:
-        entry = self.manifest["files"].get(name)
-        try:
-            if entry is None:
-                raise Damaged(name, "not in the manifest")
-            file = inside(self.path, name, _limit(name))
-            if sha256_file(file) != entry["sha256"]:
-                raise Damaged(name, "checksum mismatch (changed or corrupt since the run finished)")
-        except Damaged as exc:
-            raise exc.for_run(self.id) from None
-        return file
+        """The file's path, once its checksum matches the manifest (files read by other libraries: safetensors)."""
+        return self._checked(name, inside, sha256_file)
 
     def verify(self) -> None:
         """Check every file of the manifest; raises Damaged naming the first bad one."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..registry import Entry, Registry, discover
+from ..registry import Registry, discover
 
 _SPLIT_SEED = 1234  # the train/test split of datasets without one is fixed, whatever the run's seed
 
@@ -49,17 +49,12 @@ _REGISTRY = Registry("dataset", DataError)
 
 def register_dataset(name: str, help_text: str, *, label: str = "") -> Callable[[Loader], Loader]:
     """Decorator adding a loader ``f(data_root) -> Dataset`` under ``name``; ``help_text`` says where data comes from."""
-
-    def wrap(fn: Loader) -> Loader:
-        _REGISTRY.add(Entry(name, fn, label or name, help_text))
-        return fn
-
-    return wrap
+    return _REGISTRY.decorator(name, help_text, label)
 
 
 def available_datasets() -> dict[str, str]:
     """Registered dataset names with a line on where each comes from."""
-    return {e.name: e.help for e in _REGISTRY.entries()}
+    return _REGISTRY.helps()
 
 
 def load_dataset(name: str, data_root: str | None = None) -> Dataset:

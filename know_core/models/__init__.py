@@ -15,7 +15,7 @@ from typing import Callable
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import Entry, Registry, discover
+from ..registry import Registry, discover
 
 GROUPS = ("conv", "fc", "bias")  # predicted groups; "norm" is copied from Θ0
 Builder = Callable[..., nn.Module]
@@ -24,17 +24,12 @@ _REGISTRY = Registry("model", ConfigError)
 
 def register_model(name: str, help_text: str, *, label: str = "") -> Callable[[Builder], Builder]:
     """Decorator adding ``builder(input_shape, num_classes, **options) -> nn.Module`` under ``name``."""
-
-    def wrap(fn: Builder) -> Builder:
-        _REGISTRY.add(Entry(name, fn, label or name, help_text))
-        return fn
-
-    return wrap
+    return _REGISTRY.decorator(name, help_text, label)
 
 
 def available_models() -> dict[str, str]:
     """Registered model names (alphabetical) with their help line."""
-    return {e.name: e.help for e in _REGISTRY.entries()}
+    return _REGISTRY.helps()
 
 
 def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int, **options) -> nn.Module:
