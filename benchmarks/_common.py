@@ -34,6 +34,12 @@ def rounded(value: float) -> float:
     return round(value, max(4, 3 - math.floor(math.log10(abs(value)))))
 
 
+def previous() -> dict[str, Any]:
+    """The figures this script last kept in ``results/<script>.json`` (empty when there are none)."""
+    path = RESULTS / f"{Path(sys.argv[0]).stem}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def emit(figures: dict[str, Any]) -> None:
     """Print the one JSON line that ends every benchmark, and keep it in ``results/<script>.json`` (with the date)
     so that every figure quoted in the README can be traced to a run."""

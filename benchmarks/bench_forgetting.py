@@ -90,15 +90,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="re-time part 1 alone, keeping the protocol figures already in the results file")
     args = parser.parse_args()
     figures: dict = {"threads": torch.get_num_threads()}
+    if args.speed_only:
+        kept = _common.previous()
+        figures.update({k: v for k, v in kept.items() if k.startswith(("quick_", "standard_"))})
     if not fashion_mnist_available():
         print("fashion-mnist: skipped (apt-get install -y dataset-fashion-mnist)")
         _common.emit(figures)
         return
     if not args.skip_speed:
         speed(figures)
-    for name in ("quick", "standard"):
+    for name in () if args.speed_only else ("quick", "standard"):
         source = preset(name).source
         for protocol in ("release", "equal-steps"):
             for key, value in protocol_figures(name, source, protocol, args.seeds).items():
