@@ -7,12 +7,11 @@ Every prediction is checked: a non-finite value is reported per parameter and ne
 
 from __future__ import annotations
 
-import json
-
 import torch
 
 from .errors import KnowError
 from .predictors import Predictor
+from .snapshots import pack
 from .store import Run
 from .windows import from_vectors, row_owner, to_windows
 
@@ -75,12 +74,12 @@ def prediction_file(method: str) -> str:
 
 def save_predictions(run: Run, method: str, predicted: list[dict[str, torch.Tensor]], description: str,
                      reset_norm: bool) -> str:
-    """Store Θ̂_{−1..−K} in the run as ``pred-<method>.safetensors`` (keys ``"{k}/{name}"``, k = 1..K)."""
+    """Store Θ̂_{−1..−K} in the run as ``pred-<method>.safetensors``: snapshot film ``predictions`` (index k−1 is
+    Θ̂_{−k}) with the method, its description and ``reset_norm`` in the header."""
     from safetensors.torch import save_file
 
-    tensors = {f"{k}/{name}": t.contiguous() for k, state in enumerate(predicted, start=1) for name, t in state.items()}
-    meta = {"method": method, "description": description, "steps": str(len(predicted)),
-            "reset_norm": json.dumps(reset_norm)}
+    tensors, meta = pack({"predictions": predicted}, {"method": method, "description": description,
+                                                       "reset_norm": reset_norm})
     name = prediction_file(method)
     run.write_artifact(name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
     return name

@@ -23,6 +23,7 @@ from .loaders import check_user_file
 from .retrodiction import retrodiction_verdicts
 from .runs import MAX_STEPS, check_names
 from .seed import SeedContext, run_seed
+from .snapshots import pack
 from .stats import summarise_rows, verdicts
 from .train import Hooks
 
@@ -113,7 +114,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
         result["config_hash"] = digest
         if cfg.save_weights:
             with atomic_write(path.with_suffix(".safetensors")) as tmp:
-                save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp), metadata={"seed": str(seed)})
+                tensors, header = pack(weights, {"seed": seed})
+                save_file(tensors, str(tmp), metadata=header)
         write_json(path, result)  # last: its presence marks the seed finished
         seeds.append(result)
     rows = [r for s in seeds for r in s["rows"]]

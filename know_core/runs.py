@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
 from .config import ForgetConfig, to_dict
 from .errors import RunStoreError
 from .forgetting import Continuation, Trajectory, preflight, run_forgetting
-from .loaders import Damaged, parse_json
+from .loaders import Damaged
 from .measure import ForgettingReport
 from .protocols import describe
-from .schemas import check_groups, check_stage_count, check_states
+from .schemas import check_groups, check_states
+from .snapshots import pack, read
 from .store import Run, RunStore, RunWriter
 from .train import Hooks
 
@@ -24,29 +24,22 @@ MAX_STEPS = 10  # rolled prediction steps: ×(1/r)^10 virtual data is already fa
 FILM_FILES = {"warm": "warm.safetensors", "control": "control.safetensors"}
 
 
-def _film_tensors(states: list[dict]) -> dict:
-    return {f"{s}/{name}": t for s, state in enumerate(states) for name, t in state.items()}
-
-
-def _film_states(tensors: dict, count: int) -> list[dict]:
-    states: list[dict] = [{} for _ in range(count)]
-    for key, tensor in tensors.items():
-        stage, name = key.split("/", 1)
-        states[int(stage)][name] = tensor
-    return states
+def _read_film(run: Run, name: str, film: str) -> tuple[list[dict], dict]:
+    """The snapshots and metadata of film ``film`` in ``name`` (this format or the layout before it)."""
+    films, meta = read(*run.read_tensors(name), name, film)
+    if set(films) != {film}:
+        raise Damaged(name, f"holds films {sorted(films)}, not {film!r}")
+    return films[film], meta
 
 
 def save_trajectory(writer: RunWriter, traj: Trajectory) -> None:
-    """Stage s's tensors are stored as ``"{s}/{name}"``; groups and sizes travel in the file's metadata. The warm
-    oracles and the control film, where recorded, go into files of the same layout with their sizes and scores."""
-    writer.write_tensors(TRAJECTORY_FILE, _film_tensors(traj.states),
-                         {"groups": json.dumps(traj.groups), "stages": str(len(traj.states))})
+    """The stages are the snapshot film ``trajectory`` (groups in its header). The warm oracles and the control
+    film, where recorded, go into snapshot files of their own with their sizes and scores."""
+    writer.write_tensors(TRAJECTORY_FILE, *pack({"trajectory": traj.states}, {"groups": traj.groups}))
     for key, film in (("warm", traj.warm), ("control", traj.control)):
         if film is not None and film.states:
-            writer.write_tensors(FILM_FILES[key], _film_tensors(film.states),
-                                 {"stages": str(len(film.states)), "sizes": json.dumps(film.sizes),
-                                  "source_acc": json.dumps(film.source_acc),
-                                  "source_loss": json.dumps(film.source_loss)})
+            writer.write_tensors(FILM_FILES[key], *pack({key: film.states}, {
+                "sizes": film.sizes, "source_acc": film.source_acc, "source_loss": film.source_loss}))
     rep = traj.report
     writer.write_csv("metrics.csv", [
         {"stage": s, "size": n, "train_loss": loss, "source_acc": acc, "source_loss": sloss,
@@ -64,17 +57,9 @@ def _load_film(run: Run, key: str, theta0: dict, groups: dict) -> Continuation |
     name = FILM_FILES[key]
     if not run.has(name):
         return None
-    tensors, meta = run.read_tensors(name)
-    try:
-        count = int(meta["stages"])
-    except (KeyError, ValueError):
-        raise Damaged(name, "metadata: stages is missing or not an integer") from None
-    if not 1 <= count <= 1000:
-        raise Damaged(name, f"metadata: stages = {count} is outside [1, 1000]")
-    states = _film_states(tensors, count)
+    states, meta = _read_film(run, name, key)
     check_states([theta0, *states], groups, name)
-    film = Continuation(states, json.loads(meta["sizes"]), json.loads(meta["source_acc"]),
-                        json.loads(meta["source_loss"]))
+    film = Continuation(states, meta["sizes"], meta["source_acc"], meta["source_loss"])
     if not len(film.sizes) == len(film.source_acc) == len(film.source_loss) == len(states):
         raise Damaged(name, "metadata lists do not match the stored stages")
     return film
@@ -83,12 +68,10 @@ def _load_film(run: Run, key: str, theta0: dict, groups: dict) -> Continuation |
 def load_trajectory(run: Run) -> Trajectory:
     """The trajectory stored in ``run``, validated: a stage count in range, every stage the same finite tensors,
     groups naming real parameters, metrics matching the stages. Anything else is a Damaged error naming the file."""
-    tensors, metadata = run.read_tensors(TRAJECTORY_FILE)
     try:
-        stages = check_stage_count(metadata, TRAJECTORY_FILE)
-        groups = check_groups(parse_json(TRAJECTORY_FILE, metadata.get("groups", "")), TRAJECTORY_FILE,
-                              "metadata: groups")
-        states = _film_states(tensors, stages)
+        states, metadata = _read_film(run, TRAJECTORY_FILE, "trajectory")
+        stages = len(states)
+        groups = check_groups(metadata.get("groups"), TRAJECTORY_FILE, "metadata: groups")
         check_states(states, groups, TRAJECTORY_FILE)
         metrics = run.read_csv("metrics.csv")
         history = [{k: float(v) for k, v in row.items()} for row in run.read_csv("pretrain.csv")]

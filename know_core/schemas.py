@@ -16,7 +16,6 @@ from .loaders import Damaged, check_relative
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 GROUP_NAMES = ("conv", "fc", "bias", "norm", "other")
-MAX_STAGES = 1000
 
 
 class _Checker:
@@ -217,12 +216,3 @@ def check_states(states: list[dict], groups: dict[str, str], file: str) -> None:
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise c.fail(f"stage {s}/{name}", "holds NaN or infinite values")
 
-
-def check_stage_count(meta: dict[str, str], file: str) -> int:
-    try:
-        stages = int(meta["stages"])
-    except (KeyError, ValueError):
-        raise Damaged(file, "metadata: stages is missing or not an integer") from None
-    if not 2 <= stages <= MAX_STAGES:
-        raise Damaged(file, f"metadata: stages = {stages} is outside [2, {MAX_STAGES}]")
-    return stages

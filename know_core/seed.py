@@ -103,9 +103,9 @@ class SeedContext:
         return cpu_state(model)
 
 
-def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, torch.Tensor]]:
-    """All rows of one seed (see the module docstring) with timings per phase, and the weights behind them:
-    ``traj/{s}/{param}``, ``pred/{method}/{scale}/{param}`` and ``oracle/{scale}/{param}``."""
+def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, list[dict]]]:
+    """All rows of one seed (see the module docstring) with timings per phase, and the weights behind them as
+    snapshot films: ``traj``, ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}`` and ``control``."""
     ctx = SeedContext(cfg, seed, hooks)
     traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k)
     theta0, groups = traj.states[0], traj.groups
@@ -171,18 +171,16 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     for row in rows:
         row.setdefault("valid", True)
         row["seed"] = seed
-    weights = {f"traj/{s}/{k}": v for s, state in enumerate(traj.states) for k, v in state.items()}
+    weights = {"traj": traj.states}  # films for snapshots.pack
     for method, steps in predictions.items():
         if method == "naive":
-            continue  # Θ0 at every scale: already stored as traj/0
+            continue  # Θ0 at every scale: already stored as traj's snapshot 0
         for scale in cfg.scales:
-            weights.update({f"pred/{method}/{scale:g}/{k}": v for k, v in steps[cfg.steps_for(scale) - 1].items()})
-    for scale, state in oracles.items():
-        weights.update({f"oracle/{scale:g}/{k}": v for k, v in (state or {}).items()})
-    for scale, state in warm.items():
-        weights.update({f"warm/{scale:g}/{k}": v for k, v in state.items()})
-    for c, state in enumerate(traj.control.states if traj.control else [], start=1):
-        weights.update({f"control/{c}/{k}": v for k, v in state.items()})
+            weights[f"pred:{method}:{scale:g}"] = [steps[cfg.steps_for(scale) - 1]]
+    weights.update({f"oracle:{scale:g}": [state] for scale, state in oracles.items() if state})
+    weights.update({f"warm:{scale:g}": [state] for scale, state in warm.items()})
+    if traj.control and traj.control.states:
+        weights["control"] = traj.control.states
     result = {"seed": seed, "rows": rows, "backtest": backtests, "retrodiction": retro, "timings": timings,
               "forgot": traj.forgot, "verdict": traj.verdict(), "source_acc_stages": traj.source_acc,
               "stage_sizes": traj.stage_sizes, "stage_steps": traj.stage_steps, "cap_hit": traj.cap_hit,

@@ -36,46 +36,36 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     """Read one seed's weights (checksums verified by the store); a missing file is a RunStoreError naming it."""
     from .loaders import Damaged
     from .schemas import check_seed_record, check_states
+    from .snapshots import HEADER, legacy_seed_films, unpack
 
     file = f"seeds/seed-{seed}.safetensors"
     try:
         info = check_seed_record(run.read_json(f"seeds/seed-{seed}.json"), f"seeds/seed-{seed}.json")
     except Damaged as exc:
         raise exc.for_run(run.id) from None
-    tensors, _ = run.read_tensors(file)
-    stages: dict[int, dict[str, torch.Tensor]] = {}
+    tensors, header = run.read_tensors(file)
     preds: dict[str, dict[float, dict[str, torch.Tensor]]] = {}
     oracles: dict[float, dict[str, torch.Tensor]] = {}
     warm: dict[float, dict[str, torch.Tensor]] = {}
-    control: dict[int, dict[str, torch.Tensor]] = {}
     try:
-        for key, tensor in tensors.items():
-            kind, rest = key.split("/", 1)
-            if kind == "traj":
-                stage, name = rest.split("/", 1)
-                stages.setdefault(int(stage), {})[name] = tensor
-            elif kind == "pred":
-                method, scale, name = rest.split("/", 2)
-                preds.setdefault(method, {}).setdefault(float(scale), {})[name] = tensor
-            elif kind == "oracle":
-                scale, name = rest.split("/", 1)
-                oracles.setdefault(float(scale), {})[name] = tensor
-            elif kind == "warm":
-                scale, name = rest.split("/", 1)
-                warm.setdefault(float(scale), {})[name] = tensor
-            elif kind == "control":
-                step, name = rest.split("/", 1)
-                control.setdefault(int(step), {})[name] = tensor
+        films = unpack(tensors, header, file)[0] if HEADER in header else legacy_seed_films(tensors, file)
+        for name, states in films.items():
+            kind, *rest = name.split(":")
+            if kind == "pred" and len(rest) == 2:
+                preds.setdefault(rest[0], {})[float(rest[1])] = states[0]
+            elif kind in ("oracle", "warm") and len(rest) == 1:
+                (oracles if kind == "oracle" else warm)[float(rest[0])] = states[0]
+            elif name not in ("traj", "control"):
+                raise Damaged(file, f"unknown film {name[:80]!r}")
     except ValueError as exc:
-        raise RunStoreError(f"run {run.id}: seeds/seed-{seed}.safetensors has a malformed key ({exc})") from exc
-    if not stages:
+        raise Damaged(file, f"malformed film name ({exc})", run.id) from None
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
+    if "traj" not in films:
         raise RunStoreError(f"run {run.id}: seed {seed} holds no trajectory (was the run made with save_weights off?)")
+    stage_list, controls = films["traj"], films.get("control", [])
     try:
-        if sorted(stages) != list(range(len(stages))):
-            raise Damaged(file, f"trajectory stages {sorted(stages)[:10]} are not 0, 1, 2, …")
-        stage_list = [stages[s] for s in sorted(stages)]
         check_states(stage_list, info["groups"], file)
-        controls = [control[c] for c in sorted(control)]
         for state in [s for by in preds.values() for s in by.values()] + list(oracles.values()) \
                 + list(warm.values()) + controls:
             check_states([stage_list[0], state], {}, file)

@@ -62,14 +62,17 @@ def safetensors_bytes(header: dict, body: bytes = b"") -> bytes:
 
 
 def retensor(run_dir: Path, name: str, change_tensors=None, change_meta=None) -> None:
-    """Rewrite a safetensors file with changed tensors and/or metadata (checksum updated)."""
+    """Rewrite a safetensors file with changed tensors and/or metadata (checksum and snapshot digest updated)."""
     from safetensors.torch import load_file, save
 
     from know_core.loaders import safetensors_header
+    from know_core.snapshots import digest
 
     path = run_dir / name
     meta = safetensors_header(path, name, path.stat().st_size)["metadata"]
     tensors = load_file(str(path))
     tensors = change_tensors(tensors) if change_tensors else tensors
     meta = change_meta(meta) if change_meta else meta
+    if "snapshots" in meta:
+        meta = {**meta, "snapshots": json.dumps({**json.loads(meta["snapshots"]), "sha256": digest(tensors)})}
     rewrite(run_dir, name, save(tensors, metadata=meta))

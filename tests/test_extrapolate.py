@@ -12,6 +12,7 @@ from know_core.forgetting import Trajectory
 from know_core.models import create_model, param_groups
 from know_core.predictors import Predictor, get_predictor
 from know_core.runs import open_forget_run
+from know_core.snapshots import unpack
 from know_core.store import RunStore
 
 
@@ -114,11 +115,10 @@ def test_cli_predict_stores_weights_and_backtest_json(tmp_path, capsys):
     run_id = record_forgetting(tiny_config(model="simple_cnn", stages=4), store)
     assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "3",
                  "--runs-dir", str(tmp_path)]) == 0
-    tensors, meta = store.open(run_id).read_tensors(prediction_file("taskvector"))
-    assert meta["steps"] == "3" and meta["method"] == "taskvector"
+    films, meta = unpack(*store.open(run_id).read_tensors(prediction_file("taskvector")), "pred")
+    assert len(films["predictions"]) == 3 and meta["method"] == "taskvector" and meta["reset_norm"] is False
     _, _, traj = open_forget_run(store, run_id)
-    assert {k.split("/", 1)[0] for k in tensors} == {"1", "2", "3"}
-    assert {k.split("/", 1)[1] for k in tensors if k.startswith("1/")} == traj.states[0].keys()
+    assert films["predictions"][0].keys() == traj.states[0].keys()
     capsys.readouterr()
     assert main(["backtest", "--run", run_id, "--methods", "naive,taskvector", "--json",
                  "--runs-dir", str(tmp_path)]) == 0

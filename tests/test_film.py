@@ -204,7 +204,7 @@ def test_experiment_records_warm_oracles_and_retrodiction(tmp_path):
 
     with safe_open(str(tmp_path / "seeds" / "seed-0.safetensors"), "pt") as f:
         keys = set(f.keys())
-    assert any(k.startswith("warm/2/") for k in keys) and any(k.startswith("control/3/") for k in keys)
+    assert any(k.startswith("warm:2/0/") for k in keys) and any(k.startswith("control/2/") for k in keys)
 
 
 def test_predict_drift_corrected_from_a_stored_run(tmp_path, tiny_cfg, capsys):

@@ -62,9 +62,14 @@ def assert_healthy_listed(capsys, root, fid, eid):
 
 def _stage_shape(t):
     t = dict(t)
-    key = next(k for k in t if k.startswith("1/") and t[k].dim() == 2)
+    key = next(k for k in t if k.startswith("trajectory/1/") and t[k].dim() == 2)
     t[key] = torch.zeros(3, 3)
     return t
+
+
+def _header(**changes):
+    """A change of the snapshot header's entries."""
+    return lambda m: {**m, "snapshots": json.dumps({**json.loads(m["snapshots"]), **changes})}
 
 
 def _nan_seed(t):
@@ -130,11 +135,11 @@ FILES_CASES = [  # class 2: files trusted once their checksum matched
     ("config-unknown-key", "experiment", lambda d, *_: edit_json(d, "config.json", lambda c: {**c, "zz": 1}), SHOW),
     ("trajectory-wrong-shape", "forget", lambda d, *_: retensor(d, "trajectory.safetensors", _stage_shape), PREDICT),
     ("trajectory-groups-list", "forget", lambda d, *_: retensor(d, "trajectory.safetensors",
-                                                               change_meta=lambda m: {**m, "groups": "[]"}), PREDICT),
+                                                               change_meta=_header(groups=[])), PREDICT),
     ("trajectory-groups-garbage", "forget", lambda d, *_: retensor(d, "trajectory.safetensors",
-                                                                  change_meta=lambda m: {**m, "groups": "{"}), SHOW),
+                                                                  change_meta=_header(groups="{")), SHOW),
     ("trajectory-stages-huge", "forget", lambda d, *_: retensor(d, "trajectory.safetensors",
-                                                               change_meta=lambda m: {**m, "stages": "3000000000"}),
+                                                               change_meta=_header(films={"trajectory": 3000000000})),
      PREDICT),
     ("safetensors-header-lies", "forget", lambda d, *_: rewrite(d, "trajectory.safetensors", safetensors_bytes(
         {"0/w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 4]}})), PREDICT),

@@ -185,7 +185,7 @@ def test_default_grid_mixes_budgets_and_records_them():
 
 
 def test_collected_file_round_trips_budget_warm_oracles_and_control(tmp_path):
-    from know_core.metatrain.trajfile import read_metadata
+    from know_core.metatrain.trajfile import CorruptTrajectory, read_metadata
 
     job = make_job(tiny_config(model="mlp", stages=7, r=0.75, seed=3, d0_fraction=0.5, stage_budget="steps:6",
                                carry_optimizer=False, optim=OptimConfig(batch_size=16),
@@ -201,7 +201,28 @@ def test_collected_file_round_trips_budget_warm_oracles_and_control(tmp_path):
     assert any(not torch.equal(warm.states[0][k], states[0][k]) for k in states[0])  # Θ_{−1} moved away from Θ0
     plain, meta2 = read_trajectory_file(path)  # the film alone, as the meta-dataset reads it
     assert len(plain) == 7 and meta2["n_warm"] == 2 and meta2["n_control"] == 6
-    assert read_metadata(path)["format"] == "know_core.metatraj/2"
+    assert read_metadata(path)["format"] == "know_core.metatraj/3"
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:  # a tampered tensor is refused by the snapshot digest
+        tensors, raw = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()  # noqa: SIM118
+    tampered = f"trajectory/1/{next(iter(states[1]))}"
+    tensors[tampered] = tensors[tampered] + 1
+    save_file(tensors, str(tmp_path / "tampered.safetensors"), metadata=raw)
+    with pytest.raises(CorruptTrajectory, match="does not match its sha256 digest"):
+        read_trajectory_file(tmp_path / "tampered.safetensors")
+    # the metatraj/2 layout (its writer, inline) is still read
+    old = {f"{s}/{k}": t for s, state in enumerate(states) for k, t in state.items()}
+    old.update({f"{n}/{k}/{name}": t for n, film in (("warm", warm), ("control", control))
+                for k, state in enumerate(film.states, start=1) for name, t in state.items()})
+    computed = ("format", "stages", "n_tensors", "budget", "n_warm", "n_control")
+    save_file(old, str(tmp_path / "v2.safetensors"), metadata={
+        "format": "know_core.metatraj/2", "stages": str(len(states)),
+        **{k: json.dumps(v) for k, v in meta.items() if k not in computed}})
+    states2, meta2, warm2, control2 = read_trajectory_file(tmp_path / "v2.safetensors", films=True)
+    assert meta2["format"] == "know_core.metatraj/2" and meta2["budget"] == "steps:6" and control2.sizes == control.sizes
+    assert all(torch.equal(states2[s][k], states[s][k]) for s in range(7) for k in states[0])
+    assert all(torch.equal(warm2.states[1][k], warm.states[1][k]) for k in states[0])
 
 
 def test_old_format_files_stay_readable_and_unknown_formats_are_refused(tmp_path):

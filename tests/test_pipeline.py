@@ -144,7 +144,7 @@ def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     weights = load_file(str(tmp_path / run_id / "seeds" / "seed-1.safetensors"))
-    assert any(k.startswith("pred/expfit/4/") for k in weights) and any(k.startswith("traj/3/") for k in weights)
+    assert any(k.startswith("pred:expfit:4/0/") for k in weights) and any(k.startswith("traj/3/") for k in weights)
     assert store.info(run_id).status == "done" and store.info(run_id).summary["preset"] == "quick"
 
 

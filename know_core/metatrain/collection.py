@@ -30,7 +30,7 @@ from ..models import GROUPS
 from ..predictors.known_net import STAGES as WINDOW
 from .jobs import Job
 from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
-                       save_trajectory_file)
+                       save_trajectory_file, theta0_prefix)
 
 SUMMARY_FILE = "collection.json"
 WARM_STEPS = 2  # warm oracles Θ_{−1}, Θ_{−2} per job, where the pool holds the supersets (and the job records them)
@@ -138,9 +138,10 @@ def summarise(out: str | Path) -> dict[str, Any]:
         except CorruptTrajectory as exc:
             broken.append(str(exc))
             continue
+        head = theta0_prefix(meta)
         with safe_open(str(path), framework="pt") as f:
             n_weights = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys()  # noqa: SIM118
-                            if k.startswith("0/") and meta["groups"].get(k[2:]) in GROUPS)
+                            if k.startswith(head) and meta["groups"].get(k[len(head):]) in GROUPS)
         trajectories += 1
         windows += n_weights * max(0, meta["stages"] - WINDOW)
         size += path.stat().st_size

@@ -1,6 +1,11 @@
 """The collected trajectory file: one safetensors file per finished job, written atomically.
 
-Format ``know_core.metatraj/2`` holds the forgetting film Θ0…Θ_{S−1} under ``"{s}/{name}"`` and, where the job
+Format ``know_core.metatraj/3`` is a :mod:`know_core.snapshots` file: films ``trajectory`` (Θ0…Θ_{S−1}) and, where the
+job recorded them, ``warm`` (Θ_{−1}, Θ_{−2}, …) and ``control`` (C_1, C_2, …); the job, groups, verdict, stage steps,
+timings and the films' sizes and source figures are in its header (``metatraj`` names the format), and the reader
+verifies the payload digest.
+
+Format ``know_core.metatraj/2`` (still read) holds the forgetting film Θ0…Θ_{S−1} under ``"{s}/{name}"`` and, where the job
 recorded them, the warm oracles Θ_{−1}, Θ_{−2}, … under ``"warm/{k}/{name}"`` (k = 1…) and the same-data control film
 C_1, C_2, … under ``"control/{k}/{name}"``, with their subset sizes and source figures in the metadata. The job (its
 resolved config, stage budget included), the groups, the forgetting verdict, the stage steps and the timings are in
@@ -24,9 +29,11 @@ from safetensors.torch import save_file
 from ..errors import DataError
 from ..forgetting import Continuation, Trajectory
 from ..fsio import atomic_write
+from ..loaders import Damaged
+from ..snapshots import HEADER, pack, unpack
 
-FILE_FORMAT = "know_core.metatraj/2"
-READABLE_FORMATS = ("know_core.metatraj/1", FILE_FORMAT)
+FILE_FORMAT = "know_core.metatraj/3"
+READABLE_FORMATS = ("know_core.metatraj/1", "know_core.metatraj/2", FILE_FORMAT)
 FILMS = ("warm", "control")
 
 
@@ -34,31 +41,23 @@ class CorruptTrajectory(DataError):
     """A collected trajectory file that cannot be read (truncated, damaged, or not one of ours)."""
 
 
-def _film_meta(name: str, film: Continuation | None) -> dict[str, str]:
-    if film is None:
-        return {}
-    return {f"{name}_sizes": json.dumps(film.sizes), f"{name}_source_acc": json.dumps(film.source_acc),
-            f"{name}_source_loss": json.dumps(film.source_loss)}
-
-
 def save_trajectory_file(path: Path, job: Any, traj: Trajectory, timings: dict[str, float]) -> None:
     """Write ``traj`` (with its warm and control films, where recorded) for ``job`` to ``path`` atomically."""
-    tensors = {f"{s}/{name}": t.contiguous() for s, state in enumerate(traj.states) for name, t in state.items()}
-    for film_name in FILMS:
-        film = getattr(traj, film_name)
-        if film is not None:
-            tensors.update({f"{film_name}/{k}/{name}": t.contiguous()
-                            for k, state in enumerate(film.states, start=1) for name, t in state.items()})
-    report = traj.report.to_dict() if traj.report is not None else None
-    meta = {"format": FILE_FORMAT, "job": job.to_json(), "groups": json.dumps(traj.groups),
-            "stages": str(len(traj.states)), "stage_sizes": json.dumps(traj.stage_sizes),
-            "source_acc": json.dumps(traj.source_acc), "source_loss": json.dumps(traj.source_loss),
-            "forgot": json.dumps(traj.forgot), "report": json.dumps(report),
-            "stage_steps": json.dumps(traj.stage_steps), "cap_hit": json.dumps(traj.cap_hit),
-            "pretrain_epochs": str(len(traj.pretrain_history)), "timings": json.dumps(timings),
-            **_film_meta("warm", traj.warm), **_film_meta("control", traj.control)}
+    films = {"trajectory": traj.states}
+    meta = {"metatraj": FILE_FORMAT, "job": json.loads(job.to_json()), "groups": traj.groups,
+            "stage_sizes": traj.stage_sizes, "source_acc": traj.source_acc, "source_loss": traj.source_loss,
+            "forgot": traj.forgot, "report": traj.report.to_dict() if traj.report is not None else None,
+            "stage_steps": traj.stage_steps, "cap_hit": traj.cap_hit, "pretrain_epochs": len(traj.pretrain_history),
+            "timings": timings}
+    for name in FILMS:
+        film = getattr(traj, name)
+        if film is not None and film.states:
+            films[name] = film.states
+            meta.update({f"{name}_sizes": film.sizes, f"{name}_source_acc": film.source_acc,
+                         f"{name}_source_loss": film.source_loss})
+    tensors, header = pack(films, meta)
     with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        save_file(tensors, str(tmp), metadata=header)
 
 
 def budget_of(config: dict[str, Any]) -> str:
@@ -72,10 +71,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
             keys = list(f.keys())
-        if raw.get("format") not in READABLE_FORMATS:
-            raise ValueError(f"format {raw.get('format')!r}, expected one of {', '.join(READABLE_FORMATS)}")
-        meta = {k: json.loads(v) for k, v in raw.items() if k != "format"}
-        meta["format"] = raw["format"]
+        if HEADER in raw:
+            header = json.loads(raw[HEADER])
+            meta = {k: v for k, v in header.items() if k not in ("films", "sha256", "format", "metatraj")}
+            meta.update(format=header.get("metatraj"), stages=header["films"]["trajectory"])
+        else:
+            meta = {k: json.loads(v) for k, v in raw.items() if k != "format"}
+            meta["format"] = raw.get("format")
+        if meta["format"] not in READABLE_FORMATS:
+            raise ValueError(f"format {meta['format']!r}, expected one of {', '.join(READABLE_FORMATS)}")
         if len(keys) == 0 or meta["stages"] < 2:
             raise ValueError("no stages")
         meta["n_tensors"] = len(keys)
@@ -87,10 +91,17 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise CorruptTrajectory(f"{path.name}: unreadable trajectory file ({exc})") from None
 
 
+def theta0_prefix(meta: dict[str, Any]) -> str:
+    """The key prefix of Θ0's tensors in a file with metadata ``meta``."""
+    return "trajectory/0/" if meta["format"] == FILE_FORMAT else "0/"
+
+
 def read_trajectory_file(path: Path, films: bool = False):
     """(states Θ0…Θ_{S−1}, metadata); with ``films=True`` also (warm, control) as Continuations or None.
     Every tensor asked for is read, so a truncated body is caught here, not in training."""
     meta = read_metadata(path)
+    if meta["format"] == FILE_FORMAT:
+        return _read_snapshots(path, meta, films)
     states: list[dict[str, torch.Tensor]] = [{} for _ in range(meta["stages"])]
     extra = {name: [{} for _ in range(meta[f"n_{name}"])] for name in FILMS}
     try:
@@ -118,3 +129,23 @@ def read_trajectory_file(path: Path, films: bool = False):
         out.append(Continuation(extra[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"],
                                 meta[f"{name}_source_loss"]))
     return states, meta, out[0], out[1]
+
+
+def _read_snapshots(path: Path, meta: dict[str, Any], films: bool):
+    """``read_trajectory_file`` for a ``know_core.metatraj/3`` file: every tensor read and its digest verified."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors, raw = {key: f.get_tensor(key) for key in f.keys()}, f.metadata()  # noqa: SIM118
+        stored = unpack(tensors, raw, path.name)[0]
+    except Damaged as exc:
+        raise CorruptTrajectory(f"{path.name}: {exc.reason}") from None
+    except Exception as exc:
+        raise CorruptTrajectory(f"{path.name}: damaged tensors ({exc})") from None
+    states = stored["trajectory"]
+    if any(set(s) != set(states[0]) for film in stored.values() for s in film):
+        raise CorruptTrajectory(f"{path.name}: stages hold different parameters")
+    if not films:
+        return states, meta
+    extra = [Continuation(stored[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"],
+                          meta[f"{name}_source_loss"]) if name in stored else None for name in FILMS]
+    return states, meta, extra[0], extra[1]
