@@ -25,6 +25,7 @@ from typing import Any
 
 from ..config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict
 from ..data import load_dataset
+from ..forgetting import source_split
 from ..errors import ConfigError
 from ..predictors.known_net import STAGES as WINDOW
 from ..protocols import apply_protocol
@@ -110,12 +111,10 @@ def feasible_r_min(n0: int, need: int, stages: int = STAGES) -> float:
     return min(1.0, 1.02 * (need / n0) ** (1.0 / (stages - 1)))
 
 
-def _pool_size(dataset: str, d0_fraction: float, val_fraction: float) -> tuple[int, int]:
-    """(|D0|, class count) exactly as ``forgetting.source_split`` computes them."""
+def _pool_size(dataset: str, d0_fraction: float, pretrain: PretrainConfig) -> tuple[int, int]:
+    """(|D0|, class count), from ``forgetting.source_split`` itself."""
     ds = load_dataset(dataset)
-    n = len(ds.y_train)
-    n_val = max(ds.num_classes, int(round(n * val_fraction)))
-    return int((n - n_val) * d0_fraction), ds.num_classes
+    return source_split(ds, ForgetConfig(dataset=dataset, d0_fraction=d0_fraction, pretrain=pretrain)).n0, ds.num_classes
 
 
 def list_jobs(grid: str = "default") -> list[Job]:
@@ -130,7 +129,7 @@ def list_jobs(grid: str = "default") -> list[Job]:
         spec = _DATASETS[dataset]
         for _ in range(count):
             batch, d0 = rng.choice(spec["batch"]), rng.choice(spec["d0"])
-            n0, classes = _pool_size(dataset, d0, spec["pretrain"].val_fraction)
+            n0, classes = _pool_size(dataset, d0, spec["pretrain"])
             r_low = max(R_RANGE[0], feasible_r_min(n0, max(batch, classes)))
             if r_low > R_RANGE[1]:
                 raise ConfigError(f"grid {grid!r}: {dataset} with batch {batch} cannot hold {STAGES} stages")
