@@ -25,7 +25,7 @@ def welcome(where: str = "") -> None:
     st.info(f"No {where}runs in `{runs_dir()}` yet. **KNOW** (\"Learning from Oblivion\", CVPR 2026) makes a "
             "network *forget* step by step — fine-tuning it on ever smaller subsets of its data — and runs that film "
             "backwards to guess the weights it would have with 2×, 4×, 8× more data. This app runs that experiment "
-            "on your machine and shows, with real numbers, whether the guess helps. The quick demo (digits, "
+            "on your machine and shows, with real numbers, whether the guess helps. The quick demo (Fashion-MNIST, "
             "about a minute on two CPU cores) fills every page.")
     if st.button("Launch the quick demo", type="primary", icon=":material/rocket_launch:", key=f"demo-{where}"):
         launch_quick_demo()

@@ -77,8 +77,9 @@ def build_config(base: ExperimentConfig, v: dict, protocol: str) -> ExperimentCo
 
 def experiment_form() -> None:
     name = st.selectbox("Preset", list(available_presets()), key="preset",
-                        help="quick: digits, about a minute on 2 CPU cores; standard: Fashion-MNIST with real "
-                             "larger-data models (oracles) and 3 seeds, tens of minutes; paper: ResNet-18, "
+                        help="quick: Fashion-MNIST 0–4 with a small D0 and warm oracles, about a minute on 2 CPU "
+                             "cores; standard: Fashion-MNIST with cold and warm oracles, drift correction and 5 "
+                             "seeds, tens of minutes; paper: ResNet-18, "
                              "CIFAR-100 → CIFAR-10, for a GPU with the data on disk")
     st.caption(available_presets()[name])
     raw = preset(name)
