@@ -18,13 +18,13 @@ from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
-from .forgetting import Trajectory, cpu_state, preflight, pretrain, resolved_batch_size, run_forgetting
+from .forgetting import (Trajectory, cpu_state, predicted_flat, preflight, pretrain, resolved_batch_size,
+                         run_forgetting)
 from .models import GROUPS, create_model
 from .methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
 from .predictors import Predictor
 from .retrodiction import extrapolate_dc, score
 from .train import Hooks, evaluate, make_optimizer, pick_device
-from .windows import flatten
 
 
 def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torch.Tensor],
@@ -37,10 +37,6 @@ def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torc
             scale = torch.linalg.vector_norm(predicted[name].double()) / norm0 if norm0 > 0 else 1.0
             out[name] = (theta0[name].double() * scale).to(theta0[name].dtype)
     return out
-
-
-def _flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> torch.Tensor:
-    return flatten(state, [n for n, g in groups.items() if g in GROUPS])
 
 
 class SeedContext:
@@ -214,13 +210,15 @@ def _retrodiction(cfg: ExperimentConfig, traj: Trajectory, warm: dict[float, dic
 
 def _norm_ratio(state, theta0, groups) -> float:
     """‖state‖/‖Θ0‖ over the predicted groups: below 1 means the weights shrank."""
-    return float(torch.linalg.vector_norm(_flat(state, groups)) / torch.linalg.vector_norm(_flat(theta0, groups)))
+    return float(torch.linalg.vector_norm(predicted_flat(state, groups))
+                 / torch.linalg.vector_norm(predicted_flat(theta0, groups)))
 
 
 def _to_oracle(state, oracle, theta0, groups) -> dict[str, float | None]:
     """Distance of ``state`` to the real larger-data model, relative to Θ0's (1.0 = as far as Θ0), and the cosine of
     the step Θ0 → state with the true step Θ0 → oracle."""
-    rel, cos = relative_scores(_flat(state, groups), _flat(oracle, groups), _flat(theta0, groups))
+    rel, cos = relative_scores(predicted_flat(state, groups), predicted_flat(oracle, groups),
+                               predicted_flat(theta0, groups))
     return {"dist_to_oracle": rel, "cos_to_oracle": cos}
 
 
