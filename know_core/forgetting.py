@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .measure import ForgettingReport, measure_film
 from .models import GROUPS, create_model, param_groups
 from .stages import StageBudget, parse_budget, train_stage
+from .windows import flatten
 from .train import Hooks, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
 
 FORGETTING_TOLERANCE = 0.005  # endpoint rule for films recorded without per-sample figures (older runs)
@@ -154,7 +155,7 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def predicted_flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> torch.Tensor:
     """The predicted groups' weights (conv / fc / bias) of ``state`` as one float64 vector."""
-    return torch.cat([state[n].reshape(-1).double() for n, g in groups.items() if g in GROUPS])
+    return flatten(state, [n for n, g in groups.items() if g in GROUPS])
 
 
 def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Dataset, SourceSplit, list[int]]:
@@ -230,6 +231,8 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
         correct.append(ok)
 
     measure(model)
+    removed_last = split.pool[sizes[-1]:sizes[0]].to(device)  # Θ0 on what the last stage no longer sees
+    removed_theta0 = evaluate(model, ctx.x[removed_last], ctx.y[removed_last])[1] if len(sizes) > 1 else None
     train_loss, stage_steps, cap_hit = [history[-1]["train_loss"]], [0], [False]
     if cfg.carry_optimizer:
         set_lr(optimizer, ctx.forget_lr)
@@ -248,10 +251,6 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
         stage_steps.append(result.steps)
         cap_hit.append(result.cap_hit)
         hooks.report("forgetting", step, total, stage=s, source_loss=float(losses[-1].mean()))
-    removed_last = split.pool[sizes[-1]:sizes[0]].to(device)
-    model0 = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)
-    model0.load_state_dict(states[0])
-    removed_theta0 = evaluate(model0, ctx.x[removed_last], ctx.y[removed_last])[1] if len(sizes) > 1 else None
     groups = param_groups(model)
     report = measure_film(losses, correct, removed_acc, removed_theta0, [predicted_flat(st, groups) for st in states])
     timings["forgetting_s"] = time.perf_counter() - t0
