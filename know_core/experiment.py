@@ -20,6 +20,9 @@ from .protocols import DEFAULT_PROTOCOL, apply_protocol, resolve_source
 from .registry import Entry, Registry
 
 
+PHASES = ("forgetting", "backtest", "retrodiction", "downstream")  # forgetting is always recorded: the rest need it
+
+
 @dataclass
 class ExperimentConfig:
     preset: str = "custom"
@@ -38,6 +41,7 @@ class ExperimentConfig:
     drift_correct: bool = knob(False, help="add '<method>+dc': each predictor on the film with the control film's "
                                            "drift removed")
     save_weights: bool = True  # every seed's trajectory, predictions and oracles as safetensors beside the results
+    phases: list[str] = field(default_factory=lambda: list(PHASES))  # what each seed measures (a sweep's --what)
 
     def steps_for(self, scale: float) -> int:
         """k such that scale = (1/r)^k; scales that are not such powers are refused."""
@@ -73,6 +77,8 @@ class ExperimentConfig:
             raise ConfigError(f"oracles must be auto, on or off, got {self.oracles!r}")
         if self.oracle_budget not in ("converge", "steps"):
             raise ConfigError(f"oracle_budget must be converge or steps, got {self.oracle_budget!r}")
+        if not isinstance(self.phases, list) or not self.phases or any(p not in PHASES for p in self.phases):
+            raise ConfigError(f"phases must name some of {', '.join(PHASES)}, got {self.phases!r}")
         if self.drift_correct and self.source.warm == "off":
             raise ConfigError("drift_correct needs the control film: set source.warm (oracles) to auto or on")
 

@@ -11,12 +11,13 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from safetensors.torch import save_file
 
 from .config import to_dict
 from .data import load_dataset
-from .errors import ConfigError
+from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .fsio import atomic_write, sha256_file, write_json
 from .loaders import check_user_file
@@ -26,6 +27,9 @@ from .seed import SeedContext, run_seed
 from .snapshots import pack
 from .stats import summarise_rows, verdicts
 from .train import Hooks
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 
 def preflight_experiment(cfg: ExperimentConfig) -> None:
@@ -95,29 +99,61 @@ def config_hash(cfg: ExperimentConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None) -> dict:
+def seed_done(cfg: ExperimentConfig, out: Path, seed: int) -> dict | None:
+    """The seed's saved record when it was made from this config and provenance (:func:`config_hash`), else None."""
+    saved = _finished_seed(Path(out), seed)
+    return saved if saved is not None and saved.get("config_hash") == config_hash(cfg) else None
+
+
+def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks | None = None) -> dict:
+    """One seed of the experiment into ``out/seeds`` (reused when already there): the unit of work that every
+    executor runs (:mod:`know_core.executors`). Returns the seed's record."""
+    out = Path(out)
+    saved = seed_done(cfg, out, seed)
+    if saved is not None:
+        return saved
+    (out / "seeds").mkdir(parents=True, exist_ok=True)
+    path = out / "seeds" / f"seed-{seed}.json"
+    t0 = time.perf_counter()
+    result, weights = run_seed(cfg, seed, hooks or Hooks())
+    result["timings"]["total_s"] = time.perf_counter() - t0
+    result["config_hash"] = config_hash(cfg)
+    if cfg.save_weights:
+        with atomic_write(path.with_suffix(".safetensors")) as tmp:
+            tensors, header = pack(weights, {"seed": seed})
+            save_file(tensors, str(tmp), metadata=header)
+    write_json(path, result)  # last: its presence marks the seed finished
+    return result
+
+
+def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None,
+                   executor: "Executor | None" = None) -> dict:
     """Run every seed (resuming finished ones from ``out_dir/seeds``) and write ``out_dir/results.json``. ``cfg`` has
-    passed :func:`preflight_experiment` at the boundary."""
-    hooks = hooks or Hooks()
+    passed :func:`preflight_experiment` at the boundary. Seeds are units of work on ``executor`` (default: inline,
+    in this process, with ``hooks``' progress); a seed that fails or is cancelled stops the experiment with its error."""
+    from .executors import InlineExecutor, Unit, raise_first_failure
+
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)
-    digest = config_hash(cfg)
     t0 = time.perf_counter()
+    units = [Unit(f"seed-{s}", "experiment-seed", {"config": to_dict(cfg), "seed": s}, str(out)) for s in cfg.seeds]
+    executor = executor or InlineExecutor(hooks, raise_errors=True)
+    outcomes = executor.execute(units, should_stop=(hooks or Hooks()).should_stop)
+    raise_first_failure(outcomes)
+    return finalize_experiment(cfg, out, time.perf_counter() - t0)
+
+
+def finalize_experiment(cfg: ExperimentConfig, out: str | Path, total_s: float | None = None) -> dict:
+    """Aggregate the finished seeds in ``out/seeds`` into ``out/results.json`` (every seed of ``cfg`` must be done)."""
+    out = Path(out)
     seeds = []
     for seed in cfg.seeds:
-        path = out / "seeds" / f"seed-{seed}.json"
-        saved = _finished_seed(out, seed)
-        if saved is not None and saved.get("config_hash") == digest:
-            seeds.append(saved)
-            continue
-        result, weights = run_seed(cfg, seed, hooks)
-        result["config_hash"] = digest
-        if cfg.save_weights:
-            with atomic_write(path.with_suffix(".safetensors")) as tmp:
-                tensors, header = pack(weights, {"seed": seed})
-                save_file(tensors, str(tmp), metadata=header)
-        write_json(path, result)  # last: its presence marks the seed finished
-        seeds.append(result)
+        saved = seed_done(cfg, out, seed)
+        if saved is None:
+            raise KnowError(f"seed {seed} of {out.name} is not finished")
+        seeds.append(saved)
+    if total_s is None:
+        total_s = sum(s["timings"].get("total_s", 0.0) for s in seeds)
     rows = [r for s in seeds for r in s["rows"]]
     summary = summarise_rows(rows)
     results = {
@@ -130,7 +166,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
                           "source_acc": s["source_acc_stages"], "stage_sizes": s["stage_sizes"],
                           "stage_steps": s.get("stage_steps"), "forgetting": s.get("forgetting"),
                           "warm": s.get("warm"), "control": s.get("control")} for s in seeds],
-        "timings": {"total_s": time.perf_counter() - t0,
+        "timings": {"total_s": total_s,
                     "per_seed": [{"seed": s["seed"], **s["timings"]} for s in seeds]},
     }
     if "known" in cfg.methods:

@@ -158,13 +158,18 @@ def record_experiment(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | N
         status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
         store.mark(run_id, status, f"{type(exc).__name__}: {exc}")
         raise
+    seal_experiment(store, run_id, cfg, results)
+    return run_id
+
+
+def seal_experiment(store: RunStore, run_id: str, cfg: "ExperimentConfig", results: dict) -> None:
+    """Mark a finished experiment run done, with the summary its listing shows."""
     trajs = results["trajectories"]
     store.finish(run_id, {"preset": cfg.preset, "verdicts": results["verdicts"],
                           "forgot": all(t["forgot"] for t in trajs), "protocol": describe(cfg.source),
                           "forgetting": trajs[0].get("forgetting") if len(trajs) == 1 else None,
                           "forgetting_per_seed": [{"seed": t["seed"], **(t.get("forgetting") or {})} for t in trajs],
                           "total_s": results["timings"]["total_s"]})
-    return run_id
 
 
 def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:

@@ -111,17 +111,21 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     predictions: dict[str, list[dict[str, torch.Tensor]]] = {}
     predictors: dict[str, Predictor] = {}
     invalid: dict[str, str] = {}
+    downstream, predict = "downstream" in cfg.phases, {"downstream", "retrodiction"} & set(cfg.phases)
     for method in cfg.method_names:
         base = method.removesuffix(DC_SUFFIX)
         try:
             predictor = make_predictor(base, cfg.official_known)
+            if not method.endswith(DC_SUFFIX):
+                predictors[method] = predictor  # for the backtest
+            if not predict:
+                continue
             if method.endswith(DC_SUFFIX):
                 if traj.control is None:
                     raise KnowError("drift correction needs the control film, which is not recorded with oracles off")
                 predictions[method] = extrapolate_dc(traj.states, traj.control, groups, predictor, max_k,
                                                      cfg.reset_norm)
             else:
-                predictors[method] = predictor
                 predictions[method] = extrapolate(traj.states, groups, predictor, max_k, cfg.reset_norm)
         except (KnowError, FileNotFoundError) as exc:
             invalid[method] = str(exc)
@@ -130,18 +134,19 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
             if traj.warm is not None and cfg.steps_for(s) <= len(traj.warm.states)}
 
     t = time.perf_counter()
-    oracles = {s: ctx.oracle(s, len(traj.pretrain_history)) for s in cfg.scales} if cfg.oracles != "off" else {}
+    oracles = ({s: ctx.oracle(s, len(traj.pretrain_history)) for s in cfg.scales}
+               if cfg.oracles != "off" and downstream else {})
     timings["oracles_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
-            {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}]
-    for name, by_scale in (("oracle", oracles), ("oracle-warm", warm)):
+            {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}] if downstream else []
+    for name, by_scale in (("oracle", oracles), ("oracle-warm", warm if downstream else {})):
         for scale, state in by_scale.items():
             if state is not None:
                 rows.append({"method": name, "scale": scale, "norm_ratio": _norm_ratio(state, theta0, groups),
                              **ctx.evaluate_init(state, f"{name} ×{scale:g}")})
-    for method in cfg.method_names:
+    for method in cfg.method_names if downstream else ():
         for scale in cfg.scales:
             if method in invalid:
                 rows.append({"method": method, "scale": scale, "valid": False, "reason": invalid[method]})
@@ -161,9 +166,11 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     timings["finetune_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    backtests = _backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
+    backtests = (_backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
+                 if "backtest" in cfg.phases else [])
     timings["backtest_s"] = time.perf_counter() - t
-    retro = _retrodiction(cfg, traj, warm, {m: p for m, p in predictions.items() if m not in invalid}, seed)
+    retro = (_retrodiction(cfg, traj, warm, {m: p for m, p in predictions.items() if m not in invalid}, seed)
+             if "retrodiction" in cfg.phases else [])
     for row in rows:
         row.setdefault("valid", True)
         row["seed"] = seed

@@ -62,7 +62,7 @@ def runs_dir_arg(parser: argparse.ArgumentParser) -> None:
                         help="runs directory (default ./runs or $KNOW_RUNS_DIR)")
 
 
-SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo")  # each registers its commands with @command on import
+SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo", "sweep")  # each registers its commands with @command on import
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,8 +67,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 @command("report")
 def _report_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="print the summary of a demo's results.json (text or a Markdown table)")
-    p.add_argument("results", help="path to results.json")
+    p = sub.add_parser("report", help="print the summary of a demo's results.json or of a sweep folder (text or "
+                                      "Markdown)")
+    p.add_argument("results", help="path to results.json, or a sweep's folder (runs/SWEEP_ID)")
     p.add_argument("--markdown", action="store_true", help="a Markdown table, e.g. for the README")
     p.set_defaults(func=_report)
 
@@ -78,6 +79,10 @@ def _report(args: argparse.Namespace) -> int:
     from ..schemas import check_results
 
     path = check_user_file(args.results, "results")
+    if path.is_dir() and (path / "sweep.json").is_file():
+        from .sweep import print_sweep_report
+
+        return print_sweep_report(path, args.markdown)
     if path.is_dir():
         raise KnowError(f"{args.results} is a folder; give the path of a results.json")
     try:

@@ -3,34 +3,34 @@
 A job's file is ``<job id>.safetensors`` (the film, and the warm oracles and control film where the job records them;
 format in ``trajfile.py``) and is written atomically, so its presence means "finished": an interrupted collection is
 restarted with the same command and only the missing jobs run. A file that exists but cannot be read is redone with a
-warning. Workers are separate processes with one OpenMP thread each, because two thread pools competing for the same
-cores slow each other down 10–50× (docs/method.md); ``run_job`` alone is what a cluster task calls.
+warning. Jobs are units of work on an executor (:mod:`know_core.executors`): by default worker processes with one
+OpenMP thread each, or Ray tasks; ``run_job`` alone is what a cluster task calls.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
-import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import torch
 from safetensors import safe_open
 
-from ..errors import KnowError
 from ..forgetting import run_forgetting
 from ..fsio import write_json
 from ..models import GROUPS
+from ..train import Hooks
 from ..predictors.known_net import STAGES as WINDOW
 from .jobs import Job
 from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
                        save_trajectory_file, theta0_prefix)
+
+if TYPE_CHECKING:
+    from ..executors import Executor
 
 SUMMARY_FILE = "collection.json"
 WARM_STEPS = 2  # warm oracles Θ_{−1}, Θ_{−2} per job, where the pool holds the supersets (and the job records them)
@@ -52,7 +52,7 @@ def is_done(path: Path) -> bool:
         return False
 
 
-def run_job(job: Job, out: str | Path) -> dict[str, Any]:
+def run_job(job: Job, out: str | Path, hooks: Hooks | None = None) -> dict[str, Any]:
     """Run one job and store its trajectory (skipped if already there). Returns a short record of what happened."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,67 +60,60 @@ def run_job(job: Job, out: str | Path) -> dict[str, Any]:
     if is_done(path):
         return {"id": job.id, "status": "skipped"}
     t0 = time.perf_counter()
-    traj, timings = run_forgetting(job.forget_config(), warm_steps=WARM_STEPS)
+    traj, timings = run_forgetting(job.forget_config(), hooks, warm_steps=WARM_STEPS)
     timings["total_s"] = time.perf_counter() - t0
     save_trajectory_file(path, job, traj, timings)
     return {"id": job.id, "status": "done", "seconds": timings["total_s"], "forgot": traj.forgot,
             "warm": len(traj.warm.states) if traj.warm else 0}
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-
-
 @contextlib.contextmanager
 def single_thread_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """Spawned worker processes with one OpenMP thread each (the variable is read when a worker imports torch)."""
-    old = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
-            yield pool
-    finally:
-        if old is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = old
+    """Spawned worker processes with one OpenMP thread each (meta-training's per-group pool)."""
+    from ..executors.local import single_thread_pool as pool
 
-
-def _worker_run(job: Job, out: str) -> dict[str, Any]:
-    try:
-        return run_job(job, out)
-    except KnowError as exc:
-        return {"id": job.id, "status": "failed", "error": str(exc)}
+    with pool(workers) as p:
+        yield p
 
 
 def collect(jobs: list[Job], out: str | Path, workers: int = 2,
-            progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run every unfinished job of ``jobs`` into ``out`` with ``workers`` processes; returns the folder's summary."""
+            progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+            executor: "Executor | None" = None) -> dict[str, Any]:
+    """Run every unfinished job of ``jobs`` into ``out`` as units of work on ``executor`` (default: the local
+    process pool with ``workers`` processes, inline for one); returns the folder's summary."""
+    from ..executors import Unit, make_executor
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    todo = [job for job in jobs if not is_done(trajectory_path(out, job))]
+    units = [Unit(job.id, "collect-job", json.loads(job.to_json()), str(out)) for job in jobs]
+    own = executor is None
+    executor = executor or make_executor("inline" if workers <= 1 else "local", None if workers <= 1 else workers)
     records: list[dict[str, Any]] = []
     report = progress or (lambda done, total, rec: None)
-    if todo and workers <= 1:
-        for job in todo:
-            records.append(_worker_run(job, str(out)))
-            report(len(records), len(todo), records[-1])
-    elif todo:
-        with single_thread_pool(workers) as pool:
-            futures = [pool.submit(_worker_run, job, str(out)) for job in todo]
-            for fut in as_completed(futures):
-                records.append(fut.result())
-                report(len(records), len(todo), records[-1])
+    skipped = 0
+
+    def listen(key: str, status: str, outcome) -> None:
+        nonlocal skipped
+        if status == "skipped":
+            skipped += 1
+        elif outcome is not None:
+            records.append({"id": key, "status": outcome.status, "error": outcome.error, **outcome.record})
+            report(len(records), len(units) - skipped, records[-1])
+
+    try:
+        executor.execute(units, listen)
+    finally:
+        if own:
+            executor.close()
     failed = [r for r in records if r["status"] == "failed"]
     for r in failed:
         print(f"warning: job {r['id']} failed: {r['error']}", file=sys.stderr)
     summary = summarise(out)
     history = summary.get("history", [])
     history.append({"jobs": len(jobs), "ran": sum(r["status"] == "done" for r in records),
-                    "already_done": len(jobs) - len(todo), "failed": len(failed), "workers": workers,
-                    "seconds": round(time.perf_counter() - t0, 1)})
+                    "already_done": skipped, "failed": len(failed), "workers": executor.workers,
+                    "executor": executor.name, "seconds": round(time.perf_counter() - t0, 1)})
     summary["history"] = history
     write_json(out / SUMMARY_FILE, summary)
     return summary

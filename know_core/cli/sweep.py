@@ -1,0 +1,139 @@
+"""``sweep``: a grid of experiment settings × seeds as units of work on an executor, into one sweep of the run store.
+
+    python -m know_core sweep --preset quick --axis source.r=0.33,0.5,0.7 --axis source.stages=3,5,7 --seeds 0-9 \
+        --what forgetting,backtest,retrodiction,downstream --executor local --runs-dir runs --name rxs
+
+The same command again (same ``--name``, same grid) resumes an interrupted sweep; ``--resume ID`` does too. Ctrl-C
+cancels (pending units dropped, running ones stopped); ``report SWEEP_FOLDER --markdown`` summarises the cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import Cancelled, KnowError
+from ..executors import EXECUTORS, make_executor
+from ..experiment import PHASES, available_presets, preset, resolve_experiment
+from ..store import RunStore
+from ..sweep import SweepSpec, create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
+from ..sweep.runner import find_sweep
+from . import command, runs_dir_arg
+from .config_args import add_set_arg, overrides
+
+
+@command("sweep")
+def _sweep_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a grid of settings × seeds (resumable, cancellable) into the run store")
+    p.add_argument("--preset", default="quick", help=f"base experiment: {', '.join(available_presets())} "
+                                                     "(default quick)")
+    p.add_argument("--axis", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a dotted experiment setting and its values, e.g. source.r=0.33,0.5,0.7; repeatable")
+    p.add_argument("--seeds", default="0", help="seeds of every cell: 0-9, 0,3,7 or a mix (default 0)")
+    p.add_argument("--what", default=",".join(PHASES),
+                   help=f"what each seed measures, some of {','.join(PHASES)} (default all)")
+    p.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                   help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
+    p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: the cores)")
+    p.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                   help="with --executor ray: the cluster (default: a local Ray instance)")
+    p.add_argument("--name", default=None, help="the sweep's name; the same name and grid again resumes it")
+    p.add_argument("--resume", default=None, metavar="SWEEP_ID", help="resume this sweep (its grid as recorded)")
+    p.add_argument("--yes", action="store_true", help=f"allow more than 10,000 units")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_set_arg(p, "source.optim.lr=0.01, finetune.epochs=10")
+    runs_dir_arg(p)
+    p.set_defaults(func=_sweep)
+
+
+def _spec(args: argparse.Namespace) -> SweepSpec:
+    if args.preset not in available_presets():
+        raise KnowError(f"unknown preset {args.preset!r}; available: {', '.join(available_presets())}")
+    base = resolve_experiment(preset(args.preset), None, overrides(args))
+    what = [w.strip() for w in args.what.split(",") if w.strip()]
+    spec = SweepSpec(base, [parse_axis(a) for a in args.axis], parse_seeds(args.seeds), what)
+    spec.check_size(args.yes)
+    return spec
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs_dir)
+    executor = make_executor(args.executor, args.workers, args.ray_address)  # an unreachable cluster: before recording
+    try:
+        return _run(args, store, executor)
+    finally:
+        executor.close()
+
+
+def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
+    if args.resume:
+        sweep_id = args.resume
+        read_sweep(store, sweep_id)  # a foreign or damaged sweep is refused before anything runs
+    else:
+        spec = _spec(args)
+        sweep_id = find_sweep(store, args.name) if args.name else None
+        if sweep_id is not None:
+            state = read_sweep(store, sweep_id)
+            if state["spec"] != spec.to_dict():
+                raise KnowError(f"a sweep named {args.name!r} ({sweep_id}) exists with another grid; choose another "
+                                "--name")
+            if store.info(sweep_id).status == "done":
+                raise KnowError(f"sweep {args.name!r} ({sweep_id}) is finished; see its results.csv")
+        else:
+            sweep_id = create_sweep(store, spec, args.name)
+        for cell in read_sweep(store, sweep_id)["cells"]:
+            for note in cell["notes"]:
+                print(f"cell {cell['label']}: {note}", file=sys.stderr)
+            if cell.get("error"):
+                print(f"left out: {cell['error']}", file=sys.stderr)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=None, desc="sweep", unit="unit", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(counts: dict[str, int]) -> None:
+        if bar is not None:
+            bar.total = counts["total"]
+            bar.set_postfix(running=counts["running"], failed=counts["failed"], refresh=False)
+            bar.update(counts["finished"] + counts["failed"] - bar.n)
+
+    print(f"sweep {sweep_id} on {executor.describe()}", file=sys.stderr)
+    try:
+        counts = run_sweep(store, sweep_id, executor, progress)
+    except (Cancelled, KeyboardInterrupt):
+        print(f"cancelled; resume with: sweep --resume {sweep_id} --runs-dir {store.root}", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    folder = store.root / sweep_id
+    print(f"sweep {sweep_id}: {counts['finished']} of {counts['total']} units done, {counts['failed']} failed")
+    print(f"table: {folder}/results.parquet and {folder}/results.csv")
+    if counts["failed"]:
+        state = read_sweep(store, sweep_id)
+        for key, unit in state["units"].items():
+            if unit["status"] == "failed":
+                print(f"  {key}: {unit['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_sweep_report(folder: Path, as_markdown: bool) -> int:
+    """``report SWEEP_FOLDER``: per cell, the film's verdict and each method against naive and the warm oracle."""
+    import pandas as pd
+
+    from ..sweep.summary import markdown
+    from ..sweep.table import TABLE_PARQUET
+
+    store = RunStore(folder.parent, create=False)
+    state = read_sweep(store, folder.name)
+    if not (folder / TABLE_PARQUET).is_file():
+        raise KnowError(f"sweep {folder.name} has no results table yet (it is {store.info(folder.name).status})")
+    table = pd.read_parquet(folder / TABLE_PARQUET)
+    if table.empty:
+        raise KnowError(f"sweep {folder.name} has no finished cell yet")
+    text = markdown(table, [k for k, _ in state["spec"]["axes"]], state["name"])
+    print(text if as_markdown else text.replace("### ", "").replace("|---|---|---|---|---|---|\n", ""))
+    return 0
