@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import liveness
 from .config import to_dict
@@ -34,6 +34,9 @@ from .loaders import read_json
 from .pipeline import preflight_experiment
 from .progress import PROGRESS
 from .store import RunStore
+
+if TYPE_CHECKING:
+    from .sweep import SweepSpec
 
 CANCEL, JOB, LOG = ".cancel", ".job.json", ".worker.log"
 WORKER = "know_core.worker"  # the module a worker runs; liveness finds it on the command line
@@ -116,6 +119,34 @@ def resume(runs_dir: str | os.PathLike, run_id: str) -> None:
     logs = store.root / ".logs"
     logs.mkdir(exist_ok=True)
     _spawn(["resume", run_id, "--runs-dir", str(store.root)], logs / f"{run_id}.log", logs / f"{run_id}.job.json")
+
+
+# Sweeps: the grid is checked and recorded here, a worker runs it on the local executor (see know_core.sweep).
+
+def launch_sweep(spec: "SweepSpec", runs_dir: str | os.PathLike, name: str | None = None,
+                 workers: int | None = None) -> str:
+    """Check and record the sweep (refused cells named in its ``sweep.json``), start a worker that runs it with the
+    local executor, and return its id at once. The worker reports through ``sweep.json``; ``.cancel`` stops it."""
+    from .sweep import create_sweep
+
+    store = RunStore(runs_dir)
+    sweep_id = create_sweep(store, spec, name)
+    path = store.root / sweep_id
+    args = ["sweep", sweep_id, "--runs-dir", str(store.root)] + (["--workers", str(workers)] if workers else [])
+    _spawn(args, path / LOG, path / JOB)
+    return sweep_id
+
+
+def resume_sweep(runs_dir: str | os.PathLike, sweep_id: str) -> None:
+    """Resume a failed or cancelled sweep in a new worker (finished units are kept)."""
+    store = RunStore(runs_dir)
+    info = store.info(sweep_id)
+    if info.kind != "sweep" or info.status not in ("failed", "cancelled"):
+        raise RunStoreError(f"run {sweep_id} is a {info.status} {info.kind} run; only a failed or cancelled sweep "
+                            "can be resumed")
+    path = store.root / sweep_id
+    _spawn(["sweep", sweep_id, "--runs-dir", str(store.root)], path / LOG, path / JOB)
+    store.mark(sweep_id, "running")
 
 
 # Contour grids: an analysis job on a finished run, cached in the run folder (see landscape.contour_grid).

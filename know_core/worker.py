@@ -1,8 +1,9 @@
-"""The worker process: ``python -m know_core.worker run|contour|resume RUN_ID --runs-dir DIR``.
+"""The worker process: ``python -m know_core.worker run|contour|resume|sweep RUN_ID --runs-dir DIR``.
 
-Started detached by :mod:`.jobs`; it runs (or resumes) an experiment with file-based progress and cancel, computes a
-contour grid, or resumes a forget run, in this process. Threads are left at the environment's default: the worker is
-the one process that trains.
+Started detached by :mod:`.jobs`; it runs (or resumes) an experiment with file-based progress and cancel (its seeds are
+units on the inline executor), runs a sweep on the local executor, computes a contour grid, or resumes a forget run.
+Threads are left at the environment's default: the worker is the one process that trains (a sweep's pool workers
+take one thread each).
 """
 
 from __future__ import annotations
@@ -75,13 +76,37 @@ def _contour(run_id: str, runs_dir: str, seed: int, layer: str, grid: int) -> in
     return 0
 
 
+def _sweep(sweep_id: str, runs_dir: str, workers: int | None) -> int:
+    """Run (or resume) a sweep with the local executor; its state is in ``sweep.json``, its cancel file ``.cancel``."""
+    from .executors import make_executor
+    from .sweep import run_sweep
+
+    store = RunStore(runs_dir)
+    signal.signal(signal.SIGTERM, _interrupt)
+    executor = make_executor("local", workers)
+    try:
+        counts = run_sweep(store, sweep_id, executor)
+    except (Cancelled, KeyboardInterrupt):
+        return 130
+    except KnowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if store.info(sweep_id).status == "running":
+            store.mark(sweep_id, "failed", str(exc))
+        return 2
+    finally:
+        executor.close()
+    return 1 if counts["failed"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m know_core.worker", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) an experiment run in this process, reporting to its folder")
     contour = sub.add_parser("contour", help="compute a loss/accuracy grid over a finished run's PCA plane")
     again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
-    for p in (run, contour, again):
+    sweep = sub.add_parser("sweep", help="run (or resume) a sweep with the local executor")
+    sweep.add_argument("--workers", type=int, default=None)
+    for p in (run, contour, again, sweep):
         p.add_argument("run_id")
         p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
     contour.add_argument("--seed", type=int, default=0)
@@ -91,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
     if args.command == "run":
         return _run(args.run_id, args.runs_dir)
+    if args.command == "sweep":
+        return _sweep(args.run_id, args.runs_dir, args.workers)
     if args.command == "resume":
         from .cli import main as cli_main
 

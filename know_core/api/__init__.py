@@ -1,5 +1,5 @@
 """The one surface the dashboard (and, where natural, the CLI) calls: start, watch, cancel, resume, rename, delete and
-list runs (:mod:`.control`); read a run as typed objects (:mod:`.results`); compute what a page draws
+list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); read a run as typed objects (:mod:`.results`); compute what a page draws
 (:mod:`.views`); list what a run can be made of (:mod:`.catalog`). ``pages/`` imports nothing else from know_core
 (``tests/test_facade.py`` enforces it)."""
 
@@ -11,7 +11,9 @@ from .control import *  # noqa: F401,F403
 from .control import __all__ as _control
 from .results import *  # noqa: F401,F403
 from .results import __all__ as _results
+from .sweeps import *  # noqa: F401,F403
+from .sweeps import __all__ as _sweeps
 from .views import *  # noqa: F401,F403
 from .views import __all__ as _views
 
-__all__ = ["ConfigError", "DEFAULT_RUNS_DIR", "KnowError", "RunStoreError", *_catalog, *_control, *_results, *_views]
+__all__ = ["ConfigError", "DEFAULT_RUNS_DIR", "KnowError", "RunStoreError", *_catalog, *_control, *_results, *_sweeps, *_views]
