@@ -131,8 +131,9 @@ def folder_rows(root: Path) -> list[tuple]:
         with contextlib.suppress(Damaged):
             summary = read_json(folder, "summary.json") if (folder / "summary.json").exists() else {}
         if kind is None:
-            kind = owner.get("kind") if owner.get("kind") in ("forget", "experiment") else \
-                ("experiment" if isinstance(config, dict) and "source" in config else "forget")
+            kind = owner.get("kind") if owner.get("kind") in ("forget", "experiment", "sweep") else \
+                ("experiment" if isinstance(config, dict) and "source" in config else
+                 "sweep" if isinstance(config, dict) and "sweep" in config else "forget")
         name = owner.get("name") if isinstance(owner.get("name"), str) else rid
         created = owner.get("started") if isinstance(owner.get("started"), (int, float)) else mtime
         rows.append((rid, kind, name, status, error, created, mtime,

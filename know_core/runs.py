@@ -17,6 +17,7 @@ from .store import Run, RunStore, RunWriter
 from .train import Hooks
 
 if TYPE_CHECKING:
+    from .executors import Executor
     from .experiment import ExperimentConfig
 
 TRAJECTORY_FILE = "trajectory.safetensors"
@@ -133,7 +134,7 @@ def open_forget_run(store: RunStore, run_id: str) -> tuple[Run, ForgetConfig, Tr
 
 
 def record_experiment(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | None = None, name: str | None = None,
-                      run_id: str | None = None) -> str:
+                      run_id: str | None = None, executor: "Executor | None" = None) -> str:
     """Run (or, with ``run_id``, resume) an experiment inside the run store; returns the run id.
 
     The run folder fills up seed by seed, so a failed or cancelled experiment keeps its finished seeds and a
@@ -153,7 +154,7 @@ def record_experiment(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | N
                                 "can be resumed")
         store.claim(run_id)
     try:
-        results = run_experiment(cfg, store.root / run_id, hooks)
+        results = run_experiment(cfg, store.root / run_id, hooks, executor)
     except BaseException as exc:
         status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
         store.mark(run_id, status, f"{type(exc).__name__}: {exc}")
@@ -205,7 +206,11 @@ def check_run(store: RunStore, run_id: str) -> Run:
     run = store.open(run_id)
     run.verify()
     run.config()
-    if run.kind == "experiment":
+    if run.kind == "sweep":
+        from .sweep import read_sweep
+
+        read_sweep(store, run_id)
+    elif run.kind == "experiment":
         for traj in run.results()["trajectories"]:
             if run.has(f"seeds/seed-{traj['seed']}.safetensors"):
                 load_seed(run, traj["seed"])

@@ -96,6 +96,13 @@ def check_config(data: Any, kind: str, file: str = "config.json"):
     from .errors import KnowError
     from .experiment import ExperimentConfig
 
+    if kind == "sweep":
+        from .sweep.spec import SweepSpec
+
+        try:
+            return SweepSpec.from_dict(data["sweep"] if isinstance(data, dict) else None)
+        except (KnowError, KeyError, TypeError) as exc:
+            raise Damaged(file, f"not a valid sweep spec ({str(exc)[:160]})") from None
     cls = ExperimentConfig if kind == "experiment" else ForgetConfig
     try:
         cfg = from_dict(cls, data)

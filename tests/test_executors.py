@@ -92,3 +92,16 @@ def test_ray_is_imported_only_for_the_ray_executor(tmp_path):
             "print(json.dumps('ray' in sys.modules))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) is False
+
+
+def test_an_experiments_seeds_give_the_same_rows_in_parallel_as_inline(tmp_path):
+    from experiment_helpers import tiny_experiment
+    from know_core.pipeline import run_experiment
+
+    cfg = tiny_experiment(seeds=[0, 1])
+    inline = run_experiment(cfg, tmp_path / "inline")
+    local = run_experiment(cfg, tmp_path / "local", executor=make_executor("local", 2))
+    key = lambda r: (r["seed"], r["method"], r["scale"])  # noqa: E731
+    for a, b in zip(sorted(inline["rows"], key=key), sorted(local["rows"], key=key), strict=True):
+        assert key(a) == key(b) and abs(a["target_acc"] - b["target_acc"]) <= 1e-6
+    assert inline["verdicts"] == local["verdicts"]

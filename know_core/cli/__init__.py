@@ -62,6 +62,27 @@ def runs_dir_arg(parser: argparse.ArgumentParser) -> None:
                         help="runs directory (default ./runs or $KNOW_RUNS_DIR)")
 
 
+def executor_args(parser: argparse.ArgumentParser, default: str = "local", workers: int | None = None) -> None:
+    """``--executor``, ``--workers`` and ``--ray-address``: where units of work run (see know_core.executors)."""
+    from ..executors import EXECUTORS
+
+    parser.add_argument("--executor", default=default, choices=list(EXECUTORS),
+                        help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()) + f" (default {default})")
+    parser.add_argument("--workers", type=int, default=workers,
+                        help=f"worker processes / Ray CPUs (default {workers or 'the cores'})")
+    parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                        help="with --executor ray: the cluster to join (default: a local Ray instance)")
+
+
+def make_executor_from(args: argparse.Namespace, hooks: Hooks | None = None):
+    """The executor ``args`` ask for; ``inline`` keeps ``hooks`` (progress bars, Ctrl-C)."""
+    from ..executors import InlineExecutor, make_executor
+
+    if args.executor == "inline":
+        return InlineExecutor(hooks, raise_errors=True)
+    return make_executor(args.executor, args.workers, args.ray_address)
+
+
 SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo", "sweep")  # each registers its commands with @command on import
 
 

@@ -12,7 +12,7 @@ from ..retrodiction import retrodiction_table
 from ..runs import record_experiment
 from ..store import RunStore
 from ..errors import KnowError
-from . import TqdmHooks, command
+from . import TqdmHooks, command, executor_args, make_executor_from
 from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .checks import check_demo
 
@@ -35,6 +35,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     add_field_flags(p, ExperimentConfig, ("seeds", "scales", "target_train", "drift_correct"),
                     default=" (default: the preset's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    executor_args(p, default="inline")
     add_protocol_args(p, ExperimentConfig, "source.", default_protocol=None)
     add_set_arg(p, "source.r=0.33, finetune.epochs=10, source.optim.lr=0.01")
     p.set_defaults(func=_demo)
@@ -49,17 +50,19 @@ def _demo(args: argparse.Namespace) -> int:
     cfg = resolve_experiment(preset(args.preset), args.protocol, changes)
     check_demo(args, cfg)  # the boundary: validated once, with the cross-field checks; the engine trusts it
     hooks = TqdmHooks(args.quiet)
+    executor = make_executor_from(args, hooks)  # seeds are units: in this process, or in parallel elsewhere
     try:
         if args.runs_dir:
             store = RunStore(args.runs_dir)
-            run_id = record_experiment(cfg, store, hooks, args.name)
+            run_id = record_experiment(cfg, store, hooks, args.name, executor=executor)
             out = store.root / run_id
             results = store.open(run_id).results()
         else:
             out = args.out
-            results = run_experiment(cfg, out, hooks)
+            results = run_experiment(cfg, out, hooks, executor)
     finally:
         hooks.close()
+        executor.close()
     print(format_summary(results))
     print(f"\nresults: {out}/results.json  ({results['timings']['total_s']:.0f} s)")
     return 0

@@ -19,7 +19,7 @@ import json
 import sys
 
 from ..errors import KnowError
-from . import checks, command
+from . import checks, command, executor_args
 
 
 @command("collect")
@@ -30,7 +30,7 @@ def _collect_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="collection folder (one .safetensors per finished job)")
     p.add_argument("--grid", default="default", help=f"job grid: {', '.join(GRIDS)} (default: default)")
     p.add_argument("--jobs", type=int, default=None, help="only the first N jobs of the grid")
-    p.add_argument("--workers", type=int, default=2, help="parallel processes, one thread each (default 2)")
+    executor_args(p, workers=2)
     p.add_argument("--list", action="store_true", help="print the grid's jobs as JSON lines and exit")
     p.add_argument("--job", default=None, help="run only the job with this id (the cluster path)")
     p.set_defaults(func=_collect)
@@ -50,8 +50,6 @@ def _collect(args: argparse.Namespace) -> int:
     if args.out is None:
         raise KnowError("--out DIR is required (the collection folder)")
     checks.writable_path("--out", args.out, folder=True)
-    if args.workers < 1:
-        raise KnowError(f"--workers must be >= 1, got {args.workers}")
     if args.job is not None:
         record = run_job(find_job(args.job), args.out)
         print(json.dumps(record))
@@ -63,6 +61,9 @@ def _collect(args: argparse.Namespace) -> int:
         jobs = jobs[:args.jobs]
     from tqdm import tqdm
 
+    from ..executors import make_executor
+
+    executor = make_executor(args.executor, args.workers, args.ray_address)
     bar = tqdm(total=None, desc="collect", unit="job", file=sys.stderr, dynamic_ncols=True)
 
     def progress(done: int, total: int, record: dict) -> None:
@@ -72,9 +73,10 @@ def _collect(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        summary = collect(jobs, args.out, args.workers, progress)
+        summary = collect(jobs, args.out, args.workers, progress, executor)
     finally:
         bar.close()
+        executor.close()
     last = summary["history"][-1]
     print(f"{len(jobs)} jobs: {last['ran']} run now, {last['already_done']} already done, {last['failed']} failed "
           f"({last['seconds']:.0f} s)")

@@ -17,6 +17,9 @@ def print_run(store: RunStore, run_id: str) -> None:
     info = store.info(run_id)
     s = info.summary
     print(f"run {info.id}  [{info.status}]  {info.kind}  {info.name}")
+    if info.kind == "sweep":
+        print_sweep(store, run_id)
+        return
     cfg = info.config.get("source", info.config) if isinstance(info.config.get("source"), dict) else info.config
     print(f"  {cfg.get('dataset', '?')} / {cfg.get('model', '?')}  r={cfg.get('r', '?')}  S={cfg.get('stages', '?')}  "
           f"seed={info.config.get('seeds', cfg.get('seed', '?'))}" + (f"  preset={info.config['preset']}"
@@ -42,6 +45,23 @@ def print_run(store: RunStore, run_id: str) -> None:
             print(f"  WARNING: {s['verdict']}", file=sys.stderr)
     except (KeyError, TypeError, ValueError) as exc:
         raise RunStoreError(f"run {run_id}: damaged: index row summary: malformed ({exc})") from None
+
+
+def print_sweep(store: RunStore, sweep_id: str) -> None:
+    """A sweep's grid, unit counts, refused cells and its cells' runs."""
+    from ..sweep import read_sweep, sweep_progress
+
+    state = read_sweep(store, sweep_id)
+    counts = sweep_progress(state)
+    axes = "  ".join(f"{k}={','.join(map(str, v))}" for k, v in state["spec"]["axes"]) or "(no axes)"
+    print(f"  {axes}  seeds={','.join(map(str, state['spec']['seeds']))}  what={','.join(state['spec']['what'])}")
+    print(f"  units: {counts['finished']} done, {counts['running']} running, {counts['failed']} failed, "
+          f"{counts['cancelled']} cancelled, {counts['pending']} pending of {counts['total']}")
+    for cell in state["cells"]:
+        print(f"  {cell['key']}  {cell['label']:<40} {cell.get('run_id') or ''}" +
+              (f"  left out: {cell['error']}" if cell.get("error") else ""))
+    if (store.root / sweep_id / "results.csv").is_file():
+        print(f"  table: {store.root / sweep_id}/results.csv (report it with: report {store.root / sweep_id})")
 
 
 @command("runs")
@@ -78,8 +98,10 @@ def _runs_list(args: argparse.Namespace) -> int:
         print(f"no runs in {args.runs_dir}")
     for r in runs:
         c = r.config.get("source") if isinstance(r.config.get("source"), dict) else r.config
-        print(f"{r.id:<48} {r.status:<9} {str(c.get('dataset', '')):<14} {str(c.get('model', '')):<12} "
-              f"forgot={r.summary.get('forgot', '-')}" + (f"  {r.error}" if r.status == "damaged" else ""))
+        what = (f"{r.summary.get('cells', '?')} cells, {r.summary.get('units', '?')} units" if r.kind == "sweep"
+                else f"forgot={r.summary.get('forgot', '-')}")
+        print(f"{r.id:<48} {r.status:<9} {str(c.get('dataset', '')):<14} {str(c.get('model', '')):<12} {what}"
+              + (f"  {r.error}" if r.status == "damaged" else ""))
     return 0
 
 

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 from ..errors import Cancelled, KnowError
-from ..executors import EXECUTORS, make_executor
+from ..executors import make_executor
 from ..experiment import PHASES, available_presets, preset, resolve_experiment
 from ..store import RunStore
 from ..sweep import SweepSpec, create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
 from ..sweep.runner import find_sweep
-from . import command, runs_dir_arg
+from . import command, executor_args, runs_dir_arg
 from .config_args import add_set_arg, overrides
 
 
@@ -33,14 +33,10 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0", help="seeds of every cell: 0-9, 0,3,7 or a mix (default 0)")
     p.add_argument("--what", default=",".join(PHASES),
                    help=f"what each seed measures, some of {','.join(PHASES)} (default all)")
-    p.add_argument("--executor", default="local", choices=list(EXECUTORS),
-                   help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
-    p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: the cores)")
-    p.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
-                   help="with --executor ray: the cluster (default: a local Ray instance)")
+    executor_args(p)
     p.add_argument("--name", default=None, help="the sweep's name; the same name and grid again resumes it")
     p.add_argument("--resume", default=None, metavar="SWEEP_ID", help="resume this sweep (its grid as recorded)")
-    p.add_argument("--yes", action="store_true", help=f"allow more than 10,000 units")
+    p.add_argument("--yes", action="store_true", help="allow more than 10,000 units")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_set_arg(p, "source.optim.lr=0.01, finetune.epochs=10")
     runs_dir_arg(p)
