@@ -110,6 +110,9 @@ def resume(runs_dir: str | os.PathLike, run_id: str) -> None:
     info = store.info(run_id)
     if info.status not in ("failed", "cancelled"):
         raise RunStoreError(f"run {run_id} is {info.status}; only a failed or cancelled run can be resumed")
+    if info.kind == "sweep":
+        resume_sweep(runs_dir, run_id)
+        return
     if info.kind == "experiment":
         path = store.root / run_id
         (path / CANCEL).unlink(missing_ok=True)

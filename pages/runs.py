@@ -48,10 +48,10 @@ table = pd.DataFrame(rows)
 c1, c2, c3 = st.columns([2, 1, 2])
 if "runs-q" not in st.session_state:
     st.session_state["runs-q"] = st.query_params.get("q", "")
-    st.session_state["runs-kind"] = url_list("kind", [], ["experiment", "forget"])
+    st.session_state["runs-kind"] = url_list("kind", [], ["experiment", "forget", "sweep"])
     st.session_state["runs-status"] = url_list("status", [], STATUSES)
 query = c1.text_input("Filter by name or id", key="runs-q")
-kinds = c2.multiselect("Kind", ["experiment", "forget"], key="runs-kind")
+kinds = c2.multiselect("Kind", ["experiment", "forget", "sweep"], key="runs-kind")
 statuses = c3.multiselect("Status", STATUSES, key="runs-status")
 shown = table
 if query:
@@ -201,5 +201,9 @@ def experiment_view() -> None:
 
 if info.kind == "forget":
     forget_run_view()
+elif info.kind == "sweep":
+    st.info("A sweep: its cells are the experiment runs named after it; its heatmaps are on the Sweeps page.")
+    if "sweeps" in PAGES:
+        st.page_link(PAGES["sweeps"], label="Sweeps", icon=":material/grid_on:")
 else:
     experiment_view()
