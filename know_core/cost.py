@@ -224,3 +224,24 @@ def _notes(has_cpu: bool, has_gpu: bool, exact: bool, meta_s: float | None, uses
     if OFFICIAL in methods:
         notes.append("The official KNOWN's meta-training was the authors'; its cost is not known and not counted.")
     return notes
+
+
+def tasks(n: float | None) -> str:
+    """A break-even count to 2 significant figures (below 1: paid back within the first task), ``∞`` for no bound."""
+    if n is None:
+        return "-"
+    if math.isinf(n):
+        return "∞"
+    return f"{n:,.0f}" if n >= 100 else f"{n:.2g}"
+
+
+def break_even_text(be: dict[str, Any] | None) -> str:
+    """``N tasks [lo, hi]``, or the status with the point estimate, for one ledger row's ``break_even``."""
+    if not be:
+        return "no oracle at this scale: no price"
+    ci = be.get("ci95")
+    interval = f" [{tasks(ci[0])}, {tasks(ci[1])}]" if ci else ""
+    if be["status"] == "break-even":
+        return f"{tasks(be['n'])} tasks{interval}"
+    point = f" (point estimate {tasks(be['n'])}{interval})" if be.get("n") is not None else ""
+    return f"{be['status']}{point}"

@@ -160,3 +160,39 @@ def test_report_cost_on_the_standard_reference(capsys):
     out = capsys.readouterr().out
     assert "break-even" in out and "taskvector" in out and "wall seconds only" in out
     assert main(["report", str(REPO / "docs" / "standard-results.json"), "--cost", "--meta-uses", "-1"]) == 2
+
+
+def test_an_experiment_records_the_ledger_and_the_scaling_page_shows_the_cost(tmp_path, monkeypatch):
+    import json as json_
+
+    from streamlit.testing.v1 import AppTest
+
+    from experiment_helpers import tiny_experiment
+    from know_core.api import cost_ledger, load_experiment
+    from know_core.runs import record_experiment
+    from know_core.store import RunStore
+
+    run_id = record_experiment(tiny_experiment(seeds=[0, 1]), RunStore(tmp_path), name="tiny")
+    result = load_experiment(tmp_path, run_id)
+    ledger = result.timings["per_seed"][0]["ledger"]
+    assert {"forgetting", "predict:taskvector", "oracle:2", "oracle:4", "finetune"} <= set(ledger)
+    assert ledger["oracle:2"]["cpu_s"] > 0 and ledger["oracle:2"]["gpu_s"] is None
+    table = cost_ledger(result)
+    assert table["has_cpu"] and {(r["method"], r["scale"]) for r in table["rows"]} == {
+        (m, s) for m in ("taskvector", "expfit") for s in (2.0, 4.0)}
+    assert all(r["oracle_exact"] and r["overhead_cpu_s"] > 0 and r["break_even"] for r in table["rows"])
+
+    monkeypatch.setenv("KNOW_RUNS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.switch_page("pages/scaling.py")
+    at.run()
+    assert not at.exception, at.exception
+    titles = [json_.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any(t.startswith("Cost against gain · tiny") for t in titles)
+    assert any("standard preset (reference" in t for t in titles)  # the reference run, shown by default
+    frame = at.dataframe[-1].value
+    standard = frame[frame["run"].str.startswith("standard")]
+    assert len(standard) == 18 and standard["break-even (tasks)"].str.startswith("no ").all()
+    at.toggle(key="cost-reference").set_value(False).run()
+    assert not any("standard preset" in json_.loads(c.proto.spec)["layout"]["title"]["text"]
+                   for c in at.get("plotly_chart"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..cost import cost_table, meta_training_s
+from ..cost import break_even_text, cost_table, meta_training_s
 from ..loaders import Damaged, read_json
 from ..predictors.known_checkpoint import DEFAULT_CHECKPOINT
 from ..schemas import check_results
@@ -49,4 +49,4 @@ def standard_reference() -> dict[str, Any] | None:
     return check_results(read_json(STANDARD_REFERENCE.parent, STANDARD_REFERENCE.name), STANDARD_REFERENCE.name)
 
 
-__all__ = ["cost_ledger", "known_meta_s", "standard_reference"]
+__all__ = ["break_even_text", "cost_ledger", "known_meta_s", "standard_reference"]

@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-
-def tasks(n: float | None) -> str:
-    """A break-even count to 2 significant figures (below 1: paid back within the first task), ``∞`` for no bound."""
-    if n is None:
-        return "-"
-    return "∞" if math.isinf(n) else f"{n:.2g}"
-
-
-def break_even_text(be: dict[str, Any] | None) -> str:
-    """``N tasks [lo, hi]`` or the status, for one ledger row's ``break_even``."""
-    if not be:
-        return "no oracle at this scale: no price"
-    ci = be.get("ci95")
-    interval = f" [{tasks(ci[0])}, {tasks(ci[1])}]" if ci else ""
-    if be["status"] == "break-even":
-        return f"{tasks(be['n'])} tasks{interval}"
-    point = f" (point estimate {tasks(be['n'])}{interval})" if be.get("n") is not None else ""
-    return f"{be['status']}{point}"
+from ..cost import break_even_text
 
 
 def format_cost(ledger: dict[str, Any]) -> str:
