@@ -136,9 +136,10 @@ def break_even(overhead_s: float, oracle_s: float, gain: list[float], oracle_gai
         hi = ratio["ci95"][1] if ratio["ci95"] else None
         return {**out, "ci95": (cost_ratio / hi, math.inf) if hi and hi > 0 else None, "status": "no break-even",
                 "why": f"the gain ({g:+.4f}, 95% CI [{g_ci[0]:+.4f}, {g_ci[1]:+.4f}]) is {word}"}
-    lo, hi = ratio["ci95"]
-    return {**out, "ci95": (cost_ratio / hi, cost_ratio / lo), "status": "break-even",
-            "why": f"gain {g:+.4f} is {100 * ratio['ratio']:.0f}% of the oracle's at {100 * cost_ratio:.1f}% of its cost"}
+    lo, hi = ratio["ci95"] or (None, None)
+    return {**out, "ci95": (cost_ratio / hi, cost_ratio / lo) if lo else None, "status": "break-even",
+            "why": f"gain {g:+.4f} is {100 * ratio['ratio']:.0f}% of the oracle's, "
+                   f"at {100 * cost_ratio:.1f}% of its cost"}
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -150,7 +151,8 @@ def finetune_per_task_s(results: dict[str, Any]) -> float | None:
     per = []
     for seed_timing in results["timings"].get("per_seed", []):
         wall = phases_of(seed_timing).get("finetune", {}).get("wall_s")
-        n = sum(1 for r in results["rows"] if r.get("seed") == seed_timing.get("seed") and r.get("target_acc") is not None)
+        n = sum(1 for r in results["rows"]
+                if r.get("seed") == seed_timing.get("seed") and r.get("target_acc") is not None)
         if wall and n:
             per.append(wall / n)
     return mean(per) if per else None
@@ -204,7 +206,8 @@ def _range(values: list[float | None]) -> tuple[float, float] | None:
     return (min(vals), max(vals)) if vals else None
 
 
-def _notes(has_cpu: bool, has_gpu: bool, exact: bool, meta_s: float | None, uses: float, methods: list[str]) -> list[str]:
+def _notes(has_cpu: bool, has_gpu: bool, exact: bool, meta_s: float | None, uses: float,
+           methods: list[str]) -> list[str]:
     notes = []
     if not has_cpu:
         notes.append("This run recorded wall seconds only (it predates the cost ledger): its CPU and GPU seconds are "

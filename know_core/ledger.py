@@ -76,7 +76,8 @@ class Ledger(dict):
 
 def phases_of(record: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """The phases of a stored seed or run record: its ``ledger`` when present, else its wall-only ``timings`` (or the
-    record itself, as in ``results.json``'s ``per_seed``; runs recorded before the ledger), read as ``{name: {"wall_s": s, "cpu_s": None, "gpu_s": None}}``."""
+    record itself, as in ``results.json``'s ``per_seed``; runs recorded before the ledger), read as
+    ``{name: {"wall_s": s, "cpu_s": None, "gpu_s": None}}``."""
     ledger = record.get("ledger")
     if isinstance(ledger, dict) and ledger:
         return {str(k): {key: _number(v.get(key)) for key in ("wall_s", "cpu_s", "gpu_s")}

@@ -131,8 +131,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
                           "stage_steps": s.get("stage_steps"), "forgetting": s.get("forgetting"),
                           "warm": s.get("warm"), "control": s.get("control")} for s in seeds],
         "timings": {"total_s": time.perf_counter() - t0,
-                    "per_seed": [{"seed": s["seed"], **s["timings"], **({"ledger": s["ledger"]} if "ledger" in s else {})}
-                                 for s in seeds]},
+                    "per_seed": [{"seed": s["seed"], **s["timings"], "ledger": s.get("ledger")} for s in seeds]},
     }
     if "known" in cfg.methods:
         results["known_checkpoint"] = _checkpoint_identity()

@@ -52,6 +52,14 @@ def ledger_frame(ledger: dict, source: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def break_even_frame(ledger: dict) -> pd.DataFrame:
+    """Methods down, scales across, the break-even (or why there is none) in each cell."""
+    cells = {(r["method"], f"×{r['scale']:g}"): break_even_text(r["break_even"]) for r in ledger["rows"]}
+    methods = list(dict.fromkeys(m for m, _ in cells))
+    scales = list(dict.fromkeys(s for _, s in cells))
+    return pd.DataFrame([[cells.get((m, s), "") for s in scales] for m in methods], index=methods, columns=scales)
+
+
 def cost_figure(ledger: dict, title: str) -> go.Figure:
     """Gain against one-off cost: each KNOW variant and scale, and each oracle (stars); up and left is better."""
     fig = go.Figure()
@@ -104,9 +112,11 @@ def cost_section(runs: list[tuple[str, object]]) -> None:
             st.info(f"{md(label)}: no predicted method to cost.")
             continue
         show_figure(cost_figure(ledger, f"Cost against gain · {label}"), f"cost-{i}")
+        st.markdown(f"**Break-even · {md(label)}** (downstream tasks, 95 % interval in brackets)")
+        st.dataframe(break_even_frame(ledger), width="stretch", key=f"cost-be-{i}")
         per_task = ledger.get("finetune_per_task_s")
         if per_task:
-            st.caption(md(f"{label}: one downstream fine-tuning takes {per_task:.1f} s (wall) — the per-task cost "
+            st.caption(md(f"{label}: one downstream fine-tuning takes {per_task:.2g} s (wall) — the per-task cost "
                           "every option pays alike."))
         for note in ledger["notes"]:
             st.caption(md(f"{label}: {note}"))

@@ -32,6 +32,32 @@ def test_a_phase_that_raises_is_still_recorded():
     assert "boom" in ledger.phases
 
 
+def test_on_cuda_a_phase_records_the_gpu_queue_time(monkeypatch):
+    import torch
+
+    class Event:  # stands in for torch.cuda.Event where no GPU is present: 250 ms between two records
+        def __init__(self, enable_timing=False):
+            assert enable_timing
+            self.recorded = False
+
+        def record(self):
+            self.recorded = True
+
+        def synchronize(self):
+            assert self.recorded
+
+        def elapsed_time(self, end):
+            assert self.recorded and end.recorded
+            return 250.0
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    ledger = Ledger("cuda")
+    with ledger.phase("train"):
+        pass
+    assert ledger.phases["train"]["gpu_s"] == 0.25
+
+
 def test_forgetting_runs_carry_the_ledger():
     traj, timings = run_forgetting(tiny_config())
     assert {"pretrain", "forgetting", "warm", "control"} <= set(timings.phases)

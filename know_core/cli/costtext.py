@@ -22,7 +22,7 @@ def format_cost(ledger: dict[str, Any]) -> str:
                      f"{break_even_text(r['break_even'])}")
     if ledger.get("finetune_per_task_s"):
         lines.append(f"one downstream fine-tuning: {ledger['finetune_per_task_s']:.1f} s (wall, mean)")
-    lines += ["", "break-even N = (overhead / oracle cost) / (gain / oracle gain): downstream tasks until KNOW's gains, "
-              "priced at the oracle's cost per accuracy point, pay for its overhead (docs/cost.md)."]
+    lines += ["", "break-even N = (overhead / oracle cost) / (gain / oracle gain): downstream tasks until KNOW's "
+              "gains, priced at the oracle's cost per accuracy point, pay for its overhead (docs/cost.md)."]
     lines += [f"- {n}" for n in ledger["notes"]]
     return "\n".join(lines)
