@@ -1,4 +1,5 @@
-"""Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds."""
+"""Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds; then what
+KNOW costs beside what it gains (:mod:`pages._cost`)."""
 
 from __future__ import annotations
 
