@@ -149,7 +149,7 @@ def _mean_or_none(values: list[float | None]) -> float | None:
 def finetune_per_task_s(results: dict[str, Any]) -> float | None:
     """Wall seconds of one downstream fine-tuning: each seed's fine-tuning phase over its fine-tuned rows."""
     per = []
-    for seed_timing in results["timings"].get("per_seed", []):
+    for seed_timing in _per_seed(results):
         wall = phases_of(seed_timing).get("finetune", {}).get("wall_s")
         n = sum(1 for r in results["rows"]
                 if r.get("seed") == seed_timing.get("seed") and r.get("target_acc") is not None)
@@ -161,7 +161,7 @@ def finetune_per_task_s(results: dict[str, Any]) -> float | None:
 def cost_table(results: dict[str, Any], meta_s: float | None = None, meta_uses: float = 1.0) -> dict[str, Any]:
     """The cost ledger of an experiment: per predicted method and scale, the overhead (mean over seeds, its parts),
     the ×k oracle's cost, both gains and the break-even; plus what the figures rest on (``notes``)."""
-    per_seed = {t["seed"]: phases_of(t) for t in results["timings"].get("per_seed", [])}
+    per_seed = {t["seed"]: phases_of(t) for t in _per_seed(results)}
     seeds = sorted(per_seed)
     share = meta_s / meta_uses if meta_s is not None and meta_uses > 0 else None
     methods = sorted({r["method"] for r in results["rows"] if r["method"] not in NOT_PREDICTIONS
@@ -185,7 +185,7 @@ def cost_table(results: dict[str, Any], meta_s: float | None = None, meta_uses: 
                    "parts": {k: _mean_or_none([o["parts"][k] for o in over]) for k in over[0]["parts"]} if over else {},
                    "prediction_shared": any(o["prediction_shared"] for o in over),
                    "gain": mean_ci(list(gain.values())), "oracle_gain": None, "oracle_s": None, "break_even": None}
-            if all(oracle) and oracle_gain:
+            if oracle and all(oracle) and oracle_gain:
                 exact = exact and all(o["exact"] for o in oracle)
                 row["oracle_s"] = mean(o["wall_s"] for o in oracle)
                 row["oracle_cpu_s"] = _mean_or_none([o["cpu_s"] for o in oracle])
@@ -199,6 +199,14 @@ def cost_table(results: dict[str, Any], meta_s: float | None = None, meta_uses: 
     notes = _notes(has_cpu, has_gpu, exact, meta_s, meta_uses, methods)
     return {"seeds": seeds, "has_cpu": has_cpu, "has_gpu": has_gpu, "meta_s": meta_s, "meta_uses": meta_uses,
             "finetune_per_task_s": finetune_per_task_s(results), "rows": rows, "notes": notes}
+
+
+def _per_seed(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """``timings.per_seed`` entries that name their seed (anything else in a damaged file is passed over)."""
+    entries = (results.get("timings") or {}).get("per_seed")
+    if not isinstance(entries, list):
+        return []
+    return [t for t in entries if isinstance(t, dict) and isinstance(t.get("seed"), int)]
 
 
 def _range(values: list[float | None]) -> tuple[float, float] | None:

@@ -222,3 +222,11 @@ def test_an_experiment_records_the_ledger_and_the_scaling_page_shows_the_cost(tm
     at.toggle(key="cost-reference").set_value(False).run()
     assert not any("standard preset" in json_.loads(c.proto.spec)["layout"]["title"]["text"]
                    for c in at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("per_seed", [None, 5, [], [{"no seed": 1}], [{"seed": 0, "forgetting_s": "x"}]])
+def test_cost_table_passes_over_missing_or_damaged_timings(per_seed):
+    results = _results({}, ledger=False)
+    results["timings"] = {"total_s": 1.0, "per_seed": per_seed}
+    table = cost_table(results)
+    assert table["rows"] and all(r["overhead_s"] is None and r["break_even"] is None for r in table["rows"])
