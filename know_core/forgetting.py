@@ -9,7 +9,6 @@ with that budget), recorded by ``continuation.py``. Docs: docs/forgetting.md.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +17,7 @@ from torch import nn
 from .config import ForgetConfig
 from .data import Dataset, load_dataset, nested_order, stage_sizes
 from .errors import ConfigError
+from .ledger import Ledger
 from .measure import ForgettingReport, measure_film
 from .models import GROUPS, create_model, param_groups
 from .stages import StageBudget, parse_budget, train_stage
@@ -198,9 +198,9 @@ class FilmContext:
 
 
 def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
-                   warm_steps: int = WARM_MAX_STEPS) -> tuple[Trajectory, dict[str, float]]:
+                   warm_steps: int = WARM_MAX_STEPS) -> tuple[Trajectory, Ledger]:
     """Pre-train Θ0, record the forgetting film (and, unless ``warm="off"``, the warm oracles and the control film).
-    Returns the trajectory with timings (seconds per phase)."""
+    Returns the trajectory and its :class:`~know_core.ledger.Ledger` (seconds per phase)."""
     from .continuation import record_control, record_warm
 
     ds, split, sizes = preflight(cfg, warm_steps)
@@ -211,16 +211,16 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    timings: dict[str, float] = {}
+    timings = Ledger(device)
 
-    t0 = time.perf_counter()
+    timings.start("pretrain")
     optimizer = make_optimizer(model, cfg.optim)
     val = split.val.to(device)
     history = pretrain(model, optimizer, *ctx.subset(sizes[0]), ctx.x[val], ctx.y[val], cfg, ctx.batch, gen, hooks)
-    timings["pretrain_s"] = time.perf_counter() - t0
+    timings.stop("pretrain")
     theta0_opt = copy.deepcopy(optimizer.state_dict())
 
-    t0 = time.perf_counter()
+    timings.start("forgetting")
     states = [cpu_state(model)]
     losses, correct = [], []
     removed_acc: list[float | None] = [None]
@@ -253,17 +253,15 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
         hooks.report("forgetting", step, total, stage=s, source_loss=float(losses[-1].mean()))
     groups = param_groups(model)
     report = measure_film(losses, correct, removed_acc, removed_theta0, [predicted_flat(st, groups) for st in states])
-    timings["forgetting_s"] = time.perf_counter() - t0
+    timings.stop("forgetting")
 
     traj = Trajectory(states, groups, sizes, train_loss, report.source_acc, report.source_loss, history, report,
                       stage_steps=stage_steps, cap_hit=cap_hit)
     if cfg.warm != "off":
-        t0 = time.perf_counter()
-        supersets = warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)
-        traj.warm = record_warm(ctx, states[0], theta0_opt, supersets, hooks) if supersets else None
-        timings["warm_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        n_control = max(len(sizes) - 1, len(supersets))
-        traj.control = record_control(ctx, states[0], theta0_opt, n_control, hooks)
-        timings["control_s"] = time.perf_counter() - t0
+        with timings.phase("warm"):
+            supersets = warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)
+            traj.warm = record_warm(ctx, states[0], theta0_opt, supersets, hooks) if supersets else None
+        with timings.phase("control"):
+            n_control = max(len(sizes) - 1, len(supersets))
+            traj.control = record_control(ctx, states[0], theta0_opt, n_control, hooks)
     return traj, timings

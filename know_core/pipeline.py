@@ -167,7 +167,7 @@ def finalize_experiment(cfg: ExperimentConfig, out: str | Path, total_s: float |
                           "stage_steps": s.get("stage_steps"), "forgetting": s.get("forgetting"),
                           "warm": s.get("warm"), "control": s.get("control")} for s in seeds],
         "timings": {"total_s": total_s,
-                    "per_seed": [{"seed": s["seed"], **s["timings"]} for s in seeds]},
+                    "per_seed": [{"seed": s["seed"], **s["timings"], "ledger": s.get("ledger")} for s in seeds]},
     }
     if "known" in cfg.methods:
         results["known_checkpoint"] = _checkpoint_identity()

@@ -118,7 +118,8 @@ def record_forgetting(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = 
         save_trajectory(writer, traj)
         timings["total_s"] = time.perf_counter() - t0
         writer.summary = {"forgot": traj.forgot, "verdict": traj.verdict(), "stage_sizes": traj.stage_sizes,
-                          "source_acc": traj.source_acc, "timings": timings, "protocol": describe(cfg),
+                          "source_acc": traj.source_acc, "timings": dict(timings), "ledger": timings.record(),
+                          "protocol": describe(cfg),
                           "pretrain_epochs": len(traj.pretrain_history), "stage_steps": traj.stage_steps,
                           "cap_hit": traj.cap_hit, "forgetting": traj.report.to_dict() if traj.report else None,
                           "warm_sizes": traj.warm.sizes if traj.warm else []}

@@ -8,7 +8,6 @@ and a backtest of every predictor on the trajectory itself. :mod:`.pipeline` run
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import torch
 
@@ -100,45 +99,45 @@ class SeedContext:
 
 
 def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, list[dict]]]:
-    """All rows of one seed (see the module docstring) with timings per phase, and the weights behind them as
+    """All rows of one seed (see the module docstring) with timings per phase (wall seconds in ``timings``, wall, CPU
+    and GPU seconds in ``ledger``: :mod:`.ledger`), and the weights behind them as
     snapshot films: ``traj``, ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}`` and ``control``."""
     ctx = SeedContext(cfg, seed, hooks)
     traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k)
     theta0, groups = traj.states[0], traj.groups
     max_k = ctx.max_k
 
-    t = time.perf_counter()
+    timings.start("predict")
     predictions: dict[str, list[dict[str, torch.Tensor]]] = {}
     predictors: dict[str, Predictor] = {}
     invalid: dict[str, str] = {}
     downstream, predict = "downstream" in cfg.phases, {"downstream", "retrodiction"} & set(cfg.phases)
     for method in cfg.method_names:
         base = method.removesuffix(DC_SUFFIX)
+        timings.start(f"predict:{method}")
         try:
             predictor = make_predictor(base, cfg.official_known)
             if not method.endswith(DC_SUFFIX):
                 predictors[method] = predictor  # for the backtest
-            if not predict:
-                continue
-            if method.endswith(DC_SUFFIX):
+            if predict and method.endswith(DC_SUFFIX):
                 if traj.control is None:
                     raise KnowError("drift correction needs the control film, which is not recorded with oracles off")
                 predictions[method] = extrapolate_dc(traj.states, traj.control, groups, predictor, max_k,
                                                      cfg.reset_norm)
-            else:
+            elif predict:
                 predictions[method] = extrapolate(traj.states, groups, predictor, max_k, cfg.reset_norm)
         except (KnowError, FileNotFoundError) as exc:
             invalid[method] = str(exc)
-    timings["predict_s"] = time.perf_counter() - t
+        timings.stop(f"predict:{method}")
+    timings.stop("predict")
     warm = {s: traj.warm.states[cfg.steps_for(s) - 1] for s in cfg.scales
             if traj.warm is not None and cfg.steps_for(s) <= len(traj.warm.states)}
 
-    t = time.perf_counter()
-    oracles = ({s: ctx.oracle(s, len(traj.pretrain_history)) for s in cfg.scales}
-               if cfg.oracles != "off" and downstream else {})
-    timings["oracles_s"] = time.perf_counter() - t
+    with timings.phase("oracles"):
+        oracles = {s: _timed(timings, f"oracle:{s:g}", ctx.oracle, s, len(traj.pretrain_history))
+                   for s in cfg.scales} if cfg.oracles != "off" and downstream else {}
 
-    t = time.perf_counter()
+    timings.start("finetune")
     rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
             {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}] if downstream else []
     for name, by_scale in (("oracle", oracles), ("oracle-warm", warm if downstream else {})):
@@ -163,12 +162,11 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
                 if oracle is not None:
                     row.update(_to_oracle(state, oracle, theta0, groups))
                 rows.append(row)
-    timings["finetune_s"] = time.perf_counter() - t
+    timings.stop("finetune")
 
-    t = time.perf_counter()
-    backtests = (_backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
-                 if "backtest" in cfg.phases else [])
-    timings["backtest_s"] = time.perf_counter() - t
+    with timings.phase("backtest"):
+        backtests = (_backtests(traj, {m: p for m, p in predictors.items() if m not in invalid})
+                     if "backtest" in cfg.phases else [])
     retro = (_retrodiction(cfg, traj, warm, {m: p for m, p in predictions.items() if m not in invalid}, seed)
              if "retrodiction" in cfg.phases else [])
     for row in rows:
@@ -184,12 +182,18 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     weights.update({f"warm:{scale:g}": [state] for scale, state in warm.items()})
     if traj.control and traj.control.states:
         weights["control"] = traj.control.states
-    result = {"seed": seed, "rows": rows, "backtest": backtests, "retrodiction": retro, "timings": timings,
+    result = {"seed": seed, "rows": rows, "backtest": backtests, "retrodiction": retro, "timings": dict(timings),
+              "ledger": timings.record(),
               "forgot": traj.forgot, "verdict": traj.verdict(), "source_acc_stages": traj.source_acc,
               "stage_sizes": traj.stage_sizes, "stage_steps": traj.stage_steps, "cap_hit": traj.cap_hit,
               "forgetting": traj.report.to_dict() if traj.report else None, "groups": groups,
               "warm": _film_summary(traj.warm), "control": _film_summary(traj.control)}
     return result, weights
+
+
+def _timed(ledger, name: str, fn, *args):
+    with ledger.phase(name):
+        return fn(*args)
 
 
 def _film_summary(film) -> dict | None:

@@ -1,4 +1,5 @@
-"""Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds."""
+"""Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds; then what
+KNOW costs beside what it gains (:mod:`pages._cost`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from know_core.api import aggregate, base_name, invalid_methods, method_colour, 
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
 from pages._common import md
+from pages._cost import cost_section
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -85,3 +87,4 @@ for info in chosen:
     if not any(t.forgot for t in res.trajectories):
         st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")
+cost_section([(run_label(info), res) for info in chosen if (res := load_results(info)) is not None])

@@ -81,11 +81,14 @@ def test_launch_watch_explore_and_cancel(tmp_path):
 
             page.goto(f"{url}/scaling")
             wait_for_app(page)
-            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2, timeout=20_000)
+            # target and source accuracy, then the Cost section: the run's cost against gain and the standard
+            # preset's reference run beside it, with its break-even grid
+            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=20_000)
             scaling = page.get_by_test_id("stPlotlyChart").first
             expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods) + oracle_lines,
                                                                           timeout=20_000)
             expect(page.get_by_text("Target accuracy after fine-tuning, by scaling factor")).to_be_visible()
+            expect(page.get_by_text("Break-even · standard preset (reference, 5 seeds)")).to_be_visible()
 
             page.goto(url)
             wait_for_app(page)

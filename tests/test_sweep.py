@@ -126,10 +126,14 @@ def test_runs_list_shows_sweeps_and_report_summarises_cells(inline_sweep, capsys
     assert "95 %" in report
 
 
-def test_a_cell_the_experiment_refuses_is_named_before_anything_runs():
+def test_a_cell_the_experiment_refuses_is_named_and_left_out(tmp_path):
     from dataclasses import replace
 
-    spec = tiny_spec()
-    spec = replace(spec, axes=[("source.r", [0.5, 1.2])])
+    spec = replace(tiny_spec(), axes=[("source.r", [0.5, 1.2])])
+    cells = spec.cells()
+    assert cells[0].error is None and "cell source.r=1.2" in cells[1].error and cells[1].config is None
+    store = RunStore(tmp_path)
+    state = read_sweep(store, create_sweep(store, spec, "partly"))
+    assert state["cells"][1]["error"] and all(u["cell"] == "c000" for u in state["units"].values())
     with pytest.raises(ConfigError, match="cell source.r=1.2"):
-        spec.cells()
+        replace(spec, axes=[("source.r", [1.2])]).cells()

@@ -54,6 +54,7 @@ class ExperimentResult:
     retrodiction: list[dict[str, Any]]
     trajectories: list[SeedTrajectory]
     timings: dict[str, Any]
+    known_checkpoint: dict[str, Any] | None = None  # which default KNOWN made the ``known`` rows (sha256, command)
 
     @property
     def r(self) -> float:
@@ -97,7 +98,8 @@ def load_experiment(root: str | os.PathLike, run_id: str) -> ExperimentResult:
         config=check_config(data["config"], "experiment", "results.json: config"), rows=data["rows"],
         summary=data["summary"], verdicts=data["verdicts"], backtest=data.get("backtest", []),
         retrodiction=data.get("retrodiction") or [],
-        trajectories=[SeedTrajectory.from_record(t) for t in data["trajectories"]], timings=data["timings"])
+        trajectories=[SeedTrajectory.from_record(t) for t in data["trajectories"]], timings=data["timings"],
+        known_checkpoint=data.get("known_checkpoint"))
 
 
 def load_forget_run(root: str | os.PathLike, run_id: str) -> ForgetRun:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..experiment import ExperimentConfig, available_presets, preset, resolve_experiment
 from ..pipeline import run_experiment
@@ -11,7 +12,7 @@ from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..retrodiction import retrodiction_table
 from ..runs import record_experiment
 from ..store import RunStore
-from ..errors import KnowError
+from ..errors import ConfigError, KnowError
 from . import TqdmHooks, command, executor_args, make_executor_from
 from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .checks import check_demo
@@ -74,6 +75,10 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
                                       "Markdown)")
     p.add_argument("results", help="path to results.json, or a sweep's folder (runs/SWEEP_ID)")
     p.add_argument("--markdown", action="store_true", help="a Markdown table, e.g. for the README")
+    p.add_argument("--cost", action="store_true",
+                   help="the cost ledger instead: KNOW's overhead, its gain, the oracle's cost, the break-even")
+    p.add_argument("--meta-uses", type=float, default=1.0, metavar="N",
+                   help="spread KNOWN's meta-training over N uses in the cost ledger (default 1: all of it)")
     p.set_defaults(func=_report)
 
 
@@ -81,6 +86,8 @@ def _report(args: argparse.Namespace) -> int:
     from ..loaders import check_user_file, read_json
     from ..schemas import check_results
 
+    if not (args.meta_uses > 0 and math.isfinite(args.meta_uses)):
+        raise ConfigError(f"--meta-uses must be a positive number, not {args.meta_uses:g}")
     path = check_user_file(args.results, "results")
     if path.is_dir() and (path / "sweep.json").is_file():
         from .sweep import print_sweep_report
@@ -90,7 +97,13 @@ def _report(args: argparse.Namespace) -> int:
         raise KnowError(f"{args.results} is a folder; give the path of a results.json")
     try:
         results = check_results(read_json(path.parent, path.name), path.name)
-        print(format_markdown(results) if args.markdown else format_summary(results))
+        if args.cost:
+            from ..api.cost import cost_ledger
+            from .costtext import format_cost
+
+            print(format_cost(cost_ledger(results, args.meta_uses)))
+        else:
+            print(format_markdown(results) if args.markdown else format_summary(results))
     except (KeyError, TypeError, ValueError) as exc:
         raise KnowError(f"{args.results} is not a readable results.json ({exc})") from exc
     return 0
