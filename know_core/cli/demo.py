@@ -67,9 +67,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 @command("report")
 def _report_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="print the summary of a demo's results.json (text or a Markdown table)")
-    p.add_argument("results", help="path to results.json")
+    p = sub.add_parser("report", help="print the summary of a demo's results.json (text or a Markdown table), or "
+                                      "the transfer report (--transfer)")
+    p.add_argument("results", nargs="?", default=None, help="path to results.json")
     p.add_argument("--markdown", action="store_true", help="a Markdown table, e.g. for the README")
+    p.add_argument("--transfer", nargs="?", const="", default=None, metavar="JSON",
+                   help="KNOWN's transfer to ViT and MLP films (default file: docs/transfer-results.json, made by "
+                        "benchmarks/bench_transfer.py)")
     p.set_defaults(func=_report)
 
 
@@ -77,6 +81,15 @@ def _report(args: argparse.Namespace) -> int:
     from ..loaders import check_user_file, read_json
     from ..schemas import check_results
 
+    if args.transfer is not None:
+        from ..transfer import format_transfer, load_transfer
+
+        if args.results is not None:
+            raise KnowError("give either a results.json or --transfer, not both")
+        print(format_transfer(load_transfer(args.transfer or None), args.markdown))
+        return 0
+    if args.results is None:
+        raise KnowError("report needs a results.json (or --transfer)")
     path = check_user_file(args.results, "results")
     if path.is_dir():
         raise KnowError(f"{args.results} is a folder; give the path of a results.json")
