@@ -15,9 +15,8 @@ part of the name everywhere (config, run index), so a run rebuilds exactly its n
 
 from __future__ import annotations
 
-from typing import Callable
-
 import os
+from typing import Callable
 
 import torch
 from torch import nn
@@ -124,19 +123,30 @@ def training_bytes(model: nn.Module, input_shape: tuple[int, int, int], batch: i
             outputs[0] += output.numel()
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    was_training = model.training
     try:
         with torch.no_grad():
+            model.eval()  # batch norm refuses one sample in training mode
             model(torch.empty(1, *input_shape, device=next(model.parameters()).device))
     finally:
+        model.train(was_training)
         for h in hooks:
             h.remove()
     return 4 * (4 * params + 2 * outputs[0] * batch)
 
 
 def free_bytes(device: torch.device) -> int:
-    """Free memory of ``device``: CUDA's own report, or the machine's available RAM for a CPU."""
+    """Free memory of ``device``: CUDA's own report, or the machine's available RAM for a CPU (MemAvailable, which
+    counts reclaimable page cache; free pages where there is no /proc/meminfo)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
