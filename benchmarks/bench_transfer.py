@@ -127,10 +127,11 @@ def main() -> None:
     acc = {model: {m: round(statistics.mean(v), 4) for m in methods + ["true Θ0", "keep Θ1"]
                    if (v := [f["accuracy"][m] for f, _ in records if f["model"] == model
                              and f["accuracy"].get(m) is not None])} for model in table}
+    counts = ", ".join(f"{m}: {t['n_runs']}" for m, t in table.items())
     vit_params = sum(p.numel() for p in create_model("vit_tiny", (1, 8, 8), 10).parameters())
     figures = {
         "measured": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/bench_transfer.py",
-        "setup": [f"held-out films: grid 'transfer', {len(records)} films ({', '.join(f'{m}: {t['n_runs']}' for m, t in table.items())}) "
+        "setup": [f"held-out films: grid 'transfer', {len(records)} films ({counts}) "
                   "on digits and mnist-5k, release and equal-steps protocols, warm oracles Θ_{−1}",
                   "KNOWN (default): the shipped checkpoint, meta-trained on the default grid (simple_cnn, "
                   "simple_cnn_narrow, small_resnet and mlp films on digits, synthetic and Fashion-MNIST; no ViT)",

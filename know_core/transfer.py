@@ -87,6 +87,9 @@ def format_transfer(data: dict[str, Any], markdown: bool = False) -> str:
                                if r["method"] == method and r["group"] == g), "-") for g in groups]
                 lines.append(f"| {method} | " + " | ".join(cells) + " |" if markdown else
                              f"  {method:<32}" + "".join(f"{c:>20}" for c in cells))
+    for model, acc in data.get("source_acc", {}).items():
+        listed = ", ".join(f"{LABELS.get(m, m)} {v:.4f}" for m, v in acc.items() if isinstance(v, (int, float)))
+        lines += ["", f"{model}: source test accuracy of the recovered Θ̂0, mean over films — {listed}"]
     if data.get("notes"):
         lines += [""] + [f"- {note}" for note in data["notes"]]
     return "\n".join(lines)
