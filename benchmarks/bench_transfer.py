@@ -1,5 +1,5 @@
 """The transfer report: KNOWN, meta-trained without any ViT film, on held-out ViT (``vit_tiny``) and MLP films —
-then a KNOWN meta-trained on the same default meta-dataset plus a few ViT films, on the same films.
+then a KNOWN meta-trained on the same films plus a few ViT films, on the same held-out films.
 
 Films: the ``transfer`` grid (know_core.metatrain.jobs): vit_tiny and mlp on digits and mnist-5k, seeds 7000+ that no
 other grid uses, each recorded under the release and the equal-steps protocol, with warm oracles. Per architecture,
@@ -9,13 +9,18 @@ per group, medians over films (all / the films that forgot) of
 - ``warm``: Θ̂_{−1} from the whole film against the warm oracle Θ_{−1}, ‖Θ̂_{−1} − Θ_{−1}‖ / ‖Θ0 − Θ_{−1}‖ (keeping
   Θ0 = 1.0), with ``warm_cos`` = cos(Θ̂_{−1} − Θ0, Θ_{−1} − Θ0);
 
-for keeping Θ (naive), TaskVector, ExpFit, the shipped default KNOWN and ``known_vit``: the default grid's films plus
-the ``vit`` grid's 8 digits ViT films, meta-trained with the default recipe (``metatrain`` defaults, no validation
-sample). The variant is stored as ``benchmarks/results/known_vit.safetensors`` and never replaces the shipped default.
+for keeping Θ (naive), TaskVector, ExpFit, the shipped default KNOWN (default grid: CNN, ResNet and MLP films) and two
+KNOWNs meta-trained here with the same recipe (``metatrain`` defaults but ``--minutes``, no validation sample):
+
+- ``known_cnn``: the default grid's first ``--base-jobs`` films (24: its digits simple_cnn and simple_cnn_narrow
+  films — CNN films only, so the MLP is an unseen architecture too);
+- ``known_vit``: the same films plus the ``vit`` grid's 8 digits ViT films.
+
+They are stored as ``benchmarks/results/known_{cnn,vit}.safetensors`` and never replace the shipped default.
 The ViT's ``embed`` group (positional embedding, class token) is copied from Θ0 here, as by default everywhere.
 
-Collections go to runs/metadataset/{default,vit,transfer} (resumable); the default one takes 10–20 min on 2 cores,
-the two others a few minutes. Figures: docs/transfer-results.json (``report --transfer``, the KNOWN page).
+Collections go to runs/metadataset/{default,vit,transfer} (resumable; a few minutes each on 2 cores). Figures:
+docs/transfer-results.json (``report --transfer``, the KNOWN page).
 """
 
 from __future__ import annotations
@@ -42,34 +47,40 @@ from know_core.metatrain.jobs import list_jobs  # noqa: E402
 from know_core.models import GROUPS, create_model  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.transfer import TRANSFER_RESULTS  # noqa: E402
+from know_core.transfer import LABELS, TRANSFER_RESULTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 META = REPO / "runs" / "metadataset"
-VARIANT = _common.RESULTS / "known_vit.safetensors"
+VARIANTS = {"known_cnn": ("default",), "known_vit": ("default", "vit")}  # name -> collections it learns from
 FIGS = ("backtest", "warm", "warm_cos")
 
 
-def gather(grid: str, workers: int) -> tuple[list, float]:
+def gather(grid: str, workers: int, first: int | None = None) -> tuple[list, float]:
     t0 = time.perf_counter()
-    jobs = list_jobs(grid)
+    jobs = list_jobs(grid)[:first]
     collect(jobs, META / grid, workers=workers,
             progress=lambda d, n, r: print(f"  {grid}: {d}/{n} ({r['status']})", file=sys.stderr))
     return jobs, time.perf_counter() - t0
 
 
-def train_variant(workers: int) -> float:
-    """KNOWN on the default meta-dataset plus the ViT films: a folder of links to both, then ``metatrain``."""
-    folder = META / "default+vit"
+def variant_path(name: str) -> Path:
+    return _common.RESULTS / f"{name}.safetensors"
+
+
+def train_variant(name: str, films: dict[str, list], workers: int, minutes: float) -> float:
+    """A KNOWN meta-trained on the given films of several collections: a folder of links to them, then
+    ``metatrain`` with the default recipe (time budget ``minutes``)."""
+    folder = META / f"{name}-data"
     folder.mkdir(parents=True, exist_ok=True)
-    for source in ("default", "vit"):
-        for path in (META / source).glob("*.safetensors"):
-            link = folder / path.name
+    for source in VARIANTS[name]:
+        for job in films[source]:
+            link = folder / f"{job.id}.safetensors"
             if not link.exists():
-                link.symlink_to(path)
+                link.symlink_to(META / source / link.name)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "know_core", "metatrain", "--data", str(folder), "--out", str(VARIANT),
-                    "--sample-rows", "0", "--workers", str(workers)], check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "know_core", "metatrain", "--data", str(folder), "--out",
+                    str(variant_path(name)), "--sample-rows", "0", "--workers", str(workers), "--minutes",
+                    str(minutes)], check=True, cwd=REPO)
     return time.perf_counter() - t0
 
 
@@ -104,21 +115,26 @@ def summarise(records: list, methods: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=1, help="collection and meta-training processes (default 1)")
-    ap.add_argument("--retrain", action="store_true", help="meta-train the ViT variant again even if it exists")
+    ap.add_argument("--retrain", action="store_true", help="meta-train the variants again even if they exist")
+    ap.add_argument("--base-jobs", type=int, default=24, help="films of the default grid the variants learn from "
+                                                               "(default 24: its digits CNN films)")
+    ap.add_argument("--minutes", type=float, default=4.0, help="meta-training budget per variant (default 4)")
     ap.add_argument("--fashion", action="store_true", help="also time one Fashion-MNIST forgetting run of vit_tiny")
     ap.add_argument("--json", default=str(TRANSFER_RESULTS), help="where the figures go")
     args = ap.parse_args()
     times = {"vit_digits_forget_s": forget_seconds("digits")}
     if args.fashion:
-        times["vit_fashion_forget_s"] = forget_seconds("fashion-mnist:0-4", d0_fraction=1 / 32)
+        times["vit_fashion_forget_s"] = forget_seconds("fashion-mnist", d0_fraction=0.125)
     jobs, times["collect_transfer_s"] = gather("transfer", args.workers)
-    _, times["collect_vit_s"] = gather("vit", args.workers)
-    _, times["collect_default_s"] = gather("default", args.workers)
-    if args.retrain or not VARIANT.is_file():
-        times["metatrain_vit_s"] = round(train_variant(args.workers), 1)
+    films = {}
+    films["vit"], times["collect_vit_s"] = gather("vit", args.workers)
+    films["default"], times["collect_default_s"] = gather("default", args.workers, args.base_jobs)
+    for name in VARIANTS:
+        if args.retrain or not variant_path(name).is_file():
+            times[f"metatrain_{name}_s"] = train_variant(name, films, args.workers, args.minutes)
     preds = {"naive": get_predictor("naive"), "taskvector": get_predictor("taskvector"),
              "expfit": get_predictor("expfit"), "known_default": KNOWNPredictor(DEFAULT_CHECKPOINT),
-             "known_vit": KNOWNPredictor(VARIANT)}
+             **{name: KNOWNPredictor(variant_path(name)) for name in VARIANTS}}
     methods = list(preds)
     t0 = time.perf_counter()
     records = [film_rows(META / "transfer" / f"{job.id}.safetensors", preds) for job in jobs]
@@ -135,8 +151,11 @@ def main() -> None:
                   "on digits and mnist-5k, release and equal-steps protocols, warm oracles Θ_{−1}",
                   "KNOWN (default): the shipped checkpoint, meta-trained on the default grid (simple_cnn, "
                   "simple_cnn_narrow, small_resnet and mlp films on digits, synthetic and Fashion-MNIST; no ViT)",
-                  "KNOWN (+ ViT films): the same default grid plus the 'vit' grid's 8 digits vit_tiny films, "
-                  "meta-trained with the default recipe",
+                  f"KNOWN (CNN films): meta-trained here on the default grid's first {args.base_jobs} films "
+                  f"({', '.join(sorted({j.config['model'] + ' on ' + j.config['dataset'] for j in films['default']}))})"
+                  f", default recipe with a {args.minutes:g}-minute budget",
+                  f"KNOWN (+ ViT films): the same {args.base_jobs} films plus the 'vit' grid's {len(films['vit'])} "
+                  "digits vit_tiny films, same recipe",
                   f"vit_tiny parameters on 8×8 digits: {vit_params:,}; the embed group "
                   "(positional embedding, class token) is copied from Θ0"],
         "methods": methods, "table": table, "source_acc": acc,
@@ -146,10 +165,8 @@ def main() -> None:
             fig = {m: {k: "-" if v is None else f"{v:.3f}" for k, v in block["all"][m][g].items()} for m in methods}
             if block["all"]["naive"][g]["backtest"] is not None:
                 figures["notes"].append(
-                    f"{model} {g}, all films: backtest — default KNOWN {fig['known_default']['backtest']}, with ViT "
-                    f"films {fig['known_vit']['backtest']}, TaskVector {fig['taskvector']['backtest']}, ExpFit "
-                    f"{fig['expfit']['backtest']} (keep Θ1 = 1.000); warm oracle — {fig['known_default']['warm']}, "
-                    f"{fig['known_vit']['warm']}, {fig['taskvector']['warm']}, {fig['expfit']['warm']} (keep Θ0 = 1.000)")
+                    f"{model} {g}, all films, backtest | warm oracle (keeping Θ = 1.000): " + ", ".join(
+                        f"{LABELS[m]} {fig[m]['backtest']} | {fig[m]['warm']}" for m in methods if m != "naive"))
     write_json(Path(args.json), figures)
     from know_core.transfer import format_transfer, load_transfer
 

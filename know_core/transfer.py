@@ -21,7 +21,8 @@ from .errors import KnowError
 TRANSFER_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "transfer-results.json"
 FIGURES = ("backtest", "warm")
 LABELS = {"naive": "keep Θ", "taskvector": "TaskVector", "expfit": "ExpFit",
-          "known_default": "KNOWN (default: CNN/MLP films)", "known_vit": "KNOWN (+ ViT films)"}
+          "known_default": "KNOWN (shipped default)", "known_cnn": "KNOWN (CNN films)",
+          "known_vit": "KNOWN (CNN + ViT films)"}
 
 
 def load_transfer(path: str | Path | None = None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def test_rows_skip_groups_the_architecture_lacks(tmp_path):
     assert {r["group"] for r in transfer_rows(data, "forgot")} == {"fc"}
     text = format_transfer(data)
     assert "vit_tiny: 4 held-out films" in text and "0.900 | 1.200" in text and "a note" in text
-    assert "| KNOWN (+ ViT films) | 0.900 | 1.200 |" in format_transfer(data, markdown=True)
+    assert "| KNOWN (CNN + ViT films) | 0.900 | 1.200 |" in format_transfer(data, markdown=True)
 
 
 def test_report_transfer_prints_or_exits_2(tmp_path, capsys):
