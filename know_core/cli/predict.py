@@ -99,6 +99,7 @@ def _predict(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir, create=False)
     store.require_writable()
     run, cfg, traj = open_forget_run(store, args.run)
+    has_embed = "embed" in traj.groups.values()
     traj.groups = predicted_groups(traj.groups, args.include_embed)
     check_memory(traj, args.steps)
     method = args.method
@@ -114,7 +115,7 @@ def _predict(args: argparse.Namespace) -> int:
     scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
     print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}")
     print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
-    if "embed" in traj.groups.values() or args.include_embed:
+    if has_embed:
         print("embeddings (positional, class token): " + ("predicted with fc" if args.include_embed else
                                                          "kept from Θ0"))
     return 0
