@@ -78,9 +78,9 @@ def train_variant(name: str, films: dict[str, list], workers: int, minutes: floa
             if not link.exists():
                 link.symlink_to(META / source / link.name)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "know_core", "metatrain", "--data", str(folder), "--out",
-                    str(variant_path(name)), "--sample-rows", "0", "--workers", str(workers), "--minutes",
-                    str(minutes)], check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "know_core", "metatrain", "--data", str(folder.relative_to(REPO)), "--out",
+                    str(variant_path(name).relative_to(REPO)), "--sample-rows", "0", "--workers", str(workers),
+                    "--minutes", str(minutes)], check=True, cwd=REPO)  # relative paths: the card names no machine
     return time.perf_counter() - t0
 
 
@@ -149,12 +149,12 @@ def main() -> None:
         "measured": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/bench_transfer.py",
         "setup": [f"held-out films: grid 'transfer', {len(records)} films ({counts}) "
                   "on digits and mnist-5k, release and equal-steps protocols, warm oracles Θ_{−1}",
-                  "KNOWN (default): the shipped checkpoint, meta-trained on the default grid (simple_cnn, "
+                  "KNOWN (shipped default): the shipped checkpoint, meta-trained on the default grid (simple_cnn, "
                   "simple_cnn_narrow, small_resnet and mlp films on digits, synthetic and Fashion-MNIST; no ViT)",
                   f"KNOWN (CNN films): meta-trained here on the default grid's first {args.base_jobs} films "
                   f"({', '.join(sorted({j.config['model'] + ' on ' + j.config['dataset'] for j in films['default']}))})"
                   f", default recipe with a {args.minutes:g}-minute budget",
-                  f"KNOWN (+ ViT films): the same {args.base_jobs} films plus the 'vit' grid's {len(films['vit'])} "
+                  f"KNOWN (CNN + ViT films): the same {args.base_jobs} films plus the 'vit' grid's {len(films['vit'])} "
                   "digits vit_tiny films, same recipe",
                   f"vit_tiny parameters on 8×8 digits: {vit_params:,}; the embed group "
                   "(positional embedding, class token) is copied from Θ0"],

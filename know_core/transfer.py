@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import KnowError
+from .models import GROUPS
 
 TRANSFER_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "transfer-results.json"
 FIGURES = ("backtest", "warm")
@@ -51,7 +52,8 @@ def transfer_rows(data: dict[str, Any], subset: str = "all") -> list[dict[str, A
     rows = []
     for model, block in data["table"].items():
         for method in data["methods"]:
-            for group, figs in block[subset].get(method, {}).items():
+            by_group = block[subset].get(method, {})
+            for group, figs in sorted(by_group.items(), key=lambda kv: GROUPS.index(kv[0]) if kv[0] in GROUPS else 99):
                 if all(figs.get(f) is None for f in FIGURES):
                     continue  # no film of this architecture has the group (a ViT has no conv)
                 rows.append({"model": model, "films": block["n_runs"] if subset == "all" else block["n_forgot"],
@@ -72,7 +74,7 @@ def format_transfer(data: dict[str, Any], markdown: bool = False) -> str:
         for model, block in data["table"].items():
             n = block["n_runs"] if subset == "all" else block["n_forgot"]
             rows = [r for r in transfer_rows(data, subset) if r["model"] == model]
-            groups = list(dict.fromkeys(r["group"] for r in rows))
+            groups = [g for g in GROUPS if any(r["group"] == g for r in rows)]
             title = f"{model}: {n} held-out films" + (" that forgot" if subset == "forgot" else "") + \
                 " — median backtest | warm-oracle rel. error (keep Θ = 1.000, lower is better)"
             lines += ["", f"### {title}" if markdown else title]
@@ -89,7 +91,8 @@ def format_transfer(data: dict[str, Any], markdown: bool = False) -> str:
                 lines.append(f"| {method} | " + " | ".join(cells) + " |" if markdown else
                              f"  {method:<32}" + "".join(f"{c:>20}" for c in cells))
     for model, acc in data.get("source_acc", {}).items():
-        listed = ", ".join(f"{LABELS.get(m, m)} {v:.4f}" for m, v in acc.items() if isinstance(v, (int, float)))
+        order = ["true Θ0", "keep Θ1", *(m for m in data["methods"] if m != "naive")]  # naive is keep Θ1
+        listed = ", ".join(f"{LABELS.get(m, m)} {acc[m]:.4f}" for m in order if isinstance(acc.get(m), (int, float)))
         lines += ["", f"{model}: source test accuracy of the recovered Θ̂0, mean over films — {listed}"]
     if data.get("notes"):
         lines += [""] + [f"- {note}" for note in data["notes"]]
