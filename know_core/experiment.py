@@ -38,6 +38,8 @@ class ExperimentConfig:
     oracles: str = "auto"  # auto: where the source pool holds |D0|·scale images; on: required; off
     oracle_budget: str = "converge"  # converge (like Θ0) or steps (Θ0's number of optimisation steps)
     reset_norm: bool = False
+    include_embed: bool = knob(False, help="predict positional embeddings and class tokens (ViT) with the fc "
+                                           "weights instead of copying them from Θ0")
     drift_correct: bool = knob(False, help="add '<method>+dc': each predictor on the film with the control film's "
                                            "drift removed")
     save_weights: bool = True  # every seed's trajectory, predictions and oracles as safetensors beside the results

@@ -19,7 +19,7 @@ from .data import Dataset, load_dataset, nested_order, stage_sizes
 from .errors import ConfigError
 from .ledger import Ledger
 from .measure import ForgettingReport, measure_film
-from .models import GROUPS, create_model, param_groups
+from .models import GROUPS, check_model, create_model, param_groups
 from .stages import StageBudget, parse_budget, train_stage
 from .windows import flatten
 from .train import Hooks, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
@@ -163,7 +163,7 @@ def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Data
     (``warm="on"``) where the pool cannot hold the superset. The config's values were validated at the boundary."""
     ds = load_dataset(cfg.dataset, cfg.data_root)
     split = source_split(ds, cfg)
-    pick_device(cfg.device)
+    check_model(cfg.model, ds.input_shape, ds.num_classes, resolved_batch_size(cfg, ds), pick_device(cfg.device))
     sizes = check_stage_sizes(cfg, ds, split.n0)
     if cfg.warm == "on" and len(warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)) < warm_steps:
         need = int(round(split.n0 / cfg.r ** warm_steps))

@@ -99,9 +99,9 @@ def check_names(cfg: ForgetConfig) -> None:
     """The model and dataset named by ``cfg`` exist (checked before a run is recorded, like every other value)."""
     from .data import load_dataset
     from .errors import ConfigError
-    from .models import available_models
+    from .models import available_models, model_name
 
-    if not isinstance(cfg.model, str) or cfg.model not in available_models():
+    if not isinstance(cfg.model, str) or model_name(cfg.model) not in available_models():
         raise ConfigError(f"unknown model {str(cfg.model)[:60]!r}; available: {', '.join(available_models())}")
     load_dataset(cfg.dataset, cfg.data_root)
 

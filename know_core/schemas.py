@@ -15,7 +15,7 @@ from typing import Any, Callable
 from .loaders import Damaged, check_relative
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
-GROUP_NAMES = ("conv", "fc", "bias", "norm", "other")
+GROUP_NAMES = ("conv", "fc", "bias", "norm", "embed", "other")
 
 
 class _Checker:

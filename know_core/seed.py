@@ -19,7 +19,7 @@ from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
 from .forgetting import (Trajectory, cpu_state, predicted_flat, preflight, pretrain, resolved_batch_size,
                          run_forgetting)
-from .models import GROUPS, create_model
+from .models import GROUPS, create_model, predicted_groups
 from .methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
 from .predictors import Predictor
 from .retrodiction import extrapolate_dc, score
@@ -104,6 +104,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
     snapshot films: ``traj``, ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}`` and ``control``."""
     ctx = SeedContext(cfg, seed, hooks)
     traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k)
+    traj.groups = predicted_groups(traj.groups, cfg.include_embed)  # embeddings predicted (as fc) or copied
     theta0, groups = traj.states[0], traj.groups
     max_k = ctx.max_k
 

@@ -75,11 +75,18 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
 
 
 def layers(groups: dict[str, str]) -> dict[str, list[str]]:
-    """Predicted parameters by module path, in state-dict order: ``{"0": ["0.weight", "0.bias"], …}``."""
+    """Predicted parameters by module path, in state-dict order: ``{"0": ["0.weight", "0.bias"], …}``; a module
+    inside a numbered block (``blocks.0.attn.qkv``, ``layer1.0.conv1``) also counts towards the block's own entry
+    (``blocks.0``), listed before its members."""
     out: dict[str, list[str]] = {}
     for name, group in groups.items():
         if group in GROUPS:
-            out.setdefault(name.rpartition(".")[0] or name, []).append(name)
+            module = name.rpartition(".")[0] or name
+            parts = module.split(".")
+            for i, part in enumerate(parts[:-1]):
+                if part.isdigit() and i > 0:
+                    out.setdefault(".".join(parts[:i + 1]), []).append(name)
+            out.setdefault(module, []).append(name)
     return out
 
 

@@ -173,6 +173,10 @@ def experiment_form() -> None:
             v["reset_norm"] = st.checkbox("Reset normalisation layers (the release's behaviour)", base.reset_norm,
                                           help="KNOW does not predict normalisation layers; by default they are "
                                                "kept from Θ0")
+            v["include_embed"] = st.checkbox("Predict positional embeddings and class tokens (ViT)",
+                                             base.include_embed,
+                                             help="by default they are copied from Θ0 like normalisation layers; "
+                                                  "included, they are predicted with the fc weights")
         submitted = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
     if submitted:
         try:

@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, available_predictors,
-                           get_predictor, method_colour, official_known_folder, predictor_entry)
+from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, KnowError, available_predictors,
+                           get_predictor, load_transfer, method_colour, official_known_folder, predictor_entry,
+                           transfer_rows)
 from pages._common import REPO, show_figure
 
 COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]
@@ -160,3 +161,19 @@ else:
 missing = [n for n in OFFICIAL_FILES.values() if folder.strip() and not (Path(folder.strip()) / n).is_file()]
 if missing:
     st.caption(f"The folder lacks {', '.join(missing)}.")
+
+st.subheader("Transfer to other architectures (ViT, MLP)")
+st.caption("KNOWN learned from CNN and MLP films. On held-out films of a tiny vision transformer (vit_tiny) and of the "
+           "MLP, each cell gives the median relative error of the backtest (Θ0 hidden, predicted back; keeping Θ1 = 1) "
+           "and against the warm oracle (the film really continued on more data; keeping Θ0 = 1), beside TaskVector, "
+           "ExpFit and keeping Θ, then with ViT films added to the meta-dataset. Lower is better. "
+           "`python -m know_core report --transfer` prints the same.")
+try:
+    transfer = load_transfer()
+except KnowError as exc:
+    st.info(str(exc))
+else:
+    subset = st.radio("Films", ["all", "forgot"], horizontal=True, key="transfer-subset",
+                      format_func=lambda s: "all held-out films" if s == "all" else "films that forgot")
+    st.dataframe(pd.DataFrame(transfer_rows(transfer, subset)), hide_index=True, width="stretch")
+    st.caption(" · ".join(transfer.get("setup", [])))

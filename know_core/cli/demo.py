@@ -72,13 +72,16 @@ def _demo(args: argparse.Namespace) -> int:
 @command("report")
 def _report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="print the summary of a demo's results.json or of a sweep folder (text or "
-                                      "Markdown)")
-    p.add_argument("results", help="path to results.json, or a sweep's folder (runs/SWEEP_ID)")
+                                      "Markdown), its cost ledger (--cost), or the transfer report (--transfer)")
+    p.add_argument("results", nargs="?", default=None, help="path to results.json, or a sweep's folder (runs/SWEEP_ID)")
     p.add_argument("--markdown", action="store_true", help="a Markdown table, e.g. for the README")
     p.add_argument("--cost", action="store_true",
                    help="the cost ledger instead: KNOW's overhead, its gain, the oracle's cost, the break-even")
     p.add_argument("--meta-uses", type=float, default=1.0, metavar="N",
                    help="spread KNOWN's meta-training over N uses in the cost ledger (default 1: all of it)")
+    p.add_argument("--transfer", nargs="?", const="", default=None, metavar="JSON",
+                   help="KNOWN's transfer to ViT and MLP films (default file: docs/transfer-results.json, made by "
+                        "benchmarks/bench_transfer.py)")
     p.set_defaults(func=_report)
 
 
@@ -86,6 +89,15 @@ def _report(args: argparse.Namespace) -> int:
     from ..loaders import check_user_file, read_json
     from ..schemas import check_results
 
+    if args.transfer is not None:
+        from ..transfer import format_transfer, load_transfer
+
+        if args.results is not None:
+            raise KnowError("give either a results.json or --transfer, not both")
+        print(format_transfer(load_transfer(args.transfer or None), args.markdown))
+        return 0
+    if args.results is None:
+        raise KnowError("report needs a results.json (or --transfer)")
     if not (args.meta_uses > 0 and math.isfinite(args.meta_uses)):
         raise ConfigError(f"--meta-uses must be a positive number, not {args.meta_uses:g}")
     path = check_user_file(args.results, "results")

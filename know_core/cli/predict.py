@@ -9,6 +9,7 @@ from ..backtest import backtest_run, format_table
 from ..errors import KnowError
 from ..extrapolate import extrapolate, save_predictions
 from ..methods import DC_SUFFIX
+from ..models import predicted_groups
 from ..predictors import Option, available_predictors, get_predictor, predictor_entries
 from ..retrodiction import extrapolate_dc
 from ..runs import MAX_STEPS, open_forget_run
@@ -55,6 +56,12 @@ def make_predictor(method: str, args: argparse.Namespace, strict: bool = True):
     return get_predictor(method, **options)
 
 
+def _embed_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--include-embed", action="store_true",
+                        help="predict positional embeddings and class tokens (ViT) with the fc weights "
+                             "(default: copied from Θ0 like normalisation layers)")
+
+
 @command("predict")
 def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict Θ̂_{-1..-K} for a run and store them in it")
@@ -63,6 +70,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=3, help=f"K: rolled steps, ×(1/r)^K virtual data (default 3, at most {MAX_STEPS})")
     p.add_argument("--reset-norm", action="store_true",
                    help="reset normalisation layers as the official release does (default: keep Θ0's)")
+    _embed_arg(p)
     p.add_argument("--drift-correct", action="store_true",
                    help="predict from the film with the run's control-film drift removed; stored as '<method>+dc'")
     _predictor_args(p)
@@ -91,6 +99,8 @@ def _predict(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir, create=False)
     store.require_writable()
     run, cfg, traj = open_forget_run(store, args.run)
+    has_embed = "embed" in traj.groups.values()
+    traj.groups = predicted_groups(traj.groups, args.include_embed)
     check_memory(traj, args.steps)
     method = args.method
     if args.drift_correct:
@@ -105,6 +115,9 @@ def _predict(args: argparse.Namespace) -> int:
     scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
     print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}")
     print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
+    if has_embed:
+        print("embeddings (positional, class token): " + ("predicted with fc" if args.include_embed else
+                                                         "kept from Θ0"))
     return 0
 
 
@@ -117,6 +130,7 @@ def _backtest_parser(sub: argparse._SubParsersAction) -> None:
                         "that cannot load, e.g. known without its checkpoint, is skipped with a note)")
     p.add_argument("--steps", type=int, default=1, choices=[1, 2], help="stages hidden (default 1)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _embed_arg(p)
     _predictor_args(p)
     runs_dir_arg(p)
     p.set_defaults(func=_backtest)
@@ -134,6 +148,7 @@ def _backtest(args: argparse.Namespace) -> int:
             notes.append({"method": method, "steps": args.steps, "source_acc": None, "note": str(exc)})
     store = RunStore(args.runs_dir, create=False)
     _, cfg, traj = open_forget_run(store, args.run)
+    traj.groups = predicted_groups(traj.groups, args.include_embed)
     result = backtest_run(cfg, traj, predictors, args.steps)
     result["accuracy"] += notes
     print(json.dumps(result, indent=2) if args.json else format_table(result))

@@ -94,7 +94,13 @@ GRIDS: dict[str, tuple[list[tuple[str, str, int]], range, int]] = {
     "mini": ([("synthetic", "mlp", 2), ("digits", "simple_cnn_narrow", 1)], range(0, 1000), 7),
     "heldout": ([("mnist-5k", "simple_cnn_wide", 3), ("mnist-5k", "simple_cnn", 2), ("mnist-5k", "mlp", 2),
                  ("digits", "simple_cnn_wide", 4), ("fashion-mnist", "simple_cnn_wide", 1)], range(5000, 6000), 99),
+    # the transfer report (benchmarks/bench_transfer.py): ViT films added to a meta-dataset, and held-out ViT and
+    # MLP films (seeds no other grid uses, both protocols, warm oracles) on which KNOWN's transfer is measured
+    "vit": ([("digits", "vit_tiny", 8)], range(2000, 3000), 31),
+    "transfer": ([("digits", "vit_tiny", 3), ("mnist-5k", "vit_tiny", 2), ("digits", "mlp", 2), ("mnist-5k", "mlp", 2)],
+                 range(7000, 8000), 41),
 }
+HELDOUT_GRIDS = ("heldout", "transfer")  # recorded under both protocols, with warm oracles
 
 
 def with_protocol(cfg: ForgetConfig, protocol: str) -> ForgetConfig:
@@ -135,9 +141,9 @@ def list_jobs(grid: str = "default") -> list[Job]:
                 raise ConfigError(f"grid {grid!r}: {dataset} with batch {batch} cannot hold {STAGES} stages")
             cfg = ForgetConfig(dataset=dataset, model=model, r=round(rng.uniform(r_low, R_RANGE[1]), 3),
                                stages=STAGES, seed=rng.choice(seeds), d0_fraction=d0, device="cpu",
-                               warm=_HELDOUT_WARM if grid == "heldout" else spec["warm"],
+                               warm=_HELDOUT_WARM if grid in HELDOUT_GRIDS else spec["warm"],
                                optim=OptimConfig(lr=rng.choice(_LRS), batch_size=batch), pretrain=spec["pretrain"])
-            protocols = HELDOUT_PROTOCOLS if grid == "heldout" else rng.choices(names, weights)
+            protocols = HELDOUT_PROTOCOLS if grid in HELDOUT_GRIDS else rng.choices(names, weights)
             for protocol in protocols:
                 job = make_job(with_protocol(cfg, protocol), grid)
                 if job.id not in seen:
