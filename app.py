@@ -16,6 +16,7 @@ page = st.navigation([
     st.Page("pages/trajectory.py", title="Trajectory", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/scaling.py", title="Scaling", icon=":material/trending_up:"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
     st.Page("pages/known.py", title="KNOWN", icon=":material/neurology:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
 ])

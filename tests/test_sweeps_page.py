@@ -1,0 +1,78 @@
+"""The Sweeps page in-process (AppTest): the form refuses a bad grid without recording anything, every sweep gets a
+progress bar with its unit counts, and the heatmap shows a metric's mean with its 95 % interval over seeds."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """(runs dir, sweep id, sweep state): the tiny sweep (source.stages 3, 4 × seeds 0, 1) run inline."""
+    import know_core.api as api
+    from know_core.executors import make_executor
+    from sweep_helpers import run_tiny
+
+    root = tmp_path_factory.mktemp("sweeps")
+    sweep_id, _ = run_tiny(root, make_executor("inline"))
+    return root, sweep_id, api.watch_sweep(root, sweep_id)
+
+
+@pytest.fixture
+def page(monkeypatch):
+    def make(runs_dir, **params):
+        monkeypatch.setenv("KNOW_RUNS_DIR", str(runs_dir))
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.switch_page("pages/sweeps.py")
+        return at.run()
+    return make
+
+
+def heatmaps(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_an_empty_store_explains_sweeps_and_a_bad_grid_is_refused(page, tmp_path):
+    at = page(tmp_path)
+    assert not at.exception and not heatmaps(at)
+    assert at.markdown[0].value.count(".") >= 2
+    assert any("No sweep yet" in i.value for i in at.info)
+    at.text_area[0].input("source.nope=1")
+    at.button[0].click().run()
+    assert any(e.value.startswith("Not launched") and "nope" in e.value for e in at.error), [e.value for e in at.error]
+    from know_core.api import list_sweeps
+    assert list_sweeps(tmp_path) == []  # nothing recorded
+
+
+def test_progress_and_heatmap_of_a_finished_sweep(page, swept):
+    root, sweep_id, state = swept
+    at = page(root)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    (bar,) = at.get("progress")
+    assert bar.proto.text.startswith("4 of 4 units finished · 4 done · 0 running · 0 failed")
+    (spec,) = heatmaps(at)
+    assert spec["layout"]["title"]["text"].startswith("vs_naive: mean over seeds by source.stages × k")
+    heat, cells = spec["data"]
+    assert heat["type"] == "heatmap" and heat["x"] == ["3", "4"] and heat["y"] == ["1", "2"]
+    assert all(isinstance(v, float) for row in heat["z"] for v in row)
+    assert all("n = 2" in h and "[" in h for h in cells["hovertext"])  # two seeds: a mean with its interval
+    # the default cell's runs open on Trajectory and Compare
+    links = [str(p.proto) for p in at.get("page_link")]  # the link protos carry their query parameters
+    c000 = state["cells"][0]["run_id"]
+    assert any(f"run={c000}" in text for text in links) and any(f"runs={c000}" in text for text in links)
+
+
+def test_a_film_metric_counts_each_seed_once_and_the_view_comes_from_the_url(page, swept):
+    root, sweep_id, _ = swept
+    at = page(root, sweep=sweep_id, metric="strength", x="seed", y="source.stages")
+    (spec,) = heatmaps(at)
+    heat, cells = spec["data"]
+    assert heat["x"] == ["0", "1"] and heat["y"] == ["3", "4"]
+    assert all("n = 1" in h for h in cells["hovertext"])  # one film per seed, not one per method row
+    assert not any(s.label.startswith("method") for s in at.selectbox)
