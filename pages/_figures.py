@@ -22,9 +22,10 @@ def kaleido_ready() -> bool:
     return chromium is not None
 
 
-def show_figure(fig, key: str) -> None:
-    """Draw a Plotly figure full-width with an export menu (interactive HTML; PNG where kaleido works)."""
-    st.plotly_chart(fig, width="stretch", key=key, config=PLOT_CONFIG)
+def show_figure(fig, key: str, **chart: Any) -> Any:
+    """Draw a Plotly figure full-width with an export menu (interactive HTML; PNG where kaleido works); ``chart``
+    goes to ``st.plotly_chart`` (``on_select="rerun"`` makes it return the selection)."""
+    event = st.plotly_chart(fig, width="stretch", key=key, config=PLOT_CONFIG, **chart)
     with st.popover("Export figure", icon=":material/download:"):
         st.download_button("Interactive HTML", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                            file_name=f"{key}.html", mime="text/html", key=f"{key}-html", on_click="ignore")
@@ -34,6 +35,7 @@ def show_figure(fig, key: str) -> None:
         else:
             st.caption("PNG export needs the `kaleido` package (pip install kaleido) and Chromium; "
                        "HTML keeps the figure interactive.")
+    return event
 
 
 def scale_axis(scales: list[float]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.api import SWEEP_METRICS, KnowError, heatmap_data, resume_sweep, stop_sweep
-from pages._figures import PLOT_CONFIG
+from pages._figures import show_figure
 from pages._reads import runs_dir
 from pages._routing import PAGES
 from pages._text import md
@@ -23,7 +23,7 @@ NOT_METRICS = {"seed", "k", "scale", "cell", "run_id"}
 
 
 def counts_line(counts: dict[str, int]) -> str:
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed") ]
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed")]
     parts += [f"{counts[s]} {s}" for s in ("pending", "skipped", "cancelled") if counts.get(s)]
     return f"{counts.get('finished', 0)} of {counts.get('total', 0)} units finished · " + " · ".join(parts)
 
@@ -154,8 +154,7 @@ def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str) -> 
 
 def show_heatmap(fig: go.Figure, key: str) -> int | None:
     """Draw the heatmap; the index (into the heat table) of the cell last clicked, if any."""
-    event = st.plotly_chart(fig, width="stretch", key=key, config=PLOT_CONFIG, on_select="rerun",
-                            selection_mode="points")
+    event = show_figure(fig, key, on_select="rerun", selection_mode="points")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     for p in points:
         data = p.get("customdata")

@@ -116,7 +116,7 @@ def heatmap_section() -> None:
             with col:
                 filters[d] = pick(f"{d} (filter)", [ALL] + values, f"sweep-f-{d}", f"f_{d}",
                                   default_filter(d, values))
-    sync_url(sweep=sweep_id, metric=metric, x=x, y=y)
+    sync_url(sweep=sweep_id, metric=metric, x=x, y=y, **{f"f_{d}": None if v == ALL else v for d, v in filters.items()})
     heat = heat_cells(table, x, y, metric, filters)
     if heat.empty:
         st.info("No data for these filters; widen one of them (choose (all)).")
