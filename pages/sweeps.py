@@ -51,17 +51,19 @@ def launch_form() -> None:
 
 
 def sweeps_panel() -> None:
-    try:
-        states = [watch_sweep(runs_dir(), s.id) for s in list_runs(kind="sweep")[:8]]
-    except KnowError as exc:
-        st.error(f"Cannot read the sweeps: {md(exc)}")
-        return
+    sweeps = list_runs(kind="sweep")[:8]
+    states = []
+    for info in sweeps:
+        try:
+            states.append(watch_sweep(runs_dir(), info.id))
+        except KnowError as exc:  # a damaged sweep says why; the others still show
+            st.error(f"Sweep {md(info.name)} ({md(info.id)}) cannot be read: {md(exc)}")
     running = any(s["status"] == "running" for s in states)
     if st.session_state.get("sweeps_running") and not running:
         st.session_state["sweeps_running"] = False
         st.rerun(scope="app")  # a sweep just ended: redraw the heatmap with its final table
     st.session_state["sweeps_running"] = running
-    if not states:
+    if not sweeps:
         st.info("No sweep yet: launch one above (or `python -m know_core sweep …`).")
     for state in states:
         sweep_card(state)
@@ -84,7 +86,8 @@ def heatmap_section() -> None:
         return
     st.subheader("Heatmap")
     ids = [s.id for s in sweeps]
-    sweep_id = pick("Sweep", ids, "sweep-pick", "sweep", ids[0],
+    newest_done = next((s.id for s in sweeps if s.status == "done"), ids[0])
+    sweep_id = pick("Sweep", ids, "sweep-pick", "sweep", newest_done,
                     format_func=lambda i: f"{sweeps[ids.index(i)].name} ({i})")
     info = sweeps[ids.index(sweep_id)]
     try:

@@ -76,3 +76,22 @@ def test_a_film_metric_counts_each_seed_once_and_the_view_comes_from_the_url(pag
     assert heat["x"] == ["0", "1"] and heat["y"] == ["3", "4"]
     assert all("n = 1" in h for h in cells["hovertext"])  # one film per seed, not one per method row
     assert not any(s.label.startswith("method") for s in at.selectbox)
+
+
+def test_a_damaged_sweep_says_why_and_names_stay_text(page, tmp_path):
+    from know_core.store import RunStore
+    from know_core.sweep import create_sweep
+    from sweep_helpers import tiny_spec
+    from test_hostile_pages import EVIL, assert_no_markdown_from_names
+
+    store = RunStore(tmp_path)
+    evil = create_sweep(store, tiny_spec(), EVIL)
+    broken = create_sweep(store, tiny_spec(), "broken")
+    (tmp_path / broken / "sweep.json").write_text("{not json")
+    for shown in (evil, broken):
+        at = page(tmp_path, sweep=shown)
+        assert not at.exception, at.exception
+        assert any("broken" in e.value and "cannot be read" in e.value for e in at.error)
+        assert assert_no_markdown_from_names(at) >= 1  # the healthy sweep's card names it, as text
+        assert any(p.proto.text.startswith("0 of 4 units finished") for p in at.get("progress"))
+    assert any(e.value.startswith("Cannot read sweep") for e in at.error)  # picked by URL: the reason, no heatmap
