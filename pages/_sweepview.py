@@ -18,7 +18,8 @@ from pages._text import md
 
 DIMS = ("k", "seed", "method")  # columns of every sweep table a heatmap can use besides the sweep's axes
 FILM = ("forgot", "forgot_acc", "p_value", "strength", "smoothness")  # one value per seed's film, not per method
-ALL = "(all)"
+ALL, NONE = "(all)", "(none)"
+MAX_FACETS = 8
 NOT_METRICS = {"seed", "k", "scale", "cell", "run_id"}
 
 
@@ -118,6 +119,20 @@ def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[s
     return heat.reset_index(drop=True)
 
 
+def facet_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, str],
+                facet: str | None) -> pd.DataFrame:
+    """:func:`heat_cells` for each value of ``facet`` (its first MAX_FACETS), stacked with a ``facet`` column; the
+    row index is what a clicked marker reports."""
+    values = [None] if facet is None else sorted(table[facet].map(str).unique())[:MAX_FACETS]
+    parts = []
+    for value in values:
+        heat = heat_cells(table, x, y, metric, filters if value is None else {**filters, facet: value})
+        if not heat.empty:
+            name = "" if value is None else f"{facet} = {value}"
+            parts.append(heat.assign(facet=name, hover=(name + "<br>" if name else "") + heat["hover"]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def _order(values: pd.Series) -> list[str]:
     uniq = list(dict.fromkeys(values.dropna().tolist()))
     try:
@@ -127,7 +142,8 @@ def _order(values: pd.Series) -> list[str]:
     return [_label(v) for v in uniq] + (["none"] if values.isna().any() else [])
 
 
-def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str) -> go.Figure:
+def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str,
+                zrange: tuple[float, float] | None = None) -> go.Figure:
     """A heatmap of ``heat``'s means (blank where a pair of values has no data) under an invisible square marker
     per cell carrying the hover text and the click (Streamlit reports no selection on heatmap traces)."""
     xs, ys = _order(heat[x]), _order(heat[y])
@@ -141,11 +157,12 @@ def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str) -> 
     fig = go.Figure(go.Heatmap(z=z, x=xs, y=ys, text=text, texttemplate="%{text}", customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", hoverongaps=False,
                                colorbar=dict(title=metric), colorscale="RdBu" if diverging else "Viridis",
-                               zmid=0 if diverging else None))
+                               zmid=0 if diverging else None, zmin=zrange[0] if zrange else None,
+                               zmax=zrange[1] if zrange else None))
     clear = dict(marker=dict(opacity=0))
     fig.add_trace(go.Scatter(x=heat["xl"], y=heat["yl"], mode="markers", hovertext=heat["hover"], hoverinfo="text",
                              showlegend=False, marker=dict(symbol="square", size=36, opacity=0),
-                             selected=clear, unselected=clear, customdata=list(range(len(heat)))))
+                             selected=clear, unselected=clear, customdata=list(heat.index)))
     fig.update_layout(title=title, height=max(320, 90 + 70 * len(ys)), clickmode="event+select",
                       xaxis=dict(type="category", title=x, categoryorder="array", categoryarray=xs),
                       yaxis=dict(type="category", title=y, categoryorder="array", categoryarray=ys))
@@ -165,12 +182,14 @@ def show_heatmap(fig: go.Figure, key: str) -> int | None:
     return None
 
 
-def cell_links(heat: pd.DataFrame, x: str, y: str, clicked: int | None, key: str) -> None:
-    """Pick a cell (the clicked one by default) and open its runs on Trajectory and Compare."""
-    labels = [f"{x} = {r.xl} · {y} = {r.yl}" for r in heat.itertuples()]
-    if clicked is not None and 0 <= clicked < len(labels) and st.session_state.get(f"{key}-clicked") != clicked:
-        st.session_state[f"{key}-clicked"] = clicked
-        st.session_state[key] = labels[clicked]
+def cell_links(heat: pd.DataFrame, x: str, y: str, clicked: list[int | None], key: str) -> None:
+    """Pick a cell (the one clicked last, on any of the heatmaps) and open its runs on Trajectory and Compare."""
+    labels = [(f"{r.facet} · " if r.facet else "") + f"{x} = {r.xl} · {y} = {r.yl}" for r in heat.itertuples()]
+    now = {c for c in clicked if c is not None and 0 <= c < len(labels)}
+    new = sorted(now - st.session_state.get(f"{key}-clicked", set()))  # a click the last run had not seen
+    st.session_state[f"{key}-clicked"] = now
+    if new:
+        st.session_state[key] = labels[new[0]]
     if st.session_state.get(key) not in labels:
         st.session_state[key] = labels[0]
     label = st.selectbox("Cell (click one on the heatmap, or pick it here)", labels, key=key)

@@ -7,15 +7,18 @@ import streamlit as st
 
 from know_core.api import (SWEEP_PHASES, ConfigError, KnowError, available_presets, read_sweep_table,
                            start_sweep, sweep_spec, watch_sweep)
-from pages._common import list_runs, md, runs_dir, sync_url, url_value
-from pages._sweepview import (ALL, DIMS, FILM, cell_links, default_filter, heat_cells, heat_figure, metric_columns,
-                           metric_label, show_heatmap, sweep_card)
+from pages._common import list_runs, md, runs_dir, sync_url, url_value, welcome
+from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_filter, facet_cells, heat_figure,
+                              metric_columns, metric_label, show_heatmap, sweep_card)
 
 st.title("Sweeps")
 st.markdown(
     "A **sweep** runs the experiment over a grid of settings (axes such as `source.r=0.33,0.5,0.7`) with several "
     "seeds per cell, in a background worker. Watch its units here, cancel or resume it, then read any metric as a "
     "heatmap over two columns with its 95 % interval over seeds; a cell's runs open on Trajectory and Compare.")
+
+if not list_runs():
+    welcome()
 
 
 def launch_form() -> None:
@@ -90,6 +93,7 @@ def heatmap_section() -> None:
     sweep_id = pick("Sweep", ids, "sweep-pick", "sweep", newest_done,
                     format_func=lambda i: f"{sweeps[ids.index(i)].name} ({i})")
     info = sweeps[ids.index(sweep_id)]
+    sync_url(sweep=sweep_id)
     try:
         state = watch_sweep(runs_dir(), sweep_id)
         table = sweep_table(runs_dir(), sweep_id, info.updated, state["counts"]["finished"])
@@ -99,38 +103,48 @@ def heatmap_section() -> None:
     if table.empty:
         st.info("No cell of this sweep has finished yet; the heatmap fills in as cells finish.")
         return
-    axes = [a for a in state["axes"] if a in table.columns]
+    metric, x, y, facet, filters = heatmap_controls(table, [a for a in state["axes"] if a in table.columns])
+    heat = facet_cells(table, x, y, metric, filters, facet)
+    if heat.empty:
+        st.info("No data for these filters; widen one of them (choose (all)).")
+        return
+    fixed = ", ".join(f"{k} = {v}" for k, v in filters.items() if v != ALL)
+    title = f"{metric}: mean over seeds by {x} × {y}" + (f" ({fixed})" if fixed else "")
+    zrange = (heat["mean"].min(), heat["mean"].max())  # one colour scale across facets
+    clicked = []
+    for value, part in heat.groupby("facet", sort=False, dropna=False):
+        named = f"{title} — {value}" if value else title
+        clicked.append(show_heatmap(heat_figure(part, x, y, metric, named, zrange),
+                                    f"sweep-heat-{sweep_id}-{metric}-{x}-{y}-{facet}-{value}"))
+    st.caption(f"{md(metric_label(metric))}. Hover a cell for its mean, 95 % interval over seeds (Student's t) and n; "
+               "blank cells have no data under these filters.")
+    cell_links(heat, x, y, clicked, f"sweep-cell-{sweep_id}")
+
+
+def heatmap_controls(table: pd.DataFrame, axes: list[str]) -> tuple[str, str, str, str | None, dict[str, str]]:
+    """(metric, x, y, facet or None, filters): chosen from the URL, then the last choice, then defaults."""
     dims = axes + [d for d in DIMS if d in table.columns]
-    metrics = metric_columns(table, axes)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     with c1:
-        metric = pick("Metric", metrics, "sweep-metric", "metric", "vs_naive", format_func=metric_label)
+        metric = pick("Metric", metric_columns(table, axes), "sweep-metric", "metric", "vs_naive",
+                      format_func=metric_label)
     shown = [d for d in dims if not (metric in FILM and d in ("method", "k"))]
     with c2:
         x = pick("x axis", shown, "sweep-x", "x", shown[0])
     with c3:
         y = pick("y axis", [d for d in shown if d != x], "sweep-y", "y", "k" if len(axes) < 2 else axes[1])
     rest = [d for d in shown if d not in (x, y)]
+    with c4:
+        facet = pick("One heatmap per", [NONE] + rest, "sweep-facet", "facet", NONE)
     filters = {}
-    if rest:
-        cols = st.columns(len(rest))
-        for col, d in zip(cols, rest):
-            values = sorted(table[d].map(str).unique().tolist())
-            with col:
-                filters[d] = pick(f"{d} (filter)", [ALL] + values, f"sweep-f-{d}", f"f_{d}",
-                                  default_filter(d, values))
-    sync_url(sweep=sweep_id, metric=metric, x=x, y=y, **{f"f_{d}": None if v == ALL else v for d, v in filters.items()})
-    heat = heat_cells(table, x, y, metric, filters)
-    if heat.empty:
-        st.info("No data for these filters; widen one of them (choose (all)).")
-        return
-    fixed = ", ".join(f"{k} = {v}" for k, v in filters.items() if v != ALL)
-    title = f"{metric}: mean over seeds by {x} × {y}" + (f" ({fixed})" if fixed else "")
-    fig = heat_figure(heat, x, y, metric, title)
-    clicked = show_heatmap(fig, f"sweep-heat-{sweep_id}-{metric}-{x}-{y}")
-    st.caption(f"{md(metric_label(metric))}. Hover a cell for its mean, 95 % interval over seeds (Student's t) and n; "
-               "blank cells have no data under these filters.")
-    cell_links(heat, x, y, clicked, f"sweep-cell-{sweep_id}")
+    rest = [d for d in rest if d != facet]
+    for col, d in zip(st.columns(len(rest)) if rest else [], rest):
+        values = sorted(table[d].map(str).unique().tolist())
+        with col:
+            filters[d] = pick(f"{d} (filter)", [ALL] + values, f"sweep-f-{d}", f"f_{d}", default_filter(d, values))
+    facet = None if facet == NONE else facet
+    sync_url(metric=metric, x=x, y=y, facet=facet, **{f"f_{d}": None if v == ALL else v for d, v in filters.items()})
+    return metric, x, y, facet, filters
 
 
 launch_form()

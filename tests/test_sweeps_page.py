@@ -43,7 +43,8 @@ def test_an_empty_store_explains_sweeps_and_a_bad_grid_is_refused(page, tmp_path
     assert at.markdown[0].value.count(".") >= 2
     assert any("No sweep yet" in i.value for i in at.info)
     at.text_area[0].input("source.nope=1")
-    at.button[0].click().run()
+    (launch,) = [b for b in at.button if b.label == "Launch sweep"]
+    launch.click().run()
     assert any(e.value.startswith("Not launched") and "nope" in e.value for e in at.error), [e.value for e in at.error]
     from know_core.api import list_sweeps
     assert list_sweeps(tmp_path) == []  # nothing recorded
@@ -95,3 +96,16 @@ def test_a_damaged_sweep_says_why_and_names_stay_text(page, tmp_path):
         assert assert_no_markdown_from_names(at) >= 1  # the healthy sweep's card names it, as text
         assert any(p.proto.text.startswith("0 of 4 units finished") for p in at.get("progress"))
     assert any(e.value.startswith("Cannot read sweep") for e in at.error)  # picked by URL: the reason, no heatmap
+
+
+def test_one_heatmap_per_facet_value_on_one_colour_scale(page, swept):
+    root, sweep_id, _ = swept
+    at = page(root, sweep=sweep_id, facet="seed")
+    specs = heatmaps(at)
+    assert [s["layout"]["title"]["text"].rsplit("— ", 1)[1] for s in specs] == ["seed = 0", "seed = 1"]
+    assert all("n = 1" in h for s in specs for h in s["data"][1]["hovertext"])  # one seed per facet
+    assert specs[0]["data"][1]["customdata"] == [0, 1, 2, 3] and specs[1]["data"][1]["customdata"] == [4, 5, 6, 7]
+    assert len({(s["data"][0]["zmin"], s["data"][0]["zmax"]) for s in specs}) == 1
+    assert not any(s.label.startswith("seed (filter)") for s in at.selectbox)
+    cell = at.selectbox(key=f"sweep-cell-{sweep_id}")
+    assert cell.value == "seed = 0 · source.stages = 3 · k = 1" and len(cell.options) == 8
