@@ -137,3 +137,19 @@ def test_a_cell_the_experiment_refuses_is_named_and_left_out(tmp_path):
     assert state["cells"][1]["error"] and all(u["cell"] == "c000" for u in state["units"].values())
     with pytest.raises(ConfigError, match="cell source.r=1.2"):
         replace(spec, axes=[("source.r", [1.2])]).cells()
+
+
+def test_a_unit_that_starts_right_after_a_write_shows_running_at_the_next_cancel_poll(tmp_path):
+    import time
+
+    from know_core.sweep.runner import _Driver
+
+    store = RunStore(tmp_path)
+    sweep_id = create_sweep(store, tiny_spec(), "watched")
+    driver = _Driver(store, sweep_id, None)
+    key = driver.prepare()[0].key  # prepare writes sweep.json
+    driver.listen(key, "running", None)  # within the second: held back
+    assert read_sweep(store, sweep_id)["units"][key]["status"] == "pending"
+    time.sleep(1.05)
+    assert driver.should_stop() is False
+    assert read_sweep(store, sweep_id)["units"][key]["status"] == "running"

@@ -99,7 +99,7 @@ class _Driver:
         self.spec = SweepSpec.from_dict(self.state["spec"])
         self.cells = {c.key: c for c in self.spec.cells()}
         self.progress = progress or (lambda counts: None)
-        self._written = 0.0
+        self._written, self._dirty = 0.0, False
 
     def prepare(self) -> list[Unit]:
         """Claim the sweep and its unfinished cells (creating their runs the first time); the units still to do."""
@@ -156,10 +156,21 @@ class _Driver:
         seal_experiment(self.store, entry["run_id"], cfg, results)
 
     def save(self, force: bool = False) -> None:
+        """Write ``sweep.json``, at most once a second unless ``force``; a skipped change is written by the next
+        :meth:`should_stop` poll, so a unit that starts just after another write is not shown pending for its whole
+        run."""
         now = time.monotonic()
         if force or now - self._written > 1.0:
             write_json(self.path / SWEEP_FILE, self.state)
-            self._written = now
+            self._written, self._dirty = now, False
+        else:
+            self._dirty = True
+
+    def should_stop(self) -> bool:
+        """The executor's cancel poll: flushes a held-back change, then looks for ``.cancel``."""
+        if self._dirty:
+            self.save()
+        return (self.path / CANCEL).exists()
 
 
 def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Progress | None = None) -> dict:
@@ -172,7 +183,7 @@ def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Prog
     driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units)})
     t0 = time.perf_counter()
     try:
-        executor.execute(units, driver.listen, (driver.path / CANCEL).exists)
+        executor.execute(units, driver.listen, driver.should_stop)
     except BaseException as exc:
         _abort(driver, exc)
         raise
