@@ -103,7 +103,11 @@ def heatmap_section() -> None:
     if table.empty:
         st.info("No cell of this sweep has finished yet; the heatmap fills in as cells finish.")
         return
-    metric, x, y, facet, filters = heatmap_controls(table, [a for a in state["axes"] if a in table.columns])
+    axes = [a for a in state["axes"] if a in table.columns]
+    if not metric_columns(table, axes):
+        st.info("This sweep's table holds no numeric metric yet.")
+        return
+    metric, x, y, facet, filters = heatmap_controls(table, axes)
     heat = facet_cells(table, x, y, metric, filters, facet)
     if heat.empty:
         st.info("No data for these filters; widen one of them (choose (all)).")
@@ -129,6 +133,7 @@ def heatmap_controls(table: pd.DataFrame, axes: list[str]) -> tuple[str, str, st
         metric = pick("Metric", metric_columns(table, axes), "sweep-metric", "metric", "vs_naive",
                       format_func=metric_label)
     shown = [d for d in dims if not (metric in FILM and d in ("method", "k"))]
+    shown = shown if len(shown) >= 2 else dims  # a sweep without axes: a film metric still needs two columns
     with c2:
         x = pick("x axis", shown, "sweep-x", "x", shown[0])
     with c3:

@@ -109,3 +109,17 @@ def test_one_heatmap_per_facet_value_on_one_colour_scale(page, swept):
     assert not any(s.label.startswith("seed (filter)") for s in at.selectbox)
     cell = at.selectbox(key=f"sweep-cell-{sweep_id}")
     assert cell.value == "seed = 0 · source.stages = 3 · k = 1" and len(cell.options) == 8
+
+
+def test_a_sweep_without_axes_still_draws_a_film_metric(page, tmp_path):
+    from know_core.executors import make_executor
+    from know_core.sweep import SweepSpec
+    from experiment_helpers import tiny_experiment
+    from sweep_helpers import run_tiny
+
+    run_tiny(tmp_path, make_executor("inline"), SweepSpec(tiny_experiment(), [], [0], ["forgetting"]), "base only")
+    at = page(tmp_path, metric="strength")
+    assert not at.exception, at.exception
+    (spec,) = heatmaps(at)
+    assert spec["layout"]["title"]["text"].startswith("strength: mean over seeds by")
+    assert all("n = 1" in h for h in spec["data"][1]["hovertext"])
