@@ -123,3 +123,20 @@ def test_a_sweep_without_axes_still_draws_a_film_metric(page, tmp_path):
     (spec,) = heatmaps(at)
     assert spec["layout"]["title"]["text"].startswith("strength: mean over seeds by")
     assert all("n = 1" in h for h in spec["data"][1]["hovertext"])
+
+
+def test_cancel_asks_a_running_sweep_to_stop_and_a_cancelled_one_offers_resume(page, tmp_path):
+    from know_core.store import RunStore
+    from know_core.sweep import create_sweep
+    from sweep_helpers import tiny_spec
+
+    store = RunStore(tmp_path)
+    sweep_id = create_sweep(store, tiny_spec(), "to stop")
+    at = page(tmp_path)
+    assert not any(b.label == "Resume" for b in at.button)
+    at.button(key=f"cancel-sweep-{sweep_id}").click().run()
+    assert (tmp_path / sweep_id / ".cancel").exists() and not at.error
+    store.mark(sweep_id, "cancelled", "cancelled with 0 of 4 units done")
+    at = page(tmp_path)
+    assert [b.label for b in at.button if b.label in ("Cancel", "Resume")] == ["Resume"]
+    assert any("cancelled with 0 of 4" in c.value for c in at.caption)
