@@ -9,6 +9,7 @@ from know_core.api import aggregate, base_name, invalid_methods, method_colour, 
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
 from pages._common import md
+from pages._domains import pick_domain
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -31,6 +32,7 @@ sync_url(runs=[r.id for r in chosen], shrink="1" if show_shrink else None)
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
+domain = pick_domain([res for info in chosen if (res := load_results(info)) is not None], "scaling-domain")
 
 
 def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
@@ -40,6 +42,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
         res = load_results(info)
         if res is None:
             continue
+        res = res.at_domain(domain)
         agg = {(a["method"], a["scale"]): a for a in aggregate(res.rows, metric)}
         naive = agg.get(("naive", 1.0))
         tag = f" · {info.name}" if len(chosen) > 1 else ""
