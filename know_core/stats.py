@@ -34,19 +34,43 @@ def domains_of(rows: list[dict]) -> list:
     return list(dict.fromkeys(r.get("domain") for r in rows)) or [None]
 
 
-def domain_prefix(domain: int | None) -> str:
-    """How a verdict about one held-out domain begins ("" for a target without domains)."""
-    return "" if domain is None else f"Held-out domain {domain}°: "
+MEAN = "mean"  # the pseudo-domain of the average over every held-out domain (DomainBed's headline figure)
+
+
+def domain_label(domain: int | str | None) -> str:
+    """``75°``, ``mean`` (over the held-out domains), or "" for a target without domains."""
+    return "" if domain is None else MEAN if domain == MEAN else f"{domain}°"
+
+
+def domain_prefix(domain: int | str | None) -> str:
+    """How a verdict about one held-out domain (or their mean) begins ("" for a target without domains)."""
+    if domain is None:
+        return ""
+    return "Mean over the held-out domains: " if domain == MEAN else f"Held-out domain {domain}°: "
+
+
+def domain_mean_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
+    """Per method, scale and seed, ``metric`` averaged over every held-out domain, as rows of the domain ``mean``
+    (the other fields, which do not depend on the target, from the first domain's row); [] without domains."""
+    domains = [d for d in domains_of(rows) if d is not None]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("domain") in domains and r.get("valid", True) and r.get(metric) is not None:
+            groups[(r["method"], r["scale"], r["seed"])].append(r)
+    return [{**part[0], "domain": MEAN, metric: mean(r[metric] for r in part)}
+            for part in groups.values() if len(part) == len(domains)]
 
 
 def summarise_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
     """One entry per (method, scale) — and held-out domain, for a target with domains (the entry then says its
-    ``domain``): mean, std, n, and paired differences to naive and to the shrinkage control."""
+    ``domain``, the last ones the ``mean`` over the domains): mean, std, n, and paired differences to naive and to
+    the shrinkage control."""
     out = []
     for domain in domains_of(rows):
         part = _summarise([r for r in rows if r.get("domain") == domain], metric)
         out += part if domain is None else [{**e, "domain": domain} for e in part]
-    return out
+    averaged = domain_mean_rows(rows, metric)
+    return out + [{**e, "domain": MEAN} for e in _summarise(averaged, metric)] if averaged else out
 
 
 def _summarise(rows: list[dict], metric: str) -> list[dict]:

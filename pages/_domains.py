@@ -9,16 +9,18 @@ from know_core.api import ExperimentResult
 from pages._url import sync_url, url_value
 
 
-def pick_domain(results: list[ExperimentResult], key: str) -> int | None:
-    """The held-out domain to show (kept in the URL as ``?domain=``), or None when no run in ``results`` has
-    domains; a run without that domain then shows nothing for it."""
-    domains = sorted({d for res in results for d in res.domains})
-    if not domains:
+def pick_domain(results: list[ExperimentResult], key: str) -> int | str | None:
+    """The held-out domain to show, or ``mean`` (the average over them), kept in the URL as ``?domain=``; None when
+    no run in ``results`` has domains. A run without the picked domain then shows nothing for it."""
+    found = {d for res in results for d in res.domains}
+    if not found:
         sync_url(domain=None)
         return None
+    domains = sorted(d for d in found if isinstance(d, int)) + [d for d in found if not isinstance(d, int)]
     if key not in st.session_state or st.session_state[key] not in domains:
-        st.session_state[key] = url_value("domain", domains[-1], domains, cast=int)
+        cast = lambda text: text if text in found else int(text)  # noqa: E731
+        st.session_state[key] = url_value("domain", domains[-1], domains, cast=cast)
     domain = st.selectbox("Held-out domain (the target's test domain; training used the others)", domains, key=key,
-                          format_func=lambda d: f"{d}°")
+                          format_func=lambda d: f"{d}°" if isinstance(d, int) else "mean over the held-out domains")
     sync_url(domain=domain)
     return domain

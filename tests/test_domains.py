@@ -12,7 +12,7 @@ from know_core.data.rotated import ANGLES, domain_shares, domain_target, held_ou
 from know_core.errors import ConfigError
 from know_core.experiment import preset
 from know_core.pipeline import run_experiment
-from know_core.stats import summarise_rows
+from know_core.stats import MEAN, summarise_rows
 
 
 def test_four_quarter_turns_give_the_image_back_exactly():
@@ -91,17 +91,24 @@ def test_every_held_out_domain_gets_its_own_rows_summary_and_verdicts(tmp_path):
     naive = {r["domain"]: r["target_acc"] for r in rows if r["method"] == "naive"}
     assert len(set(naive.values())) > 1
     summary = results["summary"]
-    assert {e["domain"] for e in summary} == set(ANGLES)
+    assert {e["domain"] for e in summary} == {*ANGLES, MEAN}
     assert summary == summarise_rows(rows)
     naive_45 = next(e for e in summary if e["domain"] == 45 and e["method"] == "naive")
     assert naive_45["mean"] == naive[45]
-    assert all(v.startswith("Held-out domain") for v in results["verdicts"] if "naive (" in v)
+    naive_mean = next(e for e in summary if e["domain"] == MEAN and e["method"] == "naive")
+    assert naive_mean["mean"] == pytest.approx(sum(naive.values()) / len(ANGLES))  # DomainBed's average
+    tv = next(e for e in summary if e["domain"] == MEAN and e["method"] == "taskvector")
+    tv_rows = [r["target_acc"] for r in rows if r["method"] == "taskvector"]
+    assert tv["vs_naive"]["mean"] == pytest.approx((sum(tv_rows) - sum(naive.values())) / len(ANGLES))
+    assert all(v.startswith(("Held-out domain", "Mean over")) for v in results["verdicts"] if "naive (" in v)
     res = ExperimentResult(config=cfg, rows=rows, summary=summary, verdicts=results["verdicts"], backtest=[],
                            retrodiction=[], trajectories=[], timings={})
-    assert res.domains == list(ANGLES)
+    assert res.domains == [*ANGLES, MEAN]
     only = res.at_domain(30)
     assert {r["domain"] for r in only.rows} == {30} and {e["domain"] for e in only.summary} == {30}
-    assert all("domain 30°" in v or not v.startswith("Held-out") for v in only.verdicts)
+    assert only.verdicts and all("domain 30°" in v or not v.startswith(("Held-out", "Mean")) for v in only.verdicts)
+    averaged = res.at_domain(MEAN)
+    assert {r["domain"] for r in averaged.rows} == {MEAN} and len(averaged.rows) == len(rows) // len(ANGLES)
 
 
 def test_one_held_out_domain(tmp_path):

@@ -18,7 +18,7 @@ from ..measure import ForgettingReport
 from ..runs import check_run, open_forget_run
 from ..schemas import check_config
 from ..seedweights import SeedWeights, load_seed
-from ..stats import domain_prefix, domains_of
+from ..stats import MEAN, domain_mean_rows, domain_prefix, domains_of
 from ..store import RunInfo, RunStore
 from ..views import report_of
 
@@ -68,16 +68,20 @@ class ExperimentResult:
         return next(t for t in self.trajectories if t.seed == seed)
 
     @property
-    def domains(self) -> list[int]:
-        """The held-out domains the target was evaluated on (a ``rotated:`` target), in order; [] when it has none."""
-        return [d for d in domains_of(self.rows) if d is not None]
+    def domains(self) -> list[int | str]:
+        """The held-out domains the target was evaluated on (a ``rotated:`` target), in order, then ``mean`` (their
+        average); [] when it has none."""
+        found = [d for d in domains_of(self.rows) if d is not None]
+        return found + [MEAN] if found else []
 
-    def at_domain(self, domain: int | None) -> "ExperimentResult":
-        """This result with only the rows, summary entries and verdicts of one held-out domain (None: unchanged)."""
+    def at_domain(self, domain: int | str | None) -> "ExperimentResult":
+        """This result with only the rows, summary entries and verdicts of one held-out domain, or of their ``mean``
+        (rows averaged over the domains per method, scale and seed); None: unchanged."""
         if domain is None or not self.domains:
             return self
         others = tuple(domain_prefix(d) for d in self.domains if d != domain)
-        return replace(self, rows=[r for r in self.rows if r.get("domain") == domain],
+        rows = domain_mean_rows(self.rows) if domain == MEAN else self.rows
+        return replace(self, rows=[r for r in rows if r.get("domain") == domain],
                        summary=[e for e in self.summary if e.get("domain") == domain],
                        verdicts=[v for v in self.verdicts if not v.startswith(others)])
 

@@ -10,6 +10,7 @@ from ..predictors import available_predictors
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..retrodiction import retrodiction_table
 from ..runs import record_experiment
+from ..stats import domain_label
 from ..store import RunStore
 from ..errors import KnowError
 from . import TqdmHooks, command
@@ -102,7 +103,7 @@ def format_markdown(results: dict) -> str:
         d, s = e.get("vs_naive"), e.get("vs_shrink")
         diff = "" if not d else f"{d['mean']:+.4f}" + (f" [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d["ci95"] else "")
         shrink = "" if not s else f"{s['mean']:+.4f}"
-        lines.append("| " + f"{e.get('domain')}° | " * dom + f"{e['method']} | ×{e['scale']:g} | "
+        lines.append("| " + f"{domain_label(e.get('domain'))} | " * dom + f"{e['method']} | ×{e['scale']:g} | "
                      f"{e['mean']:.4f} ± {e['std']:.4f} | {diff} | {shrink} |")
     return "\n".join(lines + ["", *(f"- {v}" for v in results["verdicts"])])
 
@@ -116,7 +117,8 @@ def format_summary(results: dict) -> str:
         if d:
             ci = d["ci95"]
             diff = f"{d['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
-        lines.append((f"{e.get('domain', '-'):>7}° " if dom else "") + f"{e['method']:<22}{'×%g' % e['scale']:>6}{e['mean']:>9.4f} ±{e['std']:.3f}{diff:>32}{e['n']:>4}")
+        lines.append((f"{domain_label(e.get('domain')):>8} " if dom else "") +
+                     f"{e['method']:<22}{'×%g' % e['scale']:>6}{e['mean']:>9.4f} ±{e['std']:.3f}{diff:>32}{e['n']:>4}")
     invalid = {(r["method"], r.get("reason")) for r in results["rows"] if not r.get("valid", True)}
     lines += [f"INVALID {m}: {reason}" for m, reason in sorted(invalid)]
     lines += ["", *format_retrodiction(results.get("retrodiction") or [])]
