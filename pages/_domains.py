@@ -11,7 +11,8 @@ from pages._url import sync_url, url_value
 
 def pick_domain(results: list[ExperimentResult], key: str) -> int | str | None:
     """The held-out domain to show, or ``mean`` (the average over them), kept in the URL as ``?domain=``; None when
-    no run in ``results`` has domains. A run without the picked domain then shows nothing for it."""
+    no run in ``results`` has domains. Overlaid with those, a run without domains is shown whole, and a run that
+    did not hold out the picked domain shows nothing for it."""
     found = {d for res in results for d in res.domains}
     if not found:
         sync_url(domain=None)
