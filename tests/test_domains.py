@@ -63,6 +63,8 @@ def test_leave_one_domain_out_target_holds_the_other_domains_only():
     assert counts.max() - counts[counts > 0].min() <= 1 and (counts > 0).sum() == 10
     held75, _ = domain_target("rotated:synthetic:2-3", 75, None)
     assert torch.equal(held75.x_test, rotate(pooled_x[shares[-1]], 75, float(pooled_x.amin())))
+    again, _ = domain_target("rotated:synthetic:2-3", 75, None)
+    assert again.x_test is held75.x_test  # rotated once per (dataset, angle, device), then cached
 
 
 def test_held_out_domains_and_their_refusals():
