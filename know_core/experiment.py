@@ -134,15 +134,6 @@ def _standard() -> ExperimentConfig:
         seeds=[0, 1, 2, 3, 4], oracles="on", drift_correct=True)
 
 
-@register_preset("dg", "Domain generalisation (rotated MNIST-5k, six held-out domains)")
-def _dg() -> ExperimentConfig:
-    """The quick preset's source (Fashion-MNIST classes 0–4, D0 = 1/32 of the pool, warm oracles) → DomainBed's
-    RotatedMNIST protocol on MNIST-5k: six domains (0°–75°, disjoint shares of the images), 100 training images
-    drawn from five of them, tested on the sixth; every domain held out in turn; one seed."""
-    cfg = _quick()
-    return replace(cfg, preset="dg", target_dataset="rotated:mnist-5k", test_domain="all")
-
-
 @register_preset("paper", "Paper (ResNet-18, CIFAR-100 → CIFAR-10, GPU)")
 def _paper() -> ExperimentConfig:
     """The release's recipe (ResNet-18, CIFAR-100 → CIFAR-10) for a GPU user with the data under --data-root."""
@@ -153,6 +144,15 @@ def _paper() -> ExperimentConfig:
         target_dataset="cifar10", target_train=50_000,
         finetune=FinetuneConfig(recipe="release", epochs=30, head_epochs=10, lr=1e-3, batch_size=128),
         oracles="off", reset_norm=True)
+
+
+@register_preset("dg", "Domain generalisation (rotated MNIST-5k, six held-out domains)")
+def _dg() -> ExperimentConfig:
+    """The quick preset's source (Fashion-MNIST classes 0–4, D0 = 1/32 of the pool, warm oracles) → DomainBed's
+    RotatedMNIST protocol on MNIST-5k: six domains (0°–75°, disjoint shares of the images), 100 training images
+    drawn from five of them, tested on the sixth; every domain held out in turn; one seed."""
+    cfg = _quick()
+    return replace(cfg, preset="dg", target_dataset="rotated:mnist-5k", test_domain="all")
 
 
 def preset(name: str, **overrides: Any) -> ExperimentConfig:
