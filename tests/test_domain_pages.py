@@ -65,3 +65,11 @@ def test_no_domain_selector_for_a_run_without_domains(monkeypatch, runs, name):
     at = page(monkeypatch, root, name, runs=plain)
     assert not at.exception, at.exception
     assert not [s for s in at.selectbox if s.key == f"{name}-domain"]
+
+
+def test_a_bad_domain_in_the_url_falls_back_to_the_mean(monkeypatch, runs):
+    root, rotated, _ = runs
+    for bad in ("nope", "90", ""):
+        at = page(monkeypatch, root, "scaling", runs=rotated, domain=bad)
+        assert not at.exception, at.exception
+        assert at.selectbox(key="scaling-domain").value == "mean"
