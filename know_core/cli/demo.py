@@ -110,7 +110,8 @@ def format_markdown(results: dict) -> str:
 
 def format_summary(results: dict) -> str:
     dom = any("domain" in e for e in results["summary"])
-    lines = [("held-out " if dom else "") + f"{'method':<22}{'scale':>6}{'target acc':>16}{'vs naive (95% CI)':>32}{'n':>4}"]
+    head = f"{'method':<22}{'scale':>6}{'target acc':>16}{'vs naive (95% CI)':>32}{'n':>4}"
+    lines = [("held-out " if dom else "") + head]
     for e in results["summary"]:
         d = e.get("vs_naive")
         diff = ""
