@@ -51,8 +51,10 @@ def domain_prefix(domain: int | str | None) -> str:
 
 def domain_mean_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
     """Per method, scale and seed, ``metric`` averaged over every held-out domain, as rows of the domain ``mean``
-    (the other fields, which do not depend on the target, from the first domain's row); [] without domains."""
+    (the other fields, which do not depend on the target, from the first domain's row); [] with fewer than two."""
     domains = [d for d in domains_of(rows) if d is not None]
+    if len(domains) < 2:
+        return []
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         if r.get("domain") in domains and r.get("valid", True) and r.get(metric) is not None:

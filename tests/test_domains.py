@@ -54,6 +54,7 @@ def test_leave_one_domain_out_target_holds_the_other_domains_only():
     task, strata = domain_target("rotated:synthetic:2-3", 0, None)
     # The test set is the 0° domain's share, unrotated; training holds the five other shares, nothing more.
     assert torch.equal(task.x_test, pooled_x[shares[0]])
+    assert torch.equal(task.y_test, torch.cat([base.y_train, base.y_test])[shares[0]])  # labels stay with images
     assert len(task.y_train) == sum(len(s) for s in shares[1:]) and len(task.y_test) == len(shares[0])
     train_rows = {tuple(r.flatten().tolist()) for r in task.x_train}
     assert not any(tuple(r.flatten().tolist()) in train_rows for r in task.x_test)
@@ -116,8 +117,10 @@ def test_every_held_out_domain_gets_its_own_rows_summary_and_verdicts(tmp_path):
 def test_one_held_out_domain(tmp_path):
     cfg = tiny_experiment(target_dataset="rotated:synthetic:2-3", test_domain="60", scales=[2.0],
                           methods=["naive"], oracles="off")
-    rows = run_experiment(cfg, tmp_path)["rows"]
+    results = run_experiment(cfg, tmp_path)
+    rows = results["rows"]
     assert {r["domain"] for r in rows} == {60} and {"naive", "scratch"} <= {r["method"] for r in rows}
+    assert {e["domain"] for e in results["summary"]} == {60}  # one domain: no separate mean
 
 
 def test_plain_targets_have_no_domain_rows(tmp_path):

@@ -70,9 +70,9 @@ class ExperimentResult:
     @property
     def domains(self) -> list[int | str]:
         """The held-out domains the target was evaluated on (a ``rotated:`` target), in order, then ``mean`` (their
-        average); [] when it has none."""
+        average, where there are several); [] when it has none."""
         found = [d for d in domains_of(self.rows) if d is not None]
-        return found + [MEAN] if found else []
+        return found + [MEAN] if len(found) > 1 else found
 
     def at_domain(self, domain: int | str | None) -> "ExperimentResult":
         """This result with only the rows, summary entries and verdicts of one held-out domain, or of their ``mean``
