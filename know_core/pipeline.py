@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from .config import to_dict
 from .data import load_dataset
+from .data.rotated import base_of
 from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .fsio import atomic_write, sha256_file, write_json
@@ -42,7 +43,7 @@ def preflight_experiment(cfg: ExperimentConfig) -> None:
     if too_far:
         raise ConfigError(f"scale {too_far[0]:g} is {cfg.steps_for(too_far[0])} steps back; at most {MAX_STEPS}")
     check_names(cfg.source)
-    load_dataset(cfg.target_dataset, cfg.source.data_root)
+    load_dataset(base_of(cfg.target_dataset), cfg.source.data_root)  # rotated:BASE checks BASE
     if cfg.official_known is not None:
         _check_official(cfg.official_known)
     ctx = SeedContext(cfg, cfg.seeds[0], Hooks())

@@ -12,7 +12,8 @@ import dataclasses
 import torch
 
 from .backtest import backtest_weights, relative_scores
-from .data import load_dataset, nested_order
+from .data import nested_order
+from .data.rotated import domain_target, held_out_domains
 from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
@@ -46,18 +47,26 @@ class SeedContext:
         self.src = dataclasses.replace(cfg.source, seed=seed)
         self.max_k = max(cfg.steps_for(s) for s in cfg.scales)
         self.ds, self.split, self.sizes = preflight(self.src, self.max_k)
-        self.target = load_dataset(cfg.target_dataset, cfg.source.data_root)
+        self.device = pick_device(self.src.device)
+        self.domains = held_out_domains(cfg.target_dataset, cfg.test_domain)  # [None]: a target without domains
+        self.use_domain(self.domains[0])
+        self.sx, self.sy = self.ds.x_test.to(self.device), self.ds.y_test.to(self.device)
+
+    def use_domain(self, domain: int | None) -> None:
+        """Make the target the one with ``domain`` held out (:func:`~know_core.data.rotated.domain_target`): its
+        training draw (class- and domain-balanced, seeded) and its test set, the held-out domain."""
+        cfg = self.cfg
+        self.domain = domain
+        self.target, strata = domain_target(cfg.target_dataset, domain, cfg.source.data_root, self.device)
         if self.target.input_shape != self.ds.input_shape:
             raise ConfigError(f"target {cfg.target_dataset} has inputs {self.target.input_shape}, the source "
                               f"{self.src.dataset} {self.ds.input_shape}: they must match")
         if cfg.target_train > len(self.target.y_train):
             raise ConfigError(f"target_train={cfg.target_train} exceeds the {len(self.target.y_train)} training "
-                              f"images of {cfg.target_dataset}")
-        self.device = pick_device(self.src.device)
-        order = nested_order(self.target.y_train, seed, balanced=True)[:cfg.target_train]
-        self.tx = self.target.x_train[order].to(self.device)
-        self.ty = self.target.y_train[order].to(self.device)
-        self.sx, self.sy = self.ds.x_test.to(self.device), self.ds.y_test.to(self.device)
+                              f"images of {self.target.name}")
+        order = nested_order(strata, self.seed, balanced=True)[:cfg.target_train]
+        self.tx = self.target.x_train[order.to(self.target.x_train.device)].to(self.device)
+        self.ty = self.target.y_train[order.to(self.target.y_train.device)].to(self.device)
 
     def model(self, state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
         torch.manual_seed(self.seed)
@@ -71,8 +80,9 @@ class SeedContext:
         model = self.model(state)
         source_acc = evaluate(model, self.sx, self.sy)[1] if state is not None else None
         replace_head(model, self.target.num_classes, self.seed + 10_000)
+        where = "" if self.domain is None else f" (held-out {self.domain}°)"
         target_acc = finetune(model, self.target, self.tx, self.ty, self.cfg.finetune, self.seed, self.hooks,
-                              f"fine-tuning {label}")
+                              f"fine-tuning {label}{where}")
         return {"source_acc": source_acc, "target_acc": target_acc}
 
     def oracle(self, scale: float, theta0_epochs: int) -> dict[str, torch.Tensor] | None:
@@ -139,30 +149,11 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
                    for s in cfg.scales} if cfg.oracles != "off" and downstream else {}
 
     timings.start("finetune")
-    rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
-            {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}] if downstream else []
-    for name, by_scale in (("oracle", oracles), ("oracle-warm", warm if downstream else {})):
-        for scale, state in by_scale.items():
-            if state is not None:
-                rows.append({"method": name, "scale": scale, "norm_ratio": _norm_ratio(state, theta0, groups),
-                             **ctx.evaluate_init(state, f"{name} ×{scale:g}")})
-    for method in cfg.method_names if downstream else ():
-        for scale in cfg.scales:
-            if method in invalid:
-                rows.append({"method": method, "scale": scale, "valid": False, "reason": invalid[method]})
-                continue
-            if method == "naive":
-                continue  # naive is the ×1 row: Θ0 whatever the scale
-            pred = predictions[method][cfg.steps_for(scale) - 1]
-            shrink = shrinkage_control(theta0, pred, groups)
-            oracle = oracles.get(scale)
-            norm_ratio = _norm_ratio(pred, theta0, groups)
-            for name, state in ((method, pred), (SHRINK_PREFIX + method, shrink)):
-                row = {"method": name, "scale": scale, "norm_ratio": norm_ratio,
-                       **ctx.evaluate_init(state, f"{name} ×{scale:g}")}
-                if oracle is not None:
-                    row.update(_to_oracle(state, oracle, theta0, groups))
-                rows.append(row)
+    rows = []
+    for domain in ctx.domains if downstream else ():  # leave-one-domain-out: one row set per held-out domain
+        ctx.use_domain(domain)
+        tag = {} if domain is None else {"domain": domain}
+        rows += [{**row, **tag} for row in _target_rows(ctx, theta0, groups, oracles, warm, predictions, invalid)]
     timings.stop("finetune")
 
     with timings.phase("backtest"):
@@ -195,6 +186,38 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
 def _timed(ledger, name: str, fn, *args):
     with ledger.phase(name):
         return fn(*args)
+
+
+def _target_rows(ctx: SeedContext, theta0: dict, groups: dict[str, str], oracles: dict, warm: dict,
+                 predictions: dict[str, list[dict]], invalid: dict[str, str]) -> list[dict]:
+    """Every initialisation fine-tuned on ctx's current target and evaluated: naive, scratch, the oracles, each
+    prediction and its shrinkage control (with its distance to the oracle where there is one)."""
+    cfg = ctx.cfg
+    rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
+            {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}]
+    for name, by_scale in (("oracle", oracles), ("oracle-warm", warm)):
+        for scale, state in by_scale.items():
+            if state is not None:
+                rows.append({"method": name, "scale": scale, "norm_ratio": _norm_ratio(state, theta0, groups),
+                             **ctx.evaluate_init(state, f"{name} ×{scale:g}")})
+    for method in cfg.method_names:
+        for scale in cfg.scales:
+            if method in invalid:
+                rows.append({"method": method, "scale": scale, "valid": False, "reason": invalid[method]})
+                continue
+            if method == "naive":
+                continue  # naive is the ×1 row: Θ0 whatever the scale
+            pred = predictions[method][cfg.steps_for(scale) - 1]
+            shrink = shrinkage_control(theta0, pred, groups)
+            oracle = oracles.get(scale)
+            norm_ratio = _norm_ratio(pred, theta0, groups)
+            for name, state in ((method, pred), (SHRINK_PREFIX + method, shrink)):
+                row = {"method": name, "scale": scale, "norm_ratio": norm_ratio,
+                       **ctx.evaluate_init(state, f"{name} ×{scale:g}")}
+                if oracle is not None:
+                    row.update(_to_oracle(state, oracle, theta0, groups))
+                rows.append(row)
+    return rows
 
 
 def _film_summary(film) -> dict | None:

@@ -29,8 +29,53 @@ def _by_key(rows: list[dict], metric: str) -> dict[tuple[str, float], dict[int, 
     return table
 
 
+def domains_of(rows: list[dict]) -> list:
+    """The held-out domains the rows were evaluated on, in order of appearance; [None] for a target without domains."""
+    return list(dict.fromkeys(r.get("domain") for r in rows)) or [None]
+
+
+MEAN = "mean"  # the pseudo-domain of the average over every held-out domain (DomainBed's headline figure)
+
+
+def domain_label(domain: int | str | None) -> str:
+    """``75°``, ``mean`` (over the held-out domains), or "" for a target without domains."""
+    return "" if domain is None else MEAN if domain == MEAN else f"{domain}°"
+
+
+def domain_prefix(domain: int | str | None) -> str:
+    """How a verdict about one held-out domain (or their mean) begins ("" for a target without domains)."""
+    if domain is None:
+        return ""
+    return "Mean over the held-out domains: " if domain == MEAN else f"Held-out domain {domain}°: "
+
+
+def domain_mean_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
+    """Per method, scale and seed, ``metric`` averaged over every held-out domain, as rows of the domain ``mean``
+    (the other fields, which do not depend on the target, from the first domain's row); [] with fewer than two."""
+    domains = [d for d in domains_of(rows) if d is not None]
+    if len(domains) < 2:
+        return []
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("domain") in domains and r.get("valid", True) and r.get(metric) is not None:
+            groups[(r["method"], r["scale"], r["seed"])].append(r)
+    return [{**part[0], "domain": MEAN, metric: mean(r[metric] for r in part)}
+            for part in groups.values() if len(part) == len(domains)]
+
+
 def summarise_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
-    """One entry per (method, scale): mean, std, n, and paired differences to naive and to the shrinkage control."""
+    """One entry per (method, scale) — and held-out domain, for a target with domains (the entry then says its
+    ``domain``, the last ones the ``mean`` over the domains): mean, std, n, and paired differences to naive and to
+    the shrinkage control."""
+    out = []
+    for domain in domains_of(rows):
+        part = _summarise([r for r in rows if r.get("domain") == domain], metric)
+        out += part if domain is None else [{**e, "domain": domain} for e in part]
+    averaged = domain_mean_rows(rows, metric)
+    return out + [{**e, "domain": MEAN} for e in _summarise(averaged, metric)] if averaged else out
+
+
+def _summarise(rows: list[dict], metric: str) -> list[dict]:
     table = _by_key(rows, metric)
     naive = table.get(("naive", 1), {})
     out = []
@@ -49,12 +94,20 @@ def summarise_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
 
 
 def verdicts(summary: list[dict], forgot: list[bool]) -> list[str]:
-    """Plain sentences on what the numbers say, including when the method does not work."""
+    """Plain sentences on what the numbers say, including when the method does not work; with held-out domains,
+    one set per domain, each sentence starting with its domain."""
     lines = []
     if forgot and not all(forgot):
         lines.append(f"The film showed NO significant forgetting on {forgot.count(False)} of {len(forgot)} seeds "
                      "(source test loss, paired test p ≥ 0.05): on those, extrapolating backwards has little or "
                      "nothing to retrodict.")
+    for domain in domains_of(summary):
+        lines += [domain_prefix(domain) + line for line in _verdicts([e for e in summary if e.get("domain") == domain])]
+    return lines
+
+
+def _verdicts(summary: list[dict]) -> list[str]:
+    lines = []
     by = {(e["method"], e["scale"]): e for e in summary}
     naive, scratch = by.get(("naive", 1)), by.get(("scratch", 1))
     if naive and scratch and naive["mean"] <= scratch["mean"]:

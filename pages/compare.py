@@ -10,6 +10,7 @@ from know_core.api import (OFFICIAL, SHRINK_PREFIX, aggregate, invalid_methods, 
                            protocol_line)
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            show_figure, sync_url)
+from pages._domains import pick_domain
 from pages._retrodiction import retrodiction_section
 from pages._common import md
 
@@ -32,6 +33,8 @@ if not chosen:
     st.stop()
 
 loaded = [(info, res) for info in chosen if (res := load_results(info)) is not None]
+domain = pick_domain([res for _, res in loaded], "compare-domain")
+loaded = [(info, res.at_domain(domain)) for info, res in loaded]
 tag = (lambda info: f" · {info.name}") if len(loaded) > 1 else (lambda info: "")
 for info, res in loaded:
     st.caption(md(f"{info.name}: {protocol_line(res.config)}"))
@@ -139,7 +142,8 @@ def table() -> pd.DataFrame:
                  for m in ("source_acc", "dist_to_oracle", "cos_to_oracle", "norm_ratio")}
         for e in res.summary:
             key = (e["method"], e["scale"])
-            row = {"run": info.name, "method": e["method"], "scale": f"×{e['scale']:g}", "seeds": e["n"],
+            row = {"run": info.name, **({"held-out domain": e["domain"]} if "domain" in e else {}),
+                   "method": e["method"], "scale": f"×{e['scale']:g}", "seeds": e["n"],
                    "target acc": e["mean"], "± std": e["std"]}
             for name in ("vs_naive", "vs_shrink"):
                 d = e.get(name)

@@ -13,8 +13,8 @@ import streamlit as st
 from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL,
                            PROTOCOL_KEYS, PROTOCOLS, RECIPES, WARM_MODES, ConfigError, ExperimentConfig, KnowError,
                            apply_protocol, available_datasets, available_models, available_predictors,
-                           available_presets, cancel, describe, field_of, preset, reconcile, resolve_experiment,
-                           start, watch)
+                           available_presets, cancel, describe, domain_base, field_of, preset, reconcile,
+                           resolve_experiment, start, watch)
 from pages._common import PAGES, list_runs, runs_dir, welcome
 from pages._common import md
 
@@ -30,7 +30,7 @@ if not list_runs():
 
 
 def _dataset(field: str, name: str) -> str:
-    base = name.strip().partition(":")[0]
+    base = domain_base(name.strip()).partition(":")[0]  # rotated:BASE (a target with domains) names BASE
     if base not in available_datasets():
         raise ConfigError(f"{field}: unknown dataset {base!r}; available: {', '.join(available_datasets())} "
                           "(a class subset is written like digits:0-4)")
@@ -80,7 +80,8 @@ def experiment_form() -> None:
                         help="quick: Fashion-MNIST 0–4 with a small D0 and warm oracles, about a minute on 2 CPU "
                              "cores; standard: Fashion-MNIST with cold and warm oracles, drift correction and 5 "
                              "seeds, tens of minutes; paper: ResNet-18, "
-                             "CIFAR-100 → CIFAR-10, for a GPU with the data on disk")
+                             "CIFAR-100 → CIFAR-10, for a GPU with the data on disk; dg: quick's source → rotated "
+                             "MNIST-5k, each of six rotations held out in turn, about 6 minutes")
     st.caption(available_presets()[name])
     raw = preset(name)
     names = list(PROTOCOLS)
@@ -137,7 +138,10 @@ def experiment_form() -> None:
                              "plateau": "the training loss plateaus"}.get)
         with c2:
             st.markdown("**Target task and fine-tuning**")
-            v["target_dataset"] = st.text_input("Target dataset", base.target_dataset)
+            v["target_dataset"] = st.text_input("Target dataset", base.target_dataset,
+                                                help=field_of(ExperimentConfig, "target_dataset")[0].metadata["help"])
+            v["test_domain"] = st.text_input("Held-out domain (rotated: targets)", base.test_domain,
+                                             help=field_of(ExperimentConfig, "test_domain")[0].metadata["help"])
             v["target_train"] = number("target_train", "Target training images", base.target_train)
             v["finetune.recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
                                        help="simple: all layers, constant lr; release: the official script's "

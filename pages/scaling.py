@@ -11,6 +11,7 @@ from pages._common import (experiment_runs, finished_or_welcome, load_results, p
                            scale_axis, show_figure, sync_url)
 from pages._common import md
 from pages._cost import cost_section
+from pages._domains import pick_domain
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -33,6 +34,7 @@ sync_url(runs=[r.id for r in chosen], shrink="1" if show_shrink else None)
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
+domain = pick_domain([res for info in chosen if (res := load_results(info)) is not None], "scaling-domain")
 
 
 def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
@@ -42,6 +44,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
         res = load_results(info)
         if res is None:
             continue
+        res = res.at_domain(domain)
         agg = {(a["method"], a["scale"]): a for a in aggregate(res.rows, metric)}
         naive = agg.get(("naive", 1.0))
         tag = f" · {info.name}" if len(chosen) > 1 else ""

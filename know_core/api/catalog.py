@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..config import AUGMENTS, BUDGET_HELP, OPTIMIZERS, PRETRAIN_UNTIL, WARM_MODES
 from ..data import available_datasets
+from ..data.rotated import base_of as domain_base
 from ..experiment import ExperimentConfig, available_presets, preset, resolve_experiment
 from ..fields import field_of
 from ..finetune import RECIPES, FinetuneConfig
@@ -21,6 +22,6 @@ __all__ = ["AUGMENTS", "BUDGET_HELP", "DEFAULT_CHECKPOINT", "DEFAULT_PROTOCOL", 
            "GROUPS", "OFFICIAL", "OFFICIAL_ENV", "OFFICIAL_FILES", "OPTIMIZERS", "PRETRAIN_UNTIL", "PROTOCOLS",
            "PROTOCOL_KEYS", "field_of", "resolve_experiment",
            "RECIPES", "SHRINK_PREFIX", "WARM_MODES", "apply_protocol", "available_datasets", "available_models",
-           "available_predictors", "available_presets", "base_name", "describe", "get_predictor", "method_colour",
+           "available_predictors", "available_presets", "base_name", "describe", "domain_base", "get_predictor", "method_colour",
            "method_order", "official_known_folder", "predicted_methods", "predictor_entry", "preflight_experiment",
            "preset"]

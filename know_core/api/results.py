@@ -7,7 +7,7 @@ Every read goes through the run store's bounded, validated loaders (:mod:`know_c
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import ForgetConfig
@@ -18,6 +18,7 @@ from ..measure import ForgettingReport
 from ..runs import check_run, open_forget_run
 from ..schemas import check_config
 from ..seedweights import SeedWeights, load_seed
+from ..stats import MEAN, domain_mean_rows, domain_prefix, domains_of
 from ..store import RunInfo, RunStore
 from ..views import report_of
 
@@ -66,6 +67,24 @@ class ExperimentResult:
 
     def trajectory(self, seed: int) -> SeedTrajectory:
         return next(t for t in self.trajectories if t.seed == seed)
+
+    @property
+    def domains(self) -> list[int | str]:
+        """The held-out domains the target was evaluated on (a ``rotated:`` target), in order, then ``mean`` (their
+        average, where there are several); [] when it has none."""
+        found = [d for d in domains_of(self.rows) if d is not None]
+        return found + [MEAN] if len(found) > 1 else found
+
+    def at_domain(self, domain: int | str | None) -> "ExperimentResult":
+        """This result with only the rows, summary entries and verdicts of one held-out domain, or of their ``mean``
+        (rows averaged over the domains per method, scale and seed); None: unchanged."""
+        if domain is None or not self.domains:
+            return self
+        others = tuple(domain_prefix(d) for d in self.domains if d != domain)
+        rows = domain_mean_rows(self.rows) if domain == MEAN else self.rows
+        return replace(self, rows=[r for r in rows if r.get("domain") == domain],
+                       summary=[e for e in self.summary if e.get("domain") == domain],
+                       verdicts=[v for v in self.verdicts if not v.startswith(others)])
 
 
 @dataclass

@@ -11,6 +11,7 @@ from ..predictors import available_predictors
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from ..retrodiction import retrodiction_table
 from ..runs import record_experiment
+from ..stats import domain_label
 from ..store import RunStore
 from ..errors import ConfigError, KnowError
 from . import TqdmHooks, command, executor_args, make_executor_from
@@ -33,7 +34,8 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", dest="set:source.device", metavar="DEVICE", help="auto, cpu or cuda[:N]")
     p.add_argument("--data-root", dest="set:source.data_root", metavar="FOLDER",
                    help="folder with torchvision datasets (the paper preset)")
-    add_field_flags(p, ExperimentConfig, ("seeds", "scales", "target_train", "drift_correct"),
+    add_field_flags(p, ExperimentConfig, ("seeds", "scales", "target_dataset", "test_domain", "target_train",
+                                          "drift_correct"),
                     default=" (default: the preset's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     executor_args(p, default="inline")
@@ -124,28 +126,33 @@ def _report(args: argparse.Namespace) -> int:
 def format_markdown(results: dict) -> str:
     """The summary as a Markdown table: mean ± std over seeds, paired difference to naive with its 95 % interval."""
     cfg = results["config"]
+    dom = int(any("domain" in e for e in results["summary"]))  # a column for the held-out domain, where there is one
     lines = [f"`{cfg['preset']}` preset: {cfg['source']['dataset']} → {cfg['target_train']} images of "
              f"{cfg['target_dataset']}, {cfg['source']['model']}, r = {cfg['source']['r']}, S = {cfg['source']['stages']}, "
              f"seeds {', '.join(map(str, cfg['seeds']))}; target test accuracy.", "",
-             "| method | scale | target acc (mean ± std) | vs naive (95 % CI) | vs its shrinkage control |",
-             "|---|---|---|---|---|"]
+             "| " + "held-out domain | " * dom + "method | scale | target acc (mean ± std) | vs naive (95 % CI) | "
+             "vs its shrinkage control |", "|---" * (5 + dom) + "|"]
     for e in results["summary"]:
         d, s = e.get("vs_naive"), e.get("vs_shrink")
         diff = "" if not d else f"{d['mean']:+.4f}" + (f" [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d["ci95"] else "")
         shrink = "" if not s else f"{s['mean']:+.4f}"
-        lines.append(f"| {e['method']} | ×{e['scale']:g} | {e['mean']:.4f} ± {e['std']:.4f} | {diff} | {shrink} |")
+        lines.append("| " + f"{domain_label(e.get('domain'))} | " * dom + f"{e['method']} | ×{e['scale']:g} | "
+                     f"{e['mean']:.4f} ± {e['std']:.4f} | {diff} | {shrink} |")
     return "\n".join(lines + ["", *(f"- {v}" for v in results["verdicts"])])
 
 
 def format_summary(results: dict) -> str:
-    lines = [f"{'method':<22}{'scale':>6}{'target acc':>16}{'vs naive (95% CI)':>32}{'n':>4}"]
+    dom = any("domain" in e for e in results["summary"])
+    head = f"{'method':<22}{'scale':>6}{'target acc':>16}{'vs naive (95% CI)':>32}{'n':>4}"
+    lines = [("held-out " if dom else "") + head]
     for e in results["summary"]:
         d = e.get("vs_naive")
         diff = ""
         if d:
             ci = d["ci95"]
             diff = f"{d['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
-        lines.append(f"{e['method']:<22}{'×%g' % e['scale']:>6}{e['mean']:>9.4f} ±{e['std']:.3f}{diff:>32}{e['n']:>4}")
+        lines.append((f"{domain_label(e.get('domain')):>8} " if dom else "") +
+                     f"{e['method']:<22}{'×%g' % e['scale']:>6}{e['mean']:>9.4f} ±{e['std']:.3f}{diff:>32}{e['n']:>4}")
     invalid = {(r["method"], r.get("reason")) for r in results["rows"] if not r.get("valid", True)}
     lines += [f"INVALID {m}: {reason}" for m, reason in sorted(invalid)]
     lines += ["", *format_retrodiction(results.get("retrodiction") or [])]
