@@ -153,3 +153,15 @@ def test_a_unit_that_starts_right_after_a_write_shows_running_at_the_next_cancel
     time.sleep(1.05)
     assert driver.should_stop() is False
     assert read_sweep(store, sweep_id)["units"][key]["status"] == "running"
+
+
+def test_a_sweep_over_models_includes_the_vit(tmp_path):
+    """vit_tiny works wherever a model works, a sweep included (its embeddings are kept from Θ0 by default)."""
+    from experiment_helpers import tiny_experiment
+    from know_core.sweep import SweepSpec
+
+    spec = SweepSpec(tiny_experiment(), [("source.model", ["mlp", "vit_tiny"])], [0], ["forgetting", "backtest"])
+    _, table = run_tiny(tmp_path, make_executor("inline"), spec)
+    assert set(table["source.model"]) == {"mlp", "vit_tiny"}
+    vit = table[(table["source.model"] == "vit_tiny") & (table["method"] == "taskvector")]
+    assert len(vit) == 1 and vit["backtest_fc"].notna().all()

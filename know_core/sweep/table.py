@@ -49,6 +49,9 @@ def cell_rows(results: dict[str, Any], base: dict[str, Any]) -> list[dict[str, A
     _differences(by_seed)
     backtest = {(d["seed"], d["method"], d["group"]): d.get("rel_error") for d in results.get("backtest", [])
                 if "group" in d}
+    for seed, method, _ in backtest:  # a method backtested but neither fine-tuned nor scored: a row of its own
+        if not any(m == method for m, _ in by_seed.get(seed, {})):
+            row(seed, method, None)
     forgetting = {t["seed"]: t.get("forgetting") or {"forgot": t.get("forgot")} for t in results["trajectories"]}
     timings = {t["seed"]: t for t in results.get("timings", {}).get("per_seed", [])}
     out = []
