@@ -49,6 +49,7 @@ class StackedNet:
     def __init__(self, template: nn.Module, exact: bool = True):
         self.exact = exact  # False: grouped backward kernels too (faster; members then drift apart from their own
         # nets' runs at the float-rounding level, amplified over many Adam steps)
+        self.grouped_exact: dict[tuple[int, tuple[int, ...]], bool] = {}  # (layer, input shape) -> probe's answer
         reason = stack_support(template)
         if reason:
             raise ValueError(f"cannot stack {type(template).__name__}: {reason}")
@@ -75,18 +76,19 @@ class StackedNet:
         k, b = x.shape[:2]
         h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:]).contiguous(memory_format=torch.channels_last)
         it = iter(params)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             if isinstance(layer, nn.Conv2d):
                 if h.shape[2] * h.shape[3] == 1:  # 1×1 maps: plain strides, or oneDNN picks another kernel than
                     h = h.reshape(b, -1).view(h.shape)  # the member's own net and the sums differ in the last bit
                 w = next(it)
                 bias = next(it) if layer.bias is not None else None
                 conf = (layer.stride, layer.padding, layer.dilation)
-                h = _Conv.apply(h, w, bias, conf) if self.exact else _conv(h, w, bias, conf)
+                h = self._conv(i, h, w, bias, conf)
             elif isinstance(layer, nn.ReLU):
                 h = torch.relu(h)
             elif isinstance(layer, nn.MaxPool2d):
-                h = F.max_pool2d(h, layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+                h = F.max_pool2d(h.contiguous(memory_format=torch.channels_last),  # CPU pools channels-last fast
+                                 layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
             elif isinstance(layer, nn.Flatten):
                 h = h.reshape(b, k, -1).transpose(0, 1)  # member k's block of channels, flattened as its own net would
             else:  # Linear
@@ -94,6 +96,24 @@ class StackedNet:
                 bias = next(it) if layer.bias is not None else None
                 h = _Linear.apply(h, w, bias) if self.exact else _linear(h, w, bias)
         return h
+
+    def _conv(self, i: int, h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,
+              conf: tuple) -> torch.Tensor:
+        """Layer ``i``'s convolution. Exact mode: the grouped forward where it gives every member's own result bit for
+        bit (oneDNN picks its kernels by shape, so this is probed once per layer and input shape on the batch at
+        hand), else member by member; either way each member's gradients come from its own net's kernels."""
+        if not self.exact:
+            return _conv(h, w, bias, conf)
+        key = (i, tuple(h.shape))
+        if key not in self.grouped_exact:
+            with torch.no_grad():
+                self.grouped_exact[key] = torch.equal(_conv(h, w, bias, conf), _members_conv(h, w, bias, conf))
+        return _Conv.apply(h, w, bias, conf) if self.grouped_exact[key] else _members_conv(h, w, bias, conf)
+
+
+def _members_conv(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, conf: tuple) -> torch.Tensor:
+    return torch.cat([F.conv2d(part.contiguous(), w[j], None if bias is None else bias[j], *conf)
+                      for j, part in enumerate(h.split(w.shape[2], 1))], 1)
 
 
 def _conv(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, conf: tuple) -> torch.Tensor:

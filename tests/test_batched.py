@@ -87,6 +87,25 @@ def test_stacked_optimizer_is_torch_per_member(optimizer, mask):
                 assert torch.equal(p[k], old[k])  # a masked member did not move
 
 
+@pytest.mark.parametrize("model, shape", [("simple_cnn", (1, 8, 8)), ("simple_cnn", (1, 28, 28)), ("mlp", (1, 8, 8))])
+def test_a_stacked_step_is_each_members_own_bit_for_bit(model, shape):
+    """Logits and gradients equal to each member's own net, also where oneDNN's grouped kernels differ (28×28)
+    and for a one-sample last batch."""
+    members = [create_model(model, shape, 10) for _ in range(3)]
+    net = StackedNet(members[0])
+    params = net.stack([m.state_dict() for m in members], torch.device("cpu"))
+    for batch in (13, 1):
+        x, y = torch.randn(3, batch, *shape), torch.randint(0, 10, (3, batch))
+        logits = net(params, x)
+        loss = torch.stack([torch.nn.functional.cross_entropy(logits[j], y[j]) for j in range(3)])
+        grads = torch.autograd.grad(loss.sum(), params)
+        for j, m in enumerate(members):
+            own = m(x[j])
+            assert torch.equal(logits[j], own)
+            own_grads = torch.autograd.grad(torch.nn.functional.cross_entropy(own, y[j]), list(m.parameters()))
+            assert all(torch.equal(g[j], o) for g, o in zip(grads, own_grads))
+
+
 def test_batchable_reasons():
     cfgs = seeds(digits())
     assert batchable(cfgs)[0]
