@@ -108,7 +108,9 @@ class StackedNet:
         if key not in self.grouped_exact:
             with torch.no_grad():
                 self.grouped_exact[key] = torch.equal(_conv(h, w, bias, conf), _members_conv(h, w, bias, conf))
-        return _Conv.apply(h, w, bias, conf) if self.grouped_exact[key] else _members_conv(h, w, bias, conf)
+        if self.grouped_exact[key]:
+            return _Conv.apply(h, w, bias, conf, self.grouped_exact, key)
+        return _members_conv(h, w, bias, conf)
 
 
 def _members_conv(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, conf: tuple) -> torch.Tensor:
@@ -127,26 +129,35 @@ def _linear(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torc
 
 
 class _Conv(torch.autograd.Function):
-    """The grouped convolution, with each member's gradients computed by the very kernel its own net's backward
-    pass runs (oneDNN's grouped backward kernels sum in another order, and Adam amplifies last-bit differences)."""
+    """The grouped convolution, with each member's weight gradients computed by the very kernel its own net's
+    backward pass runs (oneDNN's grouped kernels sum in another order, and Adam amplifies last-bit differences). The
+    input gradient is the grouped one where a probe (once per layer and shape) found it bit-for-bit the members'."""
 
     @staticmethod
-    def forward(ctx, h, w, bias, conf):
+    def forward(ctx, h, w, bias, conf, probes, key):
         ctx.save_for_backward(h, w)
-        ctx.conf, ctx.has_bias = conf, bias is not None
+        ctx.conf, ctx.has_bias, ctx.probes, ctx.key = conf, bias is not None, probes, ("input grad", *key)
         return _conv(h, w, bias, conf)
 
     @staticmethod
     def backward(ctx, grad):
         h, w = ctx.saved_tensors
         k, o, c = w.shape[:3]
-        mask = [ctx.needs_input_grad[0], True, ctx.has_bias]
+        need_x, grouped_ok = ctx.needs_input_grad[0], ctx.probes.get(ctx.key)
+        if need_x and grouped_ok is not False:
+            gx = torch.ops.aten.convolution_backward(grad, h, w.flatten(0, 1), None, *ctx.conf, False, [0, 0], k,
+                                                     [True, False, False])[0]
+        mask = [need_x and grouped_ok is not True, True, ctx.has_bias]
         parts = [torch.ops.aten.convolution_backward(
             grad[:, j * o:(j + 1) * o].contiguous(), h[:, j * c:(j + 1) * c].contiguous(), w[j],
             [o] if ctx.has_bias else None, *ctx.conf, False, [0, 0], 1, mask) for j in range(k)]
-        gx = torch.cat([p[0] for p in parts], 1) if mask[0] else None
+        if mask[0]:
+            own = torch.cat([p[0] for p in parts], 1)
+            if grouped_ok is None:
+                ctx.probes[ctx.key] = torch.equal(gx, own)
+            gx = own
         gb = torch.stack([p[2] for p in parts]) if ctx.has_bias else None
-        return gx, torch.stack([p[1] for p in parts]), gb, None
+        return gx if need_x else None, torch.stack([p[1] for p in parts]), gb, None, None, None
 
 
 class _Linear(torch.autograd.Function):
