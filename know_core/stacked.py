@@ -3,7 +3,10 @@
 Member k's weights are slice ``[k]`` of every stacked tensor. The forward pass runs all members at once: convolutions
 as one grouped convolution (members side by side along the channels, channels-last, where CPU max-pooling is fast),
 dense layers as one batched matrix product. The members' losses are summed before the backward pass, so each member's
-gradient is exactly its own. :class:`StackedOptimizer` reproduces ``torch.optim`` Adam / AdamW / SGD (single-tensor
+gradient is its own. In exact mode (the default) it is its own bit for bit: weight gradients come from each member's
+own kernels, and grouped kernels run only where a probe (once per layer and shape) finds them equal to the members'
+own, because oneDNN's grouped kernels may sum in another order and Adam amplifies a last-bit difference into a
+different run. :class:`StackedOptimizer` reproduces ``torch.optim`` Adam / AdamW / SGD (single-tensor
 form) element by element, with a step count per member and an ``active`` mask, so members can stop at different times
 (early stopping, converge budgets) without their weights or optimiser state moving afterwards.
 

@@ -56,12 +56,14 @@ def test_release_protocol_converge_budget_and_augmentation():
     assert_same_runs([run_forgetting(c) for c in cfgs], run_forgetting_batched(cfgs))
 
 
-def test_mlp_with_sgd_and_epoch_budget():
-    cfgs = seeds(tiny_config(optim=OptimConfig(optimizer="sgd", lr=0.05, batch_size=32), warm="off"))
+def test_mlp_with_sgd_epoch_budget_and_plateau_pretraining():
+    cfgs = seeds(tiny_config(optim=OptimConfig(optimizer="sgd", lr=0.05, batch_size=32), warm="off",
+                             pretrain=PretrainConfig(max_epochs=4, patience=1, until="plateau")))
     assert_same_runs([run_forgetting(c) for c in cfgs], run_forgetting_batched(cfgs))
 
 
-@pytest.mark.parametrize("optimizer, mask", [("adam", None), ("adamw", [True, False, True]), ("sgd", [False, True, True])])
+@pytest.mark.parametrize("optimizer, mask", [("adam", None), ("adamw", [True, False, True]),
+                                             ("sgd", [False, True, True])])
 def test_stacked_optimizer_is_torch_per_member(optimizer, mask):
     cfg = OptimConfig(optimizer=optimizer, weight_decay=0.1, lr=0.01)
     models = [create_model("mlp", (1, 4, 4), 3) for _ in range(3)]
