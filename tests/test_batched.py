@@ -1,0 +1,142 @@
+import dataclasses
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from know_core.batched import batchable, run_forgetting_batched, run_seeds
+from know_core.config import OptimConfig, PretrainConfig
+from know_core.errors import Cancelled, ConfigError
+from know_core.forgetting import run_forgetting
+from know_core.models import create_model
+from know_core.stacked import StackedNet, StackedOptimizer
+from know_core.train import Hooks
+
+
+def digits(**changes):
+    base = dict(dataset="digits", model="simple_cnn", stages=3, stage_budget="steps:6", d0_fraction=0.5,
+                carry_optimizer=False, warm="auto", optim=OptimConfig(batch_size=64, lr=0.003),
+                pretrain=PretrainConfig(max_epochs=6, patience=1))
+    base.update(changes)
+    return tiny_config(**base)
+
+
+def seeds(cfg, n=3):
+    return [dataclasses.replace(cfg, seed=s) for s in range(n)]
+
+
+def assert_same_runs(loop, batched):
+    for (a, _), (b, timings) in zip(loop, batched):
+        assert len(a.pretrain_history) == len(b.pretrain_history)
+        films = [(a.states, b.states)] + [(x.states, y.states) for x, y in ((a.warm, b.warm), (a.control, b.control))
+                                           if x is not None or y is not None]
+        for fa, fb in films:
+            assert len(fa) == len(fb)
+            for sa, sb in zip(fa, fb):
+                for key in sa:
+                    torch.testing.assert_close(sb[key], sa[key], rtol=1e-4, atol=1e-5)
+        assert a.verdict() == b.verdict() or a.forgot == b.forgot
+        assert a.stage_steps == b.stage_steps and a.cap_hit == b.cap_hit and a.stage_sizes == b.stage_sizes
+        assert timings["batched_members"] == len(batched)
+
+
+def test_batched_equals_the_loop_with_members_stopping_at_different_epochs():
+    cfgs = seeds(digits())
+    loop = [run_forgetting(c) for c in cfgs]
+    assert len({len(t.pretrain_history) for t, _ in loop}) > 1  # early stopping really differs between the members
+    assert loop[0][0].warm is not None  # warm oracles and control film are compared too
+    assert_same_runs(loop, run_forgetting_batched(cfgs))
+
+
+def test_release_protocol_converge_budget_and_augmentation():
+    """Adam carried from pre-training (members at different step counts), a converge budget that stops each member
+    on its own plateau, and per-member augmentation draws."""
+    cfgs = seeds(digits(carry_optimizer=True, stage_budget="converge:3", augment="shift", warm="off",
+                        optim=OptimConfig(optimizer="adamw", weight_decay=0.01, lr=0.003, batch_size=64)))
+    assert_same_runs([run_forgetting(c) for c in cfgs], run_forgetting_batched(cfgs))
+
+
+def test_mlp_with_sgd_epoch_budget_and_plateau_pretraining():
+    cfgs = seeds(tiny_config(optim=OptimConfig(optimizer="sgd", lr=0.05, batch_size=32), warm="off",
+                             pretrain=PretrainConfig(max_epochs=4, patience=1, until="plateau")))
+    assert_same_runs([run_forgetting(c) for c in cfgs], run_forgetting_batched(cfgs))
+
+
+@pytest.mark.parametrize("optimizer, mask", [("adam", None), ("adamw", [True, False, True]),
+                                             ("sgd", [False, True, True])])
+def test_stacked_optimizer_is_torch_per_member(optimizer, mask):
+    cfg = OptimConfig(optimizer=optimizer, weight_decay=0.1, lr=0.01)
+    models = [create_model("mlp", (1, 4, 4), 3) for _ in range(3)]
+    net = StackedNet(models[0])
+    params = net.stack([m.state_dict() for m in models], torch.device("cpu"))
+    before = [p.detach().clone() for p in params]
+    from know_core.train import make_optimizer
+    torch_opts = [make_optimizer(m, cfg) for m in models]
+    stacked = StackedOptimizer(params, cfg)
+    active = None if mask is None else torch.tensor(mask)
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in params]
+        stacked.step(grads, active)
+        for k, (m, opt) in enumerate(zip(models, torch_opts)):
+            if active is None or active[k]:
+                for p, g in zip(m.parameters(), grads):
+                    p.grad = g[k].clone()
+                opt.step()
+    for k, m in enumerate(models):
+        for p, q, old in zip(params, m.parameters(), before):
+            assert torch.equal(p[k], q.detach())
+            if active is not None and not active[k]:
+                assert torch.equal(p[k], old[k])  # a masked member did not move
+
+
+@pytest.mark.parametrize("model, shape", [("simple_cnn", (1, 8, 8)), ("simple_cnn", (1, 28, 28)), ("mlp", (1, 8, 8))])
+def test_a_stacked_step_is_each_members_own_bit_for_bit(model, shape):
+    """Logits and gradients equal to each member's own net, also where oneDNN's grouped kernels differ (28×28)
+    and for a one-sample last batch."""
+    members = [create_model(model, shape, 10) for _ in range(3)]
+    net = StackedNet(members[0])
+    params = net.stack([m.state_dict() for m in members], torch.device("cpu"))
+    for batch in (13, 1):
+        x, y = torch.randn(3, batch, *shape), torch.randint(0, 10, (3, batch))
+        logits = net(params, x)
+        loss = torch.stack([torch.nn.functional.cross_entropy(logits[j], y[j]) for j in range(3)])
+        grads = torch.autograd.grad(loss.sum(), params)
+        for j, m in enumerate(members):
+            own = m(x[j])
+            assert torch.equal(logits[j], own)
+            own_grads = torch.autograd.grad(torch.nn.functional.cross_entropy(own, y[j]), list(m.parameters()))
+            assert all(torch.equal(g[j], o) for g, o in zip(grads, own_grads))
+
+
+def test_batchable_reasons():
+    cfgs = seeds(digits())
+    assert batchable(cfgs)[0]
+    assert "single run" in batchable(cfgs[:1])[1]
+    ok, reason = batchable([cfgs[0], dataclasses.replace(cfgs[1], r=0.4)])
+    assert not ok and "differ in more than the seed (r)" in reason
+    ok, reason = batchable(seeds(digits(model="small_resnet")))
+    assert not ok and "BatchNorm" in reason
+    with pytest.raises(ConfigError, match="cannot be batched"):
+        run_forgetting_batched(seeds(digits(model="small_resnet")))
+
+
+def test_run_seeds_says_which_path_it_took():
+    cfgs = seeds(tiny_config(warm="off"), 2)
+    runs, how = run_seeds(cfgs)
+    assert how.startswith("batched") and len(runs) == 2
+    runs, how = run_seeds(cfgs[:1])
+    assert how.startswith("one run at a time") and len(runs) == 1
+
+
+def test_progress_and_cancel():
+    events = []
+    run_forgetting_batched(seeds(digits(stages=2)), Hooks(progress=events.append))
+    phases = [e.phase for e in events]
+    assert {"pre-training", "forgetting", "warm oracles", "control film"} <= set(phases)
+    assert all(0 < e.done <= e.total for e in events)
+    assert any(e.metrics.get("members") == 3 for e in events if e.phase == "pre-training")
+    calls = []
+    hooks = Hooks(progress=calls.append, should_stop=lambda: len(calls) >= 5)
+    with pytest.raises(Cancelled):
+        run_forgetting_batched(seeds(digits()), hooks)
+    assert len(calls) == 5
