@@ -12,6 +12,8 @@ Each film draws its batches from its own generator, so recording them never chan
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from .forgetting import Continuation, FilmContext, cpu_state
@@ -29,8 +31,8 @@ def _film(ctx: FilmContext, theta0: dict[str, torch.Tensor], theta0_opt: dict, s
     model = create_model(cfg.model, ctx.ds.input_shape, ctx.ds.num_classes).to(ctx.device)
     model.load_state_dict(theta0)
     optimizer = make_optimizer(model, cfg.optim, ctx.forget_lr)
-    if cfg.carry_optimizer:
-        optimizer.load_state_dict(theta0_opt)
+    if cfg.carry_optimizer:  # a copy: torch's load_state_dict aliases the moment tensors, and the warm film's
+        optimizer.load_state_dict(copy.deepcopy(theta0_opt))  # updates would leak into the control film's start
         set_lr(optimizer, ctx.forget_lr)
     gen = torch.Generator().manual_seed(seed)
     total = sum(ctx.budget.planned_steps(n, ctx.batch) for n in sizes)

@@ -106,9 +106,11 @@ def seed_done(cfg: ExperimentConfig, out: Path, seed: int) -> dict | None:
     return saved if saved is not None and saved.get("config_hash") == config_hash(cfg) else None
 
 
-def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks | None = None) -> dict:
+def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks | None = None,
+                 film: tuple | None = None) -> dict:
     """One seed of the experiment into ``out/seeds`` (reused when already there): the unit of work that every
-    executor runs (:mod:`know_core.executors`). Returns the seed's record."""
+    executor runs (:mod:`know_core.executors`). ``film``: the seed's (trajectory, timings) when recorded elsewhere
+    (seed-batched). Returns the seed's record."""
     out = Path(out)
     saved = seed_done(cfg, out, seed)
     if saved is not None:
@@ -116,7 +118,7 @@ def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks
     (out / "seeds").mkdir(parents=True, exist_ok=True)
     path = out / "seeds" / f"seed-{seed}.json"
     t0 = time.perf_counter()
-    result, weights = run_seed(cfg, seed, hooks or Hooks())
+    result, weights = run_seed(cfg, seed, hooks or Hooks(), film)
     result["timings"]["total_s"] = time.perf_counter() - t0
     result["config_hash"] = config_hash(cfg)
     if cfg.save_weights:

@@ -18,6 +18,7 @@ from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
+from .ledger import Ledger
 from .forgetting import (Trajectory, cpu_state, predicted_flat, preflight, pretrain, resolved_batch_size,
                          run_forgetting)
 from .models import GROUPS, create_model, predicted_groups
@@ -108,12 +109,13 @@ class SeedContext:
         return cpu_state(model)
 
 
-def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict[str, list[dict]]]:
+def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks, film: tuple | None = None
+             ) -> tuple[dict, dict[str, list[dict]]]:
     """All rows of one seed (see the module docstring) with timings per phase (wall seconds in ``timings``, wall, CPU
     and GPU seconds in ``ledger``: :mod:`.ledger`), and the weights behind them as
     snapshot films: ``traj``, ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}`` and ``control``."""
     ctx = SeedContext(cfg, seed, hooks)
-    traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k)
+    traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k) if film is None else _with_ledger(film, ctx.device)
     traj.groups = predicted_groups(traj.groups, cfg.include_embed)  # embeddings predicted (as fc) or copied
     theta0, groups = traj.states[0], traj.groups
     max_k = ctx.max_k
@@ -181,6 +183,20 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks) -> tuple[dict, dict
               "forgetting": traj.report.to_dict() if traj.report else None, "groups": groups,
               "warm": _film_summary(traj.warm), "control": _film_summary(traj.control)}
     return result, weights
+
+
+def _with_ledger(film: tuple, device) -> tuple:
+    """A film recorded elsewhere (a seed-batched run, :mod:`.batched`) with its wall seconds in a ledger; its CPU
+    seconds are the batch's, not this seed's, so they are left unknown."""
+    traj, timings = film
+    if isinstance(timings, Ledger):
+        return traj, timings
+    ledger = Ledger(device)
+    for key, value in timings.items():
+        ledger[key] = value
+        if key.endswith("_s"):
+            ledger.phases[key[:-2]] = {"wall_s": value, "cpu_s": None, "gpu_s": None}
+    return traj, ledger
 
 
 def _timed(ledger, name: str, fn, *args):

@@ -95,7 +95,7 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_units(inline_swee
     assert len(seed_files) == 2
     run_sweep(store, sweep_id, make_executor("local", 2))
     state = read_sweep(store, sweep_id)
-    assert state["runs"][-1]["units"] == 2  # only the two unfinished units were handed to the executor
+    assert state["runs"][-1]["seeds"] == 2  # only the two unfinished seeds were handed to the executor
     assert all(state["units"][k]["status"] == "done" and state["units"][k]["attempts"] == 1 for k in finished)
     assert all(p.stat().st_mtime_ns == t for p, t in seed_files.items())  # not rewritten
     import pandas as pd
@@ -146,7 +146,7 @@ def test_a_unit_that_starts_right_after_a_write_shows_running_at_the_next_cancel
 
     store = RunStore(tmp_path)
     sweep_id = create_sweep(store, tiny_spec(), "watched")
-    driver = _Driver(store, sweep_id, None)
+    driver = _Driver(store, sweep_id, None, batch=False)
     key = driver.prepare()[0].key  # prepare writes sweep.json
     driver.listen(key, "running", None)  # within the second: held back
     assert read_sweep(store, sweep_id)["units"][key]["status"] == "pending"
@@ -165,3 +165,16 @@ def test_a_sweep_over_models_includes_the_vit(tmp_path):
     assert set(table["source.model"]) == {"mlp", "vit_tiny"}
     vit = table[(table["source.model"] == "vit_tiny") & (table["method"] == "taskvector")]
     assert len(vit) == 1 and vit["backtest_fc"].notna().all()
+
+
+def test_seed_batched_cells_give_the_same_table_and_say_so(inline_sweep, tmp_path):
+    store = RunStore(tmp_path)
+    sweep_id = create_sweep(store, tiny_spec(), "unbatched")
+    run_sweep(store, sweep_id, make_executor("inline"), batch=False)
+    import pandas as pd
+
+    unbatched = pd.read_parquet(tmp_path / sweep_id / "results.parquet")
+    assert_same_table(unbatched, inline_sweep[2])  # the default (batched) run
+    batched_state = read_sweep(RunStore(inline_sweep[0]), inline_sweep[1])
+    assert all(c["batched"].startswith("batched: ") for c in batched_state["cells"])
+    assert not any(c.get("batched") for c in read_sweep(store, sweep_id)["cells"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ..errors import Cancelled, KnowError
@@ -37,6 +38,9 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="the sweep's name; the same name and grid again resumes it")
     p.add_argument("--resume", default=None, metavar="SWEEP_ID", help="resume this sweep (its grid as recorded)")
     p.add_argument("--yes", action="store_true", help="allow more than 10,000 units")
+    p.add_argument("--no-batch", dest="batch", action="store_false",
+                   help="never record a cell's seeds as one stacked model (by default they are, where the model and "
+                        "protocol allow: same numbers, less time)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_set_arg(p, "source.optim.lr=0.01, finetune.epochs=10")
     runs_dir_arg(p)
@@ -97,7 +101,7 @@ def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
 
     print(f"sweep {sweep_id} on {executor.describe()}", file=sys.stderr)
     try:
-        counts = run_sweep(store, sweep_id, executor, progress)
+        counts = run_sweep(store, sweep_id, executor, progress, args.batch)
     except (Cancelled, KeyboardInterrupt):
         print(f"cancelled; resume with: sweep --resume {sweep_id} --runs-dir {store.root}", file=sys.stderr)
         return 130
@@ -105,6 +109,8 @@ def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
         if bar is not None:
             bar.close()
     folder = store.root / sweep_id
+    for how, n in Counter(c["batched"] for c in read_sweep(store, sweep_id)["cells"] if c.get("batched")).items():
+        print(f"{n} cell(s) {how}", file=sys.stderr)
     print(f"sweep {sweep_id}: {counts['finished']} of {counts['total']} units done, {counts['failed']} failed")
     print(f"table: {folder}/results.parquet and {folder}/results.csv")
     if counts["failed"]:

@@ -1,4 +1,5 @@
-"""The engine's task kinds: one experiment seed, and one forgetting job of the meta-dataset."""
+"""The engine's task kinds: one experiment seed, several seeds batched, one forgetting job of the meta-dataset, and
+the executors' self-check."""
 
 from __future__ import annotations
 
@@ -27,6 +28,31 @@ def experiment_seed(payload: dict, out: str, hooks: Hooks) -> dict:
 
     result = run_one_seed(_experiment(payload), int(payload["seed"]), out, hooks)
     return {"seed": result["seed"], "forgot": result["forgot"]}
+
+
+def _seeds_done(payload: dict, out: str) -> bool:
+    from ..pipeline import seed_done
+
+    cfg = _experiment(payload)
+    return all(seed_done(cfg, Path(out), int(s)) is not None for s in payload["seeds"])
+
+
+@task("experiment-seeds", done=_seeds_done)
+def experiment_seeds(payload: dict, out: str, hooks: Hooks) -> dict:
+    """Several seeds of one experiment whose forgetting films are recorded as one stacked model where
+    :func:`~know_core.batched.batchable` allows (each seed's own film, to float rounding), then finished seed by seed."""
+    import dataclasses
+
+    from ..batched import run_seeds
+    from ..pipeline import run_one_seed, seed_done
+
+    cfg = _experiment(payload)
+    todo = [int(s) for s in payload["seeds"] if seed_done(cfg, Path(out), int(s)) is None]
+    max_k = max(cfg.steps_for(s) for s in cfg.scales)
+    films, how = run_seeds([dataclasses.replace(cfg.source, seed=s) for s in todo], hooks, max_k)
+    for seed, film in zip(todo, films):
+        run_one_seed(cfg, seed, out, hooks, film)
+    return {"seeds": todo, "how": how}
 
 
 def _job(payload: dict):

@@ -55,6 +55,11 @@ class LocalExecutor(Executor):
         try:
             while queue:
                 queue = self._round(queue, attempts, notify, should_stop, done, stop)
+                if queue and should_stop():  # no retry after a cancel
+                    for unit in queue:
+                        done.append(Outcome(unit.key, "cancelled", "cancelled on request", attempts[unit.key]))
+                        notify(unit.key, "cancelled", done[-1])
+                    break
         finally:
             stop_file.unlink(missing_ok=True)
             stop_file.parent.rmdir()

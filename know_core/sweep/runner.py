@@ -10,6 +10,7 @@ all done is sealed at once (and opens on Trajectory and Compare), and ``.cancel`
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,8 +93,9 @@ def cancel_sweep(store: RunStore, sweep_id: str) -> None:
 class _Driver:
     """The process that runs a sweep: it alone writes ``sweep.json`` and seals cells."""
 
-    def __init__(self, store: RunStore, sweep_id: str, progress: Progress | None):
-        self.store, self.id = store, sweep_id
+    def __init__(self, store: RunStore, sweep_id: str, progress: Progress | None, batch: bool = True):
+        self.store, self.id, self.batch = store, sweep_id, batch
+        self.groups: dict[str, list[str]] = {}  # batched unit key -> the seed units it stands for
         self.path = store.root / sweep_id
         self.state = read_sweep(store, sweep_id)
         self.spec = SweepSpec.from_dict(self.state["spec"])
@@ -112,16 +114,33 @@ class _Driver:
             cell = self.cells[entry["key"]]
             run_id = self._cell_run(entry, cell)
             out = str(self.store.root / run_id)
+            todo = []
             for seed in self.spec.seeds:
                 unit = self.state["units"][f"{cell.key}/seed-{seed}"]
                 if unit["status"] in ("done", "skipped") and self.store.info(run_id).status == "done":
                     continue
                 unit["status"] = "pending"
-                units.append(Unit(f"{cell.key}/seed-{seed}", "experiment-seed",
-                                  {"config": to_dict(cell.config), "seed": seed}, out, str(self.path / CANCEL),
-                                  {"cell": cell.key, "seed": seed}))
+                todo.append(seed)
+            units += self._cell_units(entry, cell, todo, out)
         self.save(force=True)
         return units
+
+    def _cell_units(self, entry: dict[str, Any], cell: Cell, seeds: list[int], out: str) -> list[Unit]:
+        """One unit per seed, or — where :func:`~know_core.batched.batchable` allows and ``batch`` is on — one unit
+        recording all the cell's seeds as one stacked model; ``entry["batched"]`` says which and why."""
+        config, cancel = to_dict(cell.config), str(self.path / CANCEL)
+        if self.batch and len(seeds) > 1:
+            from ..batched import batchable
+
+            ok, why = batchable([replace(cell.config.source, seed=s) for s in seeds])
+            entry["batched"] = ("batched: " if ok else "one seed at a time: ") + why
+            if ok:
+                key = f"{cell.key}/seeds-{','.join(map(str, seeds))}"
+                self.groups[key] = [f"{cell.key}/seed-{s}" for s in seeds]
+                return [Unit(key, "experiment-seeds", {"config": config, "seeds": seeds}, out, cancel,
+                             {"cell": cell.key, "seeds": seeds})]
+        return [Unit(f"{cell.key}/seed-{s}", "experiment-seed", {"config": config, "seed": s}, out, cancel,
+                     {"cell": cell.key, "seed": s}) for s in seeds]
 
     def _cell_run(self, entry: dict[str, Any], cell: Cell) -> str:
         if entry["run_id"] is None:
@@ -133,13 +152,17 @@ class _Driver:
         return entry["run_id"]
 
     def listen(self, key: str, status: str, outcome: Outcome | None) -> None:
-        unit = self.state["units"][key]
-        unit["status"] = status
-        if outcome is not None:
-            unit.update(attempts=unit["attempts"] + outcome.attempts, error=outcome.error,
-                        wall_s=outcome.record.get("wall_s"), cpu_s=outcome.record.get("cpu_s"))
-            if status in ("done", "skipped"):
-                self._maybe_seal(unit["cell"])
+        members = self.groups.get(key, [key])  # a batched unit stands for each of its seeds
+        for member in members:
+            unit = self.state["units"][member]
+            unit["status"] = status
+            if outcome is not None:
+                share = 1 / len(members)
+                unit.update(attempts=unit["attempts"] + outcome.attempts, error=outcome.error,
+                            wall_s=_times(outcome.record.get("wall_s"), share),
+                            cpu_s=_times(outcome.record.get("cpu_s"), share))
+        if outcome is not None and status in ("done", "skipped"):
+            self._maybe_seal(self.state["units"][members[0]]["cell"])
         self.save(force=outcome is not None and status not in ("done", "skipped"))
         self.progress(sweep_progress(self.state))
 
@@ -173,14 +196,19 @@ class _Driver:
         return (self.path / CANCEL).exists()
 
 
-def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Progress | None = None) -> dict:
+def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Progress | None = None,
+              batch: bool = True) -> dict:
     """Run (or resume) a sweep on ``executor``; writes the results table and seals the sweep when every unit is
-    done. Returns the final unit counts. A cancelled sweep raises :class:`Cancelled` after recording its state."""
+    done. Returns the final unit counts. A cancelled sweep raises :class:`Cancelled` after recording its state.
+    ``batch``: record a cell's seeds as one stacked model where the model and protocol allow (each cell's
+    ``batched`` entry in ``sweep.json`` says whether and why; the numbers are the same either way)."""
     from .table import write_table
 
-    driver = _Driver(store, sweep_id, progress)
+    driver = _Driver(store, sweep_id, progress, batch)
     units = driver.prepare()
-    driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units)})
+    seeds = sum(len(u.meta.get("seeds", [None])) for u in units)
+    driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units),
+                                 "seeds": seeds})
     t0 = time.perf_counter()
     try:
         executor.execute(units, driver.listen, driver.should_stop)
@@ -228,6 +256,10 @@ def _abort(driver: _Driver, exc: BaseException) -> None:
     _mark_cells(driver)
     status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
     driver.store.mark(driver.id, status, f"{type(exc).__name__}: {exc}")
+
+
+def _times(value: float | None, share: float) -> float | None:
+    return None if value is None else value * share
 
 
 def find_sweep(store: RunStore, name: str) -> str | None:
