@@ -18,9 +18,9 @@ from .errors import ConfigError, KnowError
 from .experiment import ExperimentConfig
 from .extrapolate import extrapolate
 from .finetune import finetune, replace_head
-from .ledger import Ledger
 from .forgetting import (Trajectory, cpu_state, predicted_flat, preflight, pretrain, resolved_batch_size,
                          run_forgetting)
+from .ledger import Ledger
 from .models import GROUPS, create_model, predicted_groups
 from .methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
 from .predictors import Predictor
