@@ -3,16 +3,33 @@ the executors' self-check."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..train import Hooks
 from .tasks import task
 
 
+_TRUSTED: dict[str, object] = {}  # experiment configs this process has already validated, by canonical JSON
+
+
+def trust(cfg) -> None:
+    """Mark a validated experiment config as such, so units of it running in this process do not check it again
+    (a config is validated once per boundary it crosses; another process is another boundary)."""
+    from ..config import to_dict
+
+    if len(_TRUSTED) > 1024:
+        _TRUSTED.clear()
+    _TRUSTED[json.dumps(to_dict(cfg), sort_keys=True)] = cfg
+
+
 def _experiment(payload: dict):
     from ..schemas import check_config
 
-    return check_config(payload["config"], "experiment", "unit config")
+    key = json.dumps(payload["config"], sort_keys=True)
+    if key not in _TRUSTED:
+        _TRUSTED[key] = check_config(payload["config"], "experiment", "unit config")
+    return _TRUSTED[key]
 
 
 def _seed_done(payload: dict, out: str) -> bool:

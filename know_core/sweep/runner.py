@@ -17,6 +17,7 @@ from typing import Any, Callable
 from ..config import to_dict
 from ..errors import Cancelled, ConfigError, KnowError, RunStoreError
 from ..executors import Executor, Outcome, Unit
+from ..executors.builtin import trust
 from ..fsio import write_json
 from ..loaders import Damaged, read_json
 from ..store import RunStore
@@ -100,6 +101,9 @@ class _Driver:
         self.state = read_sweep(store, sweep_id)
         self.spec = SweepSpec.from_dict(self.state["spec"])
         self.cells = {c.key: c for c in self.spec.cells()}
+        for cell in self.cells.values():
+            if cell.config is not None:
+                trust(cell.config)  # checked by spec.cells(): inline units take them as they are
         self.progress = progress or (lambda counts: None)
         self._written, self._dirty = 0.0, False
 
