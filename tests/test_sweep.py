@@ -178,3 +178,17 @@ def test_seed_batched_cells_give_the_same_table_and_say_so(inline_sweep, tmp_pat
     batched_state = read_sweep(RunStore(inline_sweep[0]), inline_sweep[1])
     assert all(c["batched"].startswith("batched: ") for c in batched_state["cells"])
     assert not any(c.get("batched") for c in read_sweep(store, sweep_id)["cells"])
+
+
+def test_inline_with_several_threads_does_not_batch_and_says_why(tmp_path, monkeypatch):
+    import torch
+
+    from know_core.sweep.runner import _Driver
+
+    store = RunStore(tmp_path)
+    driver = _Driver(store, create_sweep(store, tiny_spec(), "threads"), None)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    driver.threads = torch.get_num_threads()
+    units = driver.prepare()
+    assert [u.kind for u in units] == ["experiment-seed"] * 4
+    assert all("2 threads" in c["batched"] for c in driver.state["cells"])

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from ..config import to_dict
 from ..errors import Cancelled, ConfigError, KnowError, RunStoreError
 from ..executors import Executor, Outcome, Unit
@@ -97,6 +99,7 @@ class _Driver:
     def __init__(self, store: RunStore, sweep_id: str, progress: Progress | None, batch: bool = True):
         self.store, self.id, self.batch = store, sweep_id, batch
         self.groups: dict[str, list[str]] = {}  # batched unit key -> the seed units it stands for
+        self.threads = 1  # torch threads of the processes that run the units
         self.path = store.root / sweep_id
         self.state = read_sweep(store, sweep_id)
         self.spec = SweepSpec.from_dict(self.state["spec"])
@@ -137,6 +140,9 @@ class _Driver:
             from ..batched import batchable
 
             ok, why = batchable([replace(cell.config.source, seed=s) for s in seeds])
+            if ok and self.threads > 1:  # multi-threaded kernels round differently in the stacked model
+                ok, why = False, (f"this process trains with {self.threads} threads; a stacked model equals the "
+                                  "per-seed runs only with one (the local and ray executors' workers)")
             entry["batched"] = ("batched: " if ok else "one seed at a time: ") + why
             if ok:
                 key = f"{cell.key}/seeds-{','.join(map(str, seeds))}"
@@ -209,6 +215,7 @@ def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Prog
     from .table import write_table
 
     driver = _Driver(store, sweep_id, progress, batch)
+    driver.threads = torch.get_num_threads() if executor.name == "inline" else 1
     units = driver.prepare()
     seeds = sum(len(u.meta.get("seeds", [None])) for u in units)
     driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units),
