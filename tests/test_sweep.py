@@ -180,15 +180,12 @@ def test_seed_batched_cells_give_the_same_table_and_say_so(inline_sweep, tmp_pat
     assert not any(c.get("batched") for c in read_sweep(store, sweep_id)["cells"])
 
 
-def test_inline_with_several_threads_does_not_batch_and_says_why(tmp_path, monkeypatch):
-    import torch
-
-    from know_core.sweep.runner import _Driver
+def test_units_run_with_several_threads_are_not_batched_and_say_why(tmp_path):
+    from know_core.sweep import runner
 
     store = RunStore(tmp_path)
-    driver = _Driver(store, create_sweep(store, tiny_spec(), "threads"), None)
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    driver.threads = torch.get_num_threads()
+    sweep_id = create_sweep(store, tiny_spec(), "threads")
+    driver = runner._Driver(store, sweep_id, None, threads=2)  # run_sweep passes an inline executor's threads
     units = driver.prepare()
     assert [u.kind for u in units] == ["experiment-seed"] * 4
     assert all("2 threads" in c["batched"] for c in driver.state["cells"])

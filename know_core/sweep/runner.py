@@ -96,10 +96,11 @@ def cancel_sweep(store: RunStore, sweep_id: str) -> None:
 class _Driver:
     """The process that runs a sweep: it alone writes ``sweep.json`` and seals cells."""
 
-    def __init__(self, store: RunStore, sweep_id: str, progress: Progress | None, batch: bool = True):
+    def __init__(self, store: RunStore, sweep_id: str, progress: Progress | None, batch: bool = True,
+                 threads: int = 1):
         self.store, self.id, self.batch = store, sweep_id, batch
         self.groups: dict[str, list[str]] = {}  # batched unit key -> the seed units it stands for
-        self.threads = 1  # torch threads of the processes that run the units
+        self.threads = threads  # torch threads of the processes that run the units
         self.path = store.root / sweep_id
         self.state = read_sweep(store, sweep_id)
         self.spec = SweepSpec.from_dict(self.state["spec"])
@@ -214,8 +215,7 @@ def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Prog
     ``batched`` entry in ``sweep.json`` says whether and why; the numbers are the same either way)."""
     from .table import write_table
 
-    driver = _Driver(store, sweep_id, progress, batch)
-    driver.threads = torch.get_num_threads() if executor.name == "inline" else 1
+    driver = _Driver(store, sweep_id, progress, batch, torch.get_num_threads() if executor.name == "inline" else 1)
     units = driver.prepare()
     seeds = sum(len(u.meta.get("seeds", [None])) for u in units)
     driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units),
