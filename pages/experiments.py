@@ -17,6 +17,7 @@ from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIM
                            resolve_experiment, start, watch)
 from pages._common import PAGES, list_runs, runs_dir, welcome
 from pages._common import md
+from pages._live import live_panel, note_running
 
 st.title("Experiments")
 st.markdown(
@@ -246,11 +247,7 @@ def jobs_panel() -> None:
     except KnowError as exc:
         st.error(f"Cannot read the jobs: {md(exc)}")
         return
-    running = [p for p in reports if p["status"] == "running"]
-    if st.session_state.get("jobs_running") and not running:
-        st.session_state["jobs_running"] = False
-        st.rerun(scope="app")  # a job just ended: refresh the whole page (and stop polling)
-    st.session_state["jobs_running"] = bool(running)
+    note_running("experiment", any(p["status"] == "running" for p in reports))
     if not reports:
         st.caption("No experiment launched yet.")
     for p in reports:
@@ -260,8 +257,6 @@ def jobs_panel() -> None:
 experiment_form()
 st.subheader("Jobs")
 st.caption("Live: refreshed every second while a job runs. Jobs keep running when you close the page.")
-has_running = bool(list_runs(kind="experiment", status="running"))
-st.session_state["jobs_running"] = has_running
-st.fragment(run_every=1.0 if has_running else None)(jobs_panel)()
+live_panel("experiment", jobs_panel, every=1.0)
 if list_runs(kind="experiment", status="done"):
     st.page_link(PAGES["trajectory"], label="See the latest finished run's trajectory", icon=":material/scatter_plot:")

@@ -8,6 +8,7 @@ import streamlit as st
 from know_core.api import (SWEEP_PHASES, ConfigError, KnowError, available_presets, read_sweep_table,
                            start_sweep, sweep_spec, watch_sweep)
 from pages._common import list_runs, md, runs_dir, sync_url, url_value, welcome
+from pages._live import live_panel, note_running
 from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_filter, facet_cells, heat_figure,
                               metric_columns, metric_label, show_heatmap, sweep_card)
 
@@ -61,11 +62,7 @@ def sweeps_panel() -> None:
             states.append(watch_sweep(runs_dir(), info.id))
         except KnowError as exc:  # a damaged sweep says why; the others still show
             st.error(f"Sweep {md(info.name)} ({md(info.id)}) cannot be read: {md(exc)}")
-    running = any(s["status"] == "running" for s in states)
-    if st.session_state.get("sweeps_running") and not running:
-        st.session_state["sweeps_running"] = False
-        st.rerun(scope="app")  # a sweep just ended: redraw the heatmap with its final table
-    st.session_state["sweeps_running"] = running
+    note_running("sweep", any(s["status"] == "running" for s in states))  # at the end: the heatmap's final table
     if not sweeps:
         st.info("No sweep yet: launch one above (or `python -m know_core sweep …`).")
     for state in states:
@@ -155,7 +152,5 @@ def heatmap_controls(table: pd.DataFrame, axes: list[str]) -> tuple[str, str, st
 launch_form()
 st.subheader("Progress")
 st.caption("Live: refreshed every two seconds while a sweep runs. Sweeps keep running when you close the page.")
-has_running = bool(list_runs(kind="sweep", status="running"))
-st.session_state["sweeps_running"] = has_running
-st.fragment(run_every=2.0 if has_running else None)(sweeps_panel)()
+live_panel("sweep", sweeps_panel, every=2.0)
 heatmap_section()

@@ -4,10 +4,9 @@ the domain it picks."""
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
 from experiment_helpers import tiny_experiment
+from test_hostile_pages import run_page
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +23,6 @@ def runs(tmp_path_factory):
     return root, rotated, plain
 
 
-def page(monkeypatch, root, name, **params):
-    monkeypatch.setenv("KNOW_RUNS_DIR", str(root))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(f"pages/{name}.py")
-    return at.run()
-
-
 def naive_line(at) -> float:
     (spec,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
                if "Target accuracy" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
@@ -42,7 +32,7 @@ def naive_line(at) -> float:
 @pytest.mark.parametrize("name", ["compare", "scaling"])
 def test_domain_selector_shows_one_held_out_domain_at_a_time(monkeypatch, runs, name):
     root, rotated, plain = runs
-    at = page(monkeypatch, root, name, runs=rotated, domain="15")
+    at = run_page(monkeypatch, root, name, runs=rotated, domain="15")
     assert not at.exception, at.exception
     select = at.selectbox(key=f"{name}-domain")
     assert select.options == ["0°", "15°", "30°", "45°", "60°", "75°", "mean over the held-out domains"]
@@ -62,7 +52,7 @@ def test_domain_selector_shows_one_held_out_domain_at_a_time(monkeypatch, runs, 
 @pytest.mark.parametrize("name", ["compare", "scaling"])
 def test_no_domain_selector_for_a_run_without_domains(monkeypatch, runs, name):
     root, _, plain = runs
-    at = page(monkeypatch, root, name, runs=plain)
+    at = run_page(monkeypatch, root, name, runs=plain)
     assert not at.exception, at.exception
     assert not [s for s in at.selectbox if s.key == f"{name}-domain"]
 
@@ -70,6 +60,6 @@ def test_no_domain_selector_for_a_run_without_domains(monkeypatch, runs, name):
 def test_a_bad_domain_in_the_url_falls_back_to_the_mean(monkeypatch, runs):
     root, rotated, _ = runs
     for bad in ("nope", "90", ""):
-        at = page(monkeypatch, root, "scaling", runs=rotated, domain=bad)
+        at = run_page(monkeypatch, root, "scaling", runs=rotated, domain=bad)
         assert not at.exception, at.exception
         assert at.selectbox(key="scaling-domain").value == "mean"
