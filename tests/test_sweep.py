@@ -189,3 +189,11 @@ def test_units_run_with_several_threads_are_not_batched_and_say_why(tmp_path):
     units = driver.prepare()
     assert [u.kind for u in units] == ["experiment-seed"] * 4
     assert all("2 threads" in c["batched"] for c in driver.state["cells"])
+
+
+def test_resuming_a_sweep_that_is_still_running_is_refused(tmp_path, capsys):
+    store = RunStore(tmp_path)
+    sweep_id = create_sweep(store, tiny_spec(seeds=[0]), "live")  # its owner, this process, is alive
+    assert main(["sweep", "--resume", sweep_id, "--runs-dir", str(tmp_path), "--quiet"]) == 2
+    assert "still running" in capsys.readouterr().err
+    assert all(u["status"] == "pending" for u in read_sweep(store, sweep_id)["units"].values())

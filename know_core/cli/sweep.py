@@ -70,6 +70,8 @@ def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
     if args.resume:
         sweep_id = args.resume
         read_sweep(store, sweep_id)  # a foreign or damaged sweep is refused before anything runs
+        if store.info(sweep_id).status == "running":  # its owner lives (a dead one is reconciled to failed)
+            raise KnowError(f"sweep {sweep_id} is still running in another process; cancel it first")
     else:
         spec = _spec(args)
         sweep_id = find_sweep(store, args.name) if args.name else None
