@@ -69,6 +69,15 @@ class Ledger(dict):
         self.phases[name] = {"wall_s": wall, "cpu_s": cpu, "gpu_s": gpu}
         self[f"{name}_s"] = wall
 
+    @classmethod
+    def from_wall(cls, timings: dict[str, Any], device: torch.device | str | None = None) -> "Ledger":
+        """A ledger of wall seconds measured elsewhere (a seed's share of a seed-batched run): CPU and GPU seconds
+        unknown, since they were the batch's, not this run's."""
+        ledger = cls(device)
+        ledger.update(timings)
+        ledger.phases = phases_of({"timings": timings})
+        return ledger
+
     def record(self) -> dict[str, dict[str, float | None]]:
         """The phases as a JSON-ready dict (a copy)."""
         return {name: dict(entry) for name, entry in self.phases.items()}

@@ -115,7 +115,9 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks, film: tuple | None 
     and GPU seconds in ``ledger``: :mod:`.ledger`), and the weights behind them as
     snapshot films: ``traj``, ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}`` and ``control``."""
     ctx = SeedContext(cfg, seed, hooks)
-    traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k) if film is None else _with_ledger(film, ctx.device)
+    traj, timings = run_forgetting(ctx.src, hooks, ctx.max_k) if film is None else film
+    if not isinstance(timings, Ledger):  # a seed-batched film comes with its share of the batch's wall seconds
+        timings = Ledger.from_wall(timings, ctx.device)
     traj.groups = predicted_groups(traj.groups, cfg.include_embed)  # embeddings predicted (as fc) or copied
     theta0, groups = traj.states[0], traj.groups
     max_k = ctx.max_k
@@ -183,20 +185,6 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks, film: tuple | None 
               "forgetting": traj.report.to_dict() if traj.report else None, "groups": groups,
               "warm": _film_summary(traj.warm), "control": _film_summary(traj.control)}
     return result, weights
-
-
-def _with_ledger(film: tuple, device) -> tuple:
-    """A film recorded elsewhere (a seed-batched run, :mod:`.batched`) with its wall seconds in a ledger; its CPU
-    seconds are the batch's, not this seed's, so they are left unknown."""
-    traj, timings = film
-    if isinstance(timings, Ledger):
-        return traj, timings
-    ledger = Ledger(device)
-    for key, value in timings.items():
-        ledger[key] = value
-        if key.endswith("_s"):
-            ledger.phases[key[:-2]] = {"wall_s": value, "cpu_s": None, "gpu_s": None}
-    return traj, ledger
 
 
 def _timed(ledger, name: str, fn, *args):

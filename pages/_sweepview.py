@@ -10,14 +10,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import SWEEP_METRICS, KnowError, heatmap_data, resume_sweep, stop_sweep
+from know_core.api import SWEEP_FILM_METRICS, SWEEP_METRICS, KnowError, heatmap_data, resume_sweep, stop_sweep
 from pages._figures import show_figure
 from pages._reads import runs_dir
 from pages._routing import PAGES
 from pages._text import md
 
 DIMS = ("k", "seed", "method")  # columns of every sweep table a heatmap can use besides the sweep's axes
-FILM = ("forgot", "forgot_acc", "p_value", "strength", "smoothness")  # one value per seed's film, not per method
+FILM = SWEEP_FILM_METRICS  # one value per seed's film, not per method
 ALL, NONE = "(all)", "(none)"
 MAX_FACETS = 8
 NOT_METRICS = {"seed", "k", "scale", "cell", "run_id"}
@@ -105,10 +105,7 @@ def _label(v: Any) -> str:
 
 def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, str]) -> pd.DataFrame:
     """``heatmap_data`` with its x / y values as labels and a hover text per cell (mean, 95 % interval, n)."""
-    data = table
-    if metric in FILM and metric != "forgot":  # the same film value repeats on every method's row: count it once
-        data = data.drop_duplicates(["cell", "seed", x, y])
-    heat = heatmap_data(data, x, y, metric, {k: v for k, v in filters.items() if v != ALL})
+    heat = heatmap_data(table, x, y, metric, {k: v for k, v in filters.items() if v != ALL})
     if heat.empty:
         return heat
     heat = heat[heat["n"] > 0].copy()

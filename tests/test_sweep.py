@@ -197,3 +197,14 @@ def test_resuming_a_sweep_that_is_still_running_is_refused(tmp_path, capsys):
     assert main(["sweep", "--resume", sweep_id, "--runs-dir", str(tmp_path), "--quiet"]) == 2
     assert "still running" in capsys.readouterr().err
     assert all(u["status"] == "pending" for u in read_sweep(store, sweep_id)["units"].values())
+
+
+def test_a_film_metric_counts_each_seeds_film_once(inline_sweep):
+    from know_core.api import heatmap_data
+
+    _, _, table = inline_sweep
+    for metric in ("strength", "forgot"):
+        heat = heatmap_data(table, "source.stages", "seed", metric)
+        assert len(heat) == 4 and (heat["n"] == 1).all(), metric  # not once per method row
+    by_method = heatmap_data(table, "source.stages", "method", "forgot")
+    assert (by_method["n"] == 2).all()  # each method's column holds the two seeds' films

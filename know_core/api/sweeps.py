@@ -13,11 +13,12 @@ from ..experiment import PHASES, preset, resolve_experiment
 from ..store import RunInfo, RunStore
 from ..sweep import SweepSpec, cancel_sweep, parse_axis, parse_seeds, read_sweep, sweep_progress
 from ..sweep.summary import METRICS, interval, with_means
-from ..sweep.table import TABLE_PARQUET, sweep_table
+from ..sweep.table import FILM_METRICS, TABLE_PARQUET, sweep_table
 
 Root = str | os.PathLike
 SWEEP_METRICS = METRICS
 SWEEP_PHASES = PHASES
+SWEEP_FILM_METRICS = FILM_METRICS
 
 
 def sweep_spec(preset_name: str, axes: list[str], seeds: str, what: list[str],
@@ -72,12 +73,13 @@ def read_sweep_table(root: Root, sweep_id: str) -> pd.DataFrame:
 def heatmap_data(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, Any] | None = None
                  ) -> pd.DataFrame:
     """One row per (x, y): ``mean``, ``lo``/``hi`` (95 % interval over seeds, None under two), ``n`` and the
-    ``runs`` (cell run ids) behind it, after keeping only rows whose columns equal ``filters``."""
+    ``runs`` (cell run ids) behind it, after keeping only rows whose columns equal ``filters``. A film metric
+    (:data:`SWEEP_FILM_METRICS`) counts each seed's film once, whatever the methods on its rows."""
     data = table
     for col, value in (filters or {}).items():
         data = data[data[col].astype(str) == str(value)]
-    if metric == "forgot":
-        data = data.drop_duplicates(["cell", "seed"]).assign(forgot=lambda d: d["forgot"].astype(float))
+    if metric in FILM_METRICS:  # the film's value repeats on every method's row of its seed: count it once
+        data = data.drop_duplicates(["cell", "seed", x, y]).assign(**{metric: lambda d: d[metric].astype(float)})
     rows = []
     for (xv, yv), group in data.groupby([x, y], sort=True, dropna=False):
         stats = interval(group[metric]) if metric in group.columns else {"mean": None, "ci95": None, "n": 0}
@@ -87,5 +89,6 @@ def heatmap_data(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict
     return pd.DataFrame(rows)
 
 
-__all__ = ["SWEEP_METRICS", "SWEEP_PHASES", "heatmap_data", "list_sweeps", "read_sweep_table", "resume_sweep",
+__all__ = ["SWEEP_FILM_METRICS", "SWEEP_METRICS", "SWEEP_PHASES", "heatmap_data", "list_sweeps", "read_sweep_table",
+           "resume_sweep",
            "start_sweep", "stop_sweep", "sweep_spec", "watch_sweep"]

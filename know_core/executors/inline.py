@@ -6,7 +6,7 @@ from typing import Callable
 
 from ..train import Hooks
 from .base import Executor, Listener, Outcome, failure
-from .tasks import Unit, run_unit
+from .tasks import Unit, cancel_requested, run_unit
 
 
 class InlineExecutor(Executor):
@@ -26,7 +26,7 @@ class InlineExecutor(Executor):
                 out += _cancel_rest(units[i:], notify)
                 break
             notify(unit.key, "running", None)
-            hooks = self.hooks or Hooks(should_stop=lambda u=unit: should_stop() or _cancel_file(u))
+            hooks = self.hooks or Hooks(should_stop=lambda u=unit: should_stop() or cancel_requested(u))
             try:
                 outcome = Outcome(unit.key, "done", attempts=1, record=run_unit(unit, hooks))
             except Exception as exc:  # noqa: BLE001 — every error becomes the unit's outcome
@@ -51,9 +51,3 @@ def _cancel_rest(units: list[Unit], notify: Listener) -> list[Outcome]:
     for o in out:
         notify(o.key, "cancelled", o)
     return out
-
-
-def _cancel_file(unit: Unit) -> bool:
-    from pathlib import Path
-
-    return bool(unit.cancel) and Path(unit.cancel).exists()

@@ -7,6 +7,7 @@ that dies (killed, out of memory) breaks the pool: the units it held are retried
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .base import Executor, Listener, Outcome, failure
-from .tasks import Unit, run_unit
+from .tasks import Unit, request_cancel, run_unit
 
 RETRIES = 1  # a unit whose worker crashed runs once more
 
@@ -51,7 +52,7 @@ class LocalExecutor(Executor):
         units = [u if u.cancel else Unit(u.key, u.kind, u.payload, u.out, str(stop_file), u.meta) for u in units]
         attempts = {u.key: 0 for u in units}
         queue, done = list(units), []
-        stop = _Stop({Path(u.cancel) for u in units})
+        stop = functools.partial(request_cancel, units)  # asks every running unit to stop
         try:
             while queue:
                 queue = self._round(queue, attempts, notify, should_stop, done, stop)
@@ -66,7 +67,7 @@ class LocalExecutor(Executor):
         return done
 
     def _round(self, queue: list[Unit], attempts: dict[str, int], notify: Listener, should_stop: Callable[[], bool],
-               done: list[Outcome], stop: "_Stop") -> list[Unit]:
+               done: list[Outcome], stop: Callable[[], None]) -> list[Unit]:
         """Run ``queue`` in one pool; returns the units to retry in a fresh pool (their worker crashed)."""
         retry: list[Unit] = []
         size = min(self.workers, len(queue))
@@ -98,7 +99,7 @@ class LocalExecutor(Executor):
                     done.append(outcome)
                 if not cancelled and should_stop():
                     cancelled = True
-                    stop.touch()
+                    stop()
                     for fut in list(pending):
                         if fut.cancel():
                             pending.discard(fut)
@@ -107,7 +108,7 @@ class LocalExecutor(Executor):
                             notify(outcome.key, "cancelled", outcome)
                             done.append(outcome)
         except KeyboardInterrupt:
-            stop.touch()
+            stop()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
@@ -125,14 +126,3 @@ class LocalExecutor(Executor):
             return Outcome(unit.key, "failed", f"its worker process crashed twice ({exc})", attempt)
         except BaseException as exc:  # noqa: BLE001 — the unit's own error, reported as its outcome
             return failure(unit.key, exc, attempt)
-
-
-class _Stop:
-    """The cancel files of a batch: touching them asks every running unit to stop at its next batch."""
-
-    def __init__(self, files: set[Path]):
-        self.files = files
-
-    def touch(self) -> None:
-        for f in self.files:
-            f.touch()

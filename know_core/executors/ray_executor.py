@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError
 from .base import Executor, Listener, Outcome, failure
-from .tasks import Unit
+from .tasks import Unit, request_cancel
 
 CONNECT_TIMEOUT_S = 8.0
 RETRIES = 1
@@ -93,11 +93,11 @@ class RayExecutor(Executor):
                     out.append(outcome)
                 if not cancelled and should_stop():
                     cancelled = True
-                    _touch_cancel(units)
+                    request_cancel(units)
                     for ref in pending:
                         ray.cancel(ref, force=False)
         except KeyboardInterrupt:
-            _touch_cancel(units)
+            request_cancel(units)
             for ref in pending:
                 ray.cancel(ref, force=False)
             raise
@@ -120,10 +120,3 @@ def _cause(exc: BaseException, ray: Any) -> BaseException:
 
 def _is_cancel(exc: BaseException, ray: Any) -> bool:
     return isinstance(exc, ray.exceptions.TaskCancelledError)
-
-
-def _touch_cancel(units: list[Unit]) -> None:
-    from pathlib import Path
-
-    for f in {u.cancel for u in units if u.cancel}:
-        Path(f).touch()

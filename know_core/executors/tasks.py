@@ -63,12 +63,22 @@ def is_done(unit: Unit) -> bool:
     return kind_of(unit).done(unit.payload, unit.out)
 
 
+def cancel_requested(unit: Unit) -> bool:
+    """Whether ``unit``'s cancel file exists (a unit without one is never asked to stop)."""
+    return bool(unit.cancel) and Path(unit.cancel).exists()
+
+
+def request_cancel(units: list[Unit]) -> None:
+    """Ask every running unit of ``units`` to stop at its next batch: create their cancel files."""
+    for path in {u.cancel for u in units if u.cancel}:
+        Path(path).touch()
+
+
 def run_unit(unit: Unit, hooks: Hooks | None = None) -> dict[str, Any]:
     """Run ``unit`` in this process; its record gains ``wall_s`` and ``cpu_s`` (this process's CPU time)."""
     spec = kind_of(unit)
     if hooks is None:
-        cancel = Path(unit.cancel) if unit.cancel else None
-        hooks = Hooks(should_stop=cancel.exists if cancel else None)
+        hooks = Hooks(should_stop=lambda: cancel_requested(unit))
     wall, cpu = time.perf_counter(), time.process_time()
     record = spec.run(unit.payload, unit.out, hooks) or {}
     return {**record, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}

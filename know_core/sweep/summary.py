@@ -39,24 +39,6 @@ def interval(values: pd.Series) -> dict[str, Any]:
     return {"mean": sum(vals) / len(vals) if vals else None, "ci95": list(ci) if ci else None, "n": len(vals)}
 
 
-def summarise(table: pd.DataFrame, axes: list[str], metric: str) -> list[dict[str, Any]]:
-    """One entry per (axis values, method, scale/k): ``metric``'s mean with its 95 % interval over seeds."""
-    table = with_means(table)
-    if metric not in table.columns:
-        return []
-    keys = [a for a in axes if a in table.columns] + ["method", "k"]
-    data = table.assign(k=table["k"].fillna(0)).copy()
-    if metric == "forgot":
-        data = data.drop_duplicates(["cell", "seed"]).assign(method="(film)", k=0)
-        data["forgot"] = data["forgot"].astype(float)
-    out = []
-    for values, group in data.groupby(keys, dropna=False, sort=True):
-        stats = interval(group[metric])
-        if stats["n"]:
-            out.append({**dict(zip(keys, values)), "scale": group["scale"].iloc[0], **stats})
-    return out
-
-
 def markdown(table: pd.DataFrame, axes: list[str], name: str) -> str:
     """Per cell: the film's verdict, then each method's difference to naive and its warm-oracle error at each k."""
     table = with_means(table)

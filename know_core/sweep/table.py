@@ -23,6 +23,7 @@ from ..store import RunStore
 
 TABLE_PARQUET, TABLE_CSV = "results.parquet", "results.csv"
 _FORGET_KEYS = ("forgot", "forgot_acc", "p_value", "strength", "smoothness", "pattern", "kind")
+FILM_METRICS = ("forgot", "forgot_acc", "p_value", "strength", "smoothness")  # one value per seed's film
 
 
 def cell_rows(results: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
