@@ -23,6 +23,7 @@ from typing import Any
 
 from .ledger import phases_of
 from .methods import BASELINE, DC_SUFFIX, OFFICIAL, SHRINK_PREFIX
+from .stats import t_interval, t_quantile
 
 NOT_PREDICTIONS = {BASELINE, "scratch", "oracle", "oracle-warm", "control"}
 
@@ -82,16 +83,8 @@ def paired_gains(rows: list[dict], method: str, scale: float, metric: str = "tar
     return {seed: v - naive[seed] for seed, v in table(method, scale).items() if seed in naive}
 
 
-def _t(n: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1))
-
-
 def mean_ci(values: list[float]) -> tuple[float, tuple[float, float] | None]:
     """Mean and Student's 95 % interval (None with fewer than two values)."""
-    from .stats import t_interval
-
     return mean(values), t_interval(values)
 
 
@@ -103,7 +96,7 @@ def fieller(a: list[float], b: list[float]) -> dict[str, Any]:
     ratio = ma / mb if mb else None
     if n < 2 or n != len(b):
         return {"ratio": ratio, "ci95": None}
-    t2 = _t(n) ** 2
+    t2 = t_quantile(n) ** 2
     vaa = sum((x - ma) ** 2 for x in a) / (n - 1) / n
     vbb = sum((y - mb) ** 2 for y in b) / (n - 1) / n
     vab = sum((x - ma) * (y - mb) for x, y in zip(a, b)) / (n - 1) / n

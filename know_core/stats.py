@@ -11,13 +11,18 @@ from collections import defaultdict
 from statistics import mean, stdev
 
 
+def t_quantile(n: int) -> float:
+    """Student's t quantile of a two-sided 95 % interval from ``n`` values (n − 1 degrees of freedom)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
 def t_interval(values: list[float]) -> tuple[float, float] | None:
     """95 % confidence interval of the mean (Student's t); None with fewer than two values."""
     if len(values) < 2:
         return None
-    from scipy.stats import t
-
-    half = float(t.ppf(0.975, len(values) - 1)) * stdev(values) / math.sqrt(len(values))
+    half = t_quantile(len(values)) * stdev(values) / math.sqrt(len(values))
     return mean(values) - half, mean(values) + half
 
 
