@@ -150,11 +150,14 @@ def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str,
     for r in heat.itertuples():
         i, j = ys.index(r.yl), xs.index(r.xl)
         z[i][j], text[i][j], hover[i][j] = r.mean, _fmt(r.mean), r.hover
-    diverging = metric.startswith("vs_")
+    # differences centre on 0 (blue: better than naive); errors against keeping Θ on 1.0 (red: worse than keeping it)
+    error = metric.startswith(("warm_", "backtest_")) and not metric.startswith("warm_cos")
+    colours, mid, bar = (("RdBu", 0, metric) if metric.startswith("vs_")
+                         else ("RdBu_r", 1.0, f"{metric}<br>(1 = keeping Θ)") if error else ("Viridis", None, metric))
     fig = go.Figure(go.Heatmap(z=z, x=xs, y=ys, text=text, texttemplate="%{text}", customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", hoverongaps=False,
-                               colorbar=dict(title=metric), colorscale="RdBu" if diverging else "Viridis",
-                               zmid=0 if diverging else None, zmin=zrange[0] if zrange else None,
+                               colorbar=dict(title=bar), colorscale=colours,
+                               zmid=mid, zmin=zrange[0] if zrange else None,
                                zmax=zrange[1] if zrange else None))
     clear = dict(marker=dict(opacity=0))
     fig.add_trace(go.Scatter(x=heat["xl"], y=heat["yl"], mode="markers", hovertext=heat["hover"], hoverinfo="text",
