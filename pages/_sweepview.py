@@ -154,6 +154,9 @@ def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str,
     error = metric.startswith(("warm_", "backtest_")) and not metric.startswith("warm_cos")
     colours, mid, bar = (("RdBu", 0, metric) if metric.startswith("vs_")
                          else ("RdBu_r", 1.0, f"{metric}<br>(1 = keeping Θ)") if error else ("Viridis", None, metric))
+    if zrange and mid is not None:  # a given range ignores zmid: make it symmetric about the reference instead
+        half = max(abs(zrange[0] - mid), abs(zrange[1] - mid))
+        zrange = (mid - half, mid + half)
     fig = go.Figure(go.Heatmap(z=z, x=xs, y=ys, text=text, texttemplate="%{text}", customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", hoverongaps=False,
                                colorbar=dict(title=bar), colorscale=colours,
