@@ -10,6 +10,8 @@ import os
 
 import streamlit as st
 
+from pages._presentation import presentation_toggle
+
 st.set_page_config(page_title="KNOW Explorer", page_icon="⏪", layout="wide")
 page = st.navigation([
     st.Page("pages/experiments.py", title="Experiments", icon=":material/play_circle:", default=True),
@@ -19,7 +21,9 @@ page = st.navigation([
     st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
     st.Page("pages/known.py", title="KNOWN", icon=":material/neurology:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
+    st.Page("pages/present.py", title="Present", icon=":material/co_present:"),
 ])
+presentation_toggle()  # ?present=1: large type and no prose on every page, drawn on every run so it survives switches
 st.sidebar.caption("KNOW Explorer — structured forgetting and weight retrodiction "
                    "([paper](https://arxiv.org/abs/2508.05059)).")
 try:

@@ -1,4 +1,5 @@
-"""Figures on a page: full width, an export menu (interactive HTML; PNG where kaleido works), the scale axis."""
+"""Figures on a page: full width, an export menu (interactive HTML; PNG where kaleido works), the scale axis, and
+large fonts in presentation mode (:mod:`pages._presentation`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import shutil
 from typing import Any
 
 import streamlit as st
+
+from pages._presentation import presenting
 
 PLOT_CONFIG = {"displaylogo": False}
 
@@ -25,6 +28,8 @@ def kaleido_ready() -> bool:
 def show_figure(fig, key: str, **chart: Any) -> Any:
     """Draw a Plotly figure full-width with an export menu (interactive HTML; PNG where kaleido works); ``chart``
     goes to ``st.plotly_chart`` (``on_select="rerun"`` makes it return the selection)."""
+    if presenting():  # a lecture: large type, and no export menu under the figure
+        return st.plotly_chart(large_fonts(fig), width="stretch", key=key, config=PLOT_CONFIG, **chart)
     event = st.plotly_chart(fig, width="stretch", key=key, config=PLOT_CONFIG, **chart)
     with st.popover("Export figure", icon=":material/download:"):
         st.download_button("Interactive HTML", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
@@ -43,3 +48,18 @@ def scale_axis(scales: list[float]) -> dict[str, Any]:
     ticks = sorted(set(scales))
     return dict(type="log", tickvals=ticks, ticktext=[f"×{s:g}" for s in ticks],
                 title="scaling factor: virtual source data ÷ |D0| (log scale)")
+
+
+PRESENT_FONT = 20  # plotly's base font in presentation mode (its default is 12); titles and ticks scale from it
+
+
+def large_fonts(fig, size: int = PRESENT_FONT):
+    """The figure with type readable from the back of a lecture hall (presentation mode), and room for it: a taller
+    plot and margins that fit the larger titles. Changes ``fig`` in place and returns it."""
+    height, top = fig.layout.height, fig.layout.margin.t
+    fig.update_layout(font=dict(size=size), title_font=dict(size=round(size * 1.4)), legend_font=dict(size=size),
+                      hoverlabel=dict(font_size=size), height=max(height or 0, 640), margin_t=max(top or 0, 100))
+    fig.update_annotations(font_size=size)  # subplot titles and reference-line labels
+    fig.update_xaxes(title_font_size=size, tickfont_size=round(size * 0.9))
+    fig.update_yaxes(title_font_size=size, tickfont_size=round(size * 0.9))
+    return fig

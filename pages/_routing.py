@@ -15,7 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = {name: f"pages/{name}.py" for name in ("experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs")}
+PAGES = {name: f"pages/{name}.py" for name in ("experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs",
+                                                "present")}
 
 
 def leave_legacy_multipage_mode() -> None:

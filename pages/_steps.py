@@ -1,0 +1,183 @@
+"""The Present page's five screens for one run: the film, its PCA picture, the predictions and the warm oracle in that
+same plane, and downstream accuracy. Each screen is a headline and one figure (or a note saying what the run lacks).
+
+Numbers come from the façade (``know_core.api``: ``film_panel``, ``pca_view``, ``aggregate``, the headlines); the
+film's figure is the Trajectory page's (:func:`pages._film.film_figure`). Nothing here trains or fits anything but
+drawing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from know_core.api import (ExperimentResult, ForgetRun, SeedWeights, aggregate, continuation_scores, film_panel,
+                           method_colour, method_order, pca_view)
+from know_core.api import fmt
+from pages._figures import scale_axis
+from pages._film import film_figure
+
+STEPS = ("film", "pca", "predictions", "warm", "downstream")
+TITLES = {"film": "The film", "pca": "The PCA picture", "predictions": "The predictions",
+          "warm": "The warm oracle", "downstream": "Downstream"}
+# What each screen shows, for the page's prose (left out in presentation mode).
+EXPLAIN = {
+    "film": "Θ0 is fine-tuned on ever smaller subsets of its data (stage s holds |D0|·r^s images): source test loss "
+            "(left) and accuracy (right) along the film. The stars left of Θ0 are the warm oracles, the film "
+            "really continued on more data.",
+    "pca": "Every point is a whole network, projected on the two main directions (PCA) of all of this run's "
+           "networks: the film runs from the most-forgotten stage to Θ0.",
+    "predictions": "Each method runs the film backwards past Θ0 to guess the networks ×2, ×4 … more data would give; "
+                   "same plane, same axes as the film.",
+    "warm": "The warm oracles Θ_{−k} are the film really continued on nested supersets of D0: what each prediction "
+            "claims to be. The headline is the best relative error ‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖ (1 = no better "
+            "than keeping Θ0), in full weight space.",
+    "downstream": "Target-task accuracy after fine-tuning from each method's predicted weights, against the scaling "
+                  "factor; ×1 is Θ0 itself (naive), drawn across as the line to beat. Error bars: one standard "
+                  "deviation over seeds.",
+}
+SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star", "warm": "star", "control": "x"}
+FILM_NAME = "film (Θ_{S−1} → Θ0)"
+WARM_NAME = "warm oracles Θ_{−k} (the real continuation)"
+
+
+@dataclass
+class Screen:
+    """One step: its headline, its figure, and (instead of a figure, or beside it) a note on what is missing."""
+
+    headline: str
+    figure: go.Figure | None = None
+    note: str | None = None
+
+
+def film_screen(res: ExperimentResult, seed: int) -> Screen:
+    panel = film_panel(res.trajectory(seed), res.r)
+    return Screen(panel["verdict"] or "No verdict was recorded for this film.", film_figure(panel))
+
+
+def forget_film_screen(run: ForgetRun) -> Screen:
+    """A forgetting-only run's film: source accuracy (and loss, where measured) per stage, and its verdict."""
+    traj, r = run.trajectory, float(run.config.r)
+    stages = [{"stage": s, "size": traj.stage_sizes[s] if s < len(traj.stage_sizes) else None, "scale": r ** s,
+               "source_acc": acc, "source_loss": traj.source_loss[s] if s < len(traj.source_loss) else None,
+               "removed_acc": None} for s, acc in enumerate(traj.source_acc)]
+    return Screen(traj.verdict(), film_figure({"stages": stages, "warm": [], "control": []}))
+
+
+def _axis(values: list[float], title: str) -> dict:
+    pad = 0.08 * ((max(values) - min(values)) or 1.0)
+    return dict(title=title, range=[min(values) - pad, max(values) + pad])
+
+
+def pca_figure(sw: SeedWeights, r: float, kinds: tuple[str, ...], title: str) -> go.Figure:
+    """The run's networks in one PCA plane (one basis for all of them, so every step shares the plane and the axes):
+    the film always, then the ``kinds`` asked for (``prediction``, ``warm``, ``oracle``), each series from Θ0."""
+    points, pca = pca_view(sw, r, None, k=2)
+    explained = pca.explained + [0.0] * (2 - len(pca.explained))
+    film = sorted((p for p in points if p["kind"] == "trajectory"), key=lambda p: -p["stage"])
+    theta0 = film[-1]
+    series: list[tuple[str, str, list[dict]]] = [(FILM_NAME, "trajectory", film)]
+    if "prediction" in kinds:
+        methods = sorted({p["method"] for p in points if p["kind"] == "prediction"}, key=method_order)
+        series += [(m, "prediction", [theta0, *sorted((p for p in points if p["kind"] == "prediction"
+                                                       and p["method"] == m), key=lambda p: p["scale"])])
+                   for m in methods]
+    for kind, name in (("warm", WARM_NAME), ("oracle", "oracles (cold, from scratch)")):
+        extra = sorted((p for p in points if p["kind"] == kind), key=lambda p: p["scale"])
+        if kind in kinds and extra:
+            series.append((name, kind, [theta0, *extra]))
+    fig = go.Figure()
+    for name, kind, pts in series:
+        colour = method_colour({"trajectory": "trajectory", "warm": "oracle-warm"}.get(kind, name if
+                                                                                       kind == "prediction" else kind))
+        fig.add_trace(go.Scatter(
+            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers", name=name,
+            line=dict(color=colour, width=4 if kind in ("trajectory", "warm") else 2,
+                      dash="dot" if kind == "oracle" else "solid"),
+            marker=dict(symbol=SYMBOLS[kind], size=14 if kind != "trajectory" else 11, color=colour,
+                        line=dict(width=1, color="black")),
+            text=[p["label"] for p in pts], hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title=title, height=560, legend=dict(orientation="h", y=-0.2),
+                      xaxis=_axis([p["pc1"] for p in points], f"PC1 ({explained[0]:.0%} of variance)"),
+                      yaxis=_axis([p["pc2"] for p in points], f"PC2 ({explained[1]:.0%} of variance)"))
+    return fig
+
+
+def pca_screen(sw: SeedWeights, r: float) -> Screen:
+    points, _ = pca_view(sw, r, None, k=2)
+    stages = sum(p["kind"] == "trajectory" for p in points)
+    return Screen(f"The film is a path through weight space: {stages} networks, from the most-forgotten to Θ0.",
+                  pca_figure(sw, r, (), "The forgetting film in the PCA plane"))
+
+
+def predictions_screen(sw: SeedWeights, r: float) -> Screen:
+    if not sw.predictions or all(m == "naive" for m in sw.predictions):
+        return Screen("This run made no predictions.", note="Only Θ0 (naive) was kept: nothing to run backwards.")
+    methods = sorted((m for m in sw.predictions if m != "naive"), key=method_order)
+    return Screen(f"Running the film backwards: {', '.join(methods)} continue it past Θ0.",
+                  pca_figure(sw, r, ("prediction",), "Predictions ×2, ×4 … in the same plane"))
+
+
+def warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
+    if not sw.warm:
+        return Screen("No warm oracle in this run.",
+                      note="It was recorded before warm oracles existed, with oracles off, or from a source pool too "
+                           "small to hold |D0|/r images: there is no real continuation to compare the predictions "
+                           "with.")
+    scores = [row for row in continuation_scores(sw, res.r) if row["method"] != "control"
+              and row["rel_error"] is not None]
+    best = min(scores, key=lambda row: row["rel_error"], default=None)
+    headline = ("The predictions beside the real continuation." if best is None else
+                f"Closest to the real continuation: {best['method']} {fmt.scale(best['scale'])}, relative error "
+                f"{fmt.num(best['rel_error'])} (1 = no better than keeping Θ0).")
+    return Screen(headline, pca_figure(sw, res.r, ("prediction", "warm", "oracle"),
+                                       "Predictions beside the warm oracles (the film really continued)"))
+
+
+def at_one_domain(res: ExperimentResult) -> ExperimentResult:
+    """A held-out-domain run at the mean over its domains (or its one domain); any other run as it is."""
+    return res.at_domain(res.domains[-1]) if res.domains else res
+
+
+def downstream_figure(res: ExperimentResult) -> go.Figure | None:
+    agg = aggregate(res.rows, "target_acc")
+    naive = next((a for a in agg if a["method"] == "naive"), None)
+    methods = sorted({a["method"] for a in agg if a["method"] not in ("naive", "scratch")
+                      and not a["method"].startswith("shrink:")}, key=method_order)
+    if not methods:
+        return None
+    fig, scales = go.Figure(), [1.0]
+    for method in methods:
+        points = sorted((a for a in agg if a["method"] == method), key=lambda a: a["scale"])
+        points = ([naive] if naive is not None else []) + points
+        xs = [1.0 if a["method"] == "naive" else a["scale"] for a in points]
+        scales += xs
+        fig.add_trace(go.Scatter(x=xs, y=[a["mean"] for a in points], name=method, mode="lines+markers",
+                                 error_y=dict(type="data", array=[a["std"] or 0 for a in points], visible=True),
+                                 line=dict(color=method_colour(method.removesuffix("+dc")), width=3),
+                                 marker=dict(size=12)))
+    if naive is not None:
+        fig.add_hline(y=naive["mean"], line=dict(color=method_colour("naive"), dash="dot", width=2),
+                      annotation_text="naive Θ0", annotation_position="bottom right")
+    fig.update_layout(title="Target accuracy after fine-tuning, by scaling factor", xaxis=scale_axis(scales),
+                      yaxis_title="target test accuracy (fraction)", height=560, legend_title="method")
+    return fig
+
+
+def downstream_screen(res: ExperimentResult) -> Screen:
+    res = at_one_domain(res)
+    gains = [e for e in res.summary if (e.get("vs_naive") or {}).get("mean") is not None
+             and e["method"] not in ("oracle", "oracle-warm", "scratch") and not e["method"].startswith("shrink:")]
+    best = max(gains, key=lambda e: e["vs_naive"]["mean"], default=None)
+    headline = ("Downstream: target accuracy by scaling factor." if best is None else
+                f"Downstream, the best is {best['method']} {fmt.scale(best['scale'])}: "
+                f"{fmt.signed(best['vs_naive']['mean'])} target accuracy vs naive Θ0.")
+    fig = downstream_figure(res)
+    if fig is None:
+        return Screen(headline, note="No method but naive was fine-tuned in this run.")
+    return Screen(headline, fig)
+
+
+__all__ = ["EXPLAIN", "STEPS", "TITLES", "Screen", "downstream_figure", "downstream_screen", "film_screen",
+           "forget_film_screen", "pca_figure", "pca_screen", "predictions_screen", "warm_screen"]

@@ -1,0 +1,90 @@
+"""Present page: a guided step-through of one run for a lecture — the film, its PCA picture, the predictions, the warm
+oracle, downstream — one headline and one figure per screen, with Previous / Next (``?run=ID&step=N`` in the URL)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from know_core.api import KnowError, load_forget_run
+from pages._common import (damage, experiment_runs, finished_or_welcome, list_runs, load_results, md, pick_run,
+                           runs_dir, seed_weights, show_figure, sync_url, url_value)
+from pages._presentation import prose
+from pages._steps import (EXPLAIN, STEPS, TITLES, Screen, downstream_screen, film_screen, forget_film_screen,
+                          pca_screen, predictions_screen, warm_screen)
+
+N = len(STEPS)
+FORGET_ONLY = "A forgetting-only run: it has a film but no predictions, oracles or downstream task."
+FORGET_NOTE = "This step needs an experiment run (pick one in the sidebar): a forget run stops after the film."
+
+runs = experiment_runs() + [r for r in list_runs(kind="forget", status="done")
+                            if damage(runs_dir(), r.id, r.updated) is None]
+finished_or_welcome(runs)
+ids = [r.id for r in runs]
+asked_run, asked_step = st.query_params.get("run"), st.query_params.get("step")
+with st.sidebar:
+    fresh = "present-run" not in st.session_state
+    info = pick_run(runs, "present-run")
+if fresh and asked_run is not None and asked_run not in ids:
+    st.warning(f"There is no finished run {md(asked_run)} here: showing {md(info.name)}.")
+if "present-step" not in st.session_state:
+    st.session_state["present-step"] = url_value("step", 1, list(range(1, N + 1)), int)
+    if asked_step is not None and asked_step != str(st.session_state["present-step"]):
+        st.warning(f"There is no step {md(asked_step)} (the steps are 1 to {N}): showing step 1.")
+
+
+def move(by: int) -> None:
+    st.session_state["present-step"] = min(max(st.session_state["present-step"] + by, 1), N)
+
+
+step = st.session_state["present-step"]
+name = STEPS[step - 1]
+st.title(md(info.name))
+back, where, ahead = st.columns([1, 4, 1], vertical_alignment="center")
+back.button("Previous", key="present-prev", on_click=move, args=(-1,), disabled=step == 1,
+            icon=":material/arrow_back:", width="stretch")
+where.markdown(f"**Step {step}/{N}** · {TITLES[name]}")
+ahead.button("Next", key="present-next", on_click=move, args=(1,), disabled=step == N,
+             icon=":material/arrow_forward:", width="stretch")
+where.progress(step / N)
+
+
+def screen() -> Screen | None:
+    """This step's screen for the picked run; None (with the reason on the page) when the run cannot be read."""
+    if info.kind == "forget":
+        try:
+            run = load_forget_run(runs_dir(), info.id)
+        except KnowError as exc:
+            st.error(f"This run is damaged: {md(exc)}")
+            return None
+        return forget_film_screen(run) if name == "film" else Screen(FORGET_ONLY, note=FORGET_NOTE)
+    res = load_results(info)
+    if res is None:
+        return None
+    seeds = res.seeds
+    with st.sidebar:
+        if "present-seed" not in st.session_state or st.session_state["present-seed"] not in seeds:
+            st.session_state["present-seed"] = url_value("seed", seeds[0], seeds, int)
+        seed = st.selectbox("Seed", seeds, key="present-seed")
+    sync_url(seed=seed if len(seeds) > 1 else None)
+    if name == "film":
+        return film_screen(res, seed)
+    if name == "downstream":
+        return downstream_screen(res)
+    try:
+        sw = seed_weights(runs_dir(), info.id, info.updated, seed)
+    except KnowError as exc:
+        st.error(f"This run's weights cannot be read: {md(exc)}")
+        return None
+    return {"pca": pca_screen, "predictions": predictions_screen}[name](sw, res.r) if name != "warm" else \
+        warm_screen(res, sw)
+
+
+sync_url(run=info.id, step=step)
+shown = screen()
+if shown is not None:
+    st.header(md(shown.headline), anchor=False)
+    if shown.figure is not None:
+        show_figure(shown.figure, f"present-{name}")
+        prose(EXPLAIN[name], caption=True)
+    if shown.note:
+        st.info(shown.note)
