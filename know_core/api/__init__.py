@@ -11,6 +11,8 @@ from .control import *  # noqa: F401,F403
 from .control import __all__ as _control
 from .cost import *  # noqa: F401,F403
 from .cost import __all__ as _cost
+from .headline import *  # noqa: F401,F403
+from .headline import __all__ as _headline
 from .results import *  # noqa: F401,F403
 from .results import __all__ as _results
 from .sweeps import *  # noqa: F401,F403
@@ -18,5 +20,5 @@ from .sweeps import __all__ as _sweeps
 from .views import *  # noqa: F401,F403
 from .views import __all__ as _views
 
-__all__ = ["ConfigError", "DEFAULT_RUNS_DIR", "KnowError", "RunStoreError", *_catalog, *_control, *_cost, *_results,
-           *_sweeps, *_views]
+__all__ = ["ConfigError", "DEFAULT_RUNS_DIR", "KnowError", "RunStoreError", *_catalog, *_control, *_cost, *_headline,
+           *_results, *_sweeps, *_views]

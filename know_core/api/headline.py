@@ -1,0 +1,252 @@
+"""One plain sentence per run and per page, computed from a run's loaded results, before any detail.
+
+``run_headline`` answers the whole run (did the film forget; which predictor got nearest to the real larger-data
+network, against keeping Θ0; did any initialisation beat naive fine-tuning); ``film_headline``,
+``retrodiction_headline``, ``downstream_headline`` and ``backtest_headline`` answer one page each. A part a run never
+measured (no oracles, one seed, a forgetting-only run) gets a sentence saying so — never an exception.
+``collapse_verdicts`` merges repeated verdicts into one line per kind. Numbers go through :mod:`.fmt`.
+"""
+
+from __future__ import annotations
+
+import re
+from statistics import mean
+from typing import Any, Iterable
+
+from ..methods import SHRINK_PREFIX, base_name
+from ..methods import label as method_label
+from ..views import retrodiction_summary
+from .fmt import interval, num, pvalue, scale, signed
+
+NOT_PREDICTORS = ("naive", "scratch", "oracle", "oracle-warm", "control")
+
+
+def _name(method: str) -> str:
+    return method_label(method) if base_name(method) not in ("oracle", "oracle-warm") else method
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _films(res: Any) -> list[tuple[bool, Any]]:
+    """(forgot, report or None) per seed of an experiment (``trajectories``) or a forget run (``trajectory``)."""
+    if hasattr(res, "trajectories"):
+        return [(bool(t.forgot), t.report) for t in res.trajectories]
+    traj = getattr(res, "trajectory", None)
+    return [] if traj is None else [(bool(traj.forgot), traj.report)]
+
+
+def film_headline(res: Any) -> str:
+    """Did the forgetting film forget, with its p-value (paired test of the source test loss, Θ0 vs the last stage)."""
+    films = _films(res) if res is not None else []
+    if not films:
+        return "This run recorded no forgetting film."
+    ps = [r.p_value for _, r in films if r is not None]
+    forgot = sum(f for f, _ in films)
+    if len(films) == 1:
+        report = films[0][1]
+        p = f" ({pvalue(report.p_value)})" if report is not None else ""
+        pattern = report.pattern if report is not None else ("forgets" if forgot else "no forgetting")
+        return {"forgets": f"The film forgot{p}.",
+                "dips and recovers": f"The film dipped and recovered{p}: not clean forgetting.",
+                "learns": f"The film did not forget{p}: it kept learning, so running it backwards undoes learning."
+                }.get(pattern, f"The film did not forget{p}: extrapolating it backwards has nothing to retrodict.")
+    n = len(films)
+    if forgot == n:
+        return f"The film forgot on all {n} seeds" + (f" (p ≤ {pvalue(max(ps))[4:]})." if ps else ".")
+    if forgot == 0:
+        return (f"The film did not forget on any of the {n} seeds" + (f" (p ≥ {pvalue(min(ps))[4:]})" if ps else "")
+                + ": extrapolating it backwards has nothing to retrodict.")
+    span = f" (p from {pvalue(min(ps))[4:]} to {pvalue(max(ps))[4:]})" if ps else ""
+    return f"The film forgot on {forgot} of {n} seeds{span}."
+
+
+def _predictor(method: str) -> bool:
+    return base_name(method) not in NOT_PREDICTORS and not method.startswith(SHRINK_PREFIX)
+
+
+def _nearest(scores: dict[str, float], truth: str, control: float | None) -> str:
+    closer = sorted((m for m, v in scores.items() if v < 1.0), key=scores.get)
+    best = min(scores, key=scores.get)
+    if closer:
+        text = (f"{_and([_name(m) for m in closer])} got closer to {truth} than keeping Θ0; "
+                f"{_name(best)} was nearest ({num(scores[best])}; 1 = as far as Θ0)")
+    else:
+        text = (f"No predictor got closer to {truth} than keeping Θ0; {_name(best)} was nearest "
+                f"({num(scores[best])}; 1 = as far as Θ0)")
+    if control is not None:
+        text += f"; training Θ0 longer on D0 alone reached {num(control)}"
+    return text + "."
+
+
+def retrodiction_headline(res: Any) -> str:
+    """Which predictor landed nearest to the real larger-data network at the largest scale, against keeping Θ0: the
+    warm oracle (the film really continued on more data; relative error averaged over parameter groups and seeds),
+    else the cold oracle (a network trained on that much data)."""
+    retro = [r for r in getattr(res, "retrodiction", None) or [] if r.get("rel_error") is not None]
+    summary = retrodiction_summary(retro) if retro else []
+    if summary:
+        top = max(e["scale"] for e in summary)
+        by: dict[str, list[float]] = {}
+        for e in summary:
+            if e["scale"] == top and e["rel_error"] is not None:
+                by.setdefault(e["method"], []).append(e["rel_error"])
+        scores = {m: mean(v) for m, v in by.items() if _predictor(m)}
+        control = mean(by["control"]) if by.get("control") else None
+        if scores:
+            return _nearest(scores, f"the real {scale(top)} network (the film continued on more data)", control)
+    rows = [r for r in getattr(res, "rows", None) or []
+            if r.get("valid", True) and r.get("dist_to_oracle") is not None and _predictor(r["method"])]
+    if rows:
+        top = max(float(r["scale"]) for r in rows)
+        by = {}
+        for r in rows:
+            if float(r["scale"]) == top:
+                by.setdefault(r["method"], []).append(float(r["dist_to_oracle"]))
+        return _nearest({m: mean(v) for m, v in by.items()}, f"the real {scale(top)} network (trained on that data)",
+                        None)
+    if not [r for r in getattr(res, "rows", None) or [] if _predictor(r.get("method", ""))]:
+        return "This run made no prediction to compare with a larger-data network."
+    return ("This run has no larger-data network to compare predictions with (oracles off, or a source pool too "
+            "small).")
+
+
+def _entries(res: Any) -> list[dict]:
+    """Summary entries of the run's headline domain: the mean over held-out domains where there are several."""
+    summary = getattr(res, "summary", None) or []
+    domains = list(dict.fromkeys(e.get("domain") for e in summary))
+    return [e for e in summary if e.get("domain") == domains[-1]] if domains else []
+
+
+def downstream_headline(res: Any) -> str:
+    """Did any initialisation beat naive fine-tuning on the target (paired 95 % interval over seeds), with the gain of
+    the real larger-data network where one was trained."""
+    entries = _entries(res)
+    by = {(e["method"], float(e["scale"])): e for e in entries}
+    cands = [e for e in entries if e.get("vs_naive") and _predictor(e["method"])]
+    if not cands:
+        return "No initialisation other than Θ0 was fine-tuned on the target."
+    tag = lambda e: f"{_name(e['method'])} {scale(e['scale'])}"  # noqa: E731
+    best = max(cands, key=lambda e: e["vs_naive"]["mean"])
+    won = [e for e in cands if e["vs_naive"].get("ci95") and e["vs_naive"]["ci95"][0] > 0]
+    if won:
+        top = max(won, key=lambda e: e["vs_naive"]["mean"])
+        d = top["vs_naive"]
+        figure = f"{signed(d['mean'])}, 95 % CI {interval(*d['ci95'])}"
+        text = (f"{tag(top)} beat naive fine-tuning on the target ({figure})" if len(won) == 1 else
+                f"{_and([tag(e) for e in won])} beat naive fine-tuning on the target; best {tag(top)} ({figure})")
+    elif any(e["vs_naive"].get("ci95") for e in cands):
+        seeds = max(e["vs_naive"].get("n", 0) for e in cands)
+        text = (f"No initialisation beat naive fine-tuning on the target (95 % intervals over {seeds} seeds); "
+                f"best {tag(best)} ({signed(best['vs_naive']['mean'])})")
+    else:
+        text = (f"With one seed no initialisation can be shown to beat naive fine-tuning; best {tag(best)} "
+                f"({signed(best['vs_naive']['mean'])}, no interval)")
+    for name, what in (("oracle", "the real {} network"), ("oracle-warm", "the film continued on {} data")):
+        refs = sorted(s for m, s in by if m == name and by[(m, s)].get("vs_naive"))
+        if refs:
+            text += f"; {what.format(scale(refs[-1]))} gained {signed(by[(name, refs[-1])]['vs_naive']['mean'])}"
+            break
+    naive, scratch = by.get(("naive", 1.0)), by.get(("scratch", 1.0))
+    if naive and scratch and naive["mean"] <= scratch["mean"]:
+        text += " — but pre-training did not beat training from scratch, so this target cannot show KNOW"
+    return text + "."
+
+
+def backtest_headline(res: Any) -> str:
+    """Hiding Θ0 and predicting it back from the later stages: which method recovered it best (1 = keeping Θ1)."""
+    rows = getattr(res, "backtest", None) or []
+    by: dict[str, list[float]] = {}
+    for b in rows:
+        if b.get("rel_error") is not None and not b.get("layer") and b.get("method") != "naive":
+            by.setdefault(b["method"], []).append(float(b["rel_error"]))
+    failed = sorted({b["method"] for b in rows if b.get("note")} - set(by))
+    missing = f" {_and([_name(m) for m in failed])} could not be backtested (the chart says why)." if failed else ""
+    if not by:
+        return ("This run has no backtest (hide Θ0, predict it back)." if not failed else missing.strip())
+    scores = {m: mean(v) for m, v in by.items()}
+    best = min(scores, key=scores.get)
+    closer = sorted((m for m, v in scores.items() if v < 1.0), key=scores.get)
+    if closer:
+        text = (f"Hiding Θ0 and predicting it back, {_and([_name(m) for m in closer])} beat keeping Θ1; "
+                f"{_name(best)} was nearest ({num(scores[best])}; 1 = keeping Θ1).")
+    else:
+        text = (f"Hiding Θ0 and predicting it back, no method beat keeping Θ1; {_name(best)} was nearest "
+                f"({num(scores[best])}).")
+    return text + missing
+
+
+def run_headline(res: Any) -> str:
+    """The whole run in one paragraph of plain sentences: forgetting verdict with p; nearest to the real larger-data
+    network against keeping Θ0; downstream against naive — only the parts the run measured. ``res``: an
+    experiment's results, a forget run, or None (a run without readable results)."""
+    if res is None:
+        return "This run has no results to read (it failed, was cancelled, or is still running)."
+    parts = [film_headline(res)]
+    if hasattr(res, "rows"):
+        if getattr(res, "retrodiction", None) or any(r.get("dist_to_oracle") is not None for r in res.rows):
+            parts.append(retrodiction_headline(res))
+        if any(e.get("vs_naive") for e in _entries(res)):
+            parts.append(downstream_headline(res))
+    return " ".join(parts)
+
+
+def status_headline(status: str, error: str | None = None) -> str | None:
+    """The sentence for a run that did not finish (None for a finished one)."""
+    reason = f": {error}" if error else "."
+    return {"failed": f"This run failed{reason}", "cancelled": f"This run was cancelled{reason}",
+            "running": "This run is still running.", "damaged": f"This run is damaged{reason}"}.get(status)
+
+
+_VS = re.compile(r"^(?P<prefix>.*?)(?P<method>\S+) ×(?P<scale>\S+) (?P<word>beats|is WORSE than|does not beat|"
+                 r"is not distinguishable from|vs) naive \((?P<diff>[+\-−]?[\d.]+)(?P<rest>.*)$")
+_RETRO = re.compile(r"^(?P<prefix>.*?)Against the warm oracle, (?P<who>.+) is closer than keeping Θ0 in 0 of "
+                    r"(?P<cells>\d+) \(scale, group\) cells; best (?P<best>[\d.]+)")
+_KINDS = {"beats": "beat naive", "is WORSE than": "are WORSE than naive", "does not beat": "do not beat naive",
+          "is not distinguishable from": "are not distinguishable from naive"}
+
+
+def collapse_verdicts(verdicts: Iterable[str]) -> list[str]:
+    """Repeated verdicts merged into one line per kind (and held-out domain): "X ×2 vs naive (…; one seed: no
+    interval …)" ×15 becomes one line listing the methods and scales; "closer than keeping Θ0 in 0 of n cells" for
+    several methods becomes one. Every other verdict is kept as it is, in order."""
+    out: list[str] = []
+    groups: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for line in verdicts:
+        m, r = _VS.match(line), _RETRO.match(line)
+        if m:
+            kind = "one seed" if "one seed" in m["rest"] else m["word"]
+            key = (m["prefix"], kind)
+            item = (m["method"], m["scale"], m["diff"])
+        elif r:
+            key, item = (r["prefix"], "retro-none"), (r["who"], r["cells"], r["best"])
+        else:
+            out.append(line)
+            continue
+        if key not in groups:
+            groups[key] = []
+            out.append(key)  # type: ignore[arg-type] — replaced below by the merged line
+        groups[key].append(item)
+    return [line if isinstance(line, str) else _merged(line, groups[line]) for line in out]
+
+
+def _merged(key: tuple[str, str], items: list[tuple[str, str, str]]) -> str:
+    prefix, kind = key
+    if kind == "retro-none":
+        who = _and([f"{w} (best {num(float(b))})" for w, _, b in items])
+        return f"{prefix}Against the warm oracle, none of {who} is closer than keeping Θ0 in any (scale, group) cell."
+    by: dict[str, list[str]] = {}
+    for method, k, diff in items:
+        by.setdefault(method, []).append(f"{scale(k)} ({signed(float(diff.replace('−', '-')))})")
+    listed = "; ".join(f"{m} {', '.join(v)}" for m, v in by.items())
+    if kind == "one seed":
+        return (f"{prefix}One seed, so no interval: no evidence either way whether these beat naive — {listed}.")
+    if kind == "vs":
+        return f"{prefix}Compared with naive, without an interval: {listed}."
+    verb = _KINDS[kind] if len(items) > 1 else kind + " naive"
+    return f"{prefix}{listed} {verb} (95 % CI)."
+
+
+__all__ = ["backtest_headline", "collapse_verdicts", "downstream_headline", "film_headline", "retrodiction_headline",
+           "run_headline", "status_headline"]
