@@ -64,7 +64,8 @@ def test_the_film_verdict_with_its_p_value():
     assert learns.startswith("The film did not forget (p = 0.90): it kept learning")
     mixed = film_headline(result(trajectories=[film(True, 1e-5), film(False, 0.3), film(True, 0.01)]))
     assert mixed == "The film forgot on 2 of 3 seeds (p from 1e-5 to 0.30)."
-    assert film_headline(result(trajectories=[film(True, 1e-5), film(True, 0.01)])).endswith("all 2 seeds (p ≤ 0.010).")
+    both = film_headline(result(trajectories=[film(True, 1e-5), film(True, 0.01)]))
+    assert both.endswith("all 2 seeds (p ≤ 0.010).")
     old = film_headline(result(trajectories=[NS(forgot=True, report=None)]))  # recorded before the report existed
     assert old == "The film forgot."
 
@@ -76,7 +77,8 @@ def retro(method, scale, group, rel):
 
 def test_nearest_to_the_warm_oracle_at_the_largest_scale():
     rows = [retro("taskvector", 2.0, "fc", 0.5), retro("taskvector", 8.0, "fc", 1.3),
-            retro("taskvector", 8.0, "bias", 1.2), retro("known", 8.0, "fc", 1.25), retro("known", 8.0, "bias", 1.19), retro("control", 8.0, "fc", 0.9)]
+            retro("taskvector", 8.0, "bias", 1.2), retro("known", 8.0, "fc", 1.25),
+            retro("known", 8.0, "bias", 1.19), retro("control", 8.0, "fc", 0.9)]
     text = retrodiction_headline(result(retrodiction=rows))
     assert text.startswith("No predictor got closer to the real ×8 network")
     assert "KNOWN was nearest (1.22;" in text  # mean of 1.25 and 1.19; ×2's 0.5 is not the largest scale
