@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from statistics import mean
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 from ..methods import SHRINK_PREFIX, base_name
@@ -199,6 +200,28 @@ def status_headline(status: str, error: str | None = None) -> str | None:
             "running": "This run is still running.", "damaged": f"This run is damaged{reason}"}.get(status)
 
 
+def stored_headline(root: Any, run_id: str) -> str:
+    """The headline of a stored run, read from the run store: the sentence of an unfinished or damaged run, the film
+    verdict of a forget run (from its summary, no weights read), the whole headline of a finished experiment."""
+    from ..errors import KnowError
+    from ..store import RunStore
+    from ..views import report_of
+    from .results import load_experiment
+
+    try:
+        info = RunStore(root, create=False).info(run_id)
+        if info.status != "done" or info.kind == "sweep":
+            return status_headline(info.status, info.error) or "A sweep: its cells are experiment runs of their own."
+        if info.kind == "forget":
+            summary = info.summary or {}
+            forget = SimpleNamespace(trajectory=SimpleNamespace(forgot=bool(summary.get("forgot")),
+                                                                report=report_of(summary)))
+            return film_headline(forget)
+        return run_headline(load_experiment(root, run_id))
+    except KnowError as exc:
+        return f"This run cannot be read: {exc}"
+
+
 _VS = re.compile(r"^(?P<prefix>.*?)(?P<method>\S+) ×(?P<scale>\S+) (?P<word>beats|is WORSE than|does not beat|"
                  r"is not distinguishable from|vs) naive \((?P<diff>[+\-−]?[\d.]+)(?P<rest>.*)$")
 _RETRO = re.compile(r"^(?P<prefix>.*?)Against the warm oracle, (?P<who>.+) is closer than keeping Θ0 in 0 of "
@@ -249,4 +272,4 @@ def _merged(key: tuple[str, str], items: list[tuple[str, str, str]]) -> str:
 
 
 __all__ = ["backtest_headline", "collapse_verdicts", "downstream_headline", "film_headline", "retrodiction_headline",
-           "run_headline", "status_headline"]
+           "run_headline", "status_headline", "stored_headline"]

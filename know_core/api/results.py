@@ -112,7 +112,11 @@ def damage(root: str | os.PathLike, run_id: str) -> str | None:
 
 def load_experiment(root: str | os.PathLike, run_id: str) -> ExperimentResult:
     """A finished experiment's results.json, verified against its manifest and validated, as typed objects."""
-    data = RunStore(root).open(run_id).results()
+    return experiment_result(RunStore(root).open(run_id).results())
+
+
+def experiment_result(data: dict[str, Any]) -> ExperimentResult:
+    """A results.json already read and checked (:func:`know_core.schemas.check_results`) as typed objects."""
     return ExperimentResult(
         config=check_config(data["config"], "experiment", "results.json: config"), rows=data["rows"],
         summary=data["summary"], verdicts=data["verdicts"], backtest=data.get("backtest", []),
@@ -132,4 +136,4 @@ def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWe
 
 
 __all__ = ["ExperimentResult", "ForgetRun", "RunInfo", "RunStore", "SeedTrajectory", "SeedWeights", "damage",
-           "load_experiment", "load_forget_run", "load_seed_weights", "open_store"]
+           "experiment_result", "load_experiment", "load_forget_run", "load_seed_weights", "open_store"]

@@ -117,6 +117,9 @@ def _report(args: argparse.Namespace) -> int:
 
             print(format_cost(cost_ledger(results, args.meta_uses)))
         else:
+            from ..api import experiment_result, run_headline
+
+            print(run_headline(experiment_result(results)) + "\n")  # the answer first, then the numbers
             print(format_markdown(results) if args.markdown else format_summary(results))
     except (KeyError, TypeError, ValueError) as exc:
         raise KnowError(f"{args.results} is not a readable results.json ({exc})") from exc

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..api import delete, list_runs
+from ..api import delete, list_runs, stored_headline
 from ..errors import KnowError, RunStoreError
 from ..runs import check_run
 from ..store import RunStore
@@ -17,6 +17,8 @@ def print_run(store: RunStore, run_id: str) -> None:
     info = store.info(run_id)
     s = info.summary
     print(f"run {info.id}  [{info.status}]  {info.kind}  {info.name}")
+    if info.kind != "sweep":
+        print(f"  {stored_headline(store.root, run_id)}")  # the answer first, the details after
     if info.kind == "sweep":
         print_sweep(store, run_id)
         return
