@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import re
 from statistics import mean, stdev
 from typing import Any
 
@@ -59,6 +60,22 @@ def scale_ticks(r: float, stages: int = 1, max_scale: float = 1.0) -> tuple[list
         vals.append((1 / r) ** k)
         k += 1
     return vals, [scale_label(v) for v in vals]
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that reads the numbers in a name as numbers: 0, 3, 6, 9, 12, 14 and ``layer2.0`` before
+    ``layer10.0`` (text order would give 0, 12, 14, 3 …)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part)
+
+
+def film_frames(stages: int, scales: list[float], r: float) -> list[dict[str, Any]]:
+    """The frames of the Trajectory animation: the film from the most-forgotten stage S−1 to Θ0 (``shown`` stages),
+    then one frame per scale the run really predicted (``k`` steps of 1/r, ``scale``), so the slider never runs past
+    the run's largest scale. ``label`` is the slider's text for the frame."""
+    frames = [{"label": f"stage {stages - n}", "shown": n, "k": 0, "scale": 1.0} for n in range(1, stages + 1)]
+    for scale in sorted({float(s) for s in scales if s > 1}):
+        frames.append({"label": scale_label(scale), "shown": stages, "k": steps_of(scale, r), "scale": scale})
+    return frames
 
 
 def report_of(entry: dict[str, Any]) -> ForgettingReport | None:

@@ -4,14 +4,13 @@ the façade, ``know_core.api``)."""
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from know_core.api import SeedTrajectory, film_panel, method_colour, stage_tick_labels
+from know_core.api import SeedTrajectory, film_panel, fmt, method_colour, stage_tick_labels
 from pages._common import show_figure
 
 FILM = method_colour("trajectory")
@@ -36,12 +35,13 @@ def film_figure(panel: dict) -> go.Figure:
     (stage −k = |D0|/r^k images) and the control film C_k (Θ0 trained k more stages on D0 itself) over the stages."""
     stages, theta0 = panel["stages"], panel["stages"][:1]
     warm, control = theta0 + panel["warm"], theta0 + panel["control"]
+    last = _last(panel)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("source test loss", "accuracy"), horizontal_spacing=0.08)
     for col, key in ((1, "source_loss"), (2, "source_acc")):
         first = col == 1
-        fig.add_trace(_line(stages, key, "forgetting film Θ0 → Θ_{S−1}", FILM, group="film", show=first), 1, col)
+        fig.add_trace(_line(stages, key, f"forgetting film Θ0 → {last}", FILM, group="film", show=first), 1, col)
         if panel["warm"]:
-            fig.add_trace(_line(warm, key, "warm oracles Θ_{−k} (more data)", WARM, symbol="star", group="warm",
+            fig.add_trace(_line(warm, key, "warm oracles Θ₋ₖ (more data)", WARM, symbol="star", group="warm",
                                 show=first), 1, col)
         if panel["control"]:
             fig.add_trace(_line(control, key, "control C_k (same data, more training)", CONTROL, dash="dash",
@@ -61,7 +61,7 @@ def film_figure(panel: dict) -> go.Figure:
 def steps_figure(panel: dict) -> go.Figure:
     stages = [p for p in panel["stages"] if p["stage"] > 0]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=[p["stage"] for p in stages], y=_ys(stages, "step_rel"), name="‖Θ_s − Θ_{s−1}‖ / ‖Θ0‖",
+    fig.add_trace(go.Bar(x=[p["stage"] for p in stages], y=_ys(stages, "step_rel"), name="‖Θₛ − Θₛ₋₁‖ / ‖Θ0‖",
                          marker_color=FILM, opacity=0.7, hovertemplate="stage %{x}<br>step %{y:.2%} of ‖Θ0‖"
                                                                        "<extra></extra>"), secondary_y=False)
     fig.add_trace(go.Scatter(x=[p["stage"] for p in stages], y=_ys(stages, "step_cos"), mode="lines+markers",
@@ -76,8 +76,13 @@ def steps_figure(panel: dict) -> go.Figure:
     return fig
 
 
+def _last(panel: dict) -> str:
+    """The most-forgotten stage Θ_{S−1} as plain text (Θ₄ for a five-stage film)."""
+    return f"Θ{fmt.subscript(max(len(panel['stages']) - 1, 0))}"
+
+
 def _p(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2g}"
+    return fmt.pvalue(value).removeprefix("p = ")
 
 
 def forgetting_panel(film: SeedTrajectory, r: float, key: str) -> dict:
@@ -90,10 +95,10 @@ def forgetting_panel(film: SeedTrajectory, r: float, key: str) -> dict:
                    "shown (no loss, removed-sample accuracy, step sizes or p-value).")
     else:
         cols = st.columns(5)
-        cols[0].metric("p-value (loss)", _p(report.p_value), help="paired one-sided test, Θ0 vs Θ_{S−1}")
-        cols[1].metric("p-value (accuracy)", _p(report.p_value_acc), help="McNemar, Θ0 vs Θ_{S−1}")
-        cols[2].metric("strength", f"{report.strength:.1f}", help="the final loss rise in noise-band units")
-        cols[3].metric("smoothness", f"{report.smoothness:.2f}", help="share of the loss movement that goes up")
+        cols[0].metric("p-value (loss)", _p(report.p_value), help=f"paired one-sided test, Θ0 vs {_last(panel)}")
+        cols[1].metric("p-value (accuracy)", _p(report.p_value_acc), help=f"McNemar, Θ0 vs {_last(panel)}")
+        cols[2].metric("strength", fmt.num(report.strength, 2), help="the final loss rise in noise-band units")
+        cols[3].metric("smoothness", fmt.num(report.smoothness, 2), help="share of the loss movement that goes up")
         cols[4].metric("pattern", report.pattern, report.kind or None, delta_color="off")
     left, right = st.columns([3, 2])
     with left:

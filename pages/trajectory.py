@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (KnowError, continuation_scores, layers, method_colour, method_order, pca_view,
-                           protocol_line, scale_label)
+from know_core.api import (KnowError, continuation_scores, film_frames, film_headline, fmt, layers, method_colour,
+                           method_order, natural_key, pca_view, protocol_line)
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
                            seed_weights, show_figure, sync_url, url_value)
 from pages._curves import curves_figure
@@ -17,16 +17,21 @@ from pages._common import md
 
 VIEWS = ["2-D", "3-D", "Animation", "Per-weight curves"]
 SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star", "warm": "star", "control": "x"}
-WARM_SERIES = "warm oracles (Θ0 → Θ_{−1} → …: the real continuation)"
-CONTROL_SERIES = "control film (Θ0 → C_1 → …: same data, more training)"
+WARM_SERIES = "warm oracles (Θ0 → Θ₋₁ → …: the real continuation)"
+CONTROL_SERIES = "control film (Θ0 → C₁ → …: same data, more training)"
+# Legend in rows under the plot, colour bar on the right with its own margin: the two never overlap, and the legend's
+# long names never take width from the plot (a legend on the right squeezed it, most visibly while playing).
+LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=-0.14, yanchor="top")
+COLORBAR = dict(title="source acc.", x=1.02, xanchor="left", thickness=14, len=0.75)
 
 st.title("Trajectory")
+headline = st.container()  # the page's one-sentence answer, filled once the run is read
 st.markdown(
     "Every point is a whole network, squeezed from thousands of weights to 2 or 3 numbers by PCA (one basis fitted "
     "on all points, so distances compare like with like). The **trajectory** runs from the most-forgotten stage "
-    "Θ_{S−1} to Θ0; each **method** continues it past Θ0 to its ×2, ×4, ×8 predictions; the **oracle** (when the run "
+    "to Θ0; each **method** continues it past Θ0 to its ×2, ×4, ×8 predictions; the **oracle** (when the run "
     "has one) is where the real larger-data network sits. The **warm oracles** continue the film the other way on "
-    "real supersets of D0 (Θ_{−1}, Θ_{−2} …: what each prediction claims to be), and the **control film** trains Θ0 "
+    "real supersets of D0 (Θ₋₁, Θ₋₂ …: what each prediction claims to be), and the **control film** trains Θ0 "
     "further on D0 itself, so the drift any further training causes is visible. Colour is source-task accuracy.")
 
 runs = experiment_runs()
@@ -38,6 +43,7 @@ res = load_results(info)
 if res is None:
     st.stop()
 r = res.r
+headline.subheader(md(film_headline(res)), anchor=False)
 st.caption(protocol_line(res.config))
 seeds = res.seeds
 with mid:
@@ -50,7 +56,7 @@ except KnowError as exc:
     st.error(f"This run's weights cannot be read: {md(exc)}")
     st.stop()
 by_layer = layers(sw.groups)
-layer_options = ["all", *by_layer]
+layer_options = ["all", *sorted(by_layer, key=natural_key)]
 with right:
     if "traj-layer" not in st.session_state or st.session_state["traj-layer"] not in layer_options:
         st.session_state["traj-layer"] = url_value("layer", "all", layer_options)
@@ -69,8 +75,9 @@ points, pca = pca_view(sw, r, layer, k=3)
 explained = pca.explained + [0.0] * (3 - len(pca.explained))
 traj = sorted([p for p in points if p["kind"] == "trajectory"], key=lambda p: -p["stage"])
 theta0 = next(p for p in points if p["kind"] == "trajectory" and p["stage"] == 0)
-series = {"trajectory (Θ_{S−1} → Θ0)": traj}
-kinds = {"trajectory (Θ_{S−1} → Θ0)": "trajectory"}
+last = f"Θ{fmt.subscript(len(traj) - 1)}"  # the most-forgotten stage, Θ_{S−1}, as plain text
+series = {f"trajectory ({last} → Θ0)": traj}
+kinds = {f"trajectory ({last} → Θ0)": "trajectory"}
 for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] in ("prediction", "oracle")),
                      key=method_order):
     series[method] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
@@ -81,7 +88,7 @@ for name, kind in ((WARM_SERIES, "warm"), (CONTROL_SERIES, "control")):
         series[name], kinds[name] = [theta0, *extra], kind
 accs = [p["source_acc"] for p in points if p["source_acc"] is not None]
 color_axis = dict(colorscale="Viridis", cmin=min(accs, default=0), cmax=max(accs, default=1),
-                  colorbar=dict(title="source acc."))
+                  colorbar=COLORBAR)
 
 
 def hover(p: dict) -> str:
@@ -133,8 +140,8 @@ def pca_2d(contours: dict | None = None, metric: str = "accuracy") -> go.Figure:
             line=dict(color=color_of(name), width=3 if kind in ("trajectory", "warm") else 2, dash=dash_of(name)),
             marker=marker(pts, kind), text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title="Forgetting trajectory and predictions in one PCA plane", xaxis_title=axis_title(0),
-                      yaxis_title=axis_title(1), coloraxis=color_axis, height=560, legend=dict(orientation="h",
-                                                                                                y=-0.18))
+                      yaxis_title=axis_title(1), coloraxis=color_axis, height=600, legend=LEGEND_BELOW,
+                      margin=dict(r=90))
     return fig
 
 
@@ -151,66 +158,81 @@ def pca_3d() -> go.Figure:
             name=name, line=dict(color=color_of(name), width=4, dash=dash_of(name)),
             marker=mk, text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title="Forgetting trajectory and predictions in 3-D PCA space", coloraxis=color_axis,
-                      height=620, scene=dict(xaxis_title=f"PC1 ({explained[0]:.0%})",
+                      height=660, legend={**LEGEND_BELOW, "y": 0}, margin=dict(r=90, b=130), scene=dict(xaxis_title=f"PC1 ({explained[0]:.0%})",
                                              yaxis_title=f"PC2 ({explained[1]:.0%})",
                                              zaxis_title=f"PC3 ({explained[2]:.0%})"))
     return fig
 
 
 def animation() -> go.Figure:
-    """Frame by frame: the trajectory from the most-forgotten stage to Θ0, then every method's ×2, ×4 … step."""
-    names = list(series)
-    steps: list[dict[str, int]] = []
-    for n in range(1, len(traj) + 1):
-        steps.append({name: (n if name == names[0] else 0) for name in names})
-    rollout = max((len(pts) for name, pts in series.items() if name != names[0]), default=0)
-    for n in range(2, rollout + 1):
-        steps.append({name: (len(traj) if name == names[0] else n) for name in names})
+    """Frame by frame: the trajectory from the most-forgotten stage to Θ0, then one frame per scale the run predicted
+    (×2, ×4 … up to its largest: each method's prediction, the oracles and warm oracles at that scale, the control
+    film's C_k for the same k steps)."""
+    frames = film_frames(len(traj), res.config.scales, r)
+    film_name = next(iter(series))
 
-    def traces(counts: dict[str, int]) -> list[go.Scatter]:
+    def shown(name: str, frame: dict) -> list[dict]:
+        pts = series[name]
+        if name == film_name:
+            return pts[:frame["shown"]]
+        if frame["k"] == 0:
+            return []
+        if kind_of(name) == "control":
+            return pts[:1 + frame["k"]]  # Θ0, C_1 … C_k
+        return [pts[0], *(p for p in pts[1:] if p["scale"] <= frame["scale"] * (1 + 1e-9))]
+
+    def traces(frame: dict) -> list[go.Scatter]:
         out = []
-        for name, pts in series.items():
-            shown = pts[:counts[name]]
-            kind = kind_of(name)
-            out.append(go.Scatter(x=[p["pc1"] for p in shown], y=[p["pc2"] for p in shown], mode="lines+markers",
-                                  name=name, marker=marker(shown, kind), text=[hover(p) for p in shown],
+        for name in series:
+            pts = shown(name, frame)
+            out.append(go.Scatter(x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers",
+                                  name=name, marker=marker(pts, kind_of(name)), text=[hover(p) for p in pts],
                                   hovertemplate="%{text}<extra></extra>",
                                   line=dict(color=color_of(name), dash=dash_of(name))))
         return out
 
     xs, ys = [p["pc1"] for p in points], [p["pc2"] for p in points]
     pad = lambda v: 0.08 * (max(v) - min(v) or 1)  # noqa: E731
-    labels = [f"stage {traj[c[names[0]] - 1]['stage']}" if i < len(traj) else f"×{(1 / r) ** (i - len(traj) + 1):g}"
-              for i, c in enumerate(steps)]
-    fig = go.Figure(data=traces(steps[0]), frames=[go.Frame(data=traces(c), name=str(i)) for i, c in enumerate(steps)])
+    largest = fmt.scale(max(res.config.scales, default=1))
+    fig = go.Figure(data=traces(frames[0]),
+                    frames=[go.Frame(data=traces(f), name=str(i)) for i, f in enumerate(frames)])
+    # Buttons and slider above the plot, legend below, colour bar right: playing never moves or covers anything.
     fig.update_layout(
-        title="Animation: forgetting (Θ_{S−1} → Θ0), then retrodiction (×2, ×4, …)", coloraxis=color_axis, height=560,
+        title=dict(text=f"Animation: forgetting ({last} → Θ0), then retrodiction (×2 … {largest})", y=0.98),
+        coloraxis=color_axis, height=640, legend=LEGEND_BELOW, margin=dict(t=150, r=90),
         xaxis=dict(title=axis_title(0), range=[min(xs) - pad(xs), max(xs) + pad(xs)]),
         yaxis=dict(title=axis_title(1), range=[min(ys) - pad(ys), max(ys) + pad(ys)]),
-        updatemenus=[dict(type="buttons", x=0, y=1.12, direction="left", buttons=[
+        updatemenus=[dict(type="buttons", x=0, xanchor="left", y=1.02, yanchor="bottom", direction="left", buttons=[
             dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=700, redraw=True),
                                                                   fromcurrent=True)]),
             dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate",
                                                                         frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=0, y=-0.05, steps=[dict(label=labels[i], method="animate",
-                                                    args=[[str(i)], dict(mode="immediate", frame=dict(redraw=True))])
-                                               for i in range(len(steps))])])
+        sliders=[dict(active=0, x=0.2, xanchor="left", len=0.8, y=1.02, yanchor="bottom", pad=dict(t=0, b=10),
+                      steps=[dict(label=f["label"], method="animate",
+                                  args=[[str(i)], dict(mode="immediate", frame=dict(redraw=True))])
+                             for i, f in enumerate(frames)])])
     return fig
 
 
-plot_col, side = st.columns([3, 1])
+# Pixel widths that add up to less than the side column (a third of a wide page beside the sidebar, about 270 px on a
+# 1280-px screen): every column shows, none is cut.
+SIDE_WIDTHS = {"method": 100, "scale": 40, "cosine": 50, fmt.label("rel_error"): 65}
+
+plot_col, side = st.columns([2, 1])
 with side:
     st.markdown("**Does each prediction point along the real continuation?**")
     scores = continuation_scores(sw, r, layer)
     if scores:
-        st.dataframe(pd.DataFrame([{"method": s["method"], "scale": scale_label(s["scale"]), "cosine": s["cosine"],
-                                    "rel. error": s["rel_error"]} for s in scores]),
+        st.dataframe(pd.DataFrame([{"method": s["method"], "scale": fmt.scale(s["scale"]), "cosine": s["cosine"],
+                                    fmt.label("rel_error"): s["rel_error"]} for s in scores]),
                      hide_index=True, width="stretch", key="traj-continuation",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("cosine", "rel. error")})
-        st.caption("Against the warm oracle Θ_{−k}, over the chosen parameters in full weight space (not this "
-                   "projection): cosine of (Θ̂ − Θ0) with (Θ_{−k} − Θ0), 1 = same direction, below 0 = pointing "
-                   "away; relative error ‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖, 1 = no better than keeping Θ0. *control* "
-                   "is C_k, Θ0 trained on D0 itself: the drift every film shares.")
+                     column_config={c: st.column_config.NumberColumn(c, format="%.2f", width=w)
+                                    if c in ("cosine", fmt.label("rel_error")) else st.column_config.Column(c, width=w)
+                                    for c, w in SIDE_WIDTHS.items()})
+        st.caption("Against the warm oracle Θ₋ₖ, over the chosen parameters in full weight space (not this "
+                   "projection): cosine of (Θ̂ − Θ0) with (Θ₋ₖ − Θ0), 1 = same direction, below 0 = pointing "
+                   "away; relative error ‖Θ̂ − Θ₋ₖ‖ / ‖Θ0 − Θ₋ₖ‖, 1 = no better than keeping Θ0. *control* "
+                   "is Cₖ, Θ0 trained on D0 itself: the drift every film shares.")
     else:
         st.info("This run has no warm oracles (older runs, oracles off, or a pool too small for |D0|/r), so there is "
                 "no real continuation to compare the predictions with.")

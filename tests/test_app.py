@@ -40,8 +40,8 @@ def stored_without_warm(tmp_path_factory):
     return root, record_experiment(cfg, RunStore(root), name="no warm oracles")
 
 
-WARM = "warm oracles (Θ0 → Θ_{−1} → …: the real continuation)"
-CONTROL = "control film (Θ0 → C_1 → …: same data, more training)"
+WARM = "warm oracles (Θ0 → Θ₋₁ → …: the real continuation)"
+CONTROL = "control film (Θ0 → C₁ → …: same data, more training)"
 
 
 def protocol_shown(at) -> bool:
@@ -114,7 +114,7 @@ def test_trajectory_puts_trajectory_predictions_and_oracle_in_one_plot(app, stor
     at = app(root, "trajectory", run=exp_id, seed="1")
     assert at.selectbox(key="traj-seed").value == 1
     pca = chart(at, "one PCA plane")
-    assert [t["name"] for t in pca["data"]] == ["trajectory (Θ_{S−1} → Θ0)", "taskvector", "expfit", "oracle",
+    assert [t["name"] for t in pca["data"]] == ["trajectory (Θ₃ → Θ0)", "taskvector", "expfit", "oracle",
                                                 WARM, CONTROL]
     assert len(pca["data"][0]["x"]) == 4  # four stages
     assert len(pca["data"][4]["x"]) == 3 and len(pca["data"][5]["x"]) == 4  # Θ0, Θ−1, Θ−2; Θ0, C1 … C3
@@ -131,8 +131,8 @@ def test_trajectory_forgetting_panel(app, stored):
     at = app(root, "trajectory", run=exp_id)
     film = chart(at, "Forgetting panel")
     names = [t["name"] for t in film["data"]]
-    assert names.count("forgetting film Θ0 → Θ_{S−1}") == 2  # loss and accuracy
-    assert names.count("warm oracles Θ_{−k} (more data)") == 2 and names.count(
+    assert names.count("forgetting film Θ0 → Θ₃") == 2  # loss and accuracy
+    assert names.count("warm oracles Θ₋ₖ (more data)") == 2 and names.count(
         "control C_k (same data, more training)") == 2
     assert "accuracy on the removed samples D0 \\ D_s" in names
     loss = film["data"][0]
@@ -194,7 +194,7 @@ def test_a_run_without_warm_oracles_still_renders(app, stored_without_warm):
     assert WARM not in names and CONTROL not in names
     assert any("no warm oracles" in i.value for i in at.info)
     film = chart(at, "Forgetting panel")
-    assert {t["name"] for t in film["data"]} == {"forgetting film Θ0 → Θ_{S−1}",
+    assert {t["name"] for t in film["data"]} == {"forgetting film Θ0 → Θ₃",
                                                   "accuracy on the removed samples D0 \\ D_s"}
     at = app(root, "compare", runs=run_id)
     assert not at.exception and any("no warm oracles" in i.value for i in at.info)

@@ -108,6 +108,15 @@ def interval(lo: Any, hi: Any, sig: int = 2) -> str:
     return f"[{signed(lo, sig)}, {signed(hi, sig)}]"
 
 
+_SUB = str.maketrans("0123456789+-−=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+
+
+def subscript(x: Any) -> str:
+    """``x`` as Unicode subscript (4 → ``₄``, −1 → ``₋₁``, "s-1" → ``ₛ₋₁``), so ``"Θ" + subscript(S - 1)`` reads Θ₄
+    in plain text, where Markdown and chart labels would show ``Θ_{S−1}`` raw."""
+    return str(x).replace(" ", "").translate(_SUB)
+
+
 def label(column: str) -> str:
     """What a person reads for a raw column name."""
     return LABELS.get(column, column.replace("_", " "))
@@ -130,4 +139,4 @@ def labelled(rows: Iterable[Mapping[str, Any]] | Any, *, sig: int = 3, scale_col
 
 
 __all__ = ["LABELS", "MISSING", "interval", "label", "labelled", "mean_std", "missing", "num", "pvalue", "scale",
-           "signed"]
+           "signed", "subscript"]

@@ -12,7 +12,8 @@ from ..landscape import contour_key
 from ..pca import pca_view, weight_curves
 from ..seedweights import layers
 from ..transfer import format_transfer, load_transfer, transfer_rows
-from ..views import continuation_scores, protocol_line, retrodiction_summary, scale_label, scale_ticks, stage_tick_labels
+from ..views import (continuation_scores, film_frames, natural_key, protocol_line, retrodiction_summary, scale_label,
+                     scale_ticks, stage_tick_labels)
 from ..views import film_panel as _film_panel
 from .results import SeedTrajectory
 
@@ -22,6 +23,6 @@ def film_panel(film: SeedTrajectory, r: float) -> dict[str, Any]:
     return _film_panel(film.record, r)
 
 
-__all__ = ["aggregate", "contour_key", "continuation_scores", "film_panel", "invalid_methods", "layer_backtest",
-           "layers", "pca_view", "protocol_line", "retrodiction_summary", "scale_label", "scale_ticks",
-           "stage_tick_labels", "transfer_rows", "format_transfer", "load_transfer", "weight_curves"]
+__all__ = ["aggregate", "contour_key", "continuation_scores", "film_frames", "film_panel", "invalid_methods",
+           "layer_backtest", "layers", "natural_key", "pca_view", "protocol_line", "retrodiction_summary", "scale_label",
+           "scale_ticks", "stage_tick_labels", "transfer_rows", "format_transfer", "load_transfer", "weight_curves"]
