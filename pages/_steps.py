@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from know_core.api import (ExperimentResult, ForgetRun, SeedWeights, aggregate, continuation_scores, film_panel,
-                           method_colour, method_order, pca_view)
-from know_core.api import fmt
+from know_core.api import (ExperimentResult, ForgetRun, SeedWeights, aggregate, downstream_headline, film_headline,
+                           film_panel, method_colour, method_order, pca_view, retrodiction_headline)
 from pages._figures import scale_axis
 from pages._film import film_figure
 
@@ -31,8 +30,8 @@ EXPLAIN = {
     "predictions": "Each method runs the film backwards past Θ0 to guess the networks ×2, ×4 … more data would give; "
                    "same plane, same axes as the film.",
     "warm": "The warm oracles Θ_{−k} are the film really continued on nested supersets of D0: what each prediction "
-            "claims to be. The headline is the best relative error ‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖ (1 = no better "
-            "than keeping Θ0), in full weight space.",
+            "claims to be; the headline compares them at the largest scale by relative error "
+            "‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖ (1 = no better than keeping Θ0), in full weight space.",
     "downstream": "Target-task accuracy after fine-tuning from each method's predicted weights, against the scaling "
                   "factor; ×1 is Θ0 itself (naive), drawn across as the line to beat. Error bars: one standard "
                   "deviation over seeds.",
@@ -52,8 +51,7 @@ class Screen:
 
 
 def film_screen(res: ExperimentResult, seed: int) -> Screen:
-    panel = film_panel(res.trajectory(seed), res.r)
-    return Screen(panel["verdict"] or "No verdict was recorded for this film.", film_figure(panel))
+    return Screen(film_headline(res), film_figure(film_panel(res.trajectory(seed), res.r)))
 
 
 def forget_film_screen(run: ForgetRun) -> Screen:
@@ -62,7 +60,7 @@ def forget_film_screen(run: ForgetRun) -> Screen:
     stages = [{"stage": s, "size": traj.stage_sizes[s] if s < len(traj.stage_sizes) else None, "scale": r ** s,
                "source_acc": acc, "source_loss": traj.source_loss[s] if s < len(traj.source_loss) else None,
                "removed_acc": None} for s, acc in enumerate(traj.source_acc)]
-    return Screen(traj.verdict(), film_figure({"stages": stages, "warm": [], "control": []}))
+    return Screen(film_headline(run), film_figure({"stages": stages, "warm": [], "control": []}))
 
 
 def _axis(values: list[float], title: str) -> dict:
@@ -120,19 +118,17 @@ def predictions_screen(sw: SeedWeights, r: float) -> Screen:
 
 
 def warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
-    if not sw.warm:
-        return Screen("No warm oracle in this run.",
-                      note="It was recorded before warm oracles existed, with oracles off, or from a source pool too "
-                           "small to hold |D0|/r images: there is no real continuation to compare the predictions "
-                           "with.")
-    scores = [row for row in continuation_scores(sw, res.r) if row["method"] != "control"
-              and row["rel_error"] is not None]
-    best = min(scores, key=lambda row: row["rel_error"], default=None)
-    headline = ("The predictions beside the real continuation." if best is None else
-                f"Closest to the real continuation: {best['method']} {fmt.scale(best['scale'])}, relative error "
-                f"{fmt.num(best['rel_error'])} (1 = no better than keeping Θ0).")
-    return Screen(headline, pca_figure(sw, res.r, ("prediction", "warm", "oracle"),
-                                       "Predictions beside the warm oracles (the film really continued)"))
+    """The predictions beside the real larger-data networks: the warm oracles (else the cold ones), with the headline
+    of the distance to them."""
+    if not sw.warm and not sw.oracles:
+        return Screen(retrodiction_headline(res),
+                      note="This run has no warm oracle: it was recorded before warm oracles existed, with oracles "
+                           "off, or from a source pool too small to hold |D0|/r images, so there is no real "
+                           "continuation to compare the predictions with.")
+    return Screen(retrodiction_headline(res), pca_figure(sw, res.r, ("prediction", "warm", "oracle"),
+                                                         "Predictions beside the warm oracles (the film really "
+                                                         "continued)" if sw.warm else
+                                                         "Predictions beside the oracles (trained on more data)"))
 
 
 def at_one_domain(res: ExperimentResult) -> ExperimentResult:
@@ -166,17 +162,10 @@ def downstream_figure(res: ExperimentResult) -> go.Figure | None:
 
 
 def downstream_screen(res: ExperimentResult) -> Screen:
-    res = at_one_domain(res)
-    gains = [e for e in res.summary if (e.get("vs_naive") or {}).get("mean") is not None
-             and e["method"] not in ("oracle", "oracle-warm", "scratch") and not e["method"].startswith("shrink:")]
-    best = max(gains, key=lambda e: e["vs_naive"]["mean"], default=None)
-    headline = ("Downstream: target accuracy by scaling factor." if best is None else
-                f"Downstream, the best is {best['method']} {fmt.scale(best['scale'])}: "
-                f"{fmt.signed(best['vs_naive']['mean'])} target accuracy vs naive Θ0.")
-    fig = downstream_figure(res)
+    fig = downstream_figure(at_one_domain(res))
     if fig is None:
-        return Screen(headline, note="No method but naive was fine-tuned in this run.")
-    return Screen(headline, fig)
+        return Screen(downstream_headline(res), note="No method but naive was fine-tuned in this run.")
+    return Screen(downstream_headline(res), fig)
 
 
 __all__ = ["EXPLAIN", "STEPS", "TITLES", "Screen", "downstream_figure", "downstream_screen", "film_screen",

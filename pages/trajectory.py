@@ -14,6 +14,7 @@ from pages._curves import curves_figure
 from pages._film import forgetting_panel
 from pages._landscape import landscape
 from pages._common import md
+from pages._presentation import prose
 
 VIEWS = ["2-D", "3-D", "Animation", "Per-weight curves"]
 SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star", "warm": "star", "control": "x"}
@@ -26,7 +27,7 @@ COLORBAR = dict(title="source acc.", x=1.02, xanchor="left", thickness=14, len=0
 
 st.title("Trajectory")
 headline = st.container()  # the page's one-sentence answer, filled once the run is read
-st.markdown(
+prose(
     "Every point is a whole network, squeezed from thousands of weights to 2 or 3 numbers by PCA (one basis fitted "
     "on all points, so distances compare like with like). The **trajectory** runs from the most-forgotten stage "
     "to Θ0; each **method** continues it past Θ0 to its ×2, ×4, ×8 predictions; the **oracle** (when the run "

@@ -1,0 +1,173 @@
+"""Presentation mode (``?present=1``: large type, no prose, the headline kept, on every page and across page switches)
+and the Present page's step-through of one run (one headline and one figure per step, Previous / Next in the URL)."""
+
+import dataclasses
+import json
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO, tiny_config
+from experiment_helpers import tiny_experiment
+
+STYLE = '<style id="know-present">'
+TRAJECTORY_INTRO = "Every point is a whole network"  # the Trajectory page's intro paragraph
+FIGURES = {1: "Forgetting panel", 2: "The forgetting film in the PCA plane", 3: "Predictions ×2, ×4",
+           4: "Predictions beside the warm oracles", 5: "Target accuracy after fine-tuning"}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """(runs dir, {"warm": experiment with warm oracles, "cold": one with no oracle at all, "forget": a forget run})."""
+    from know_core.runs import record_experiment, record_forgetting
+    from know_core.store import RunStore
+
+    root = tmp_path_factory.mktemp("runs-present")
+    store = RunStore(root)
+    cfg = tiny_experiment()
+    no_warm = dataclasses.replace(cfg, oracles="off", source=dataclasses.replace(cfg.source, warm="off"))
+    return root, {"forget": record_forgetting(tiny_config(), store, name="a forget run"),
+                  "cold": record_experiment(no_warm, store, name="no oracles"),
+                  "warm": record_experiment(cfg, store, name="with warm oracles")}
+
+
+def open_page(monkeypatch, root, page: str, **params) -> AppTest:
+    monkeypatch.setenv("KNOW_RUNS_DIR", str(root))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{page}.py")
+    return run(at, monkeypatch)
+
+
+def run(at: AppTest, monkeypatch) -> AppTest:
+    """Run (or rerun) through app.py's router, as a real server does. AppTest starts every run in Streamlit's legacy
+    ``pages/`` mode, which pages leave only when they first import pages._common (pages/_routing.py): forgetting
+    that import makes this run route through app.py (its sidebar toggle, its CSS) rather than run the page alone."""
+    monkeypatch.delitem(sys.modules, "pages._common", raising=False)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def styled(at: AppTest) -> bool:
+    return any(STYLE in m.value for m in at.markdown)
+
+
+def shows(at: AppTest, text: str) -> bool:
+    return any(text in m.value for m in [*at.markdown, *at.caption])
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def step_shown(at: AppTest) -> int:
+    (indicator,) = [m.value for m in at.markdown if m.value.startswith("**Step ")]
+    return int(indicator.split("/")[0].removeprefix("**Step "))
+
+
+def test_presentation_mode_gives_large_type_hides_prose_and_keeps_the_headline(monkeypatch, stored):
+    root, runs = stored
+    plain = open_page(monkeypatch, root, "trajectory", run=runs["warm"])
+    assert not styled(plain) and shows(plain, TRAJECTORY_INTRO)
+    assert plain.toggle(key="present-mode").value is False and "present" not in plain.query_params
+    at = open_page(monkeypatch, root, "trajectory", run=runs["warm"], present="1")
+    assert styled(at)
+    css = next(m.value for m in at.markdown if STYLE in m.value)
+    assert "html { font-size: 22px; }" in css
+    assert not shows(at, TRAJECTORY_INTRO)
+    assert at.title[0].value == "Trajectory"
+    assert [h.value for h in at.subheader][:1] == [h.value for h in plain.subheader][:1]  # the page's headline stays
+    assert at.subheader[0].value.startswith("The film")
+    assert all(spec["layout"]["font"]["size"] >= 20 for spec in charts(at))  # figures get large type too
+    assert all(spec["layout"].get("font", {}).get("size") is None for spec in charts(plain))
+
+
+def test_the_toggle_writes_the_url_and_survives_a_page_switch(monkeypatch, stored):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "scaling", runs=runs["warm"])
+    at.toggle(key="present-mode").set_value(True)
+    run(at, monkeypatch)
+    assert at.query_params["present"] == "1" and styled(at)
+    del at.query_params["present"]  # a page switch in the browser drops the old page's query string
+    run(at.switch_page("pages/compare.py"), monkeypatch)
+    assert at.title[0].value == "Compare"
+    assert at.query_params["present"] == "1" and styled(at)
+    at.toggle(key="present-mode").set_value(False)
+    run(at, monkeypatch)
+    assert "present" not in at.query_params and not styled(at)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 5])
+def test_each_step_shows_a_headline_and_its_figure(monkeypatch, stored, step):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run=runs["warm"], step=str(step), present="1")
+    assert step_shown(at) == step
+    (spec,) = charts(at)  # one figure per screen
+    assert spec["layout"]["title"]["text"].startswith(FIGURES[step])
+    assert len(at.header) == 1 and at.header[0].value  # the headline
+    assert not at.caption or not any("Every point is a whole network" in c.value for c in at.caption)
+    assert not at.warning
+
+
+def test_next_and_previous_move_the_step_and_the_url_within_bounds(monkeypatch, stored):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run=runs["warm"])
+    assert step_shown(at) == 1 and at.query_params["step"] == "1" and at.query_params["run"] == runs["warm"]
+    assert at.button(key="present-prev").disabled and not at.button(key="present-next").disabled
+    for expected in range(2, 6):
+        at.button(key="present-next").click()
+        run(at, monkeypatch)
+        assert step_shown(at) == expected and at.query_params["step"] == str(expected)
+    assert at.button(key="present-next").disabled and not at.button(key="present-prev").disabled  # the last step
+    at.button(key="present-prev").click()
+    run(at, monkeypatch)
+    assert step_shown(at) == 4 and at.query_params["step"] == "4"
+    assert any(FIGURES[4] in c for c in (s["layout"]["title"]["text"] for s in charts(at)))
+
+
+@pytest.mark.parametrize("bad", ["x", "0", "6", "-1", "2.5", ""])
+def test_a_bad_step_in_the_url_falls_back_to_the_first_with_a_message(monkeypatch, stored, bad):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run=runs["warm"], step=bad)
+    assert step_shown(at) == 1 and at.query_params["step"] == "1"
+    assert any("There is no step" in w.value for w in at.warning)
+
+
+def test_an_unknown_run_in_the_url_falls_back_with_a_message(monkeypatch, stored):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run="no-such-run", step="2")
+    assert any("There is no finished run no\\-such\\-run here" in w.value for w in at.warning)
+    assert at.query_params["run"] in runs.values() and step_shown(at) == 2
+    assert len(charts(at)) == 1
+
+
+def test_a_run_without_warm_oracles_says_so_on_that_step(monkeypatch, stored):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run=runs["cold"], step="4")
+    assert not charts(at)
+    assert any("no real continuation" in i.value for i in at.info)
+    at = open_page(monkeypatch, root, "present", run=runs["cold"], step="5")
+    assert len(charts(at)) == 1  # downstream does not need them
+
+
+def test_a_forgetting_only_run_shows_its_film_then_says_what_it_lacks(monkeypatch, stored):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run=runs["forget"], step="1")
+    assert at.selectbox(key="present-run").value == runs["forget"]
+    (spec,) = charts(at)
+    assert spec["layout"]["title"]["text"].startswith(FIGURES[1])
+    for step in ("2", "3", "4", "5"):
+        at = open_page(monkeypatch, root, "present", run=runs["forget"], step=step)
+        assert not charts(at)
+        assert any("needs an experiment run" in i.value for i in at.info)
+
+
+def test_outside_presentation_mode_each_step_explains_itself(monkeypatch, stored):
+    root, runs = stored
+    at = open_page(monkeypatch, root, "present", run=runs["warm"], step="2")
+    assert not styled(at)
+    assert any("Every point is a whole network" in c.value for c in at.caption)
+    assert "present" not in at.query_params
