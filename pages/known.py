@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from statistics import median
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,9 +12,9 @@ import streamlit as st
 import torch
 
 from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, KnowError, available_predictors,
-                           get_predictor, load_transfer, method_colour, official_known_folder, predictor_entry,
+                           fmt, get_predictor, load_transfer, method_colour, official_known_folder, predictor_entry,
                            transfer_rows)
-from pages._common import REPO, show_figure
+from pages._common import REPO, md, show_figure
 
 COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]
 EXAMPLES = pd.DataFrame([
@@ -25,6 +26,7 @@ EXAMPLES = pd.DataFrame([
 ], columns=["example", "group", *COLUMNS])
 
 st.title("KNOWN")
+headline = st.container()  # one sentence on what KNOWN does to these windows, filled once they are predicted
 st.markdown(
     "**KNOWN** is a tiny network (9,425 parameters, one per group: conv kernels, fully-connected kernels, biases) that "
     "reads one weight's last five values — most-forgotten first, Θ0 last — and outputs the next value, as if trained "
@@ -90,6 +92,21 @@ st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%+.5f") for c in pd.DataFrame(table).columns
                             if ":" in c})
 
+
+
+def known_headline(rows: list[dict]) -> str:
+    """What the default KNOWN does to the windows on the page, in one sentence, beside the straight continuation."""
+    steps = [abs(row["known (default): Δ"]) for row in rows if "known (default): Δ" in row]
+    if not steps:
+        return ("The default KNOWN network is not available on this machine, so only the reference predictors "
+                "continue these windows.")
+    text = (f"KNOWN reads a weight's last five values and predicts the next: on these {len(steps)} windows it moves "
+            f"θ0 by a median |Δ| of {fmt.num(median(steps))}")
+    straight = [abs(row["taskvector: Δ"]) for row in rows if "taskvector: Δ" in row]
+    return text + (f", where the straight continuation moves it {fmt.num(median(straight))}." if straight else ".")
+
+
+headline.subheader(md(known_headline(table)), anchor=False)
 labels = [t["example"] for t in table]
 pick = st.selectbox("Sequence to plot", range(len(labels)), format_func=lambda i: labels[i], key="known-pick")
 row = edited.reset_index(drop=True).iloc[pick]
@@ -120,11 +137,65 @@ for group in GROUPS:
         resp.add_trace(go.Scatter(x=grid.tolist(), y=delta.tolist(), name=f"{name} · {group}", mode="lines",
                                   line=dict(dash="solid" if "official" in name else "dash")))
 if resp.data:
+    # "~g" ticks (3e-14, 0.05), never Plotly's SI prefixes, which write 3e-14 as "30f".
     resp.update_layout(title="Predicted step Δ for a flat window, by weight value", height=400,
-                       xaxis_title="θ0 (the weight's constant value)", yaxis_title="Δ = θ̂ − θ0")
+                       xaxis=dict(title="θ0 (the weight's constant value)", tickformat="~g"),
+                       yaxis=dict(title="Δ = θ̂ − θ0", tickformat="~g"))
     show_figure(resp, "known-flat-response")
 else:
     st.info("No KNOWN network is available to probe.")
+
+def recipe_rows(recipe: dict, prefix: str = "") -> list[dict[str, str]]:
+    """The checkpoint card's recipe as (setting, value) rows a person reads: nested settings as "a · b", values as
+    set (fmt.setting: 0.001, not 0.00100; lists joined)."""
+    rows = []
+    for key, value in recipe.items():
+        name = f"{prefix}{fmt.label(key)}"
+        if isinstance(value, dict):
+            rows += recipe_rows(value, f"{name} · ")
+        else:
+            rows.append({"setting": name, "value": fmt.setting(value)})
+    return rows
+
+
+SPIKE_FACTOR = 3.0  # a validation error above 3× the median is a divergent epoch, drawn at the axis' edge
+
+
+def metatrain_figure(curves: dict, validation: dict) -> go.Figure:
+    """Validation error per epoch, one line per group and input mode. The y axis stops just above the largest value
+    within SPIKE_FACTOR × the median (at least 1.05, so 1.0 = keeping θ0 always shows); a spike above it is drawn at
+    the edge as ▲ with its value: one divergent epoch no longer flattens every other curve."""
+    fig = go.Figure()
+    values = sorted(c["val_rel_l1"] for by_mode in curves.values() for curve in by_mode.values() for c in curve
+                    if c.get("val_rel_l1") is not None)
+    typical = [v for v in values if v <= SPIKE_FACTOR * median(values)] if values else []
+    top = max(1.05, 1.1 * max(typical, default=1.0))
+    clipped = []
+    for group, by_mode in curves.items():
+        chosen = validation.get(group, {}).get("mode")
+        for mode, curve in by_mode.items():
+            pts = [c for c in curve if c.get("val_rel_l1") is not None]
+            name = f"{group} · {mode}" + (" (kept)" if mode == chosen else "")
+            fig.add_trace(go.Scatter(x=[c["epoch"] for c in pts], y=[min(c["val_rel_l1"], top) for c in pts],
+                                     mode="lines", name=name, line=dict(dash="solid" if mode == chosen else "dot"),
+                                     customdata=[c["val_rel_l1"] for c in pts],
+                                     hovertemplate=f"{name}<br>epoch %{{x}}<br>%{{customdata:.4g}}<extra></extra>"))
+            clipped += [(c["epoch"], c["val_rel_l1"], name) for c in pts if c["val_rel_l1"] > top]
+    if clipped:
+        fig.add_trace(go.Scatter(x=[e for e, _, _ in clipped], y=[top] * len(clipped), mode="markers+text",
+                                 name="off the scale (value shown)", marker=dict(symbol="triangle-up", size=11,
+                                                                                 color="black"),
+                                 text=[fmt.num(v) for _, v, _ in clipped], textposition="bottom center",
+                                 hovertext=[f"{n}: epoch {e}, {fmt.num(v)}" for e, v, n in clipped],
+                                 hoverinfo="text"))
+    low = min(values, default=0.0)
+    fig.update_layout(title="Validation error during meta-training (1.0 = no better than keeping θ0)",
+                      xaxis_title="epoch", yaxis=dict(title="validation relative L1 error",
+                                                      range=[max(low - 0.05 * (top - low), 0), top * 1.03]),
+                      height=420)
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dash", width=1))
+    return fig
+
 
 st.subheader("Meta-training of the default network")
 card_path = DEFAULT_CHECKPOINT.with_suffix(".json")
@@ -139,17 +210,7 @@ else:
         card = {}
     curves = card.get("curves", {})
     if curves:
-        fig = go.Figure()
-        for group, by_mode in curves.items():
-            chosen = card.get("validation", {}).get(group, {}).get("mode")
-            for mode, curve in by_mode.items():
-                pts = [c for c in curve if c.get("val_rel_l1") is not None]
-                fig.add_trace(go.Scatter(x=[c["epoch"] for c in pts], y=[c["val_rel_l1"] for c in pts],
-                                         mode="lines", name=f"{group} · {mode}" + (" (kept)" if mode == chosen else ""),
-                                         line=dict(dash="solid" if mode == chosen else "dot")))
-        fig.update_layout(title="Validation error during meta-training (1.0 = no better than keeping θ0)",
-                          xaxis_title="epoch", yaxis_title="validation relative L1 error", height=420)
-        show_figure(fig, "known-metatrain")
+        show_figure(metatrain_figure(curves, card.get("validation", {})), "known-metatrain")
     validation = card.get("validation", {})
     if validation:
         st.dataframe(pd.DataFrame([{"group": g, "input mode": v.get("mode"),
@@ -157,7 +218,12 @@ else:
                                    for g, v in validation.items()]), hide_index=True, width="stretch")
     data = card.get("data", {})
     if data:
-        st.caption(f"Meta-dataset: {data.get('folder', '?')}; recipe: {json.dumps(card.get('recipe', {}))[:300]}")
+        st.caption(f"Meta-dataset: {md(data.get('folder', '?'))}.")
+    if card.get("recipe"):
+        with st.expander("Meta-training recipe", expanded=True):
+            st.dataframe(recipe_rows(card["recipe"]), hide_index=True, key="known-recipe",
+                         column_config={"setting": st.column_config.Column(width="medium"),
+                                        "value": st.column_config.Column(width="large")})
 missing = [n for n in OFFICIAL_FILES.values() if folder.strip() and not (Path(folder.strip()) / n).is_file()]
 if missing:
     st.caption(f"The folder lacks {', '.join(missing)}.")

@@ -159,9 +159,9 @@ def pca_3d() -> go.Figure:
             name=name, line=dict(color=color_of(name), width=4, dash=dash_of(name)),
             marker=mk, text=[hover(p) for p in pts], hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title="Forgetting trajectory and predictions in 3-D PCA space", coloraxis=color_axis,
-                      height=660, legend={**LEGEND_BELOW, "y": 0}, margin=dict(r=90, b=130), scene=dict(xaxis_title=f"PC1 ({explained[0]:.0%})",
-                                             yaxis_title=f"PC2 ({explained[1]:.0%})",
-                                             zaxis_title=f"PC3 ({explained[2]:.0%})"))
+                      height=660, legend={**LEGEND_BELOW, "y": 0}, margin=dict(r=90, b=130),
+                      scene=dict(xaxis_title=f"PC1 ({explained[0]:.0%})", yaxis_title=f"PC2 ({explained[1]:.0%})",
+                                 zaxis_title=f"PC3 ({explained[2]:.0%})"))
     return fig
 
 

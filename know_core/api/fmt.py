@@ -108,6 +108,20 @@ def interval(lo: Any, hi: Any, sig: int = 2) -> str:
     return f"[{signed(lo, sig)}, {signed(hi, sig)}]"
 
 
+def setting(x: Any) -> str:
+    """A configured value as it was set, not a measurement: ``0.001``, ``1024``, ``1e-5``, ``raw, range`` (no
+    padding to significant digits; lists joined)."""
+    if isinstance(x, (list, tuple)):
+        return ", ".join(setting(v) for v in x)
+    if missing(x) or isinstance(x, (bool, int, str)):
+        return num(x) if not isinstance(x, str) else x
+    text = f"{float(x):.6g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    return text.replace("-", "−", 1) if text.startswith("-") else text
+
+
 _SUB = str.maketrans("0123456789+-−=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 
 
@@ -139,4 +153,4 @@ def labelled(rows: Iterable[Mapping[str, Any]] | Any, *, sig: int = 3, scale_col
 
 
 __all__ = ["LABELS", "MISSING", "interval", "label", "labelled", "mean_std", "missing", "num", "pvalue", "scale",
-           "signed", "subscript"]
+           "setting", "signed", "subscript"]

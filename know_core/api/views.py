@@ -24,5 +24,5 @@ def film_panel(film: SeedTrajectory, r: float) -> dict[str, Any]:
 
 
 __all__ = ["aggregate", "contour_key", "continuation_scores", "film_frames", "film_panel", "invalid_methods",
-           "layer_backtest", "layers", "natural_key", "pca_view", "protocol_line", "retrodiction_summary", "scale_label",
-           "scale_ticks", "stage_tick_labels", "transfer_rows", "format_transfer", "load_transfer", "weight_curves"]
+           "layer_backtest", "layers", "natural_key", "pca_view", "protocol_line", "retrodiction_summary",
+           "scale_label", "scale_ticks", "stage_tick_labels", "transfer_rows", "format_transfer", "load_transfer", "weight_curves"]
