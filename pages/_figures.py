@@ -58,8 +58,16 @@ def large_fonts(fig, size: int = PRESENT_FONT):
     plot and margins that fit the larger titles. Changes ``fig`` in place and returns it."""
     height, top = fig.layout.height, fig.layout.margin.t
     fig.update_layout(font=dict(size=size), title_font=dict(size=round(size * 1.4)), legend_font=dict(size=size),
-                      hoverlabel=dict(font_size=size), height=max(height or 0, 640), margin_t=max(top or 0, 100))
+                      hoverlabel=dict(font_size=size), height=max(height or 0, 600), margin_t=max(top or 0, 100))
     fig.update_annotations(font_size=size)  # subplot titles and reference-line labels
     fig.update_xaxes(title_font_size=size, tickfont_size=round(size * 0.9))
     fig.update_yaxes(title_font_size=size, tickfont_size=round(size * 0.9))
+    return fig
+
+
+def legend_below(fig, **legend: Any):
+    """A horizontal legend in the figure's bottom margin, under the axis title: it wraps instead of being cut, and
+    never sits on the tick labels or the subplot titles."""
+    fig.update_layout(legend=dict(orientation="h", yref="container", yanchor="bottom", y=0.0, xanchor="left", x=0.0,
+                                  **legend))
     return fig
