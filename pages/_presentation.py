@@ -18,8 +18,8 @@ CSS = f"""<style id="know-present">
 html {{ font-size: {BASE_PX}px; }}
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {{ font-size: {BASE_PX}px; }}
 h1 {{ font-size: {BASE_PX * 2.4:.0f}px !important; }}
-h2 {{ font-size: {BASE_PX * 1.9:.0f}px !important; }}
-h3 {{ font-size: {BASE_PX * 1.5:.0f}px !important; }}
+h2 {{ font-size: {BASE_PX * 1.6:.0f}px !important; }}
+h3 {{ font-size: {BASE_PX * 1.35:.0f}px !important; }}
 [data-testid="stMainBlockContainer"] {{ padding-top: 2.5rem; max-width: 100%; }}
 </style>"""
 

@@ -8,7 +8,7 @@ import streamlit as st
 from know_core.api import KnowError, load_forget_run
 from pages._common import (damage, experiment_runs, finished_or_welcome, list_runs, load_results, md, pick_run,
                            runs_dir, seed_weights, show_figure, sync_url, url_value)
-from pages._presentation import prose
+from pages._presentation import presenting, prose
 from pages._steps import (EXPLAIN, STEPS, TITLES, Screen, downstream_screen, film_screen, forget_film_screen,
                           pca_screen, predictions_screen, warm_screen)
 
@@ -38,11 +38,12 @@ def move(by: int) -> None:
 
 step = st.session_state["present-step"]
 name = STEPS[step - 1]
-st.title(md(info.name))
+if not presenting():  # a lecture's screen keeps its height for the headline and the figure
+    st.title("Present", anchor=False)
 back, where, ahead = st.columns([1, 4, 1], vertical_alignment="center")
 back.button("Previous", key="present-prev", on_click=move, args=(-1,), disabled=step == 1,
             icon=":material/arrow_back:", width="stretch")
-where.markdown(f"**Step {step}/{N}** · {TITLES[name]}")
+where.markdown(f"**Step {step}/{N}** · {TITLES[name]} · {md(info.name)}")
 ahead.button("Next", key="present-next", on_click=move, args=(1,), disabled=step == N,
              icon=":material/arrow_forward:", width="stretch")
 where.progress(step / N)
