@@ -16,10 +16,11 @@ from pages._compare_figs import backtest_figure, numbers_table, oracle_figure, p
 from pages._domains import pick_domain
 from pages._figures import legend_below
 from pages._retrodiction import retrodiction_headlines, retrodiction_section
+from pages._presentation import prose
 
 st.title("Compare")
 headline = st.empty()  # the page's answer, above everything else once the runs are read
-st.markdown(
+prose(
     "**TaskVector** continues the last step of the trajectory, **ExpFit** fits an exponential to each weight, "
     "**KNOWN** is the learned hyper-model. Each is shown beside its *shrinkage control*: Θ0 simply scaled to the "
     "prediction's size — if the control does as well, the predictor's gain came from shrinking the weights, not from "

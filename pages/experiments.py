@@ -18,9 +18,10 @@ from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIM
 from pages._common import PAGES, list_runs, runs_dir, welcome
 from pages._common import md
 from pages._live import live_panel, note_running
+from pages._presentation import prose
 
 st.title("Experiments")
-st.markdown(
+prose(
     "An **experiment** pre-trains a network Θ0 on a source task, makes it *forget* by fine-tuning on nested subsets "
     "D1 ⊃ D2 ⊃ … (each a fraction r of the last), predicts from that trajectory the weights it would have with "
     "×2, ×4, ×8 more data, and fine-tunes every prediction on a small target task. Pick a preset, adjust what you "

@@ -15,6 +15,7 @@ from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FI
                            fmt, get_predictor, load_transfer, method_colour, official_known_folder, predictor_entry,
                            transfer_rows)
 from pages._common import REPO, md, show_figure
+from pages._presentation import prose
 
 COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]
 EXAMPLES = pd.DataFrame([
@@ -27,7 +28,7 @@ EXAMPLES = pd.DataFrame([
 
 st.title("KNOWN")
 headline = st.container()  # one sentence on what KNOWN does to these windows, filled once they are predicted
-st.markdown(
+prose(
     "**KNOWN** is a tiny network (9,425 parameters, one per group: conv kernels, fully-connected kernels, biases) that "
     "reads one weight's last five values — most-forgotten first, Θ0 last — and outputs the next value, as if trained "
     "on more data. Edit the sequences below and see what each network answers, and how it continues when its own "

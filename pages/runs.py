@@ -11,11 +11,12 @@ import streamlit as st
 from know_core.api import KnowError, delete, load_forget_run, protocol_line, rename, resume
 from pages._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
                            sync_url, url_list, welcome)
+from pages._presentation import prose
 
 STATUSES = ["running", "done", "damaged", "failed", "cancelled"]
 
 st.title("Runs")
-st.markdown(
+prose(
     "Every run stored in the runs directory: **experiment** runs (the whole KNOW pipeline, launched from the "
     "Experiments page) and **forget** runs (a forgetting trajectory alone, from the command line). A run whose files "
     "no longer match their checksums is listed as *damaged*, with the reason. Pick one to rename it, delete it, or "

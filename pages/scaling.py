@@ -12,12 +12,13 @@ from pages._common import (experiment_runs, finished_or_welcome, load_results, p
 from pages._common import md
 from pages._cost import cost_section
 from pages._domains import pick_domain
+from pages._presentation import prose
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 
 st.title("Scaling")
-st.markdown(
+prose(
     "Each line starts at ×1, the pre-trained Θ0 itself (\"naive\"), and follows one method's predictions for "
     "×2, ×4, ×8 more source data. **Top**: accuracy on the *target* task after fine-tuning — the number KNOW wants "
     "to raise. **Bottom**: accuracy on the *source* task of the predicted weights as they are. The *oracle* line, "

@@ -11,9 +11,10 @@ from pages._common import list_runs, md, runs_dir, sync_url, url_value, welcome
 from pages._live import live_panel, note_running
 from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_filter, facet_cells, heat_figure,
                               metric_columns, metric_label, show_heatmap, sweep_card)
+from pages._presentation import prose
 
 st.title("Sweeps")
-st.markdown(
+prose(
     "A **sweep** runs the experiment over a grid of settings (axes such as `source.r=0.33,0.5,0.7`) with several "
     "seeds per cell, in a background worker. Watch its units here, cancel or resume it, then read any metric as a "
     "heatmap over two columns with its 95 % interval over seeds; a cell's runs open on Trajectory and Compare.")

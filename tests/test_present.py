@@ -171,3 +171,24 @@ def test_outside_presentation_mode_each_step_explains_itself(monkeypatch, stored
     assert not styled(at)
     assert any("Every point is a whole network" in c.value for c in at.caption)
     assert "present" not in at.query_params
+
+
+def intro_of(page: str) -> str:
+    """The first words of the paragraph a page writes through prose() right under its title."""
+    import ast
+
+    tree = ast.parse((REPO / "pages" / f"{page}.py").read_text(encoding="utf-8"))
+    (call,) = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+               and getattr(n.value.func, "id", None) == "prose"]
+    return ast.literal_eval(call.args[0])[:40]
+
+
+@pytest.mark.parametrize("page", ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs"])
+def test_every_page_hides_its_intro_in_presentation_mode_and_keeps_its_title(monkeypatch, stored, page):
+    root, runs = stored
+    intro = intro_of(page)
+    plain = open_page(monkeypatch, root, page, run=runs["warm"], runs=runs["warm"])
+    assert shows(plain, intro) and not styled(plain)
+    at = open_page(monkeypatch, root, page, run=runs["warm"], runs=runs["warm"], present="1")
+    assert styled(at) and not shows(at, intro)
+    assert at.title[0].value == plain.title[0].value
