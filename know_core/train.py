@@ -86,7 +86,11 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> tor
         rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]
         cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]
         x = padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
-    return x
+    # Plain NCHW strides out, as in: the gather leaves channels-last strides, and convolutions pick their kernels (so
+    # their summation order) by layout, so augmented runs would run other kernels than plain ones, and the
+    # seed-batched path (stacked.py), which runs each member's gradients in NCHW, would drift from them (off by 1e-4
+    # after a few dozen Adam steps, on some CPUs past the tests' tolerance).
+    return x.clone(memory_format=torch.contiguous_format)
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
