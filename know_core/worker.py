@@ -2,8 +2,9 @@
 
 Started detached by :mod:`.jobs`; it runs (or resumes) an experiment with file-based progress and cancel (its seeds are
 units on the inline executor), runs a sweep on the local executor, computes a contour grid, or resumes a forget run.
-Threads are left at the environment's default: the worker is the one process that trains (a sweep's pool workers
-take one thread each).
+Threads: an experiment takes the cores that are free (:class:`~know_core.threads.Adaptive`, looked at again at phase
+boundaries, so a job started beside another CPU-bound process uses one thread instead of fighting it for both cores);
+a sweep's pool workers take one thread each. Its log (``.worker.log``) gets one line per phase, never progress bars.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -23,6 +25,7 @@ from .loaders import read_json
 from .progress import ProgressWriter
 from .schemas import check_config
 from .store import RunStore
+from .threads import Adaptive, apply_threads
 from .train import Hooks
 
 
@@ -42,13 +45,22 @@ def _run(run_id: str, runs_dir: str) -> int:
     except KnowError as exc:
         store.mark(run_id, "failed", f"cannot read the run's config.json ({exc})")
         return 2
-    writer = ProgressWriter(path, cfg)
+    try:
+        threads = Adaptive()
+    except KnowError as exc:  # a malformed KNOW_THREADS / OMP_NUM_THREADS
+        store.mark(run_id, "failed", str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"worker: run {run_id} ({cfg.preset} preset, {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) != 1)}), "
+          f"{threads.threads} thread{'s' * (threads.threads != 1)} to start with", file=sys.stderr, flush=True)
+    writer = ProgressWriter(path, cfg, log=sys.stderr, threads=threads)
     cancel_file = path / CANCEL
     hooks = Hooks(progress=writer, should_stop=cancel_file.exists)
     try:
         record_experiment(cfg, store, hooks, run_id=run_id)
     except (Cancelled, KeyboardInterrupt):
         writer.write(status="cancelled")
+        print("worker: cancelled", file=sys.stderr, flush=True)
         return 130
     except KnowError as exc:
         writer.write(status="failed", error=str(exc))
@@ -61,6 +73,7 @@ def _run(run_id: str, runs_dir: str) -> int:
             store.mark(run_id, "failed", f"{type(exc).__name__}: {exc}")
         return 1
     writer.write(status="done", phase="done")
+    print(f"worker: done in {time.time() - writer.state['started']:.0f} s", file=sys.stderr, flush=True)
     return 0
 
 
@@ -114,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     contour.add_argument("--grid", type=int, default=15)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
+    if args.command in ("contour", "resume"):
+        apply_threads()  # the free cores, once (an experiment run re-checks at every phase)
     if args.command == "run":
         return _run(args.run_id, args.runs_dir)
     if args.command == "sweep":

@@ -13,9 +13,9 @@ import streamlit as st
 from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL,
                            PROTOCOL_KEYS, PROTOCOLS, RECIPES, WARM_MODES, ConfigError, ExperimentConfig, KnowError,
                            apply_protocol, available_datasets, available_models, available_predictors,
-                           available_presets, cancel, describe, domain_base, field_of, preset, reconcile,
-                           resolve_experiment, start, watch)
-from pages._common import PAGES, list_runs, runs_dir, welcome
+                           available_presets, cancel, describe, domain_base, field_of, fmt, preset, reconcile,
+                           resolve_experiment, run_headline, start, watch)
+from pages._common import PAGES, list_runs, load_results, runs_dir, welcome
 from pages._common import md
 from pages._live import live_panel, note_running
 from pages._presentation import prose
@@ -102,87 +102,102 @@ def experiment_form() -> None:
     st.caption(describe(base.source))
     src, ft = base.source, base.finetune
     with st.form(f"experiment-{name}-{protocol}"):
-        run_name = st.text_input("Run name", value=f"{name} demo")
+        # What a newcomer sets: a name, the data, the methods, the scales and the seeds. Everything else keeps the
+        # preset and protocol's values, in the collapsed sections below; Launch and the job's progress follow them.
         v: dict = {}  # dotted config key -> the widget's value
         c1, c2, c3 = st.columns(3)
-        with c1:
-            st.markdown("**Source task and forgetting**")
-            v["source.dataset"] = st.text_input("Source dataset", src.dataset,
-                                                help=f"one of {', '.join(available_datasets())}; ':0-4' keeps "
-                                                     "classes 0 to 4")
-            models = list(available_models())
-            v["source.model"] = st.selectbox("Model", models, index=models.index(src.model))
-            v["source.r"] = number("source.r", "r (each subset keeps this fraction)", src.r, "%.3f")
-            v["source.stages"] = number("source.stages", "S (stages, Θ0 included)", src.stages)
-            v["source.d0_fraction"] = number("source.d0_fraction", "D0 share of the source pool", src.d0_fraction,
-                                             "%.3f")
-            v["source.optim.batch_size"] = st.number_input("Batch size (0: the dataset's default)", 0, None,
-                                                           src.optim.batch_size or 0)
-            v["source.optim.lr"] = number("source.optim.lr", "Learning rate", src.optim.lr, "%.5f")
-            v["source.pretrain.max_epochs"] = number("source.pretrain.max_epochs", "Pre-training: max epochs",
-                                                     src.pretrain.max_epochs)
-            v["source.pretrain.patience"] = number("source.pretrain.patience", "Pre-training: patience (epochs)",
-                                                   src.pretrain.patience)
-            st.markdown("**Forgetting protocol**")
-            v["source.stage_budget"] = st.text_input(
-                "Stage budget", src.stage_budget, help=f"{field_help('source.stage_budget')}. Left as shown it "
-                "follows the protocol (re-resolved for the D0 and batch size above)")
-            v["source.optim.optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(src.optim.optimizer),
-                                          help="adamw: decoupled weight decay")
-            v["source.optim.weight_decay"] = number("source.optim.weight_decay", "Weight decay",
-                                                    src.optim.weight_decay, "%.5f")
-            v["source.carry_optimizer"] = st.checkbox("Carry the optimiser state across stages (the release)",
-                                               src.carry_optimizer)
-            v["source.augment"] = st.selectbox("Augmentation while training", AUGMENTS, index=AUGMENTS.index(src.augment))
-            v["source.pretrain.until"] = st.selectbox(
-                "Θ0 trained until", PRETRAIN_UNTIL, index=PRETRAIN_UNTIL.index(src.pretrain.until),
-                format_func={"val_acc": "validation accuracy stops improving",
-                             "plateau": "the training loss plateaus"}.get)
-        with c2:
-            st.markdown("**Target task and fine-tuning**")
-            v["target_dataset"] = st.text_input("Target dataset", base.target_dataset,
-                                                help=field_of(ExperimentConfig, "target_dataset")[0].metadata["help"])
-            v["test_domain"] = st.text_input("Held-out domain (rotated: targets)", base.test_domain,
-                                             help=field_of(ExperimentConfig, "test_domain")[0].metadata["help"])
-            v["target_train"] = number("target_train", "Target training images", base.target_train)
-            v["finetune.recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
-                                       help="simple: all layers, constant lr; release: the official script's "
-                                            "head + norm warm-up, then all layers with cosine decay")
-            v["finetune.epochs"] = number("finetune.epochs", "Fine-tune epochs", ft.epochs)
-            v["finetune.head_epochs"] = number("finetune.head_epochs", "Head warm-up epochs (release recipe)",
-                                               ft.head_epochs)
-            v["finetune.lr"] = number("finetune.lr", "Fine-tune learning rate", ft.lr, "%.5f")
-            v["finetune.batch_size"] = number("finetune.batch_size", "Fine-tune batch size", ft.batch_size)
-            v["source.device"] = st.selectbox("Device", ["auto", "cpu", "cuda"], index=["auto", "cpu", "cuda"].index(
-                src.device if src.device in ("auto", "cpu", "cuda") else "auto"))
+        run_name = c1.text_input("Run name", value=f"{name} demo")
+        v["source.dataset"] = c2.text_input("Source dataset", src.dataset,
+                                            help=f"one of {', '.join(available_datasets())}; ':0-4' keeps "
+                                                 "classes 0 to 4")
+        v["target_dataset"] = c3.text_input("Target dataset", base.target_dataset, help=field_help("target_dataset"))
+        models = list(available_models())
+        v["source.model"] = c1.selectbox("Model", models, index=models.index(src.model))
+        v["methods"] = c2.multiselect("Methods", available_predictors(), default=base.methods,
+                                      help="each predicted model is also compared with a norm-matched "
+                                           "shrinkage control (Θ0 scaled to the prediction's norms)")
         with c3:
-            st.markdown("**Predictors and controls**")
-            v["methods"] = st.multiselect("Methods", available_predictors(), default=base.methods,
-                                          help="each predicted model is also compared with a norm-matched "
-                                               "shrinkage control (Θ0 scaled to the prediction's norms)")
-            v["official_known"] = st.text_input("Official KNOWN folder (optional)", base.official_known or "",
-                                                help="a folder holding KNOWN_Conv.h5, KNOWN_FC.h5, KNOWN_Bias.h5; "
-                                                     "adds the method known-official")
-            v["scales"] = st.text_input("Scales (powers of 1/r)", " ".join(f"{s:g}" for s in base.scales))
-            v["seeds"] = st.text_input("Seeds", " ".join(map(str, base.seeds)))
-            v["oracles"] = st.selectbox("Oracles (real larger-data models)", ["auto", "on", "off"],
-                                        index=["auto", "on", "off"].index(base.oracles))
-            v["oracle_budget"] = st.selectbox("Oracle budget", ["converge", "steps"],
-                                              index=["converge", "steps"].index(base.oracle_budget))
-            v["source.warm"] = st.selectbox("Warm oracles Θ_{−k} and the control film", WARM_MODES,
-                                     index=WARM_MODES.index(src.warm),
-                                     help="the film continued on real supersets of D0 (the retrodiction's ground "
-                                          "truth) and Θ0 trained on D0 itself; auto: where the pool holds them")
-            v["drift_correct"] = st.checkbox("Drift correction (adds '<method>+dc')", base.drift_correct,
-                                             help="each predictor also runs on the film with the control film's "
-                                                  "drift removed; needs the control film (warm auto or on)")
-            v["reset_norm"] = st.checkbox("Reset normalisation layers (the release's behaviour)", base.reset_norm,
-                                          help="KNOW does not predict normalisation layers; by default they are "
-                                               "kept from Θ0")
-            v["include_embed"] = st.checkbox("Predict positional embeddings and class tokens (ViT)",
-                                             base.include_embed,
-                                             help="by default they are copied from Θ0 like normalisation layers; "
-                                                  "included, they are predicted with the fc weights")
+            scales, seeds = st.columns(2)
+            v["scales"] = scales.text_input("Scales (powers of 1/r)", " ".join(f"{s:g}" for s in base.scales))
+            v["seeds"] = seeds.text_input("Seeds", " ".join(map(str, base.seeds)))
+        with st.expander("Advanced: source task and forgetting"):
+            a1, a2 = st.columns(2)
+            with a1:
+                v["source.r"] = number("source.r", "r (each subset keeps this fraction)", src.r, "%.3f")
+                v["source.stages"] = number("source.stages", "S (stages, Θ0 included)", src.stages)
+                v["source.d0_fraction"] = number("source.d0_fraction", "D0 share of the source pool",
+                                                 src.d0_fraction, "%.3f")
+                v["source.optim.batch_size"] = st.number_input("Batch size (0: the dataset's default)", 0, None,
+                                                               src.optim.batch_size or 0)
+                v["source.optim.lr"] = number("source.optim.lr", "Learning rate", src.optim.lr, "%.5f")
+                v["source.pretrain.max_epochs"] = number("source.pretrain.max_epochs", "Pre-training: max epochs",
+                                                         src.pretrain.max_epochs)
+                v["source.pretrain.patience"] = number("source.pretrain.patience", "Pre-training: patience (epochs)",
+                                                       src.pretrain.patience)
+            with a2:
+                v["source.stage_budget"] = st.text_input(
+                    "Stage budget", src.stage_budget, help=f"{field_help('source.stage_budget')}. Left as shown it "
+                    "follows the protocol (re-resolved for the D0 and batch size above)")
+                v["source.optim.optimizer"] = st.selectbox("Optimizer", OPTIMIZERS,
+                                                           index=OPTIMIZERS.index(src.optim.optimizer),
+                                                           help="adamw: decoupled weight decay")
+                v["source.optim.weight_decay"] = number("source.optim.weight_decay", "Weight decay",
+                                                        src.optim.weight_decay, "%.5f")
+                v["source.augment"] = st.selectbox("Augmentation while training", AUGMENTS,
+                                                   index=AUGMENTS.index(src.augment))
+                v["source.pretrain.until"] = st.selectbox(
+                    "Θ0 trained until", PRETRAIN_UNTIL, index=PRETRAIN_UNTIL.index(src.pretrain.until),
+                    format_func={"val_acc": "validation accuracy stops improving",
+                                 "plateau": "the training loss plateaus"}.get)
+                v["source.carry_optimizer"] = st.checkbox(
+                    "Carry the optimiser state", src.carry_optimizer,
+                    help="keep Adam's moments from one stage to the next, as the release does")
+        with st.expander("Advanced: target task and fine-tuning"):
+            a1, a2 = st.columns(2)
+            with a1:
+                v["test_domain"] = st.text_input("Held-out domain (rotated: targets)", base.test_domain,
+                                                 help=field_help("test_domain"))
+                v["target_train"] = number("target_train", "Target training images", base.target_train)
+                v["finetune.recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
+                                                    help="simple: all layers, constant lr; release: the official "
+                                                         "script's head + norm warm-up, then all layers with "
+                                                         "cosine decay")
+                v["source.device"] = st.selectbox("Device", ["auto", "cpu", "cuda"],
+                                                  index=["auto", "cpu", "cuda"].index(
+                                                      src.device if src.device in ("auto", "cpu", "cuda") else "auto"))
+            with a2:
+                v["finetune.epochs"] = number("finetune.epochs", "Fine-tune epochs", ft.epochs)
+                v["finetune.head_epochs"] = number("finetune.head_epochs", "Head warm-up epochs (release recipe)",
+                                                   ft.head_epochs)
+                v["finetune.lr"] = number("finetune.lr", "Fine-tune learning rate", ft.lr, "%.5f")
+                v["finetune.batch_size"] = number("finetune.batch_size", "Fine-tune batch size", ft.batch_size)
+        with st.expander("Advanced: oracles, controls and options"):
+            a1, a2 = st.columns(2)
+            with a1:
+                v["oracles"] = st.selectbox("Oracles (real larger-data models)", ["auto", "on", "off"],
+                                            index=["auto", "on", "off"].index(base.oracles))
+                v["oracle_budget"] = st.selectbox("Oracle budget", ["converge", "steps"],
+                                                  index=["converge", "steps"].index(base.oracle_budget))
+                v["source.warm"] = st.selectbox("Warm oracles Θ₋ₖ and the control film", WARM_MODES,
+                                                index=WARM_MODES.index(src.warm),
+                                                help="the film continued on real supersets of D0 (the "
+                                                     "retrodiction's ground truth) and Θ0 trained on D0 itself; "
+                                                     "auto: where the pool holds them")
+                v["official_known"] = st.text_input("Official KNOWN folder (optional)", base.official_known or "",
+                                                    help="a folder holding KNOWN_Conv.h5, KNOWN_FC.h5, "
+                                                         "KNOWN_Bias.h5; adds the method known-official")
+            with a2:
+                v["drift_correct"] = st.checkbox("Drift correction (+dc)", base.drift_correct,
+                                                 help="adds '<method>+dc': each predictor also runs on the film with "
+                                                      "the control film's drift removed; needs the control film "
+                                                      "(warm auto or on)")
+                v["reset_norm"] = st.checkbox("Reset normalisation layers", base.reset_norm,
+                                              help="the release's behaviour; KNOW does not predict normalisation "
+                                                   "layers, and by default they are kept from Θ0")
+                v["include_embed"] = st.checkbox("Predict ViT embeddings", base.include_embed,
+                                                 help="positional embeddings and class tokens: by default copied "
+                                                      "from Θ0 like normalisation layers; included, they are "
+                                                      "predicted with the fc weights")
         submitted = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
     if submitted:
         try:
@@ -209,7 +224,7 @@ def _phase_table(phases: list[dict]) -> pd.DataFrame:
                           "seconds": round((p["ended"] or now) - p["started"], 1)} for p in phases])
 
 
-def job_card(p: dict) -> None:
+def job_card(p: dict, info) -> None:
     status = p["status"]
     with st.container(border=True):
         head, button = st.columns([5, 1])
@@ -219,7 +234,7 @@ def job_card(p: dict) -> None:
             seeds = f"seed {min(p.get('seeds_done', 0) + 1, p.get('seeds_total', 1))} of {p.get('seeds_total', 1)}"
             st.progress(frac, text=f"overall ≈ {frac:.0%} · {seeds}")
             total = max(int(p.get("total") or 0), 1)
-            metrics = ", ".join(f"{k} {v:.3g}" for k, v in (p.get("metrics") or {}).items())
+            metrics = ", ".join(f"{k.replace('_', ' ')} {fmt.num(v)}" for k, v in (p.get("metrics") or {}).items())
             st.progress(min(int(p.get("done") or 0) / total, 1.0),
                         text=f"{p.get('phase')}: {p.get('done')}/{p.get('total')} steps" + (f" · {metrics}"
                                                                                            if metrics else ""))
@@ -232,7 +247,8 @@ def job_card(p: dict) -> None:
                     st.error(str(exc))
                 st.rerun(scope="fragment")
         elif status == "done":
-            st.caption("Finished: see it on the Trajectory, Compare and Scaling pages.")
+            st.success(md(run_headline(load_results(info))))  # the verdict first, the pages for the detail
+            st.caption("See it on the Trajectory, Compare and Scaling pages.")
         else:
             st.caption(md(p.get("error") or ""))
         if p.get("phases"):
@@ -251,8 +267,8 @@ def jobs_panel() -> None:
     note_running("experiment", any(p["status"] == "running" for p in reports))
     if not reports:
         st.caption("No experiment launched yet.")
-    for p in reports:
-        job_card(p)
+    for p, info in zip(reports, runs):
+        job_card(p, info)
 
 
 experiment_form()

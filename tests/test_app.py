@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import REPO, tiny_config
 from experiment_helpers import tiny_experiment
 
-PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs"]
+PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs", "present"]
 
 
 @pytest.fixture(scope="module")

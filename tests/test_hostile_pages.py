@@ -16,7 +16,7 @@ from conftest import REPO
 from hostile_helpers import build_store, clone, sql
 from test_hostile import BOUNDS_CASES, FILES_CASES
 
-PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs"]
+PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs", "present"]
 EVIL = "![px](http://127.0.0.1:1/x.png) [link](http://127.0.0.1:1/) :red[x] <img src=x>"
 
 

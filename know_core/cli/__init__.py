@@ -31,16 +31,24 @@ def command(name: str):
 
 
 class TqdmHooks(Hooks):
-    """Hooks that draw one tqdm bar per phase on stderr."""
+    """Hooks that draw one tqdm bar per phase on stderr; where stderr is not a terminal (a log file, a pipe), one
+    line per phase instead of bars."""
 
     def __init__(self, quiet: bool = False):
         super().__init__(progress=None if quiet else self._on_progress)
         self._bar = None
         self._phase = None
+        self._lines = not sys.stderr.isatty()
 
     def _on_progress(self, event: ProgressEvent) -> None:
         from tqdm import tqdm
 
+        if self._lines:
+            if event.phase != self._phase:
+                self._phase = event.phase
+                print(f"{event.phase}" + (f" ({event.total} steps)" if event.total else ""), file=sys.stderr,
+                      flush=True)
+            return
         if event.phase != self._phase:
             self.close()
             self._phase = event.phase
@@ -83,6 +91,7 @@ def make_executor_from(args: argparse.Namespace, hooks: Hooks | None = None):
     return make_executor(args.executor, args.workers, args.ray_address)
 
 
+THREADED = ("demo", "forget", "predict", "backtest", "collect", "metatrain")  # they train or predict in this process
 SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo", "sweep")  # each registers its commands with @command on import
 
 
@@ -104,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     from ..fsio import write_failure
 
     args = build_parser().parse_args(argv)
+    if args.command in THREADED:
+        from ..threads import apply_threads
+
+        try:
+            apply_threads()  # the cores that are free now (KNOW_THREADS or OMP_NUM_THREADS fix it): know_core.threads
+        except KnowError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:

@@ -13,6 +13,7 @@ from ..retrodiction import retrodiction_table
 from ..runs import record_experiment
 from ..stats import domain_label
 from ..store import RunStore
+from ..threads import Adaptive
 from ..errors import ConfigError, KnowError
 from . import TqdmHooks, command, executor_args, make_executor_from
 from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
@@ -27,6 +28,12 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--out", help="folder for results.json (finished seeds are resumed from it)")
     where.add_argument("--runs-dir", help="record the experiment as a run in this runs directory (the dashboard's)")
     p.add_argument("--name", default=None, help="with --runs-dir: a readable name for the run")
+    p.add_argument("--background", action="store_true",
+                   help="with --runs-dir: run it as a background job, like the Experiments page (shown there live; "
+                        "its log is RUNS/RUN_ID/.worker.log), and return at once")
+    p.add_argument("--if-empty", action="store_true",
+                   help="with --background: only when the runs directory has no finished run and no running "
+                        "experiment (scripts/start.sh: starting twice never starts two demos)")
     p.add_argument("--methods", nargs="+", dest="set:methods", metavar="METHOD",
                    help=f"predictors among {', '.join(available_predictors())} (default: the preset's)")
     p.add_argument("--official-known", metavar="FOLDER", default=official_known_folder(),
@@ -51,8 +58,15 @@ def _demo(args: argparse.Namespace) -> int:
     if vars(args)["set:source.warm"] is not None:  # --oracles: the real larger-data models and the warm oracles
         changes = {"oracles": vars(args)["set:source.warm"], **changes}
     cfg = resolve_experiment(preset(args.preset), args.protocol, changes)
-    check_demo(args, cfg)  # the boundary: validated once, with the cross-field checks; the engine trusts it
+    background = args.background or args.if_empty
+    check_demo(args, cfg, preflight=not background)  # the boundary: validated once; the engine trusts it
+    if background:
+        return _background(args, cfg)  # jobs.launch checks the config (the same preflight)
     hooks = TqdmHooks(args.quiet)
+    if args.executor == "inline":  # seeds train here: keep the thread count at the free cores (know_core.threads)
+        import torch
+
+        hooks.progress = Adaptive(torch.get_num_threads()).chain(hooks.progress)
     executor = make_executor_from(args, hooks)  # seeds are units: in this process, or in parallel elsewhere
     try:
         if args.runs_dir:
@@ -68,6 +82,25 @@ def _demo(args: argparse.Namespace) -> int:
         executor.close()
     print(format_summary(results))
     print(f"\nresults: {out}/results.json  ({results['timings']['total_s']:.0f} s)")
+    return 0
+
+
+def _background(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
+    """``demo --background [--if-empty]``: a job like the Experiments page's (know_core.jobs); prints one line."""
+    from .. import jobs
+
+    if not args.background or not args.runs_dir or args.executor != "inline":
+        raise KnowError("--background needs --runs-dir (the job is a run there) and the inline executor; "
+                        "--if-empty needs --background")
+    if args.if_empty:
+        run_id, what = jobs.launch_if_empty(cfg, args.runs_dir, args.name)
+        if run_id is None:
+            print(f"{cfg.preset} demo: {what}")
+            return 0
+    else:
+        run_id = jobs.launch(cfg, args.runs_dir, args.name)
+    print(f"{cfg.preset} demo: running in the background as run {run_id} (watch it on the Experiments page; log: "
+          f"{args.runs_dir}/{run_id}/{jobs.LOG})")
     return 0
 
 
