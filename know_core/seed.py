@@ -77,8 +77,10 @@ class SeedContext:
         return model
 
     def evaluate_init(self, state: dict[str, torch.Tensor] | None, label: str) -> dict[str, float | None]:
-        """Source accuracy of ``state`` as it is, then target accuracy after the fine-tuning recipe."""
-        model = self.model(state)
+        """Source accuracy of ``state`` as it is, then target accuracy after the fine-tuning recipe. The model is put
+        in channels-last memory format: on CPU its convolutions (evaluation and fine-tuning) then run about twice as
+        fast, and fine-tuning is half of the quick demo's time; the weights it ends with are never kept."""
+        model = self.model(state).to(memory_format=torch.channels_last)
         source_acc = evaluate(model, self.sx, self.sy)[1] if state is not None else None
         replace_head(model, self.target.num_classes, self.seed + 10_000)
         where = "" if self.domain is None else f" (held-out {self.domain}°)"
