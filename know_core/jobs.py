@@ -65,6 +65,26 @@ def launch(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None 
     return path.name
 
 
+def launch_if_empty(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None = None
+                    ) -> tuple[str | None, str]:
+    """:func:`launch` unless the runs directory already has a finished run or a running experiment (what
+    ``scripts/start.sh`` does with the quick demo, so starting twice never starts two demos). The check and the
+    launch hold a lock on ``RUNS/.launch.lock``, so two starts at once launch one job. Returns (the new run id or
+    None, a line saying what happened)."""
+    import fcntl
+
+    store = RunStore(runs_dir)
+    with open(store.root / ".launch.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = store.list_runs(status="done")
+        if done:
+            return None, f"{len(done)} finished run{'s' * (len(done) != 1)} in {store.root}: nothing launched"
+        running = store.list_runs(status="running", kind="experiment")
+        if running:
+            return None, f"{running[0].name!r} ({running[0].id}) is already running: nothing launched"
+        return launch(cfg, runs_dir, name), "launched"
+
+
 def _alive(pid: int, marker: str, rec: dict[str, Any] | None = None) -> bool:
     """Whether ``pid`` is still our worker (not a zombie, not a recycled pid running something else)."""
     return liveness.alive(rec or {"pid": pid}, None if rec and rec.get("proc_start") else marker)

@@ -65,9 +65,10 @@ def readable_file(flag: str, path: str | None, folder: bool = False) -> Any:
     return None if path is None else check_user_file(path, flag, folder=folder)
 
 
-def check_demo(args: Any, cfg: Any) -> None:
-    """``demo``'s boundary: where its results go, then the experiment config, checked once (values, cross-field
-    checks, names, official KNOWN folder, the first seed's data)."""
+def check_demo(args: Any, cfg: Any, preflight: bool = True) -> None:
+    """``demo``'s boundary: where its results go, then (``preflight``; a background job's launch does it itself) the
+    experiment config, checked once (values, cross-field checks, names, official KNOWN folder, the first seed's
+    data)."""
     from ..pipeline import preflight_experiment
 
     if args.runs_dir is not None:
@@ -79,4 +80,5 @@ def check_demo(args: Any, cfg: Any) -> None:
         RunStore(args.runs_dir).require_writable()
     else:
         writable_path("--out", args.out, folder=True)
-    preflight_experiment(cfg)
+    if preflight:
+        preflight_experiment(cfg)
