@@ -39,9 +39,9 @@ def test_a_film_shorter_than_a_window_is_refused_naming_the_field(change):
 
 
 def test_presets_are_registered_with_their_help():
-    assert list(available_presets()) == ["quick", "standard", "paper", "dg"]
+    assert list(available_presets()) == ["quick", "digits", "standard", "paper", "dg"]
     assert "Fashion-MNIST" in available_presets()["quick"]
-    with pytest.raises(ConfigError, match="unknown preset 'huge'; available: quick, standard, paper"):
+    with pytest.raises(ConfigError, match="unknown preset 'huge'; available: quick, digits, standard, paper"):
         preset("huge")
 
 
