@@ -37,7 +37,17 @@ def preflight_experiment(cfg: ExperimentConfig) -> None:
     """The boundary check of an experiment, made once where a config enters (the CLI, :func:`~know_core.jobs.launch`):
     refuse, before anything is recorded, what would fail later — the values (``validate``, cross-field checks
     included), the names, the official KNOWN folder, the data of the first seed, warm and cold oracles demanded
-    (``on``) where the source pool cannot hold the superset. The engine does not check the config again."""
+    (``on``) where the source pool cannot hold the superset. The engine does not check the config again. A refusal
+    names the nearest valid values of the fields that can fix it (:func:`~know_core.suggest.experiment_fixes`)."""
+    from .suggest import experiment_fixes
+
+    try:
+        _preflight(cfg)
+    except ConfigError as exc:
+        raise experiment_fixes(exc, cfg, _preflight) from None
+
+
+def _preflight(cfg: ExperimentConfig) -> None:
     cfg.validate()
     too_far = [s for s in cfg.scales if cfg.steps_for(s) > MAX_STEPS]
     if too_far:
