@@ -16,6 +16,11 @@ N = len(STEPS)
 FORGET_ONLY = "A forgetting-only run: it has a film but no predictions, oracles or downstream task."
 FORGET_NOTE = "This step needs an experiment run (pick one in the sidebar): a forget run stops after the film."
 
+if not presenting():  # a lecture's screen keeps its height for the headline and the figure
+    st.title("Present", anchor=False)
+prose("One run, step by step, for a lecture: the film, its PCA picture, the predictions, the warm oracle and "
+      "downstream accuracy, each as one headline and one figure. Turn on *Presentation mode* in the sidebar for large "
+      "type without these explanations; the run and the step are in the URL, so a slide can be linked to.")
 runs = experiment_runs() + [r for r in list_runs(kind="forget", status="done")
                             if damage(runs_dir(), r.id, r.updated) is None]
 finished_or_welcome(runs)
@@ -38,8 +43,6 @@ def move(by: int) -> None:
 
 step = st.session_state["present-step"]
 name = STEPS[step - 1]
-if not presenting():  # a lecture's screen keeps its height for the headline and the figure
-    st.title("Present", anchor=False)
 back, where, ahead = st.columns([1, 4, 1], vertical_alignment="center")
 back.button("Previous", key="present-prev", on_click=move, args=(-1,), disabled=step == 1,
             icon=":material/arrow_back:", width="stretch")
