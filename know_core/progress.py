@@ -1,15 +1,19 @@
-"""The worker's progress report: ``.progress.json`` in the run folder, kept current without writing on every batch."""
+"""The worker's progress report: ``.progress.json`` in the run folder, kept current without writing on every batch,
+and one line per phase in the worker's log (no progress bars: the log is a file)."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .experiment import ExperimentConfig
 from .fsio import write_json
 from .train import ProgressEvent
+
+if TYPE_CHECKING:
+    from .threads import Adaptive
 
 PROGRESS = ".progress.json"
 WRITE_EVERY_S = 0.5  # at most this often (and at each phase change)
@@ -23,10 +27,13 @@ def expected_phases(cfg: ExperimentConfig) -> int:
 
 
 class ProgressWriter:
-    """Hooks' progress callback that keeps ``.progress.json`` current without writing on every batch."""
+    """Hooks' progress callback that keeps ``.progress.json`` current without writing on every batch. At each new
+    phase it writes one line to ``log`` (the worker's stderr: its ``.worker.log``) and lets ``threads`` (a
+    :class:`~know_core.threads.Adaptive`) set torch's thread count for the phase from the cores free now."""
 
-    def __init__(self, path: Path, cfg: ExperimentConfig):
-        self.path, self.cfg = path, cfg
+    def __init__(self, path: Path, cfg: ExperimentConfig, log: TextIO | None = None,
+                 threads: "Adaptive | None" = None):
+        self.path, self.cfg, self.log, self.threads = path, cfg, log, threads
         self.state: dict[str, Any] = {"phase": "starting", "done": 0, "total": 0, "metrics": {}, "phases": [],
                                       "seeds_total": len(cfg.seeds), "seeds_done": 0, "pid": os.getpid(),
                                       "started": time.time(), "per_seed_phases": expected_phases(cfg)}
@@ -43,6 +50,7 @@ class ProgressWriter:
         if changed:
             if phases:
                 phases[-1]["ended"] = now
+            self._phase_line(event, now)
             phases.append({"phase": event.phase, "done": 0, "total": event.total, "started": now, "ended": None})
         phases[-1].update(done=event.done, total=event.total)
         # A phase that reports no metrics (fine-tuning) shows none, not the last phase's stale ones.
@@ -51,6 +59,13 @@ class ProgressWriter:
                           ({} if changed else self.state["metrics"]))
         if changed or now - self._last >= WRITE_EVERY_S:
             self.write()
+
+    def _phase_line(self, event: ProgressEvent, now: float) -> None:
+        threads = self.threads.tick() if self.threads is not None else None
+        if self.log is not None:
+            steps = f", {event.total} steps" if event.total else ""
+            where = f", {threads} thread{'s' * (threads != 1)}" if threads is not None else ""
+            print(f"[{now - self.state['started']:6.1f} s] {event.phase}{steps}{where}", file=self.log, flush=True)
 
     def write(self, **final: Any) -> None:
         """Write the report; ``fraction`` estimates the whole job's progress from finished seeds, the phases seen and
