@@ -1,6 +1,31 @@
 #!/usr/bin/env bash
 # Quickstart command 2: set up (idempotent) and run the whole test suite. Extra arguments go to pytest.
+# Tests run in $KNOW_TEST_WORKERS (default 2) pytest-xdist processes; KNOW_TEST_WORKERS=0 runs them in this one.
+# Tests write under their temporary folders or build/, never into the clone: the run fails when a file git tracks, or
+# a new file git does not ignore, changed while it ran (edits made before it started do not count).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+
+clone_state() {  # a line per tracked file that differs from HEAD and per untracked, unignored file: its hash, its path
+    git ls-files -z --modified --deleted --others --exclude-standard | sort -zu | while IFS= read -r -d '' f; do
+        if [ -e "$f" ]; then printf '%s %s\n' "$(git hash-object -- "$f")" "$f"; else printf 'deleted %s\n' "$f"; fi
+    done
+}
+guard=0
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 && guard=1
+[ "$guard" = 1 ] && before=$(clone_state)
+
+rc=0
+.venv/bin/python -m pytest -n "${KNOW_TEST_WORKERS:-2}" --dist loadgroup "$@" || rc=$?
+
+if [ "$guard" = 1 ]; then
+    after=$(clone_state)
+    if [ "$before" != "$after" ]; then
+        echo "test.sh: FAILED: these files in the clone changed while the tests ran (tests must write under tmp_path" \
+             "or build/; or did you edit them meanwhile?):" >&2
+        diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed -n 's/^[<>] [^ ]* /  /p' | sort -u >&2
+        [ "$rc" = 0 ] && rc=1
+    fi
+fi
+exit "$rc"

@@ -22,6 +22,16 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT_ENV = "KNOW_SCREENSHOT"
+
+
+def screenshot_path() -> Path:
+    """Where the browser test saves its view of the trajectory page: ``build/screenshot.png`` (ignored by git, so a
+    test run leaves the clone clean), or the file ``$KNOW_SCREENSHOT`` names: ``scripts/screenshot.sh`` sets it to the
+    README's ``docs/screenshot.png`` to refresh that image on purpose."""
+    path = Path(os.environ.get(SCREENSHOT_ENV) or REPO / "build" / "screenshot.png").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def free_port() -> int:

@@ -2,8 +2,9 @@
 
 One end-to-end story on an empty runs directory: launch the real ``quick`` preset from the Experiments page, watch
 it finish, see the PCA plot, the comparison table and the scaling chart with the right number of traces, then cancel
-a second job. Also writes the README screenshot (docs/screenshot.png) from what the browser shows; a failing step
-leaves a screenshot beside the test's temporary folder.
+a second job. Also saves what the browser shows of the trajectory page as build/screenshot.png
+(``scripts/screenshot.sh`` runs this test to refresh the README's docs/screenshot.png); a failing step leaves a
+screenshot beside the test's temporary folder.
 """
 
 import re
@@ -11,7 +12,7 @@ import shutil
 
 import pytest
 
-from browser import CHROMIUM, REPO, browser_page, streamlit_server, wait_for_app
+from browser import CHROMIUM, browser_page, screenshot_path, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                 reason="Debian chromium not installed (scripts/setup.sh installs it as root)")
@@ -68,8 +69,7 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             expect(pca.locator(".scatterlayer .trace")).to_have_count(1 + len(methods) + pca_extra, timeout=20_000)
             expect(page.get_by_text("Forgetting trajectory and predictions in one PCA plane")).to_be_visible()
             page.wait_for_timeout(500)
-            (REPO / "docs").mkdir(exist_ok=True)
-            page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=False)
+            page.screenshot(path=str(screenshot_path()), full_page=False)
 
             page.goto(f"{url}/compare")
             wait_for_app(page)
