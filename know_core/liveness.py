@@ -120,3 +120,24 @@ def log_tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return "\n".join(rec.strip().splitlines()[-lines:])
+
+
+def live_here(root: Path, run_id: str) -> str | None:
+    """``pid N on this host`` when ``run_id``'s owner is a live process of this host (one we can see), else None:
+    no record, a dead process, or an owner on another host."""
+    rec, source = owner_of(root, run_id)
+    if rec is None or rec.get("host", socket.gethostname()) != socket.gethostname():
+        return None
+    if alive(rec, "know_core.worker" if source == "job" else None):
+        return f"pid {rec.get('pid')} on this host"
+    return None
+
+
+def describe_owner(root: Path, run_id: str) -> str:
+    """Who a ``running`` run's record says runs it, in words."""
+    rec, _ = owner_of(root, run_id)
+    if rec is None:
+        return "no readable owner record"
+    host = str(rec.get("host", socket.gethostname()))[:80]
+    where = "this host" if host == socket.gethostname() else f"host {host!r}, which cannot be checked from here"
+    return f"its owner is pid {str(rec.get('pid'))[:20]} on {where}"

@@ -214,7 +214,22 @@ class RunStore:
             rows = db.execute(query + " ORDER BY created DESC", args).fetchall()
         infos = [row_info(r) for r in rows]
         infos = [self._reconcile(i) if i.status == "running" else i for i in infos]
+        infos = [self._check_sweep(i) if i.kind == "sweep" and i.status != "running" else i for i in infos]
         return [i for i in infos if status is None or i.status == status]
+
+    def _check_sweep(self, info: RunInfo) -> RunInfo:
+        """A sweep whose ``sweep.json`` or table cannot be read is listed ``damaged`` with the reason."""
+        from .sweep.state import sweep_damage
+
+        reason = sweep_damage(self, info.id)
+        if reason is not None:
+            info.status, info.error = "damaged", reason
+        return info
+
+    def kinds(self) -> dict[str, str]:
+        """Every run id of the index with its kind (no liveness or file checks)."""
+        with self._db() as db:
+            return {str(r[0]): str(r[1]) for r in db.execute("SELECT id, kind FROM runs")}
 
     def info(self, run_id: str) -> RunInfo:
         check_run_id(run_id)
@@ -233,12 +248,19 @@ class RunStore:
         self.require_writable()
         self._set(run_id, name=name)
 
-    def delete(self, run_id: str) -> None:
-        """Remove a run that is not running (a stale one is reconciled first): its folder, staging and row."""
+    def delete(self, run_id: str, force: bool = False) -> None:
+        """Remove a run that is not running (a stale one is reconciled first): its folder, staging and row.
+        ``force`` removes a run listed as running too, unless its owner is a live process on this host: one whose
+        owner is on another host (which cannot be checked from here) or whose record cannot be trusted."""
         info = self.info(run_id)
         self.require_writable()
         if info.status == "running":
-            raise RunStoreError(f"run {run_id} is still running; cancel it first")
+            live = liveness.live_here(self.root, run_id)
+            if live is not None:
+                raise RunStoreError(f"run {run_id} is still running ({live}); cancel it first")
+            if not force:
+                raise RunStoreError(f"run {run_id} is still running ({liveness.describe_owner(self.root, run_id)}); "
+                                    "cancel it first, or delete it with --force if that process is gone")
         for path in (self.root / run_id, self.root / ".staging" / run_id):
             if path.is_symlink() or path.is_file():
                 path.unlink()

@@ -46,6 +46,8 @@ def sweep_card(state: dict[str, Any]) -> None:
             if button.button("Resume", key=f"resume-sweep-{state['id']}", icon=":material/replay:"):
                 _act(resume_sweep, state["id"])
             st.caption(md(state.get("error") or ""))
+        elif status == "damaged":  # its table: sweep.json itself is whole, or there would be no card
+            st.error(f"{md(state.get('error') or 'damaged')} — `runs reindex` rebuilds it from the cells' runs")
         refused = [c for c in state["cells"] if c.get("error")]
         noted = [c for c in state["cells"] if c.get("notes")]
         if refused or noted or state.get("failed_units"):
@@ -80,6 +82,19 @@ def metric_label(metric: str) -> str:
     return f"{metric} — {SWEEP_METRICS[metric]}" if metric in SWEEP_METRICS else metric
 
 
+def default_axes(table: pd.DataFrame, axes: list[str], shown: list[str]) -> list[str]:
+    """The columns in the order the heatmap's x and y default to: swept axes (more than one value) first, then k,
+    seed and method; an axis that holds one value comes last (a heatmap over it is a single cell)."""
+    swept = [a for a in axes if a in shown and table[a].nunique(dropna=False) > 1]
+    return swept + [d for d in DIMS if d in shown] + [d for d in shown if d not in swept and d not in DIMS]
+
+
+def filter_options(column: str, values: list[str]) -> list[str]:
+    """A filter pools its column only where that pools seeds: (all) is offered for seed and for a column with one
+    value; any other column that varies (an axis, method, k) is filtered to one value."""
+    return [ALL] + values if column == "seed" or len(values) <= 1 else values
+
+
 def default_filter(column: str, values: list[str]) -> str:
     """The filter a heatmap starts with: a predicting method (not a baseline or control), one step back, all else
     pooled."""
@@ -103,9 +118,10 @@ def _label(v: Any) -> str:
     return "none" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
-def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, str]) -> pd.DataFrame:
+def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, str],
+               axes: list[str] | None = None) -> pd.DataFrame:
     """``heatmap_data`` with its x / y values as labels and a hover text per cell (mean, 95 % interval, n)."""
-    heat = heatmap_data(table, x, y, metric, {k: v for k, v in filters.items() if v != ALL})
+    heat = heatmap_data(table, x, y, metric, {k: v for k, v in filters.items() if v != ALL}, axes)
     if heat.empty:
         return heat
     heat = heat[heat["n"] > 0].copy()
@@ -117,13 +133,13 @@ def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[s
 
 
 def facet_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, str],
-                facet: str | None) -> pd.DataFrame:
+                facet: str | None, axes: list[str] | None = None) -> pd.DataFrame:
     """:func:`heat_cells` for each value of ``facet`` (its first MAX_FACETS), stacked with a ``facet`` column; the
     row index is what a clicked marker reports."""
     values = [None] if facet is None else sorted(table[facet].map(str).unique())[:MAX_FACETS]
     parts = []
     for value in values:
-        heat = heat_cells(table, x, y, metric, filters if value is None else {**filters, facet: value})
+        heat = heat_cells(table, x, y, metric, filters if value is None else {**filters, facet: value}, axes)
         if not heat.empty:
             name = "" if value is None else f"{facet} = {value}"
             parts.append(heat.assign(facet=name, hover=(name + "<br>" if name else "") + heat["hover"]))

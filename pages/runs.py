@@ -96,11 +96,14 @@ with a.form("rename"):
 
 
 @st.dialog("Delete this run?")
-def confirm_delete(run_id: str, name: str) -> None:
+def confirm_delete(run_id: str, name: str, force: bool = False) -> None:
     st.write(f"**{md(name)}** (`{run_id}`) and all its files will be removed from disk. This cannot be undone.")
+    if force:
+        st.warning("It is listed as running, but its owner is on another host or its record cannot be trusted. "
+                   "Delete it only if that process is gone (a live process on this host is never deleted).")
     if st.button("Delete for good", type="primary", key="runs-delete-yes"):
         try:
-            delete(store(), run_id)
+            delete(store(), run_id, force=force)
         except KnowError as exc:
             st.error(md(exc))
             return
@@ -116,6 +119,9 @@ with b:
         confirm_delete(run_id, info.name)
     if info.status == "running":
         st.caption("Cancel it on the Experiments page first.")
+        if st.button("Delete anyway…", key="runs-force-delete", help="for a run whose owner is on another host or "
+                     "whose record cannot be trusted (runs delete ID --force)"):
+            confirm_delete(run_id, info.name, force=True)
     if status in ("failed", "cancelled") and st.button("Resume", icon=":material/replay:", key="runs-resume",
                                                        help="Experiments continue from their finished seeds; a "
                                                             "forget run is run again from its config."):

@@ -9,8 +9,8 @@ from know_core.api import (SWEEP_PHASES, ConfigError, KnowError, available_prese
                            start_sweep, sweep_spec, watch_sweep)
 from pages._common import list_runs, md, runs_dir, sync_url, url_value, welcome
 from pages._live import live_panel, note_running
-from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_filter, facet_cells, heat_figure,
-                              metric_columns, metric_label, show_heatmap, sweep_card)
+from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_axes, default_filter, facet_cells,
+                              filter_options, heat_figure, metric_columns, metric_label, show_heatmap, sweep_card)
 from pages._presentation import prose
 
 st.title("Sweeps")
@@ -106,7 +106,11 @@ def heatmap_section() -> None:
         st.info("This sweep's table holds no numeric metric yet.")
         return
     metric, x, y, facet, filters = heatmap_controls(table, axes)
-    heat = facet_cells(table, x, y, metric, filters, facet)
+    try:
+        heat = facet_cells(table, x, y, metric, filters, facet, axes)
+    except KnowError as exc:  # a heatmap cell would pool sweep cells or rows of one seed: say which columns
+        st.warning(md(exc))
+        return
     if heat.empty:
         st.info("No data for these filters; widen one of them (choose (all)).")
         return
@@ -132,10 +136,11 @@ def heatmap_controls(table: pd.DataFrame, axes: list[str]) -> tuple[str, str, st
                       format_func=metric_label)
     shown = [d for d in dims if not (metric in FILM and d in ("method", "k"))]
     shown = shown if len(shown) >= 2 else dims  # a sweep without axes: a film metric still needs two columns
+    order = default_axes(table, axes, shown)  # swept axes first: never two constant settings
     with c2:
-        x = pick("x axis", shown, "sweep-x", "x", shown[0])
+        x = pick("x axis", shown, "sweep-x", "x", order[0])
     with c3:
-        y = pick("y axis", [d for d in shown if d != x], "sweep-y", "y", "k" if len(axes) < 2 else axes[1])
+        y = pick("y axis", [d for d in shown if d != x], "sweep-y", "y", next(d for d in order if d != x))
     rest = [d for d in shown if d not in (x, y)]
     with c4:
         facet = pick("One heatmap per", [NONE] + rest, "sweep-facet", "facet", NONE)
@@ -144,7 +149,8 @@ def heatmap_controls(table: pd.DataFrame, axes: list[str]) -> tuple[str, str, st
     for col, d in zip(st.columns(len(rest)) if rest else [], rest):
         values = sorted(table[d].map(str).unique().tolist())
         with col:
-            filters[d] = pick(f"{d} (filter)", [ALL] + values, f"sweep-f-{d}", f"f_{d}", default_filter(d, values))
+            filters[d] = pick(f"{d} (filter)", filter_options(d, values), f"sweep-f-{d}", f"f_{d}",
+                              default_filter(d, values))
     facet = None if facet == NONE else facet
     sync_url(metric=metric, x=x, y=y, facet=facet, **{f"f_{d}": None if v == ALL else v for d, v in filters.items()})
     return metric, x, y, facet, filters

@@ -52,9 +52,10 @@ def rename(store: RunStore, run_id: str, name: str) -> None:
     store.rename(run_id, name)
 
 
-def delete(store: RunStore, run_id: str) -> None:
-    """Remove a run that is not running, with all its files."""
-    store.delete(run_id)
+def delete(store: RunStore, run_id: str, force: bool = False) -> None:
+    """Remove a run that is not running, with all its files (``force``: also one listed as running whose owner is
+    on another host or untrustworthy; never one whose process lives on this host)."""
+    store.delete(run_id, force=force)
 
 
 def start_contour(root: Root, run_id: str, seed: int, layer: str | None, grid: int) -> str:

@@ -9,11 +9,13 @@ from typing import Any
 import pandas as pd
 
 from .. import jobs
+from ..errors import ConfigError
 from ..experiment import PHASES, preset, resolve_experiment
 from ..store import RunInfo, RunStore
 from ..sweep import SweepSpec, cancel_sweep, parse_axis, parse_seeds, read_sweep, sweep_progress
 from ..sweep.summary import METRICS, interval, with_means
-from ..sweep.table import FILM_METRICS, TABLE_PARQUET, sweep_table
+from ..sweep.state import read_table
+from ..sweep.table import FILM_METRICS, sweep_table
 
 Root = str | os.PathLike
 SWEEP_METRICS = METRICS
@@ -62,19 +64,19 @@ def read_sweep_table(root: Root, sweep_id: str) -> pd.DataFrame:
     """The sweep's table: the written ``results.parquet`` once the sweep stopped, else the cells finished so far."""
     store = RunStore(root)
     state = read_sweep(store, sweep_id)
-    path = store.root / sweep_id / TABLE_PARQUET
-    if store.info(sweep_id).status != "running" and path.is_file():
-        table = pd.read_parquet(path)
-    else:
+    table = read_table(store, sweep_id, state) if store.info(sweep_id).status != "running" else None
+    if table is None:  # bounded and checked above; absent (or still running): from the finished cells' runs
         table = sweep_table(store, state)
     return with_means(table) if not table.empty else table
 
 
-def heatmap_data(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, Any] | None = None
-                 ) -> pd.DataFrame:
+def heatmap_data(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, Any] | None = None,
+                 axes: list[str] | None = None) -> pd.DataFrame:
     """One row per (x, y): ``mean``, ``lo``/``hi`` (95 % interval over seeds, None under two), ``n`` and the
     ``runs`` (cell run ids) behind it, after keeping only rows whose columns equal ``filters``. A film metric
-    (:data:`SWEEP_FILM_METRICS`) counts each seed's film once, whatever the methods on its rows."""
+    (:data:`SWEEP_FILM_METRICS`) counts each seed's film once, whatever the methods on its rows. A heatmap cell pools
+    seeds only: one that would average different sweep cells, or several rows of one seed (methods, steps), is
+    refused with a :class:`ConfigError` naming the columns (of ``axes`` and method / k / scale) to fix."""
     data = table
     for col, value in (filters or {}).items():
         data = data[data[col].astype(str) == str(value)]
@@ -82,11 +84,26 @@ def heatmap_data(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict
         data = data.drop_duplicates(["cell", "seed", x, y]).assign(**{metric: lambda d: d[metric].astype(float)})
     rows = []
     for (xv, yv), group in data.groupby([x, y], sort=True, dropna=False):
+        if metric in group.columns:
+            _seeds_only(group[group[metric].notna()], f"{x} = {xv}, {y} = {yv}", axes or [])
         stats = interval(group[metric]) if metric in group.columns else {"mean": None, "ci95": None, "n": 0}
         ci = stats["ci95"] or (None, None)
         rows.append({x: xv, y: yv, "mean": stats["mean"], "lo": ci[0], "hi": ci[1], "n": stats["n"],
                      "runs": sorted(set(group["run_id"]))})
     return pd.DataFrame(rows)
+
+
+def _seeds_only(values: pd.DataFrame, where: str, axes: list[str]) -> None:
+    """Refuse a heatmap cell whose values come from more than one sweep cell, or more than one row per seed."""
+    if values["cell"].nunique() > 1:
+        differ = [a for a in axes if a in values.columns and values[a].nunique(dropna=False) > 1]
+        raise ConfigError(f"{where} would average {values['cell'].nunique()} different sweep cells"
+                          + (f" (they differ in {', '.join(differ)})" if differ else "")
+                          + ": choose one value of each as a filter, or make it an axis or the facet")
+    if values.duplicated(["cell", "seed"]).any():
+        differ = [c for c in ("method", "k", "scale") if c in values.columns and values[c].nunique(dropna=False) > 1]
+        raise ConfigError(f"{where} would average several rows of one seed (they differ in "
+                          f"{', '.join(differ) or 'other columns'}): choose one value of each as a filter")
 
 
 __all__ = ["SWEEP_FILM_METRICS", "SWEEP_METRICS", "SWEEP_PHASES", "heatmap_data", "list_sweeps", "read_sweep_table",

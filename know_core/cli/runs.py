@@ -78,12 +78,15 @@ def _runs_parser(sub: argparse._SubParsersAction) -> None:
     pshow.add_argument("--json", action="store_true")
     pshow.set_defaults(func=_runs_show)
     pdel = rsub.add_parser("delete", help="delete a run that is not running: its folder and its row")
+    pdel.add_argument("--force", action="store_true",
+                      help="also a run listed as running whose owner is on another host or whose record cannot be "
+                           "trusted (never one whose process lives on this host)")
     pdel.set_defaults(func=_runs_delete)
     pres = rsub.add_parser("resume", help="resume a failed or cancelled experiment here (finished seeds are kept)")
     pres.add_argument("--quiet", action="store_true", help="no progress bars")
     pres.set_defaults(func=_runs_resume)
     pre = rsub.add_parser("reindex", help="add to the index every run folder it lacks (e.g. after index.sqlite "
-                                          "was lost)")
+                                          "was lost) and rebuild each damaged sweep table from its cells' runs")
     pre.set_defaults(func=_runs_reindex)
     for p in (pshow, pdel, pres):
         p.add_argument("id")
@@ -122,7 +125,7 @@ def _runs_show(args: argparse.Namespace) -> int:
 
 
 def _runs_delete(args: argparse.Namespace) -> int:
-    delete(RunStore(args.runs_dir, create=False), args.id)
+    delete(RunStore(args.runs_dir, create=False), args.id, force=args.force)
     print(f"deleted run {args.id}")
     return 0
 
@@ -146,4 +149,29 @@ def _runs_reindex(args: argparse.Namespace) -> int:
         raise KnowError(f"runs directory {args.runs_dir} is read-only; reindex needs to write index.sqlite")
     added = store.reindex()
     print(f"reindexed {args.runs_dir}: {added} run folder(s) added to the index")
+    return _rebuild_sweep_tables(store)
+
+
+def _rebuild_sweep_tables(store: RunStore) -> int:
+    """Each sweep whose table is damaged (or missing from a finished one) gets it rebuilt from its cells' runs; a
+    sweep whose ``sweep.json`` is damaged cannot be (said so; it stays listed as damaged)."""
+    from ..sweep.state import TABLE_PARQUET, read_state, rebuild_table, table_damage
+
+    for info in store.list_runs(kind="sweep"):
+        if info.status == "running":
+            continue
+        try:
+            state = read_state(store, info.id)
+        except RunStoreError as exc:
+            print(f"sweep {info.id} cannot be rebuilt: {exc} (delete it with: runs delete {info.id})",
+                  file=sys.stderr)
+            continue
+        try:
+            table_damage(store, info.id, state)
+            if info.status != "done" or (store.root / info.id / TABLE_PARQUET).is_file():
+                continue
+        except RunStoreError as exc:
+            print(f"{exc}: rebuilding it", file=sys.stderr)
+        rows = rebuild_table(store, info.id)
+        print(f"sweep {info.id}: table rebuilt from its cells' runs ({rows} rows)")
     return 0

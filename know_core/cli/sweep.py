@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import Cancelled, KnowError
 from ..executors import make_executor
+from ..loaders import Damaged
 from ..experiment import PHASES, available_presets, preset, resolve_experiment
 from ..store import RunStore
 from ..sweep import SweepSpec, create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
@@ -69,9 +70,16 @@ def _sweep(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
     if args.resume:
         sweep_id = args.resume
-        read_sweep(store, sweep_id)  # a foreign or damaged sweep is refused before anything runs
-        if store.info(sweep_id).status == "running":  # its owner lives (a dead one is reconciled to failed)
+        try:
+            read_sweep(store, sweep_id)  # a foreign or damaged sweep is refused before anything runs
+        except Damaged as exc:
+            raise KnowError(f"sweep {sweep_id} cannot be resumed: {exc} (its cells' runs are kept; remove the "
+                            f"sweep with: runs delete {sweep_id})") from None
+        info = store.info(sweep_id)
+        if info.status == "running":  # its owner lives (a dead one is reconciled to failed)
             raise KnowError(f"sweep {sweep_id} is still running in another process; cancel it first")
+        if info.status == "damaged":  # sweep.json is whole, so only the table is: resuming writes it anew
+            print(f"{info.error}; resuming rebuilds the table from the cells' runs", file=sys.stderr)
     else:
         spec = _spec(args)
         sweep_id = find_sweep(store, args.name) if args.name else None
@@ -126,16 +134,14 @@ def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
 
 def print_sweep_report(folder: Path, as_markdown: bool) -> int:
     """``report SWEEP_FOLDER``: per cell, the film's verdict and each method against naive and the warm oracle."""
-    import pandas as pd
-
+    from ..sweep.state import read_table
     from ..sweep.summary import markdown
-    from ..sweep.table import TABLE_PARQUET
 
     store = RunStore(folder.parent, create=False)
     state = read_sweep(store, folder.name)
-    if not (folder / TABLE_PARQUET).is_file():
+    table = read_table(store, folder.name, state)  # bounded, columns and dtypes checked: else one "damaged" line
+    if table is None:
         raise KnowError(f"sweep {folder.name} has no results table yet (it is {store.info(folder.name).status})")
-    table = pd.read_parquet(folder / TABLE_PARQUET)
     if table.empty:
         raise KnowError(f"sweep {folder.name} has no finished cell yet")
     text = markdown(table, [k for k, _ in state["spec"]["axes"]], state["name"])

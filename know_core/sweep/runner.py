@@ -9,6 +9,7 @@ all done is sealed at once (and opens on Trajectory and Compare), and ``.cancel`
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,12 +22,11 @@ from ..errors import Cancelled, ConfigError, KnowError, RunStoreError
 from ..executors import Executor, Outcome, Unit
 from ..executors.builtin import trust
 from ..fsio import write_json
-from ..loaders import Damaged, read_json
 from ..store import RunStore
 from .spec import Cell, SweepSpec
+from .state import FORMAT, SWEEP_FILE, read_state
 
-SWEEP_FILE, CANCEL = "sweep.json", ".cancel"
-FORMAT = "know-sweep/1"
+CANCEL = ".cancel"
 Progress = Callable[[dict[str, int]], None]
 
 
@@ -56,22 +56,12 @@ def create_sweep(store: RunStore, spec: SweepSpec, name: str | None = None) -> s
 
 
 def read_sweep(store: RunStore, sweep_id: str) -> dict[str, Any]:
-    """The checked ``sweep.json`` of a sweep run; a damaged or foreign one is refused naming the problem."""
+    """The checked ``sweep.json`` of a sweep run (:func:`~know_core.sweep.state.read_state`); a damaged or foreign one
+    is refused naming the file and the problem."""
     info = store.info(sweep_id)
     if info.kind != "sweep":
         raise RunStoreError(f"run {sweep_id} is a {info.kind} run, not a sweep")
-    try:
-        state = read_json(store.root / sweep_id, SWEEP_FILE)
-    except Damaged as exc:
-        raise exc.for_run(sweep_id) from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        found = state.get("format") if isinstance(state, dict) else None
-        raise RunStoreError(f"sweep {sweep_id} was written by an incompatible version (format {found!r}; this "
-                            f"version reads {FORMAT})")
-    for key in ("spec", "cells", "units"):
-        if key not in state:
-            raise RunStoreError(f"sweep {sweep_id}: {SWEEP_FILE} lacks {key!r}")
-    return state
+    return read_state(store, sweep_id)
 
 
 def sweep_progress(state: dict[str, Any]) -> dict[str, int]:
@@ -216,12 +206,12 @@ def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Prog
     from .table import write_table
 
     driver = _Driver(store, sweep_id, progress, batch, torch.get_num_threads() if executor.name == "inline" else 1)
-    units = driver.prepare()
-    seeds = sum(len(u.meta.get("seeds", [None])) for u in units)
-    driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units),
-                                 "seeds": seeds})
     t0 = time.perf_counter()
-    try:
+    try:  # a failure while claiming the cells also marks the sweep, never leaving it listed as running
+        units = driver.prepare()
+        seeds = sum(len(u.meta.get("seeds", [None])) for u in units)
+        driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units),
+                                     "seeds": seeds})
         executor.execute(units, driver.listen, driver.should_stop)
     except BaseException as exc:
         _abort(driver, exc)
@@ -263,10 +253,11 @@ def _abort(driver: _Driver, exc: BaseException) -> None:
     for unit in driver.state["units"].values():
         if unit["status"] in ("running", "pending"):
             unit["status"] = "cancelled"
-    driver.save(force=True)
-    _mark_cells(driver)
     status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
     driver.store.mark(driver.id, status, f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(KnowError, OSError):
+        driver.save(force=True)
+        _mark_cells(driver)
 
 
 def _times(value: float | None, share: float) -> float | None:
