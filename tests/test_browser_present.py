@@ -60,6 +60,11 @@ def test_present_mode_walks_every_step_of_a_run(tmp_path):
             expect(page.get_by_text("Step 4/5")).to_be_visible(timeout=20_000)
             expect(page.get_by_test_id("stPlotlyChart").first.locator(".gtitle")).to_have_text(
                 re.compile("^" + re.escape(FIGURES[4])))
+            page.get_by_role("link", name="Scaling").click()  # presentation mode survives a page switch
+            page.wait_for_url(re.compile(r"/scaling\?.*present=1"), timeout=20_000)
+            wait_for_app(page)
+            expect(page.get_by_role("switch", name="Presentation mode")).to_be_checked()
+            expect(page.locator("style#know-present")).to_have_count(1)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             raise
