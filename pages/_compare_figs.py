@@ -52,7 +52,7 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
         pad = max(0.15 * (hi - lo), 0.01)
         fig.update_yaxes(range=[max(lo - pad, 0.0), min(hi + pad, 1.0)])
     fig.update_layout(title=title, barmode="group", yaxis_title=ytitle + " — axis zoomed",
-                      xaxis_title="method and scaling factor", height=440,
+                      xaxis_title="method and scaling factor", height=440 + 22 * max(len(fig.data) // 3 - 2, 0),
                       legend_title="bar (hatched: shrinkage control)")
     return legend_below(fig)
 
@@ -73,7 +73,8 @@ def backtest_figure(loaded: list) -> go.Figure | None:
         groups = list(dict.fromkeys(df["group"]))
         for (run, method), part in df.groupby(["run", "method"], sort=False):
             fig.add_trace(go.Bar(x=part["group"], y=part["mean"], name=method + (f" · {run}" if multi else ""),
-                                 error_y=dict(type="data", array=part["std"].where(part["count"] > 1).tolist()),
+                                 error_y=dict(type="data", array=part["std"].where(part["count"] > 1).tolist(),
+                                              visible=bool((part["count"] > 1).any())),
                                  marker_color=method_colour(method),
                                  hovertemplate="%{x}<br>%{y:.3g}<extra>%{fullData.name}</extra>"))
     lines = []
@@ -84,15 +85,14 @@ def backtest_figure(loaded: list) -> go.Figure | None:
         fig.add_trace(go.Bar(x=groups or [method], y=[None] * max(len(groups), 1), name=name,
                              marker_color=method_colour(method), hoverinfo="skip"))
         lines.append(f"<b>{method}</b>{f' ({run})' if multi else ''} is not in this chart: {note}")
-    for i, text in enumerate(lines):
-        fig.add_annotation(text=text, xref="paper", yref="paper", x=0.01, y=0.97 - 0.09 * i, showarrow=False,
-                           xanchor="left", yanchor="top", align="left", bgcolor="rgba(255,255,255,0.85)",
-                           bordercolor=method_colour("known"), borderwidth=1, font=dict(size=12))
+    for i, text in enumerate(lines):  # above the plotting area, under the title: never on a bar or the 1.0 line
+        fig.add_annotation(text=text, xref="paper", yref="paper", x=0.0, y=1.03, yshift=22 * i, showarrow=False,
+                           xanchor="left", yanchor="bottom", align="left", font=dict(size=12))
     if rows:
         fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
     fig.update_layout(title="Backtest: error recovering the hidden Θ0, per parameter group", barmode="group",
                       xaxis_title="parameter group", yaxis_title="relative error ‖θ̂0 − θ0‖ / ‖θ1 − θ0‖ (1 = naive)",
-                      height=420)
+                      height=420 + 22 * len(lines), margin=dict(t=80 + 22 * len(lines)))
     return legend_below(fig)
 
 

@@ -49,7 +49,8 @@ def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
             fig.add_trace(go.Bar(x=part["x"], y=part[metric], name=name, legendgroup=name,
                                  showlegend=(row, col) == (1, 1), marker_color=GROUP_COLORS.get(group),
                                  marker_pattern_shape=PATTERNS[runs.index(run) % len(PATTERNS)],
-                                 offsetgroup=name, error_y=dict(type="data", array=spread.tolist()),
+                                 offsetgroup=name, error_y=dict(type="data", array=spread.tolist(),
+                                                                visible=bool((part["seeds"] > 1).any())),
                                  hovertemplate=f"{name}: %{{x}}<br>{metric} %{{y:.3g}}<extra></extra>"),
                           row=row, col=col)
     for col in (1, 2):
