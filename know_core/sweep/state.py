@@ -162,8 +162,8 @@ def _columns(schema, axes: list[str]) -> None:
         ok = (pa.types.is_integer(t) if field.name == "seed" else text or pa.types.is_null(t)
               if field.name in TEXT else text or number if field.name in axes else number)
         if not ok:
-            raise Damaged(TABLE_PARQUET, f"column {field.name[:60]!r} holds {t}, not "
-                                         f"{'integers' if field.name == 'seed' else 'text' if field.name in TEXT else 'numbers'}")
+            wanted = "integers" if field.name == "seed" else "text" if field.name in TEXT else "numbers"
+            raise Damaged(TABLE_PARQUET, f"column {field.name[:60]!r} holds {t}, not {wanted}")
 
 
 def _parquet(folder: Path, state: dict[str, Any]):
