@@ -186,7 +186,10 @@ def animation() -> go.Figure:
         out = []
         for name in series:
             pts = shown(name, frame)
-            out.append(go.Scatter(x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers",
+            # A series not on screen yet keeps one empty point, so its legend entry is there from the first frame:
+            # a legend that grows while playing re-lays the figure out (it squeezed the plot).
+            xs, ys = ([p["pc1"] for p in pts], [p["pc2"] for p in pts]) if pts else ([None], [None])
+            out.append(go.Scatter(x=xs, y=ys, mode="lines+markers",
                                   name=name, marker=marker(pts, kind_of(name)), text=[hover(p) for p in pts],
                                   hovertemplate="%{text}<extra></extra>",
                                   line=dict(color=color_of(name), dash=dash_of(name))))
@@ -200,7 +203,7 @@ def animation() -> go.Figure:
     # Buttons and slider above the plot, legend below, colour bar right: playing never moves or covers anything.
     fig.update_layout(
         title=dict(text=f"Animation: forgetting ({last} → Θ0), then retrodiction (×2 … {largest})", y=0.98),
-        coloraxis=color_axis, height=640, legend=LEGEND_BELOW, margin=dict(t=150, r=90),
+        coloraxis=color_axis, height=640, legend=LEGEND_BELOW, showlegend=True, margin=dict(t=150, r=90),
         xaxis=dict(title=axis_title(0), range=[min(xs) - pad(xs), max(xs) + pad(xs)]),
         yaxis=dict(title=axis_title(1), range=[min(ys) - pad(ys), max(ys) + pad(ys)]),
         updatemenus=[dict(type="buttons", x=0, xanchor="left", y=1.02, yanchor="bottom", direction="left", buttons=[
@@ -208,7 +211,7 @@ def animation() -> go.Figure:
                                                                   fromcurrent=True)]),
             dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate",
                                                                         frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=0, x=0.2, xanchor="left", len=0.8, y=1.02, yanchor="bottom", pad=dict(t=0, b=10),
+        sliders=[dict(active=0, x=0.32, xanchor="left", len=0.68, y=1.02, yanchor="bottom", pad=dict(t=0, b=10),
                       steps=[dict(label=f["label"], method="animate",
                                   args=[[str(i)], dict(mode="immediate", frame=dict(redraw=True))])
                              for i, f in enumerate(frames)])])

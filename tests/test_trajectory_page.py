@@ -47,6 +47,7 @@ def test_animation_slider_spans_the_runs_real_scales(monkeypatch, cnn_run):
     assert len(spec["frames"]) == len(labels)
     last = {t["name"]: len(t["x"]) for t in spec["frames"][-1]["data"]}
     assert last["taskvector"] == 3 and last["oracle"] == 3  # Θ0, ×2, ×4: every prediction shown by the end
+    assert spec["layout"]["showlegend"] and all(t["x"] for t in spec["data"])  # every legend entry from frame one
 
 
 @pytest.mark.parametrize("view, title", [("2-D", "one PCA plane"), ("3-D", "3-D PCA"), ("Animation", "Animation")])
