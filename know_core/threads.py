@@ -127,6 +127,7 @@ class Adaptive:
         self.t0 = time.monotonic()
         self.threads = apply_threads(self.fixed or threads)  # ``threads``: already chosen by the caller
         self.changes = [(0.0, self.threads)]
+        self.loads: list[float] = []  # the other processes' load (cores) at each measurement
         self._snap = _snapshot()
         self._last = time.monotonic()
 
@@ -137,6 +138,7 @@ class Adaptive:
             return self.threads
         busy, self._snap = others_busy(self._snap)
         self._last = now
+        self.loads.append(busy)
         threads = apply_threads(free_threads(busy))
         if threads != self.threads:
             self.changes.append((now - self.t0, threads))

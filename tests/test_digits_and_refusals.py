@@ -33,6 +33,14 @@ def test_switching_the_quick_source_to_digits_proposes_the_nearest_d0_fraction_t
     assert below["source.d0_fraction"] == "0.4"
 
 
+def test_the_form_launch_path_refuses_with_the_proposal_and_records_nothing(tmp_path):
+    """The Experiments form launches through know_core.api.start (jobs.launch) and shows the message as it is."""
+    cfg = resolve_experiment(preset("digits"), None, {"source.d0_fraction": 0.05})
+    with pytest.raises(ConfigError, match=r"would hold .* — nearest valid: .*source\.d0_fraction=0\.2$"):
+        start(cfg, tmp_path, "refused")
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]
+
+
 def test_every_proposed_value_passes_and_the_next_nearer_one_does_not():
     cfg = resolve_experiment(preset("digits"), None, {"source.stages": 6})  # its last stage holds 5 < batch 8
     fixes = _fixes(_refusal(cfg))
