@@ -8,7 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import KnowError, delete, load_forget_run, protocol_line, rename, resume
+from know_core.api import (KnowError, collapse_verdicts, delete, fmt, load_forget_run, protocol_line, rename, resume,
+                           stored_headline)
 from pages._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
                            sync_url, url_list, welcome)
 from pages._presentation import prose
@@ -21,6 +22,10 @@ prose(
     "Experiments page) and **forget** runs (a forgetting trajectory alone, from the command line). A run whose files "
     "no longer match their checksums is listed as *damaged*, with the reason. Pick one to rename it, delete it, or "
     "download its results and predicted weights.")
+
+FLASH = "runs-flash"  # what the last rename or delete did, shown once after the rerun it triggers
+if st.session_state.get(FLASH):
+    st.success(st.session_state.pop(FLASH))
 
 runs = list_runs()
 if not runs:
@@ -62,7 +67,7 @@ if kinds:
     shown = shown[shown["kind"].isin(kinds)]
 if statuses:
     shown = shown[shown["status"].isin(statuses)]
-st.dataframe(shown, hide_index=True, width="stretch")
+st.dataframe(fmt.labelled(shown, keep=("id", "name", "created")), hide_index=True, width="stretch")
 if shown.empty:
     sync_url(q=query, kind=kinds, status=statuses, run=None)
     st.info("No run matches these filters.")
@@ -79,6 +84,7 @@ info = next(r for r in runs if r.id == run_id)
 status, reason = status_of(info)
 if status == "done":
     st.session_state["current_run"] = run_id
+st.markdown(f"**{md(stored_headline(runs_dir(), run_id))}**")  # this run's answer before its details
 
 a, b = st.columns([3, 1])
 with a.form("rename"):
@@ -92,6 +98,7 @@ with a.form("rename"):
             except KnowError as exc:
                 st.error(md(exc))
             else:
+                st.session_state[FLASH] = f"Renamed {md(info.name)} to {md(new_name.strip())}."
                 st.rerun()
 
 
@@ -109,6 +116,7 @@ def confirm_delete(run_id: str, name: str, force: bool = False) -> None:
             return
         st.session_state.pop("runs-pick", None)
         st.session_state.pop("current_run", None)
+        st.session_state[FLASH] = f"Deleted {md(name)} ({md(run_id)}) and its files."
         st.rerun()
 
 
@@ -180,10 +188,10 @@ def experiment_view() -> None:
     st.caption(protocol_line(res.config))
     rows_df = pd.DataFrame(res.rows)
     st.subheader("Results")
-    st.dataframe(rows_df, hide_index=True, width="stretch")
+    st.dataframe(fmt.labelled(rows_df, keep=("seed",)), hide_index=True, width="stretch")
     st.download_button("Download all result rows (CSV)", rows_df.to_csv(index=False), f"{run_id}-results.csv",
                        "text/csv", icon=":material/download:", on_click="ignore")
-    for line in res.verdicts:
+    for line in collapse_verdicts(res.verdicts):
         st.markdown(f"- {md(line)}")
     st.subheader("Predicted weights")
     st.caption("Any stored network of this run as a safetensors file (load with `safetensors.torch.load_file`).")
@@ -198,7 +206,7 @@ def experiment_view() -> None:
     choices = [("naive", 1.0)] + [(m, s) for m, by in sw.predictions.items() if m != "naive" for s in sorted(by)]
     choices += [("oracle", s) for s in sorted(sw.oracles)]
     method, scale = c2.selectbox("Network", choices, key="runs-w-net",
-                                 format_func=lambda c: "Θ0 (naive)" if c[0] == "naive" else f"{c[0]} ×{c[1]:g}")
+                                 format_func=lambda c: "Θ0 (naive)" if c[0] == "naive" else f"{c[0]} {fmt.scale(c[1])}")
     with c3:
         st.write("")
         st.download_button("Download (safetensors)", data=lambda: weights_bytes(seed, method, scale),

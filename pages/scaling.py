@@ -6,7 +6,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import aggregate, base_name, invalid_methods, method_colour, predicted_methods, protocol_line
+from know_core.api import (aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
+                           predicted_methods, protocol_line)
 from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                            scale_axis, show_figure, sync_url)
 from pages._common import md
@@ -18,6 +19,7 @@ PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered 
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 
 st.title("Scaling")
+headline = st.empty()  # the page's answer (did any initialisation beat naive?), above everything once runs are read
 prose(
     "Each line starts at ×1, the pre-trained Θ0 itself (\"naive\"), and follows one method's predictions for "
     "×2, ×4, ×8 more source data. **Top**: accuracy on the *target* task after fine-tuning — the number KNOW wants "
@@ -36,6 +38,9 @@ if not chosen:
     st.info("Pick at least one run.")
     st.stop()
 domain = pick_domain([res for info in chosen if (res := load_results(info)) is not None], "scaling-domain")
+headline.markdown("\n\n".join(f"**{md(info.name) + ': ' if len(chosen) > 1 else ''}"
+                                f"{md(downstream_headline(res.at_domain(domain)))}**"
+                                for info in chosen if (res := load_results(info)) is not None))
 
 
 def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
@@ -61,13 +66,15 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
             base = base_name(method)
             fig.add_trace(go.Scatter(
                 x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=f"{method}{tag}",
-                mode="lines+markers", error_y=dict(type="data", array=[a["std"] for _, a in points], visible=True),
+                mode="lines+markers", error_y=dict(type="data", array=[a["std"] if a["n"] > 1 else None
+                                                                       for _, a in points],
+                                                   visible=any(a["n"] > 1 for _, a in points)),
                 line=dict(color=method_colour(base), width=3 if base == "oracle-warm" else 2,
                           dash="dash" if method.startswith("shrink:") else "dashdot" if method.endswith("+dc") else
                           DASHES[k % len(DASHES)]),
-                customdata=[[a["n"], f"{s:g}"] for s, a in points],
-                hovertemplate=f"{method}{tag}<br>×%{{customdata[1]}}<br>{ytitle}: %{{y:.4f}} "
-                              "± %{error_y.array:.4f}<br>seeds: %{customdata[0]}<extra></extra>"))
+                customdata=[[a["n"], fmt.scale(s), fmt.mean_std(a["mean"], a["std"], a["n"])] for s, a in points],
+                hovertemplate=f"{method}{tag}<br>%{{customdata[1]}}<br>{ytitle}: %{{customdata[2]}}"
+                              "<br>seeds: %{customdata[0]}<extra></extra>"))
         scratch = agg.get(("scratch", 1.0))
         if scratch is not None and metric == "target_acc":
             fig.add_hline(y=scratch["mean"], line=dict(color=method_colour("scratch"), dash="dot", width=1),

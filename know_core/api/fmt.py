@@ -136,6 +136,13 @@ def label(column: str) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
 
+def _whole(column: Any) -> bool:
+    """A float column holding only whole numbers and gaps (stages, seeds, counts), not a measurement."""
+    values = [v for v in column if not missing(v)]
+    return column.dtype.kind == "f" and column.isna().any() and bool(values) and all(float(v).is_integer()
+                                                                                     for v in values)
+
+
 def labelled(rows: Iterable[Mapping[str, Any]] | Any, *, sig: int = 3, scale_columns: Iterable[str] = ("scale",),
              keep: Iterable[str] = ()) -> Any:
     """A table (a DataFrame or rows of dicts) ready to show: numbers through :func:`num`, scale columns as ``×k``,
@@ -148,6 +155,8 @@ def labelled(rows: Iterable[Mapping[str, Any]] | Any, *, sig: int = 3, scale_col
         if col in kept:
             continue
         fn = scale if col in scales else (lambda v: num(v, sig))
+        if _whole(frame[col]):  # counts with a gap (pandas makes them float): 4, not 4.00
+            fn = lambda v: MISSING if missing(v) else str(int(v))  # noqa: E731
         frame[col] = [fn(v) if not isinstance(v, str) or col in scales else v for v in frame[col]]
     return frame.rename(columns={c: label(c) for c in frame.columns if c not in kept})
 
