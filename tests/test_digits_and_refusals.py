@@ -85,3 +85,22 @@ def test_digits_preset_runs_as_a_background_job(tmp_path):
     assert report["status"] == "done", report
     log = (tmp_path / run_id / ".worker.log").read_text()
     assert "] pre-training, " in log and "worker: done in " in log, log
+
+
+def test_demo_preset_digits_from_the_command_line_logs_one_line_per_phase_without_bars(tmp_path):
+    """stderr is a file here, not a terminal: phase lines instead of tqdm bars (no carriage returns)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    proc = subprocess.run([sys.executable, "-m", "know_core", "demo", "--preset", "digits", "--out", str(tmp_path),
+                           "--methods", "naive", "--scales", "2", "--set", "finetune.epochs=1",
+                           "--set", "source.pretrain.max_epochs=1"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "it/s" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("pre-training") and "fine-tuning naive (4 steps)" in lines, lines
+    assert len(lines) == len(set(lines)), lines  # one line per phase
+    assert (tmp_path / "results.json").is_file()
