@@ -58,7 +58,8 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             expect(page.get_by_text(re.compile(r"Launched quick demo"))).to_be_visible(
                 timeout=20_000)
             expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=30_000)  # live progress
-            expect(page.get_by_text("Finished: see it on")).to_be_visible(timeout=240_000)
+            done = page.get_by_text("See it on the Trajectory, Compare and Scaling pages")  # under the verdict
+            expect(done).to_be_visible(timeout=240_000)
             methods = predicted_methods(root)
             pca_extra, oracle_lines = extra_lines(root)
             assert pca_extra == 2 and oracle_lines == 1  # quick records warm oracles and the control, no cold oracle
@@ -75,9 +76,10 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             wait_for_app(page)
             # the comparison table and the retrodiction table (against the warm oracle)
             expect(page.get_by_test_id("stDataFrame")).to_have_count(2, timeout=20_000)
-            expect(page.get_by_text("Retrodiction against the warm oracle").first).to_be_visible()
-            target = page.get_by_test_id("stPlotlyChart").first
+            target = page.get_by_test_id("stPlotlyChart").first  # the open tab: each predictor and its control
             expect(target.locator(".barlayer .trace")).to_have_count(2 * len(methods), timeout=20_000)
+            page.get_by_role("tab", name="Retrodiction").click()  # one tab per figure
+            expect(page.get_by_text("Retrodiction against the warm oracle").first).to_be_visible()
 
             page.goto(f"{url}/scaling")
             wait_for_app(page)
