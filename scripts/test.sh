@@ -7,25 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-clone_state() {  # a line per tracked file that differs from HEAD and per untracked, unignored file: its hash, its path
-    git ls-files -z --modified --deleted --others --exclude-standard | sort -zu | while IFS= read -r -d '' f; do
-        if [ -e "$f" ]; then printf '%s %s\n' "$(git hash-object -- "$f")" "$f"; else printf 'deleted %s\n' "$f"; fi
-    done
-}
-guard=0
-git rev-parse --is-inside-work-tree >/dev/null 2>&1 && guard=1
-[ "$guard" = 1 ] && before=$(clone_state)
-
+before=$(bash scripts/clone_state.sh)
 rc=0
 .venv/bin/python -m pytest -n "${KNOW_TEST_WORKERS:-2}" --dist loadgroup "$@" || rc=$?
-
-if [ "$guard" = 1 ]; then
-    after=$(clone_state)
-    if [ "$before" != "$after" ]; then
-        echo "test.sh: FAILED: these files in the clone changed while the tests ran (tests must write under tmp_path" \
-             "or build/; or did you edit them meanwhile?):" >&2
-        diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed -n 's/^[<>] [^ ]* /  /p' | sort -u >&2
-        [ "$rc" = 0 ] && rc=1
-    fi
+after=$(bash scripts/clone_state.sh)
+if [ "$before" != "$after" ]; then
+    echo "test.sh: FAILED: these files in the clone changed while the tests ran (tests must write under tmp_path or" \
+         "build/; or did you edit them meanwhile?):" >&2
+    diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed -n 's/^[<>] [^ ]* /  /p' | sort -u >&2
+    [ "$rc" = 0 ] && rc=1
 fi
 exit "$rc"
