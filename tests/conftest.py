@@ -44,16 +44,3 @@ def stored_run(tmp_path_factory):
     run_id = record_forgetting(tiny_config(model="simple_cnn"), RunStore(root))
     return root, run_id
 
-
-# scripts/test.sh runs the suite in pytest-xdist workers with --dist loadgroup: tests in one group run one after
-# another in one worker. Ray tests start, join and shut down Ray instances on this machine (a two-node Cluster, a local
-# instance) and must not meet another worker's.
-SERIAL_GROUPS = {"test_ray.py": "ray"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        group = SERIAL_GROUPS.get(item.path.name)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
