@@ -1,10 +1,11 @@
 """Seed-batched forgetting runs: many seeds of one configuration trained as one stacked model.
 
 ``run_forgetting_batched(cfgs)`` gives, for every config, what ``forgetting.run_forgetting(cfg)`` gives (Θ0 by the
-same early-stopping rule, the forgetting film, the warm oracles and the control film), equal within float rounding:
-each member has its own initialisation, subset order, generator (shuffles, augmentation), optimiser state and
-stopping epoch (members that stop early sit out, masked, while the others go on). What differs is the cost: on small
-models a training step is mostly fixed overhead, and K members share one step's overhead.
+same early-stopping rule, the forgetting film, the warm oracles and the control film), bit for bit with one thread
+(tests/test_batched.py; with more, the batched kernels split their sums otherwise and the weights drift by rounding
+amplified over the steps): each member has its own initialisation, subset order, generator (shuffles, augmentation),
+optimiser state and stopping epoch (members that stop early sit out, masked, while the others go on). What differs
+is the cost: on small models a training step is mostly fixed overhead, and K members share one step's overhead.
 
 ``batchable(cfgs)`` says whether the runs qualify (same config but the seed, a model ``stacked.py`` covers) and why
 not. Docs: docs/forgetting.md, "Seed-batched runs".
