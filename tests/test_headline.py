@@ -61,11 +61,11 @@ def test_runs_without_results_or_unfinished_get_a_sentence():
 def test_the_film_verdict_with_its_p_value():
     assert film_headline(result()) == "The film forgot (p = 1e-86)."
     learns = film_headline(result(trajectories=[film(False, 0.9, "learns")]))
-    assert learns.startswith("The film did not forget (p = 0.90): it kept learning")
+    assert learns.startswith("The film did not forget (p = 0.9): it kept learning")
     mixed = film_headline(result(trajectories=[film(True, 1e-5), film(False, 0.3), film(True, 0.01)]))
-    assert mixed == "The film forgot on 2 of 3 seeds (p from 1e-5 to 0.30)."
+    assert mixed == "The film forgot on 2 of 3 seeds (p from 1e-5 to 0.3)."
     both = film_headline(result(trajectories=[film(True, 1e-5), film(True, 0.01)]))
-    assert both.endswith("all 2 seeds (p ≤ 0.010).")
+    assert both.endswith("all 2 seeds (p ≤ 0.01).")
     old = film_headline(result(trajectories=[NS(forgot=True, report=None)]))  # recorded before the report existed
     assert old == "The film forgot."
 
@@ -82,7 +82,7 @@ def test_nearest_to_the_warm_oracle_at_the_largest_scale():
     text = retrodiction_headline(result(retrodiction=rows))
     assert text.startswith("No predictor got closer to the real ×8 network")
     assert "KNOWN was nearest (1.22;" in text  # mean of 1.25 and 1.19; ×2's 0.5 is not the largest scale
-    assert "training Θ0 longer on D0 alone reached 0.900." in text
+    assert "training Θ0 longer on D0 alone reached 0.9." in text
     rows[3]["rel_error"] = 0.7
     text = retrodiction_headline(result(retrodiction=rows))
     assert text.startswith("KNOWN got closer to the real ×8 network") and "KNOWN was nearest (0.945" in text
@@ -92,7 +92,7 @@ def test_no_oracles_falls_back_then_says_so():
     cold = [{"method": "expfit", "scale": 4.0, "seed": 0, "dist_to_oracle": 0.8, "valid": True},
             {"method": "shrink:expfit", "scale": 4.0, "seed": 0, "dist_to_oracle": 0.1, "valid": True}]
     text = retrodiction_headline(result(rows=cold))
-    assert text.startswith("ExpFit got closer to the real ×4 network (trained on that data)") and "(0.800;" in text
+    assert text.startswith("ExpFit got closer to the real ×4 network (trained on that data)") and "(0.8;" in text
     bare = result(rows=[{"method": "expfit", "scale": 4.0, "seed": 0, "valid": True, "target_acc": 0.8}])
     assert "no larger-data network" in retrodiction_headline(bare)
     assert run_headline(bare) == "The film forgot (p = 1e-86)."  # only the parts the run measured
@@ -110,8 +110,8 @@ def test_downstream_against_naive_with_the_real_networks_gain():
                entry("taskvector", 2.0, 0.0071, (0.005, 0.0092)), entry("expfit", 2.0, -0.002, (-0.01, 0.004)),
                entry("oracle", 2.0, 0.02, (0.01, 0.03)), entry("oracle", 8.0, 0.04, (0.03, 0.05))]
     text = downstream_headline(result(summary=summary))
-    assert text == ("TaskVector ×2 beat naive fine-tuning on the target (+0.00710, 95 % CI [+0.0050, +0.0092]); "
-                    "the real ×8 network gained +0.0400.")
+    assert text == ("TaskVector ×2 beat naive fine-tuning on the target (+0.0071, 95 % CI [+0.005, +0.0092]); "
+                    "the real ×8 network gained +0.04.")
     summary[2]["vs_naive"]["ci95"] = (-0.001, 0.01)
     assert downstream_headline(result(summary=summary)).startswith(
         "No initialisation beat naive fine-tuning on the target (95 % intervals over 2 seeds); best TaskVector ×2")
@@ -129,7 +129,7 @@ def test_backtest_names_the_best_and_what_could_not_run():
             {"method": "taskvector", "group": "fc", "layer": "0.weight", "rel_error": 0.1},
             {"method": "known", "note": "KNOWN needs a checkpoint"}]
     text = backtest_headline(result(backtest=rows))
-    assert text == ("Hiding Θ0 and predicting it back, TaskVector beat keeping Θ1; TaskVector was nearest (0.600; "
+    assert text == ("Hiding Θ0 and predicting it back, TaskVector beat keeping Θ1; TaskVector was nearest (0.6; "
                     "1 = keeping Θ1). KNOWN could not be backtested (the chart says why).")
     assert backtest_headline(result()) == "This run has no backtest (hide Θ0, predict it back)."
 
@@ -148,8 +148,8 @@ def test_fifteen_identical_verdicts_collapse_into_one():
     out = collapse_verdicts(lines)
     assert len(out) == 5 and out[0] == lines[0]
     assert out[1].startswith("One seed, so no interval") and out[1].count("known-official") == 1
-    assert "taskvector ×2 (+0.0100), ×4 (+0.0100), ×8 (+0.0100)" in out[1]
-    assert out[2] == "expfit ×2 (+0.0100); taskvector ×2 (+0.0200) beat naive (95 % CI)."
+    assert "taskvector ×2 (+0.01), ×4 (+0.01), ×8 (+0.01)" in out[1]
+    assert out[2] == "expfit ×2 (+0.01); taskvector ×2 (+0.02) beat naive (95 % CI)."
     assert out[3].startswith("Held-out domain 15°: One seed")
     assert out[4] == ("Against the warm oracle, none of expfit (best 1.23) and taskvector (best 1.06) is closer than "
                       "keeping Θ0 in any (scale, group) cell.")

@@ -42,3 +42,17 @@ def test_a_failed_or_missing_run_gets_a_sentence_not_an_exception(tmp_path):
     store.mark(run_id, "failed", "out of memory")
     assert stored_headline(tmp_path, run_id) == "This run failed: out of memory"
     assert stored_headline(tmp_path, "nope").startswith("This run cannot be read: ")
+
+
+def test_report_shows_no_spread_for_one_seed_and_one_verdict_per_kind(experiment, capsys):
+    """A one-seed run: no ``± 0.000`` (a std of one value), and the "one seed, no interval" verdicts — one per method
+    and scale before — merged into one line, in the text and the Markdown summary alike."""
+    root, run_id = experiment
+    results = load_experiment(root, run_id)
+    assert len(results.config.seeds) == 1
+    for extra in ([], ["--markdown"]):
+        assert main(["report", str(root / run_id / "results.json"), *extra]) == 0
+        out = capsys.readouterr().out
+        assert "±" not in out
+        one_seed = [line for line in out.splitlines()[1:] if "one seed" in line.lower() and "no interval" in line.lower()]
+        assert len(one_seed) == 1, one_seed

@@ -34,8 +34,8 @@ def missing(x: Any) -> bool:
 
 
 def num(x: Any, sig: int = 3) -> str:
-    """``x`` to ``sig`` significant digits (0.8172 → ``0.817``, 0.005587 → ``0.00559``, 1.2e-86 → ``1.2e-86``);
-    whole numbers as they are; ``—`` when missing."""
+    """``x`` to ``sig`` significant digits without trailing zeros (0.8172 → ``0.817``, 0.005587 → ``0.00559``,
+    0.840 → ``0.84``, 1.2e-86 → ``1.2e-86``); whole numbers as they are; ``—`` when missing."""
     if missing(x):
         return MISSING
     if isinstance(x, bool):
@@ -53,6 +53,7 @@ def num(x: Any, sig: int = 3) -> str:
     if 1e-4 <= abs(v) < 1e6:
         digits = max(sig - 1 - math.floor(math.log10(abs(v))), 0)
         text = f"{round(v, digits):.{digits}f}"
+        text = text.rstrip("0").rstrip(".") if "." in text else text  # 0.840 → 0.84, 0.500 → 0.5, as %g does
     else:
         text = f"{v:.{max(sig - 1, 0)}e}"
         mantissa, exp = text.split("e")

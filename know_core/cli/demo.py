@@ -80,6 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         hooks.close()
         executor.close()
+    print(headline_of(results) + "\n")  # the answer first, then the numbers
     print(format_summary(results))
     print(f"\nresults: {out}/results.json  ({results['timings']['total_s']:.0f} s)")
     return 0
@@ -150,31 +151,51 @@ def _report(args: argparse.Namespace) -> int:
 
             print(format_cost(cost_ledger(results, args.meta_uses)))
         else:
-            from ..api import experiment_result, run_headline
-
-            print(run_headline(experiment_result(results)) + "\n")  # the answer first, then the numbers
+            print(headline_of(results) + "\n")  # the answer first, then the numbers
             print(format_markdown(results) if args.markdown else format_summary(results))
     except (KeyError, TypeError, ValueError) as exc:
         raise KnowError(f"{args.results} is not a readable results.json ({exc})") from exc
     return 0
 
 
+def headline_of(results: dict) -> str:
+    """The run's one-sentence answer (:func:`know_core.api.run_headline`), printed before any table."""
+    from ..api import experiment_result, run_headline  # the façade sits above the commands' helpers
+
+    return run_headline(experiment_result(results))
+
+
+def _verdicts(results: dict) -> list[str]:
+    """The run's verdicts with repeats merged into one line per kind, as the pages show them."""
+    from ..api import collapse_verdicts
+
+    return collapse_verdicts(results["verdicts"])
+
+
+def _acc(e: dict, markdown: bool) -> str:
+    """Mean target accuracy, ``± std`` only where there are several seeds (a std of one value means nothing)."""
+    if e.get("n", 0) <= 1:
+        return f"{e['mean']:.4f}" if markdown else f"{e['mean']:>9.4f}{'':>7}"
+    return f"{e['mean']:.4f} ± {e['std']:.4f}" if markdown else f"{e['mean']:>9.4f} ±{e['std']:.3f}"
+
+
 def format_markdown(results: dict) -> str:
     """The summary as a Markdown table: mean ± std over seeds, paired difference to naive with its 95 % interval."""
     cfg = results["config"]
     dom = int(any("domain" in e for e in results["summary"]))  # a column for the held-out domain, where there is one
+    spread = "mean ± std" if len(cfg["seeds"]) > 1 else "one seed"
     lines = [f"`{cfg['preset']}` preset: {cfg['source']['dataset']} → {cfg['target_train']} images of "
              f"{cfg['target_dataset']}, {cfg['source']['model']}, r = {cfg['source']['r']}, S = {cfg['source']['stages']}, "
              f"seeds {', '.join(map(str, cfg['seeds']))}; target test accuracy.", "",
-             "| " + "held-out domain | " * dom + "method | scale | target acc (mean ± std) | vs naive (95 % CI) | "
+             "| " + "held-out domain | " * dom + f"method | scale | target acc ({spread}) | vs naive (95 % CI) | "
              "vs its shrinkage control |", "|---" * (5 + dom) + "|"]
     for e in results["summary"]:
         d, s = e.get("vs_naive"), e.get("vs_shrink")
         diff = "" if not d else f"{d['mean']:+.4f}" + (f" [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d["ci95"] else "")
         shrink = "" if not s else f"{s['mean']:+.4f}"
         lines.append("| " + f"{domain_label(e.get('domain'))} | " * dom + f"{e['method']} | ×{e['scale']:g} | "
-                     f"{e['mean']:.4f} ± {e['std']:.4f} | {diff} | {shrink} |")
-    return "\n".join(lines + ["", *(f"- {v}" for v in results["verdicts"])])
+                     f"{_acc(e, True)} | {diff} | {shrink} |")
+    return "\n".join(lines + ["", *(f"- {v}" for v in _verdicts(results))])
 
 
 def format_summary(results: dict) -> str:
@@ -188,12 +209,12 @@ def format_summary(results: dict) -> str:
             ci = d["ci95"]
             diff = f"{d['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
         lines.append((f"{domain_label(e.get('domain')):>8} " if dom else "") +
-                     f"{e['method']:<22}{'×%g' % e['scale']:>6}{e['mean']:>9.4f} ±{e['std']:.3f}{diff:>32}{e['n']:>4}")
+                     f"{e['method']:<22}{'×%g' % e['scale']:>6}{_acc(e, False)}{diff:>32}{e['n']:>4}")
     invalid = {(r["method"], r.get("reason")) for r in results["rows"] if not r.get("valid", True)}
     lines += [f"INVALID {m}: {reason}" for m, reason in sorted(invalid)]
     lines += ["", *format_retrodiction(results.get("retrodiction") or [])]
     lines += ["", *(f"seed {t['seed']}: {t['verdict']}" for t in results.get("trajectories", []))]
-    lines += ["", *results["verdicts"]]
+    lines += ["", *_verdicts(results)]
     return "\n".join(lines)
 
 
