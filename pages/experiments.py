@@ -271,9 +271,17 @@ def jobs_panel() -> None:
         job_card(p, info)
 
 
-experiment_form()
-st.subheader("Jobs")
-st.caption("Live: refreshed every second while a job runs. Jobs keep running when you close the page.")
-live_panel("experiment", jobs_panel, every=1.0)
+def jobs_section() -> None:
+    st.subheader("Jobs")
+    prose("Live: refreshed every second while a job runs. Jobs keep running when you close the page.", caption=True)
+    live_panel("experiment", jobs_panel, every=1.0)
+
+
+if list_runs(kind="experiment", status="running"):  # the run happening is the first thing seen (start.sh's demo)
+    jobs_section()
+    experiment_form()
+else:  # otherwise the form first, its job's progress right below Launch
+    experiment_form()
+    jobs_section()
 if list_runs(kind="experiment", status="done"):
     st.page_link(PAGES["trajectory"], label="See the latest finished run's trajectory", icon=":material/scatter_plot:")

@@ -103,3 +103,19 @@ def test_a_finished_job_shows_its_verdict(monkeypatch, tmp_path):
     verdict = run_headline(load_experiment(tmp_path, run_id))
     assert verdict.startswith("The film ")
     assert any(s.value.replace("\\", "") == verdict for s in at.success), [s.value for s in at.success]
+
+
+def test_a_running_job_comes_before_the_form(monkeypatch, tmp_path):
+    """start.sh launches the quick demo in the background: the first thing a newcomer sees is that run happening
+    (its job card above the form), not a form with the progress below the fold. With nothing running the form comes
+    first and the jobs right below Launch (the test above)."""
+    from know_core.store import RunStore
+
+    from know_core.config import to_dict
+
+    RunStore(tmp_path).create_in_place("experiment", to_dict(tiny_experiment()), name="quick demo")  # owned by us
+    at = page(monkeypatch, tmp_path, "experiments")
+    assert not at.exception, at.exception
+    texts = [text for _, text in order(at)]
+    assert texts.index("Jobs") < texts.index("Preset") < texts.index("Launch")
+    assert any("quick demo" in t for t in texts[texts.index("Jobs"):texts.index("Preset")]), texts
