@@ -50,10 +50,10 @@ def film_figure(panel: dict) -> go.Figure:
         fig.add_trace(_line(stages, "removed_acc", "accuracy on the removed samples D0 \\ D_s", FILM, dash="dot",
                             symbol="triangle-up"), 1, 2)
     ticks, labels = stage_tick_labels(panel)
-    fig.update_xaxes(tickvals=ticks, ticktext=labels, title_text="stage s (warm oracles at −k) · data ÷ |D0|")
+    fig.update_xaxes(tickvals=ticks, ticktext=labels, title_text="stage s (warm oracles: −k) · data ÷ |D0|", automargin=True)
     fig.update_yaxes(title_text="source test loss", row=1, col=1)
     fig.update_yaxes(title_text="accuracy (fraction)", row=1, col=2)
-    fig.update_layout(title="Forgetting panel: loss and accuracy along the film, its continuation and the control",
+    fig.update_layout(title="Forgetting panel: loss and accuracy along the film",
                       height=420, legend=dict(orientation="h", y=-0.3), margin=dict(t=70))
     return fig
 
@@ -94,18 +94,17 @@ def forgetting_panel(film: SeedTrajectory, r: float, key: str) -> dict:
         st.caption("This run was recorded before forgetting was measured stage by stage: only source accuracy is "
                    "shown (no loss, removed-sample accuracy, step sizes or p-value).")
     else:
-        cols = st.columns(5)
-        cols[0].metric("p-value (loss)", _p(report.p_value), help=f"paired one-sided test, Θ0 vs {_last(panel)}")
-        cols[1].metric("p-value (accuracy)", _p(report.p_value_acc), help=f"McNemar, Θ0 vs {_last(panel)}")
+        cols = st.columns([1, 1, 1, 1, 2])  # the pattern is a word, the others numbers: it gets the room
+        cols[0].metric("p (loss)", _p(report.p_value), help=f"paired one-sided test, Θ0 vs {_last(panel)}")
+        cols[1].metric("p (accuracy)", _p(report.p_value_acc), help=f"McNemar, Θ0 vs {_last(panel)}")
         cols[2].metric("strength", fmt.num(report.strength, 2), help="the final loss rise in noise-band units")
         cols[3].metric("smoothness", fmt.num(report.smoothness, 2), help="share of the loss movement that goes up")
         cols[4].metric("pattern", report.pattern, report.kind or None, delta_color="off")
-    left, right = st.columns([3, 2])
-    with left:
-        show_figure(film_figure(panel), f"{key}-film")
-    with right:
-        if report is not None:
-            show_figure(steps_figure(panel), f"{key}-steps")
+    # One above the other, each the page's full width: side by side, a projector's 1024 px cut their titles and ran
+    # the stage labels into the axis titles.
+    show_figure(film_figure(panel), f"{key}-film")
+    if report is not None:
+        show_figure(steps_figure(panel), f"{key}-steps")
     if not panel["warm"]:
         st.caption("No warm oracles in this run (recorded before they existed, turned off, or the source pool "
                    "cannot hold |D0|/r images).")

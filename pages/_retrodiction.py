@@ -37,8 +37,8 @@ def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
     fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.07,
                         start_cell="bottom-left",
                         subplot_titles=("cosine · whole move", "cosine · data part",
-                                        "relative error · whole move Θ_{−k} − Θ0",
-                                        "relative error · data part Θ_{−k} − C_k"))
+                                        "relative error · whole move Θ₋ₖ − Θ0",
+                                        "relative error · data part Θ₋ₖ − Cₖ"))
     df = pd.DataFrame(rows)
     df["x"] = df["method"] + " " + df["scale"].map(fmt.scale)
     runs = list(dict.fromkeys(df["run"]))
@@ -58,7 +58,7 @@ def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
         fig.add_hline(y=0.0, line=dict(color="black", width=1), row=1, col=col)
         fig.update_yaxes(range=[-1, 1], row=1, col=col)
         fig.update_xaxes(title_text="method and scaling factor", automargin=True, row=1, col=col)
-    fig.update_yaxes(title_text="‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖", row=2, col=1)
+    fig.update_yaxes(title_text="‖Θ̂ − Θ₋ₖ‖ / ‖Θ0 − Θ₋ₖ‖", row=2, col=1)
     fig.update_yaxes(title_text="cosine with the real move", row=1, col=1)
     fig.update_layout(title="Retrodiction against the warm oracle, per method and parameter group", barmode="group",
                       height=720, legend_title="parameter group", margin=dict(t=80))
@@ -72,10 +72,10 @@ def retrodiction_section(loaded: list) -> None:
                 "existed, with oracles off, or from a pool too small to hold |D0|/r images.")
         return
     st.caption(
-        "The **warm oracle** Θ_{−k} is the film really continued on nested supersets of D0 — exactly what Θ̂_{−k} "
+        "The **warm oracle** Θ₋ₖ is the film really continued on nested supersets of D0 — exactly what Θ̂₋ₖ "
         "claims to be. *Relative error* 1.0 is no better than keeping Θ0; *cosine* 1 is the right direction, "
-        "below 0 points away. The **data part** compares with Θ_{−k} − C_k, where the control C_k trained Θ0 as "
-        "long on D0 itself: what more data adds beyond the drift of training longer. The row *control* is C_k "
+        "below 0 points away. The **data part** compares with Θ₋ₖ − Cₖ, where the control Cₖ trained Θ0 as "
+        "long on D0 itself: what more data adds beyond the drift of training longer. The row *control* is Cₖ "
         "itself. The backtest column (hide Θ0, predict it back) is the same method's error on the film's own end.")
     show_figure(retrodiction_figure(rows, len(loaded) > 1), "compare-retrodiction")
     table = pd.DataFrame([{"run": r["run"], "method": r["method"], "scale": fmt.scale(r["scale"]),

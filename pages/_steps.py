@@ -29,16 +29,16 @@ EXPLAIN = {
            "networks: the film runs from the most-forgotten stage to Θ0.",
     "predictions": "Each method runs the film backwards past Θ0 to guess the networks ×2, ×4 … more data would give; "
                    "same plane, same axes as the film.",
-    "warm": "The warm oracles Θ_{−k} are the film really continued on nested supersets of D0: what each prediction "
+    "warm": "The warm oracles Θ₋ₖ are the film really continued on nested supersets of D0: what each prediction "
             "claims to be; the headline compares them at the largest scale by relative error "
-            "‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖ (1 = no better than keeping Θ0), in full weight space.",
+            "‖Θ̂ − Θ₋ₖ‖ / ‖Θ0 − Θ₋ₖ‖ (1 = no better than keeping Θ0), in full weight space.",
     "downstream": "Target-task accuracy after fine-tuning from each method's predicted weights, against the scaling "
                   "factor; ×1 is Θ0 itself (naive), drawn across as the line to beat. Error bars: one standard "
                   "deviation over seeds.",
 }
 SYMBOLS = {"trajectory": "circle", "prediction": "diamond", "oracle": "star", "warm": "star", "control": "x"}
-FILM_NAME = "film (Θ_{S−1} → Θ0)"
-WARM_NAME = "warm oracles Θ_{−k} (the real continuation)"
+FILM_NAME = "film (most-forgotten stage → Θ0)"
+WARM_NAME = "warm oracles Θ₋ₖ (the real continuation)"
 
 
 @dataclass

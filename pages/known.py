@@ -17,7 +17,7 @@ from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FI
 from pages._common import REPO, md, show_figure
 from pages._presentation import prose
 
-COLUMNS = ["θ_{-4} (most forgotten)", "θ_{-3}", "θ_{-2}", "θ_{-1}", "θ0"]
+COLUMNS = ["θ₋₄ (most forgotten)", "θ₋₃", "θ₋₂", "θ₋₁", "θ0"]
 EXAMPLES = pd.DataFrame([
     ["forgetting slows down (exponential)", "conv", 0.0400, 0.0600, 0.0700, 0.0750, 0.0775],
     ["steady drift (linear)", "conv", 0.0200, 0.0300, 0.0400, 0.0500, 0.0600],

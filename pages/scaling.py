@@ -26,7 +26,7 @@ prose(
     "to raise. **Bottom**: accuracy on the *source* task of the predicted weights as they are. The *oracle* line, "
     "where the source data allowed it, is the real network trained on that much more data: what a perfect "
     "predictor would reach. The *oracle-warm* line is the forgetting film really continued on nested supersets of D0 "
-    "(Θ_{−k}): exactly what each prediction claims to be. Error bars are one standard deviation over seeds.")
+    "(Θ₋ₖ): exactly what each prediction claims to be. Error bars are one standard deviation over seeds.")
 
 runs = experiment_runs()
 finished_or_welcome(runs)
@@ -98,4 +98,6 @@ for info in chosen:
     if not any(t.forgot for t in res.trajectories):
         st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")
-cost_section([(run_label(info), res) for info in chosen if (res := load_results(info)) is not None])
+# The cost ledger is a second question (when would KNOW pay for itself?): folded, so the page answers its own first
+with st.expander("Cost: when would KNOW pay for itself?"):
+    cost_section([(run_label(info), res) for info in chosen if (res := load_results(info)) is not None])

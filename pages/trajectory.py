@@ -222,7 +222,8 @@ def animation() -> go.Figure:
 # 1280-px screen): every column shows, none is cut.
 SIDE_WIDTHS = {"method": 100, "scale": 40, "cosine": 50, fmt.label("rel_error"): 65}
 
-plot_col, side = st.columns([2, 1])
+# The figure takes the page's width and the scores sit below it: beside it, a projector's 1024 px cut the table.
+plot_col, side = st.container(), st.container()
 with side:
     st.markdown("**Does each prediction point along the real continuation?**")
     scores = continuation_scores(sw, r, layer)

@@ -143,7 +143,7 @@ def test_trajectory_forgetting_panel(app, stored):
     assert steps["data"][0]["x"] == [1, 2, 3]
     verdicts = [m.value for m in list(at.success) + list(at.warning)]
     assert any("p = " in v for v in verdicts)
-    assert {"p-value (loss)", "p-value (accuracy)", "strength", "smoothness", "pattern"} <= {m.label for m in at.metric}
+    assert {"p (loss)", "p (accuracy)", "strength", "smoothness", "pattern"} <= {m.label for m in at.metric}
     for view, kind in (("3-D", "scatter3d"), ("Animation", "scatter")):
         at.selectbox(key="traj-view").set_value(view).run()
         assert not at.exception

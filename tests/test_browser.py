@@ -85,6 +85,7 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             wait_for_app(page)
             # target and source accuracy, then the Cost section: the run's cost against gain and the standard
             # preset's reference run beside it, with its break-even grid
+            page.get_by_text("Cost: when would KNOW pay for itself?").click()  # folded below the accuracy charts
             expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=20_000)
             scaling = page.get_by_test_id("stPlotlyChart").first
             expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods) + oracle_lines,
