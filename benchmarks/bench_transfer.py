@@ -148,7 +148,7 @@ def main() -> None:
     figures = {
         "measured": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/bench_transfer.py",
         "setup": [f"held-out films: grid 'transfer', {len(records)} films ({counts}) "
-                  "on digits and mnist-5k, release and equal-steps protocols, warm oracles Θ_{−1}",
+                  "on digits and mnist-5k, release and equal-steps protocols, warm oracles Θ₋₁",
                   "KNOWN (shipped default): the shipped checkpoint, meta-trained on the default grid (simple_cnn, "
                   "simple_cnn_narrow, small_resnet and mlp films on digits, synthetic and Fashion-MNIST; no ViT)",
                   f"KNOWN (CNN films): meta-trained here on the default grid's first {args.base_jobs} films "

@@ -83,7 +83,7 @@ class ForgetConfig:
     carry_optimizer: bool = knob(True, help="keep the optimiser state across stages (the release) or start each "
                                             "stage fresh")
     augment: str = knob("none", help="on-device augmentation while training", choices=AUGMENTS)
-    warm: str = knob("auto", flag="--oracles", choices=WARM_MODES, help="warm oracles Θ_{-k} and the control film: auto (where the pool "
+    warm: str = knob("auto", flag="--oracles", choices=WARM_MODES, help="warm oracles Θ₋ₖ and the control film: auto (where the pool "
                                                      "holds), on (required), off")
     protocol: str = "custom"  # the named protocol these settings came from (see protocols.py); informational
     forget_lr: float | None = knob(None, help="learning rate of the forgetting stages", low=0, open="low")

@@ -98,3 +98,13 @@ def test_the_page_opens_with_the_films_headline(monkeypatch, cnn_run):
     assert sentence.startswith("The film ")
     shown = [text for kind, text in order(at) if text]
     assert shown[0] == "Trajectory" and shown[1].replace("\\", "") == sentence  # before any detail
+
+
+@pytest.mark.parametrize("name", ["compare", "scaling", "known", "present"])
+def test_no_raw_subscripts_on_the_other_pages(monkeypatch, cnn_run, name):
+    """Θ_{−k}, C_k and θ_{-4} read as LaTeX source on a projector: every page writes them as Θ₋ₖ, Cₖ, θ₋₄."""
+    root, run_id = cnn_run
+    at = page(monkeypatch, root, name, run=run_id, runs=run_id, step="4")
+    assert not at.exception, at.exception
+    raw = [t for t in texts(at) if "_{" in t or "C_k" in t]
+    assert not raw, raw
