@@ -109,7 +109,7 @@ def retrodiction_verdicts(rows: list[dict]) -> list[str]:
         cells = [e for e in table if e["method"] == method]
         better = [e for e in cells if e["rel_error"] < 1.0]
         best = min(cells, key=lambda e: e["rel_error"])
-        who = "the control C_k (Θ0 trained further on D0)" if method == "control" else method
+        who = "the control Cₖ (Θ0 trained further on D0)" if method == "control" else method
         lines.append(f"Against the warm oracle, {who} is closer than keeping Θ0 in {len(better)} of {len(cells)} "
                      f"(scale, group) cells; best {best['rel_error']:.3f} ({best['group']} ×{best['scale']:g}).")
     return lines

@@ -44,7 +44,7 @@ def film_figure(panel: dict) -> go.Figure:
             fig.add_trace(_line(warm, key, "warm oracles Θ₋ₖ (more data)", WARM, symbol="star", group="warm",
                                 show=first), 1, col)
         if panel["control"]:
-            fig.add_trace(_line(control, key, "control C_k (same data, more training)", CONTROL, dash="dash",
+            fig.add_trace(_line(control, key, "control Cₖ (same data, more training)", CONTROL, dash="dash",
                                 symbol="x", group="control", show=first), 1, col)
     if any(p["removed_acc"] is not None for p in stages):
         fig.add_trace(_line(stages, "removed_acc", "accuracy on the removed samples D0 \\ D_s", FILM, dash="dot",

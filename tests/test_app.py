@@ -133,7 +133,7 @@ def test_trajectory_forgetting_panel(app, stored):
     names = [t["name"] for t in film["data"]]
     assert names.count("forgetting film Θ0 → Θ₃") == 2  # loss and accuracy
     assert names.count("warm oracles Θ₋ₖ (more data)") == 2 and names.count(
-        "control C_k (same data, more training)") == 2
+        "control Cₖ (same data, more training)") == 2
     assert "accuracy on the removed samples D0 \\ D_s" in names
     loss = film["data"][0]
     assert loss["x"] == [0, 1, 2, 3] and all(isinstance(v, float) for v in loss["y"])
