@@ -36,7 +36,7 @@ def film_figure(panel: dict) -> go.Figure:
     stages, theta0 = panel["stages"], panel["stages"][:1]
     warm, control = theta0 + panel["warm"], theta0 + panel["control"]
     last = _last(panel)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("source test loss", "accuracy"), horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("source test loss", "accuracy"), horizontal_spacing=0.14)
     for col, key in ((1, "source_loss"), (2, "source_acc")):
         first = col == 1
         fig.add_trace(_line(stages, key, f"forgetting film Θ0 → {last}", FILM, group="film", show=first), 1, col)
