@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from know_core.api import (SWEEP_PHASES, ConfigError, KnowError, available_presets, read_sweep_table,
-                           start_sweep, sweep_spec, watch_sweep)
+                           start_sweep, sweep_headline, sweep_spec, watch_sweep)
 from pages._common import list_runs, md, runs_dir, sync_url, url_value, welcome
 from pages._live import live_panel, note_running
 from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_axes, default_filter, facet_cells,
@@ -14,6 +14,7 @@ from pages._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_axes, d
 from pages._presentation import prose
 
 st.title("Sweeps")
+headline = st.empty()  # the chosen sweep's answer, filled in once its table is read (below)
 prose(
     "A **sweep** runs the experiment over a grid of settings (axes such as `source.r=0.33,0.5,0.7`) with several "
     "seeds per cell, in a background worker. Watch its units here, cancel or resume it, then read any metric as a "
@@ -101,6 +102,7 @@ def heatmap_section() -> None:
     if table.empty:
         st.info("No cell of this sweep has finished yet; the heatmap fills in as cells finish.")
         return
+    headline.markdown(f"#### {md(sweep_headline(table, info.name or sweep_id))}")
     axes = [a for a in state["axes"] if a in table.columns]
     if not metric_columns(table, axes):
         st.info("This sweep's table holds no numeric metric yet.")

@@ -140,3 +140,30 @@ def test_cancel_asks_a_running_sweep_to_stop_and_a_cancelled_one_offers_resume(p
     at = page(tmp_path)
     assert [b.label for b in at.button if b.label in ("Cancel", "Resume")] == ["Resume"]
     assert any("cancelled with 0 of 4" in c.value for c in at.caption)
+
+
+def test_the_page_opens_with_the_sweeps_answer(page, swept):
+    """Before the form, the progress and the heatmap: one sentence on the chosen sweep — how many of its films forgot
+    and whether any predictor got closer than keeping Θ0 to the real larger-data network — as on every page."""
+    import know_core.api as api
+
+    root, sweep_id, state = swept
+    at = page(root)
+    assert not at.exception, at.exception
+    first = at.markdown[0].value.replace("\\", "")
+    expected = api.sweep_headline(api.read_sweep_table(root, sweep_id), state["name"])
+    assert first == "#### " + expected
+    assert "the film forgot on" in expected and "of 4 films (2 cells × 2 seeds)" in expected
+
+
+def test_a_sweep_headline_for_an_empty_table_and_for_one_predictor_closer():
+    import pandas as pd
+
+    from know_core.api import sweep_headline
+
+    assert sweep_headline(pd.DataFrame(), "s") == "s has no finished cell yet."
+    table = pd.DataFrame({"cell": ["c000"] * 3, "seed": [0] * 3, "forgot": [True] * 3,
+                          "method": ["known", "taskvector", "control"], "warm_conv": [0.8, 1.4, 0.5]})
+    text = sweep_headline(table, "s")
+    assert text.startswith("s: the film forgot on 1 of 1 films (1 cells × 1 seeds)")
+    assert "closer than keeping Θ0 in 1 of 2 rows" in text and "KNOWN was nearest (median 0.8" in text  # not control

@@ -106,6 +106,34 @@ def _seeds_only(values: pd.DataFrame, where: str, axes: list[str]) -> None:
                           f"{', '.join(differ) or 'other columns'}): choose one value of each as a filter")
 
 
+def sweep_headline(table: pd.DataFrame, name: str = "This sweep") -> str:
+    """One plain sentence for a sweep's table: on how many of its films (cell × seed) the film forgot, and whether any
+    predictor got closer than keeping Θ0 to the real larger-data network (the warm oracle) in any row — with the
+    nearest one's median — so the Sweeps page answers before its heatmap."""
+    from .fmt import num
+    from .headline import _name
+
+    if table.empty or "cell" not in table.columns:
+        return f"{name} has no finished cell yet."
+    films = table.drop_duplicates(["cell", "seed"])
+    parts = [f"{name}: the film forgot on {int(films['forgot'].fillna(False).astype(bool).sum())} of {len(films)} "
+             f"films ({table['cell'].nunique()} cells × {films['seed'].nunique()} seeds)" if "forgot" in films.columns
+             else name]
+    rows = with_means(table)
+    if "warm_mean" in rows.columns:
+        rows = rows[rows["method"].notna() & ~rows["method"].isin(["naive", "control", "scratch", "oracle",
+                                                                       "oracle-warm", "(film)"])
+                    & ~rows["method"].astype(str).str.startswith("shrink:") & rows["warm_mean"].notna()]
+        if not rows.empty:
+            medians = rows.groupby("method")["warm_mean"].median().sort_values()
+            best, closer = medians.index[0], int((rows["warm_mean"] < 1).sum())
+            verdict = ("no predictor got closer to the real larger-data network than keeping Θ0 in any of its "
+                       f"{len(rows)} rows" if closer == 0 else
+                       f"a predictor got closer than keeping Θ0 in {closer} of {len(rows)} rows")
+            parts.append(f"{verdict}; {_name(str(best))} was nearest (median {num(medians.iloc[0])}; 1 = as far as Θ0)")
+    return "; ".join(parts) + "."
+
+
 __all__ = ["SWEEP_FILM_METRICS", "SWEEP_METRICS", "SWEEP_PHASES", "heatmap_data", "list_sweeps", "read_sweep_table",
            "resume_sweep",
-           "start_sweep", "stop_sweep", "sweep_spec", "watch_sweep"]
+           "start_sweep", "stop_sweep", "sweep_headline", "sweep_spec", "watch_sweep"]
