@@ -4,8 +4,10 @@ large fonts in presentation mode (:mod:`pages._presentation`)."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import shutil
+import textwrap
 from typing import Any
 
 import streamlit as st
@@ -53,12 +55,29 @@ def scale_axis(scales: list[float]) -> dict[str, Any]:
 PRESENT_FONT = 20  # plotly's base font in presentation mode (its default is 12); titles and ticks scale from it
 
 
+TITLE_CHARS = 55  # characters of a 24-px figure title that fit a projector's 1024-px page beside the sidebar
+
+
 def large_fonts(fig, size: int = PRESENT_FONT):
     """The figure with type readable from the back of a lecture hall (presentation mode), and room for it: a taller
     plot and margins that fit the larger titles. Changes ``fig`` in place and returns it."""
     height, top = fig.layout.height, fig.layout.margin.t
-    fig.update_layout(font=dict(size=size), title_font=dict(size=round(size * 1.4)), legend_font=dict(size=size),
+    fig.update_layout(font=dict(size=size), title_font=dict(size=round(size * 1.2)), legend_font=dict(size=size),
                       hoverlabel=dict(font_size=size), height=max(height or 0, 600), margin_t=max(top or 0, 100))
+    title = fig.layout.title.text
+    if title and "<br>" not in title and len(title) > TITLE_CHARS:  # plotly never wraps a title: a projector cut it
+        lines = textwrap.wrap(title, TITLE_CHARS)
+        fig.update_layout(title_text="<br>".join(lines),
+                          margin_t=fig.layout.margin.t + (len(lines) - 1) * round(size * 1.6))
+    if fig.layout.legend.orientation == "h" and fig.layout.showlegend is not False:
+        # A legend below the plot grows with the type: give it its own rows of room (about two entries a row on a
+        # projector's 1024 px), or it eats the plot (seen with three runs on Compare: a plot 60 px tall).
+        # The first two rows come out of the plot; the figure grows by the rest, so a short legend keeps one figure
+        # per screen and a long one cannot squeeze the plot below ~300 px.
+        rows = math.ceil(sum(1 for t in fig.data if t.name and t.showlegend is not False) / 2)
+        row = round(size * 1.5)
+        fig.update_layout(height=fig.layout.height + max(rows - 2, 0) * row,
+                          margin_b=(fig.layout.margin.b or 80) + rows * row)
     fig.update_annotations(font_size=size)  # subplot titles and reference-line labels
     fig.update_xaxes(title_font_size=size, tickfont_size=round(size * 0.9))
     fig.update_yaxes(title_font_size=size, tickfont_size=round(size * 0.9))

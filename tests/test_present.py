@@ -192,3 +192,30 @@ def test_every_page_hides_its_intro_in_presentation_mode_and_keeps_its_title(mon
     at = open_page(monkeypatch, root, page, run=runs["warm"], runs=runs["warm"], present="1")
     assert styled(at) and not shows(at, intro)
     assert at.title[0].value == plain.title[0].value
+
+
+def test_large_type_leaves_the_plot_its_height_beside_a_long_legend():
+    """Presentation mode with three runs on Compare: 18 legend entries at 20 px below the plot left it 60 px tall.
+    The legend now gets rows of its own, and the plot keeps at least what a figure without legend would."""
+    import plotly.graph_objects as go
+
+    from pages._figures import large_fonts, legend_below
+
+    fig = legend_below(go.Figure([go.Bar(x=[1], y=[1], name=f"method {i} · run {i}") for i in range(18)]))
+    fig.update_layout(height=450, margin=dict(t=60, b=120))
+    large_fonts(fig)
+    assert fig.layout.margin.b >= 9 * 28  # nine rows of two 20-px entries fit below the axis, not over the plot
+    plot = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert plot >= 300, (fig.layout.height, fig.layout.margin)  # and the plot stays readable (it was 60 px)
+
+
+def test_large_type_wraps_a_long_figure_title():
+    import plotly.graph_objects as go
+
+    from pages._figures import TITLE_CHARS, large_fonts
+
+    title = "Target accuracy after fine-tuning: each predictor beside its shrinkage control"
+    fig = large_fonts(go.Figure(layout=dict(title=title, margin=dict(t=60))))
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == 2 and " ".join(lines) == title and all(len(line) <= TITLE_CHARS for line in lines)
+    assert fig.layout.margin.t > 100  # room for the second line
