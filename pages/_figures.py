@@ -55,7 +55,7 @@ def scale_axis(scales: list[float]) -> dict[str, Any]:
 PRESENT_FONT = 20  # plotly's base font in presentation mode (its default is 12); titles and ticks scale from it
 
 
-TITLE_CHARS = 55  # characters of a 24-px figure title that fit a projector's 1024-px page beside the sidebar
+TITLE_CHARS = 42  # characters of a 24-px figure title that fit a projector's 1024-px page beside the sidebar
 
 
 def large_fonts(fig, size: int = PRESENT_FONT):
@@ -69,12 +69,14 @@ def large_fonts(fig, size: int = PRESENT_FONT):
         lines = textwrap.wrap(title, TITLE_CHARS)
         fig.update_layout(title_text="<br>".join(lines),
                           margin_t=fig.layout.margin.t + (len(lines) - 1) * round(size * 1.6))
-    if fig.layout.legend.orientation == "h" and fig.layout.showlegend is not False:
+    if fig.layout.legend.yref == "container" and fig.layout.showlegend is not False:  # legend_below's legend
         # A legend below the plot grows with the type: give it its own rows of room (about two entries a row on a
         # projector's 1024 px), or it eats the plot (seen with three runs on Compare: a plot 60 px tall).
         # The first two rows come out of the plot; the figure grows by the rest, so a short legend keeps one figure
         # per screen and a long one cannot squeeze the plot below ~300 px.
-        rows = math.ceil(sum(1 for t in fig.data if t.name and t.showlegend is not False) / 2)
+        names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+        per_row = 2 if names and max(len(n) for n in names) <= 16 else 1  # "method · run" entries take a row each
+        rows = math.ceil(len(names) / per_row)
         row = round(size * 1.5)
         fig.update_layout(height=fig.layout.height + max(rows - 2, 0) * row,
                           margin_b=(fig.layout.margin.b or 80) + rows * row)
