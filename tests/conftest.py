@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 # Tiny models train as fast on one thread as on two, and two OpenMP pools spinning on 2 shared cores (a server and a
@@ -27,6 +28,18 @@ def tiny_config(**overrides) -> ForgetConfig:
                 optim=OptimConfig(batch_size=32), pretrain=PretrainConfig(max_epochs=4, patience=2))
     base.update(overrides)
     return ForgetConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """AppTest runs a page as ``__main__`` and leaves it in ``sys.modules``; a later test in the same process that
+    spawns workers (multiprocessing's spawn re-runs ``__main__`` by its path in the child) then ran that page in every
+    child — seen as a timeout of ``test_concurrent_readers_and_writers`` after the Present page's tests. Put the real
+    ``__main__`` back after each test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture
