@@ -55,6 +55,16 @@ def test_a_crashed_worker_is_retried_once(tmp_path):
     assert out["doomed"].status == "failed" and "crashed twice" in out["doomed"].error
 
 
+def test_a_unit_that_crashes_again_does_not_take_an_innocent_one_with_it(tmp_path):
+    """A crash breaks the whole pool, so the unit beside it is retried too; on that retry it must not share a pool with
+    the crashing unit again (it did, and failed "crashed twice" whenever the other's second crash came first)."""
+    units = [Unit("innocent", "probe", {"name": "innocent", "sleep": 2.0}, str(tmp_path)),
+             Unit("doomed", "probe", {"name": "doomed", "crash": True}, str(tmp_path))]
+    out = {o.key: o for o in make_executor("local", 2).execute(units)}
+    assert out["innocent"].status == "done", out["innocent"]
+    assert out["doomed"].status == "failed" and "crashed twice" in out["doomed"].error
+
+
 def test_cancel_drops_pending_and_stops_running_units(tmp_path):
     units = probes(tmp_path, 6, sleep=30)
     stop = threading.Event()

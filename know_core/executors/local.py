@@ -54,8 +54,18 @@ class LocalExecutor(Executor):
         queue, done = list(units), []
         stop = functools.partial(request_cancel, units)  # asks every running unit to stop
         try:
+            retrying = False
             while queue:
-                queue = self._round(queue, attempts, notify, should_stop, done, stop)
+                # A crash breaks the whole pool, so every unit in it comes back for a retry; retried units then run
+                # in pools of their own, or a unit that crashes again would take an innocent one's last attempt with
+                # it (seen: "flaky" failed beside "doomed" when doomed's second crash came first).
+                rounds = [[unit] for unit in queue] if retrying else [queue]
+                queue, retrying = [], True
+                for part in rounds:
+                    if part is not rounds[0] and should_stop():
+                        queue += part
+                        continue
+                    queue += self._round(part, attempts, notify, should_stop, done, stop)
                 if queue and should_stop():  # no retry after a cancel
                     for unit in queue:
                         done.append(Outcome(unit.key, "cancelled", "cancelled on request", attempts[unit.key]))
