@@ -24,10 +24,14 @@ def _error_bars(entries: list[dict]) -> dict:
                 visible=any(a["n"] > 1 for a in entries))
 
 
+# Where each run's naive line is labelled: two runs with close naive accuracies wrote their labels on top of each other
+NAIVE_LABELS = ("top left", "top right", "bottom left", "bottom right")
+
+
 def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure:
     """Per method and scale: the predictor's bar beside its shrinkage control's, error bars over seeds."""
     fig, refs, tag = go.Figure(), [], _tag(loaded)
-    for info, res in loaded:
+    for i, (info, res) in enumerate(loaded):
         agg = aggregate(res.rows, metric)
         for variant in ("", SHRINK_PREFIX):
             for method in PREDICTORS:
@@ -45,7 +49,8 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
         if naive is not None:
             refs.append(naive["mean"])
             fig.add_hline(y=naive["mean"], line=dict(color=method_colour("naive"), dash="dot"),
-                          annotation_text=f"naive Θ0{tag(info)}", annotation_position="top left")
+                          annotation_text=f"naive Θ0{tag(info)}",
+                          annotation_position=NAIVE_LABELS[i % len(NAIVE_LABELS)])  # runs' labels never stack
     values = [v for trace in fig.data for v in trace.y if v is not None] + refs
     if values:  # zoom on the differences (the naive line is the reference, not zero)
         lo, hi = min(values), max(values)

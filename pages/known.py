@@ -242,5 +242,6 @@ except KnowError as exc:
 else:
     subset = st.radio("Films", ["all", "forgot"], horizontal=True, key="transfer-subset",
                       format_func=lambda s: "all held-out films" if s == "all" else "films that forgot")
-    st.dataframe(pd.DataFrame(transfer_rows(transfer, subset)), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(transfer_rows(transfer, subset)), hide_index=True, width="stretch",
+                 column_config={f: st.column_config.NumberColumn(f, format="%.3f") for f in ("backtest", "warm")})
     st.caption(" · ".join(transfer.get("setup", [])))

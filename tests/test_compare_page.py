@@ -96,3 +96,13 @@ def test_tick_labels_and_legends_have_room(monkeypatch, runs):
     assert layout["xaxis"]["title"]["text"] and layout["xaxis2"]["title"]["text"]
     assert all(" · " not in x for t in retro["data"] for x in t["x"])  # two runs: hatching, not longer labels
     assert len({t.get("marker", {}).get("pattern", {}).get("shape", "") for t in retro["data"]}) == 2
+
+
+def test_the_runs_naive_lines_are_labelled_in_different_places(monkeypatch, runs):
+    """Two runs with close naive accuracies wrote "naive Θ0 · run" labels on top of each other."""
+    root, known, plain = runs
+    at = run_page(monkeypatch, root, "compare", runs=f"{known},{plain}")
+    assert not at.exception, at.exception
+    spec = chart(at, "Target accuracy")
+    labels = [(a["xanchor"], a["yanchor"]) for a in spec["layout"]["annotations"] if a["text"].startswith("naive Θ0")]
+    assert len(labels) == 2 and len(set(labels)) == 2, labels

@@ -63,3 +63,12 @@ def test_the_page_opens_with_what_known_does(monkeypatch, tmp_path, card):
     assert shown[0] == "KNOWN"
     assert shown[1].startswith("KNOWN reads a weight's last five values and predicts the next: on these 5 windows")
     assert "median |Δ|" in shown[1] and "straight continuation" in shown[1]
+
+
+def test_the_transfer_table_reads_at_one_precision(monkeypatch, tmp_path):
+    """It showed 1, 0.9976 and 1.5334 side by side; both error columns now read with three decimals, like the CLI."""
+    at = page(monkeypatch, tmp_path, "known")
+    assert not at.exception, at.exception
+    (table,) = [d for d in at.dataframe if "backtest" in d.value.columns]
+    config = json.loads(table.proto.columns)
+    assert all(config[c].get("type_config", {}).get("format") == "%.3f" for c in ("backtest", "warm")), config
