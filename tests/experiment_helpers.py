@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
 from know_core.experiment import ExperimentConfig
 from know_core.finetune import FinetuneConfig
@@ -17,3 +20,14 @@ def tiny_experiment(**overrides) -> ExperimentConfig:
                 scales=[2.0, 4.0], seeds=[0], oracles="auto")
     base.update(overrides)
     return ExperimentConfig(**base)
+
+
+def record_cnn_experiment(root: Path, name: str = "cnn") -> str:
+    """Record :func:`tiny_experiment` with the simple CNN (layers 0, 3, 6, 9, 12, 14; S = 4; ×2 ×4) in ``root``;
+    returns its id."""
+    from know_core.runs import record_experiment
+    from know_core.store import RunStore
+
+    cfg = tiny_experiment()
+    cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, model="simple_cnn"))
+    return record_experiment(cfg, RunStore(root), name=name)

@@ -2,13 +2,12 @@
 bar, and playing the animation keeps the plot at its full width. A failing check leaves screenshots in the test's
 temporary folder."""
 
-import dataclasses
 import shutil
 
 import pytest
 
 from browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
-from experiment_helpers import tiny_experiment
+from experiment_helpers import record_cnn_experiment
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                 reason="Debian chromium not installed (scripts/setup.sh installs it as root)")
@@ -32,13 +31,8 @@ def overlap(a: dict, b: dict) -> float:
 
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
-
     root = tmp_path_factory.mktemp("runs-browser-traj")
-    cfg = tiny_experiment()
-    cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, model="simple_cnn"))
-    return root, record_experiment(cfg, RunStore(root), name="cnn")
+    return root, record_cnn_experiment(root)
 
 
 @pytest.mark.parametrize("view", ["2-D", "3-D", "Animation"])

@@ -3,12 +3,12 @@ verdict per kind, KNOWN kept in the backtest chart with the reason it is missing
 legends cannot collide (AppTest sees the specs; tests/test_browser_layout.py measures the rendered page)."""
 
 import dataclasses
-import json
 
 import pytest
 
 from experiment_helpers import tiny_experiment
 from know_core.api import load_experiment, retrodiction_headline
+from page_helpers import chart, charts
 from test_hostile_pages import run_page
 
 
@@ -25,15 +25,6 @@ def runs(tmp_path_factory):
     known = record_experiment(cfg, store, name="with KNOWN")
     plain = record_experiment(tiny_experiment(scales=[2.0]), store, name="plain")
     return root, known, plain
-
-
-def charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def chart(at, title: str) -> dict:
-    (spec,) = [s for s in charts(at) if title in s["layout"].get("title", {}).get("text", "")]
-    return spec
 
 
 def test_the_headline_comes_first(monkeypatch, runs):

@@ -1,24 +1,17 @@
 """Trajectory page defects a teacher would see on a projector: layer order, the animation's slider and legend, raw
 subscripts, a cut side table."""
 
-import dataclasses
-
 import pytest
 
-from experiment_helpers import tiny_experiment
+from experiment_helpers import record_cnn_experiment
 from page_helpers import chart, page, texts
 
 
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
     """(runs dir, run id): a tiny experiment of the simple CNN (layers 0, 3, 6, 9, 12, 14), S = 4, scales ×2 ×4."""
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
-
     root = tmp_path_factory.mktemp("runs-cnn")
-    cfg = tiny_experiment()
-    cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, model="simple_cnn"))
-    return root, record_experiment(cfg, RunStore(root), name="cnn")
+    return root, record_cnn_experiment(root)
 
 
 def test_natural_key_reads_numbers_as_numbers():
