@@ -1,7 +1,7 @@
 """KNOW Explorer's dashboard: a router over ``pages/``; nothing heavy happens here.
 
 Start it with ``bash scripts/start.sh`` (or ``streamlit run app.py``); runs are read from ``$KNOW_RUNS_DIR``
-(default ``./runs``). Experiments run in background worker processes (``know_core.worker``, launched by
+(default ``./runs``). Experiments run in background worker processes (``know_core.jobs.worker``, launched by
 ``know_core.jobs``), never in this one.
 """
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from know_core.fsio import write_json
+from know_core.common.fsio import write_json
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:

@@ -29,9 +29,9 @@ CHART_PAGES = ("trajectory", "compare", "scaling", "known")
 
 
 def standard_run(root: Path, name: str = "standard") -> str:
-    from know_core.experiment import preset
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.experiment.spec import preset
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     store = RunStore(root)
     done = [r for r in store.list_runs(status="done", kind="experiment") if r.config.get("preset") == name]
@@ -43,7 +43,7 @@ def standard_run(root: Path, name: str = "standard") -> str:
 
 def copy_run(root: Path, run_id: str, name: str) -> str:
     """A byte-identical copy of a finished experiment under a new id (to load several runs at once)."""
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
     store = RunStore(root)
     info = store.info(run_id)

@@ -1,7 +1,7 @@
 """Held-out quality of the shipped KNOWN, in both the release and the equal-steps protocol: recover a hidden Θ0
 (backtest) and predict the warm oracle Θ_{−1} (retrodiction), on runs unlike any it was trained on.
 
-The ``heldout`` grid (know_core.metatrain.jobs) uses a dataset (mnist-5k), an architecture (simple_cnn_wide) and seeds
+The ``heldout`` grid (know_core.metatrain.plan) uses a dataset (mnist-5k), an architecture (simple_cnn_wide) and seeds
 (5000+) that the training grid never uses; every run is recorded twice, under ``release`` (epochs:1, Adam carried) and
 ``equal-steps`` (3 epochs of D0 in steps per stage, fresh Adam), with S = 7 stages and warm oracles Θ_{−1}, Θ_{−2}
 (the real nested supersets, same budget) and the same-data control film. Per protocol, per group, medians over runs:
@@ -35,20 +35,20 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from know_core.backtest import backtest_run  # noqa: E402
-from know_core.config import ForgetConfig, from_dict  # noqa: E402
-from know_core.extrapolate import extrapolate  # noqa: E402
-from know_core.forgetting import Trajectory  # noqa: E402
-from know_core.fsio import write_json  # noqa: E402
+from know_core.experiment.backtest import backtest_run  # noqa: E402
+from know_core.engine.config import ForgetConfig, from_dict  # noqa: E402
+from know_core.engine.extrapolate import extrapolate  # noqa: E402
+from know_core.engine.forgetting import Trajectory  # noqa: E402
+from know_core.common.fsio import write_json  # noqa: E402
 from know_core.metatrain.collection import collect  # noqa: E402
-from know_core.metatrain.jobs import HELDOUT_PROTOCOLS, list_jobs  # noqa: E402
+from know_core.metatrain.plan import HELDOUT_PROTOCOLS, list_jobs  # noqa: E402
 from know_core.metatrain.trajfile import read_trajectory_file  # noqa: E402
 from know_core.models import GROUPS  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.keras_import import OFFICIAL_FILES, official_known_folder  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.methods import DC_SUFFIX  # noqa: E402
-from know_core.retrodiction import extrapolate_dc, score  # noqa: E402
+from know_core.experiment.methods import DC_SUFFIX  # noqa: E402
+from know_core.experiment.retrodiction import extrapolate_dc, score  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = REPO / "runs" / "metadataset" / "heldout"

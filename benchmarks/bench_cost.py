@@ -1,7 +1,7 @@
 """The cost ledger of one ``standard`` seed without its fine-tunings: KNOW's overhead against each oracle, per scale.
 
 The reference run (docs/standard-results.json) predates the ledger: it has wall seconds only and the three oracles'
-time as one figure. This runs the seed's engine (:func:`know_core.seed.run_seed`) with the target fine-tuning
+time as one figure. This runs the seed's engine (:func:`know_core.experiment.seed.run_seed`) with the target fine-tuning
 replaced by a no-op, so the forgetting film, every prediction and each oracle ×2, ×4, ×8 are timed on their own, wall
 and CPU. ``--seed`` picks the seed (default 0).
 """
@@ -13,10 +13,10 @@ import _common
 import argparse
 
 from know_core.data import fashion_mnist_available
-from know_core.experiment import preset
-from know_core.cost import seed_overhead
-from know_core.seed import SeedContext, run_seed
-from know_core.train import Hooks
+from know_core.experiment.spec import preset
+from know_core.experiment.cost import seed_overhead
+from know_core.experiment.seed import SeedContext, run_seed
+from know_core.engine.train import Hooks
 
 
 def main() -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 import _common
 import pandas as pd
 
-from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
 from know_core.executors import Unit, make_executor
-from know_core.experiment import ExperimentConfig
-from know_core.protocols import apply_protocol
-from know_core.store import RunStore
+from know_core.experiment.spec import ExperimentConfig
+from know_core.engine.protocols import apply_protocol
+from know_core.store.runstore import RunStore
 from know_core.sweep import SweepSpec, create_sweep, run_sweep
 
 WORKERS = 2

@@ -20,11 +20,11 @@ import time
 import _common
 import torch
 
-from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
 from know_core.data import fashion_mnist_available, load_dataset
-from know_core.experiment import preset
-from know_core.forgetting import run_forgetting
-from know_core.protocols import apply_protocol
+from know_core.experiment.spec import preset
+from know_core.engine.forgetting import run_forgetting
+from know_core.engine.protocols import apply_protocol
 
 
 def timed_run(cfg: ForgetConfig) -> dict:

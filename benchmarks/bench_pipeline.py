@@ -5,7 +5,7 @@ scales), training the cold oracles,
 fine-tuning every initialisation on the target, backtesting. Goals: quick ≤ 60 s on 2 idle CPU cores and ≤ 90 s with
 one other CPU-bound process running (both timed in one run: ``quick_*`` idle, ``quick_loaded_*`` beside a
 ``while True: pass`` process); standard ≤ 5 min per seed on 2 CPU cores; the predictors a small fraction. Threads are
-chosen as the worker chooses them (know_core.threads: the free cores, re-checked at phase boundaries), so leave
+chosen as the worker chooses them (know_core.common.threads: the free cores, re-checked at phase boundaries), so leave
 OMP_NUM_THREADS and KNOW_THREADS unset. ``--seeds N`` sets the standard preset's seeds (default 1); ``--quick-only``
 times the quick preset alone (idle and loaded, about 3 minutes).
 """
@@ -22,10 +22,10 @@ import tempfile
 import time
 
 from know_core.data import fashion_mnist_available
-from know_core.experiment import preset
-from know_core.pipeline import run_experiment
-from know_core.threads import Adaptive, env_threads
-from know_core.train import Hooks
+from know_core.experiment.spec import preset
+from know_core.experiment.pipeline import run_experiment
+from know_core.common.threads import Adaptive, env_threads
+from know_core.engine.train import Hooks
 
 PHASES = ("pretrain_s", "forgetting_s", "warm_s", "control_s", "predict_s", "oracles_s", "finetune_s", "backtest_s")
 

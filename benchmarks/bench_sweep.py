@@ -20,11 +20,11 @@ import time
 import _common
 import torch
 
-from know_core.batched import batchable, run_forgetting_batched
-from know_core.config import ForgetConfig
+from know_core.engine.batched import batchable, run_forgetting_batched
+from know_core.engine.config import ForgetConfig
 from know_core.data import load_dataset
-from know_core.forgetting import run_forgetting
-from know_core.protocols import apply_protocol
+from know_core.engine.forgetting import run_forgetting
+from know_core.engine.protocols import apply_protocol
 
 RTOL, ATOL = 1e-4, 1e-5
 

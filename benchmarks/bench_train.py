@@ -15,10 +15,10 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from know_core.config import OptimConfig
+from know_core.engine.config import OptimConfig
 from know_core.data import fashion_mnist_available, load_dataset
 from know_core.models import create_model
-from know_core.train import make_optimizer, train_epoch
+from know_core.engine.train import make_optimizer, train_epoch
 
 N, BATCH, ROUNDS = 20_000, 128, 5
 

@@ -1,7 +1,7 @@
 """The transfer report: KNOWN, meta-trained without any ViT film, on held-out ViT (``vit_tiny``) and MLP films —
 then a KNOWN meta-trained on the same films plus a few ViT films, on the same held-out films.
 
-Films: the ``transfer`` grid (know_core.metatrain.jobs): vit_tiny and mlp on digits and mnist-5k, seeds 7000+ that no
+Films: the ``transfer`` grid (know_core.metatrain.plan): vit_tiny and mlp on digits and mnist-5k, seeds 7000+ that no
 other grid uses, each recorded under the release and the equal-steps protocol, with warm oracles. Per architecture,
 per group, medians over films (all / the films that forgot) of
 
@@ -40,14 +40,14 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from bench_backtest import film_rows, median  # noqa: E402
-from know_core.config import ForgetConfig  # noqa: E402
-from know_core.fsio import write_json  # noqa: E402
+from know_core.engine.config import ForgetConfig  # noqa: E402
+from know_core.common.fsio import write_json  # noqa: E402
 from know_core.metatrain.collection import collect  # noqa: E402
-from know_core.metatrain.jobs import list_jobs  # noqa: E402
+from know_core.metatrain.plan import list_jobs  # noqa: E402
 from know_core.models import GROUPS, create_model  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.transfer import LABELS, TRANSFER_RESULTS  # noqa: E402
+from know_core.experiment.transfer import LABELS, TRANSFER_RESULTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 META = REPO / "runs" / "metadataset"
@@ -86,8 +86,8 @@ def train_variant(name: str, films: dict[str, list], workers: int, minutes: floa
 
 def forget_seconds(dataset: str, **overrides) -> float:
     """Wall time of one ``forget --model vit_tiny`` run with the default settings (plus ``overrides``)."""
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -168,7 +168,7 @@ def main() -> None:
                     f"{model} {g}, all films, backtest | warm oracle (keeping Θ = 1.000): " + ", ".join(
                         f"{LABELS[m]} {fig[m]['backtest']} | {fig[m]['warm']}" for m in methods if m != "naive"))
     write_json(Path(args.json), figures)
-    from know_core.transfer import format_transfer, load_transfer
+    from know_core.experiment.transfer import format_transfer, load_transfer
 
     print(format_transfer(load_transfer(args.json)))
     print(f"figures: {args.json}; times: {figures['times']}")

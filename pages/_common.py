@@ -2,7 +2,7 @@
 (:mod:`pages._text`), URL-backed widget state (:mod:`pages._url`), figures and their export (:mod:`pages._figures`),
 the first open (:mod:`pages._welcome`), where the pages live (:mod:`pages._routing`) (method colours and labels come from the façade, ``know_core.api``).
 
-The server process itself never trains: jobs run in ``know_core.worker`` processes, and the few numbers computed here
+The server process itself never trains: jobs run in ``know_core.jobs.worker`` processes, and the few numbers computed here
 (PCA of a few dozen points) use one thread so they never fight a worker for the cores.
 """
 

@@ -13,7 +13,7 @@ os.environ.setdefault("KNOW_RAISE_PAGE_ERRORS", "1")  # app.py shows its own mes
 
 import pytest
 
-from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
 from know_core.predictors.keras_import import official_known_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,8 +50,8 @@ def tiny_cfg() -> ForgetConfig:
 @pytest.fixture(scope="session")
 def stored_run(tmp_path_factory):
     """(runs dir, run id) of one finished tiny forgetting run, shared by read-only tests."""
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs")
     run_id = record_forgetting(tiny_config(model="simple_cnn"), RunStore(root))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from know_core.config import ForgetConfig, OptimConfig, PretrainConfig
-from know_core.experiment import ExperimentConfig
-from know_core.finetune import FinetuneConfig
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
+from know_core.experiment.spec import ExperimentConfig
+from know_core.engine.finetune import FinetuneConfig
 
 
 def tiny_experiment(**overrides) -> ExperimentConfig:
@@ -25,8 +25,8 @@ def tiny_experiment(**overrides) -> ExperimentConfig:
 def record_cnn_experiment(root: Path, name: str = "cnn") -> str:
     """Record :func:`tiny_experiment` with the simple CNN (layers 0, 3, 6, 9, 12, 14; S = 4; ×2 ×4) in ``root``;
     returns its id."""
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     cfg = tiny_experiment()
     cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, model="simple_cnn"))

@@ -14,8 +14,8 @@ from experiment_helpers import tiny_experiment
 
 
 def build_store(root: Path) -> tuple[str, str]:
-    from know_core.runs import record_experiment, record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment, record_forgetting
+    from know_core.store.runstore import RunStore
 
     store = RunStore(root)
     forget_id = record_forgetting(tiny_config(), store, name="healthy forget")
@@ -65,8 +65,8 @@ def retensor(run_dir: Path, name: str, change_tensors=None, change_meta=None) ->
     """Rewrite a safetensors file with changed tensors and/or metadata (checksum and snapshot digest updated)."""
     from safetensors.torch import load_file, save
 
-    from know_core.loaders import safetensors_header
-    from know_core.snapshots import digest
+    from know_core.store.loaders import safetensors_header
+    from know_core.store.snapshots import digest
 
     path = run_dir / name
     meta = safetensors_header(path, name, path.stat().st_size)["metadata"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from know_core.store import RunStore
+from know_core.store.runstore import RunStore
 from know_core.sweep import SweepSpec, create_sweep, run_sweep
 
 from experiment_helpers import tiny_experiment

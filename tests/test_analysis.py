@@ -6,16 +6,16 @@ import pytest
 import torch
 
 from experiment_helpers import tiny_experiment
-from know_core import analysis, landscape, seedweights
-from know_core.pca import fit_pca, pca_view, weight_curves
-from know_core.errors import KnowError
-from know_core.windows import flatten
+from know_core.experiment import analysis, landscape, seedweights
+from know_core.experiment.pca import fit_pca, pca_view, weight_curves
+from know_core.common.errors import KnowError
+from know_core.engine.windows import flatten
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("runs"))
     return store.open(record_experiment(tiny_experiment(seeds=[0, 1]), store))

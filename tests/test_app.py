@@ -15,8 +15,8 @@ PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """(runs dir, experiment run id, forget run id): a finished tiny experiment with two seeds and oracles."""
-    from know_core.runs import record_experiment, record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment, record_forgetting
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
@@ -31,8 +31,8 @@ def stored_without_warm(tmp_path_factory):
     retrodiction rows), as every run made before they existed."""
     import dataclasses
 
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-old")
     cfg = tiny_experiment()
@@ -208,8 +208,8 @@ def test_a_run_without_warm_oracles_still_renders(app, stored_without_warm):
 
 def test_two_runs_overlay_on_scaling(app, stored):
     root, exp_id, _ = stored
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     other = record_experiment(tiny_experiment(source=tiny_experiment().source.__class__(
         **{**tiny_experiment().source.__dict__, "r": 0.5, "seed": 0}), seeds=[2]), RunStore(root), name="second")
@@ -233,13 +233,13 @@ def test_bad_form_input_names_the_field(app, tmp_path):
     fields["Source dataset"].set_value("cifar1000")
     next(b for b in at.button if b.label == "Launch").click().run()
     assert any("source dataset" in e.value and "unknown dataset" in e.value for e in at.error)
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
     assert RunStore(tmp_path).list_runs() == []  # nothing launched
 
 
 def test_form_offers_the_protocols_and_launches_what_it_shows(app, tmp_path, monkeypatch):
-    from know_core import jobs
+    from know_core.jobs import launch as jobs
 
     launched = []
     monkeypatch.setattr(jobs, "launch", lambda cfg, runs_dir, name=None: launched.append(cfg) or "fake-run")
@@ -274,8 +274,8 @@ def test_form_offers_the_protocols_and_launches_what_it_shows(app, tmp_path, mon
     ("Stage budget", "converge:x", "stage_budget 'converge:x'"),
 ])
 def test_form_refuses_a_bad_stage_budget_naming_the_field(app, tmp_path, monkeypatch, field, value, message):
-    from know_core import jobs
-    from know_core.store import RunStore
+    from know_core.jobs import launch as jobs
+    from know_core.store.runstore import RunStore
 
     monkeypatch.setattr(jobs, "_spawn", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
     at = app(tmp_path, "experiments")
@@ -287,7 +287,7 @@ def test_form_refuses_a_bad_stage_budget_naming_the_field(app, tmp_path, monkeyp
 
 
 def test_form_refuses_warm_oracles_the_pool_cannot_hold(app, tmp_path, monkeypatch):
-    from know_core import jobs
+    from know_core.jobs import launch as jobs
 
     monkeypatch.setattr(jobs, "_spawn", lambda *a, **k: pytest.fail("a refused form must launch nothing"))
     at = app(tmp_path, "experiments")
@@ -310,8 +310,8 @@ def test_runs_page_lists_renames_and_exports(app, stored):
 
 
 def test_a_damaged_run_is_listed_as_damaged_with_the_reason(app, tmp_path, tiny_cfg):
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     run_id = record_forgetting(tiny_cfg, RunStore(tmp_path))
     (tmp_path / run_id / "trajectory.safetensors").write_bytes(b"xx")
@@ -325,8 +325,8 @@ def test_a_damaged_run_is_listed_as_damaged_with_the_reason(app, tmp_path, tiny_
 
 
 def test_first_open_launches_the_quick_demo_in_one_click(app, tmp_path):
-    from know_core import jobs
-    from know_core.store import RunStore
+    from know_core.jobs import launch as jobs
+    from know_core.store.runstore import RunStore
 
     at = app(tmp_path, "scaling")
     next(b for b in at.button if b.label == "Launch the quick demo").click().run()
@@ -352,9 +352,9 @@ def test_known_page_takes_the_official_folder_from_the_environment(app, tmp_path
 
 
 def test_runs_page_resume_button_resumes_a_failed_run(app, tmp_path, monkeypatch):
-    from know_core import jobs
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs import launch as jobs
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     store = RunStore(tmp_path)
     run_id = record_forgetting(tiny_config(), store)

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from know_core.batched import batchable, run_forgetting_batched, run_seeds
-from know_core.config import AUGMENTS, OptimConfig, PretrainConfig
-from know_core.errors import Cancelled, ConfigError
-from know_core.forgetting import run_forgetting
+from know_core.engine.batched import batchable, run_forgetting_batched, run_seeds
+from know_core.engine.config import AUGMENTS, OptimConfig, PretrainConfig
+from know_core.common.errors import Cancelled, ConfigError
+from know_core.engine.forgetting import run_forgetting
 from know_core.models import create_model
-from know_core.stacked import StackedNet, StackedOptimizer
-from know_core.train import Hooks, augment_batch
+from know_core.engine.stacked import StackedNet, StackedOptimizer
+from know_core.engine.train import Hooks, augment_batch
 
 
 def digits(**changes):
@@ -98,7 +98,7 @@ def test_stacked_optimizer_is_torch_per_member(optimizer, mask):
     net = StackedNet(models[0])
     params = net.stack([m.state_dict() for m in models], torch.device("cpu"))
     before = [p.detach().clone() for p in params]
-    from know_core.train import make_optimizer
+    from know_core.engine.train import make_optimizer
     torch_opts = [make_optimizer(m, cfg) for m in models]
     stacked = StackedOptimizer(params, cfg)
     active = None if mask is None else torch.tensor(mask)

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
 
 def predicted_methods(root):
     """Methods that produced predictions in the finished run (KNOWN only once its checkpoint exists)."""
-    from know_core.analysis import invalid_methods
-    from know_core.store import RunStore
+    from know_core.experiment.analysis import invalid_methods
+    from know_core.store.runstore import RunStore
 
     store = RunStore(root)
     (info,) = store.list_runs(status="done")
@@ -33,7 +33,7 @@ def predicted_methods(root):
 def extra_lines(root):
     """(PCA traces beyond the film and the predictions: warm oracles, control film; scaling lines beyond the
     predictors: the cold and warm oracles) for the finished run."""
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
     store = RunStore(root)
     (info,) = store.list_runs(status="done")

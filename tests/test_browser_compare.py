@@ -35,8 +35,8 @@ COLLISIONS = """() => {
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-browser-compare")
     store = RunStore(root)

@@ -21,8 +21,8 @@ def test_present_mode_walks_every_step_of_a_run(tmp_path):
     from playwright.sync_api import expect
 
     from experiment_helpers import tiny_experiment
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path / "runs"
     run_id = record_experiment(tiny_experiment(), RunStore(root), name="lecture run")

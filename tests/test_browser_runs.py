@@ -15,8 +15,8 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
 def test_delete_is_confirmed_after_the_rerun(tmp_path):
     from playwright.sync_api import expect
 
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     keep = record_forgetting(tiny_config(), RunStore(tmp_path), name="kept")
     doomed = record_forgetting(tiny_config(seed=1), RunStore(tmp_path), name="doomed")

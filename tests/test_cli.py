@@ -73,8 +73,8 @@ def test_unwritable_runs_dir_and_damaged_run_exit_2(tmp_path, capsys, stored_run
 
 
 def test_runs_show_reports_a_damaged_run(tmp_path, tiny_cfg, capsys):
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     run_id = record_forgetting(tiny_cfg, RunStore(tmp_path))
     (tmp_path / run_id / "metrics.csv").write_text("broken")

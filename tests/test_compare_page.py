@@ -15,8 +15,8 @@ from test_hostile_pages import run_page
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """(runs dir, one-seed run with KNOWN on a film too short for KNOWN's backtest, a second plain run)."""
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-compare")
     store = RunStore(root)

@@ -1,7 +1,7 @@
 import pytest
 
-from know_core.config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict, with_overrides
-from know_core.errors import ConfigError
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict, with_overrides
+from know_core.common.errors import ConfigError
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -45,7 +45,7 @@ def test_round_trip_and_overrides():
 
 
 def test_budget_grammar():
-    from know_core.stages import parse_budget
+    from know_core.engine.stages import parse_budget
 
     assert str(parse_budget("epochs:1")) == "epochs:1" and parse_budget("steps:250").amount == 250
     assert parse_budget("converge").kind == "converge" and parse_budget("converge:7").amount == 7
@@ -60,7 +60,7 @@ def test_legacy_epochs_key_reads_as_a_budget():
 
 
 def test_protocols_resolve_and_unknown_is_refused():
-    from know_core.protocols import apply_protocol, describe
+    from know_core.engine.protocols import apply_protocol, describe
 
     cfg = ForgetConfig(dataset="digits", optim=OptimConfig(batch_size=32))
     release = apply_protocol(cfg, "release")
@@ -69,7 +69,7 @@ def test_protocols_resolve_and_unknown_is_refused():
     assert equal.stage_budget.startswith("steps:") and not equal.carry_optimizer
     # 3 epochs of D0 in steps: D0 is the pool minus validation, at batch 32
     from know_core.data import load_dataset
-    from know_core.forgetting import source_split
+    from know_core.engine.forgetting import source_split
 
     n0 = source_split(load_dataset("digits"), cfg).n0
     assert equal.stage_budget == f"steps:{3 * -(-n0 // 32)}"

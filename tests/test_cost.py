@@ -7,9 +7,9 @@ import pytest
 
 from conftest import REPO, tiny_config
 from know_core.cli import main
-from know_core.cost import break_even, cost_table, fieller, meta_training_s, oracle_cost, seed_overhead
-from know_core.forgetting import run_forgetting
-from know_core.ledger import Ledger, phases_of
+from know_core.experiment.cost import break_even, cost_table, fieller, meta_training_s, oracle_cost, seed_overhead
+from know_core.engine.forgetting import run_forgetting
+from know_core.common.ledger import Ledger, phases_of
 
 
 def test_a_phase_records_wall_cpu_and_no_gpu_on_the_cpu():
@@ -195,8 +195,8 @@ def test_an_experiment_records_the_ledger_and_the_scaling_page_shows_the_cost(tm
 
     from experiment_helpers import tiny_experiment
     from know_core.api import cost_ledger, load_experiment
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     run_id = record_experiment(tiny_experiment(seeds=[0, 1]), RunStore(tmp_path), name="tiny")
     result = load_experiment(tmp_path, run_id)

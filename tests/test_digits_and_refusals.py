@@ -1,14 +1,14 @@
 """The digits preset (live classes: seconds, and it says there is no forgetting) and refusals that propose the nearest
-valid value, computed by running the check (know_core.suggest)."""
+valid value, computed by running the check (know_core.experiment.suggest)."""
 
 import re
 
 import pytest
 
 from know_core.api import start, watch
-from know_core.errors import ConfigError
-from know_core.experiment import available_presets, preset, resolve_experiment
-from know_core.pipeline import preflight_experiment, run_experiment
+from know_core.common.errors import ConfigError
+from know_core.experiment.spec import available_presets, preset, resolve_experiment
+from know_core.experiment.pipeline import preflight_experiment, run_experiment
 
 
 def _refusal(cfg) -> str:

@@ -12,8 +12,8 @@ from test_hostile_pages import run_page
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """(runs dir, rotated run id, plain run id)."""
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-dg")
     store = RunStore(root)

@@ -57,7 +57,7 @@ def test_checkbox_labels_are_short_and_explained(monkeypatch, tmp_path):
 
 @pytest.fixture
 def writer(tmp_path, monkeypatch):
-    from know_core import progress
+    from know_core.jobs import progress
 
     monkeypatch.setattr(progress, "WRITE_EVERY_S", 0.0)  # write on every event
     return progress.ProgressWriter(tmp_path, tiny_experiment(seeds=[0, 1]))
@@ -68,7 +68,7 @@ def fraction(path) -> float:
 
 
 def test_overall_progress_moves_during_pre_training(writer, tmp_path):
-    from know_core.train import ProgressEvent
+    from know_core.engine.train import ProgressEvent
 
     seen = []
     for step in range(1, 11):
@@ -81,7 +81,7 @@ def test_overall_progress_moves_during_pre_training(writer, tmp_path):
 
 
 def test_fine_tuning_shows_its_own_metrics_not_the_last_stages(writer, tmp_path):
-    from know_core.train import ProgressEvent
+    from know_core.engine.train import ProgressEvent
 
     writer(ProgressEvent("forgetting", 5, 10, {"stage": 3, "source_loss": 0.7}))
     writer(ProgressEvent("fine-tuning", 1, 20))
@@ -94,8 +94,8 @@ def test_fine_tuning_shows_its_own_metrics_not_the_last_stages(writer, tmp_path)
 
 def test_a_finished_job_shows_its_verdict(monkeypatch, tmp_path):
     from know_core.api import load_experiment, run_headline
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     run_id = record_experiment(tiny_experiment(scales=[2.0]), RunStore(tmp_path), name="finished")
     at = run_page(monkeypatch, tmp_path, "experiments")  # through the router: the page links to Trajectory
@@ -109,9 +109,9 @@ def test_a_running_job_comes_before_the_form(monkeypatch, tmp_path):
     """start.sh launches the quick demo in the background: the first thing a newcomer sees is that run happening
     (its job card above the form), not a form with the progress below the fold. With nothing running the form comes
     first and the jobs right below Launch (the test above)."""
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
-    from know_core.config import to_dict
+    from know_core.engine.config import to_dict
 
     RunStore(tmp_path).create_in_place("experiment", to_dict(tiny_experiment()), name="quick demo")  # owned by us
     at = page(monkeypatch, tmp_path, "experiments")

@@ -4,16 +4,16 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from know_core.backtest import backtest_run, backtest_weights, format_table
+from know_core.experiment.backtest import backtest_run, backtest_weights, format_table
 from know_core.cli import main
-from know_core.errors import KnowError
-from know_core.extrapolate import NonFinitePrediction, extrapolate, prediction_file
-from know_core.forgetting import Trajectory
+from know_core.common.errors import KnowError
+from know_core.engine.extrapolate import NonFinitePrediction, extrapolate, prediction_file
+from know_core.engine.forgetting import Trajectory
 from know_core.models import create_model, param_groups
 from know_core.predictors import Predictor, get_predictor
-from know_core.runs import open_forget_run
-from know_core.snapshots import unpack
-from know_core.store import RunStore
+from know_core.jobs.lifecycle import open_forget_run
+from know_core.store.snapshots import unpack
+from know_core.store.runstore import RunStore
 
 
 def linear_trajectory(model_name="small_resnet", stages=5, seed=0) -> Trajectory:
@@ -110,7 +110,7 @@ def test_backtest_run_reports_accuracy_and_limits(stored_run):
 
 def test_cli_predict_stores_weights_and_backtest_json(tmp_path, capsys):
     store = RunStore(tmp_path)
-    from know_core.runs import record_forgetting
+    from know_core.jobs.lifecycle import record_forgetting
 
     run_id = record_forgetting(tiny_config(model="simple_cnn", stages=4), store)
     assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "3",

@@ -37,5 +37,5 @@ def test_the_ui_imports_only_the_facade(path):
 def test_the_check_catches_a_deep_import(tmp_path):
     page = tmp_path / "page.py"
     page.write_text("import know_core.jobs\nfrom know_core import api\nfrom know_core.api import KnowError\n"
-                    "def f():\n    from know_core.views import protocol_line\n")
-    assert engine_imports(page) == [(1, "import know_core.jobs"), (5, "from know_core.views import protocol_line")]
+                    "def f():\n    from know_core.experiment.panels import protocol_line\n")
+    assert engine_imports(page) == [(1, "import know_core.jobs"), (5, "from know_core.experiment.panels import protocol_line")]

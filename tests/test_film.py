@@ -5,13 +5,13 @@ import dataclasses
 import pytest
 import torch
 
-import know_core.continuation as continuation
-import know_core.forgetting as forgetting
-from know_core.forgetting import Continuation, run_forgetting, source_split
-from know_core.measure import measure_film
+import know_core.engine.continuation as continuation
+import know_core.engine.forgetting as forgetting
+from know_core.engine.forgetting import Continuation, run_forgetting, source_split
+from know_core.engine.measure import measure_film
 from know_core.predictors import get_predictor
-from know_core.retrodiction import drift_corrected_film, extrapolate_dc, score
-from know_core.stages import StageResult
+from know_core.experiment.retrodiction import drift_corrected_film, extrapolate_dc, score
+from know_core.engine.stages import StageResult
 
 
 def record_stages(monkeypatch):
@@ -92,7 +92,7 @@ def test_recording_warm_oracles_does_not_change_the_film(tiny_cfg):
 
 
 def test_warm_on_is_refused_when_the_pool_is_too_small(tiny_cfg):
-    from know_core.errors import ConfigError
+    from know_core.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="warm oracles: ×8 needs"):
         run_forgetting(pooled(tiny_cfg, warm="on"))
@@ -170,7 +170,7 @@ def test_drift_correction_recovers_the_data_effect():
         group_rows = [r for r in rows if r["layer"] == ""]
         assert all(r["rel_error"] < 1e-3 and r["cosine"] > 0.9999 for r in group_rows), group_rows
         assert all(r["rel_error_data"] < 1e-3 and r["cosine_data"] > 0.9999 for r in group_rows)
-    from know_core.extrapolate import extrapolate
+    from know_core.engine.extrapolate import extrapolate
 
     plain = extrapolate(film, groups, expfit, 1)[0]  # the same predictor on the raw film is fooled by the drift
     rows = score(plain, warm[0], control.states[0], film[0], groups)
@@ -186,7 +186,7 @@ def test_score_rows_have_group_and_layer_levels():
 
 def test_experiment_records_warm_oracles_and_retrodiction(tmp_path):
     from experiment_helpers import tiny_experiment
-    from know_core.pipeline import run_experiment
+    from know_core.experiment.pipeline import run_experiment
 
     cfg = tiny_experiment(drift_correct=True, oracles="off")
     results = run_experiment(cfg, tmp_path)
@@ -209,8 +209,8 @@ def test_experiment_records_warm_oracles_and_retrodiction(tmp_path):
 
 def test_predict_drift_corrected_from_a_stored_run(tmp_path, tiny_cfg, capsys):
     from know_core.cli import main
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     store = RunStore(tmp_path)
     with_control = record_forgetting(pooled(tiny_cfg, stage_budget="steps:5"), store)

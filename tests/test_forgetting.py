@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from know_core.errors import Cancelled, ConfigError
-from know_core.forgetting import Trajectory, run_forgetting
-from know_core.train import Hooks
-from know_core.windows import from_vectors, to_windows
+from know_core.common.errors import Cancelled, ConfigError
+from know_core.engine.forgetting import Trajectory, run_forgetting
+from know_core.engine.train import Hooks
+from know_core.engine.windows import from_vectors, to_windows
 
 
 def test_trajectory_shape_and_measurements(tiny_cfg):

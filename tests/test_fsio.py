@@ -1,6 +1,6 @@
 import pytest
 
-from know_core.fsio import atomic_write, write_json
+from know_core.common.fsio import atomic_write, write_json
 
 
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):

@@ -13,8 +13,8 @@ from know_core.api.fmt import pvalue
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-headline")
     run_id = record_experiment(tiny_experiment(seeds=[0, 1]), RunStore(root), name="two seeds")

@@ -9,8 +9,8 @@ from know_core.cli import main
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-cli-headline")
     return root, record_experiment(tiny_experiment(scales=[2.0]), RunStore(root), name="cli")
@@ -35,7 +35,7 @@ def test_report_prints_the_headline_first(experiment, capsys):
 
 
 def test_a_failed_or_missing_run_gets_a_sentence_not_an_exception(tmp_path):
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
     store = RunStore(tmp_path)
     run_id = store.create_in_place("experiment", {"preset": "tiny"}, name="doomed").name

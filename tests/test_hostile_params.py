@@ -26,7 +26,7 @@ def refused(capsys, argv, message=None) -> str:
 
 
 def nothing_recorded(root) -> None:
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
     if root.exists() and (root / "index.sqlite").exists():
         assert RunStore(root).list_runs() == []
@@ -108,8 +108,8 @@ def test_refused_before_anything_is_recorded(tmp_path, capsys, results_file, mon
     (tmp_path / "runs").mkdir()
     (tmp_path / "list.json").write_text("[]")
     (tmp_path / "summary5.json").write_text(json.dumps({"summary": 5, "rows": [], "verdicts": []}))
-    from know_core.experiment import preset
-    from know_core.config import to_dict
+    from know_core.experiment.spec import preset
+    from know_core.engine.config import to_dict
 
     good = {"config": to_dict(preset("quick")), "rows": [{"method": "naive", "scale": 1.0}],
             "summary": [{"method": "naive", "scale": 1.0, "mean": 0.5, "std": None, "n": 1}], "verdicts": [],
@@ -126,7 +126,7 @@ def test_refused_before_anything_is_recorded(tmp_path, capsys, results_file, mon
 
 
 def test_a_diverging_run_is_marked_failed_with_the_reason(tmp_path, capsys):
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
 
     refused(capsys, ["forget", "--runs-dir", str(tmp_path), *TINY, "--lr", "1e10"], "NaN or infinite")
     (run,) = RunStore(tmp_path).list_runs()

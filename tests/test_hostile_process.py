@@ -15,9 +15,9 @@ import time
 import pytest
 
 from conftest import REPO, tiny_config
-from know_core import liveness
+from know_core.common import liveness
 from know_core.cli import main
-from know_core.store import RunStore
+from know_core.store.runstore import RunStore
 
 TINY = ["--dataset", "synthetic", "--model", "mlp", "--stages", "4", "--pretrain-epochs", "4", "--batch-size", "32",
         "--device", "cpu", "--quiet"]
@@ -72,7 +72,7 @@ def _dead_pid() -> int:
 ], ids=["dead-pid", "recycled-pid", "negative-pid", "garbage-record", "no-record"])
 def test_a_running_row_whose_owner_is_gone_is_failed_and_resumable(tmp_path, owner):
     store = RunStore(tmp_path)
-    from know_core.config import to_dict
+    from know_core.engine.config import to_dict
 
     staging = tmp_path / ".staging" / "r1"
     staging.mkdir(parents=True)
@@ -109,7 +109,7 @@ def test_file_size_limit_is_one_line_and_nothing_partial(tmp_path, limit):
 
 
 def test_predict_on_a_file_size_limit_leaves_the_run_as_it_was(tmp_path):
-    from know_core.runs import record_forgetting
+    from know_core.jobs.lifecycle import record_forgetting
 
     run_id = record_forgetting(tiny_config(), RunStore(tmp_path))
     before = {p.name: p.read_bytes() for p in (tmp_path / run_id).iterdir()}
@@ -154,7 +154,7 @@ def test_a_full_disk_is_one_line_and_nothing_partial(tmpfs, tmp_path):
 
 
 def test_a_read_only_store_can_still_be_read(tmpfs, tmp_path):
-    from know_core.runs import record_forgetting
+    from know_core.jobs.lifecycle import record_forgetting
 
     root = tmpfs("ro", "50m")
     readonly_by_mount = root is not None

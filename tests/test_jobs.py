@@ -8,10 +8,10 @@ import time
 import pytest
 
 from experiment_helpers import tiny_experiment
-from know_core import jobs
-from know_core.config import PretrainConfig
-from know_core.errors import ConfigError
-from know_core.store import RunStore
+from know_core.jobs import launch as jobs
+from know_core.engine.config import PretrainConfig
+from know_core.common.errors import ConfigError
+from know_core.store.runstore import RunStore
 
 
 def wait_for(runs_dir, run_id, predicate, timeout=120):
@@ -80,7 +80,7 @@ def test_progress_of_a_run_without_a_worker_report(tmp_path):
 
 
 def test_a_contour_grid_is_computed_once_in_the_background_and_cached(tmp_path):
-    from know_core.runs import record_experiment
+    from know_core.jobs.lifecycle import record_experiment
 
     run_id = record_experiment(tiny_experiment(), RunStore(tmp_path))
     key = jobs.launch_contour(tmp_path, run_id, 0, "", 3)
@@ -108,7 +108,7 @@ def test_resume_continues_a_cancelled_experiment_in_a_new_worker(tmp_path):
 
 
 def test_resume_reruns_a_failed_forget_run_in_a_worker(tmp_path, tiny_cfg):
-    from know_core.runs import record_forgetting
+    from know_core.jobs.lifecycle import record_forgetting
 
     store = RunStore(tmp_path)
     first = record_forgetting(tiny_cfg, store)

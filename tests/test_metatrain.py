@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import save_file
 
 from know_core.cli import main
-from know_core.config import OptimConfig, PretrainConfig
-from know_core.errors import DataError, KnowError
-from know_core.fsio import sha256_file
+from know_core.engine.config import OptimConfig, PretrainConfig
+from know_core.common.errors import DataError, KnowError
+from know_core.common.fsio import sha256_file
 from know_core.metatrain.collection import collect, is_done, read_trajectory_file, run_job
-from know_core.metatrain.jobs import list_jobs, make_job
+from know_core.metatrain.plan import list_jobs, make_job
 from know_core.metatrain.metadataset import load_metadataset, split_ids
 from know_core.metatrain.training import Recipe, metatrain, sample_figures
 from know_core.predictors import load_known_checkpoint
@@ -165,7 +165,7 @@ def test_shipped_checkpoint_reproduces_its_card():
 
 
 def test_default_grid_mixes_budgets_and_records_them():
-    from know_core.stages import parse_budget
+    from know_core.engine.stages import parse_budget
 
     jobs = list_jobs("default")
     kinds = {parse_budget(j.forget_config().stage_budget).kind for j in jobs}

@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from know_core import methods
-from know_core.config import ForgetConfig
-from know_core.errors import ConfigError
-from know_core.experiment import ExperimentConfig, available_presets, preset
+from know_core.experiment import methods
+from know_core.engine.config import ForgetConfig
+from know_core.common.errors import ConfigError
+from know_core.experiment.spec import ExperimentConfig, available_presets, preset
 
 
 def test_every_row_name_has_a_label_and_a_colour():
@@ -48,8 +48,8 @@ def test_presets_are_registered_with_their_help():
 def test_a_backtest_the_film_is_too_short_for_gets_a_note_from_the_metadata():
     import torch
 
-    from know_core.forgetting import Trajectory
-    from know_core.seed import _backtests
+    from know_core.engine.forgetting import Trajectory
+    from know_core.experiment.seed import _backtests
     from know_core.predictors import get_predictor
 
     states = [{"w": torch.full((3, 2), 1.0 + 0.1 * s), "b": torch.full((3,), 0.5 - 0.05 * s)} for s in range(5)]

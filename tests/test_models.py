@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from know_core.errors import ConfigError
+from know_core.common.errors import ConfigError
 from know_core.models import available_models, create_model, param_groups
 
 

@@ -12,12 +12,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from experiment_helpers import tiny_experiment
-from know_core import jobs, worker
+from know_core.jobs import launch as jobs, worker
 from know_core.cli import build_parser, main
-from know_core.config import ForgetConfig, with_overrides
-from know_core.errors import ConfigError, KnowError
-from know_core.experiment import ExperimentConfig
-from know_core.store import RunStore
+from know_core.engine.config import ForgetConfig, with_overrides
+from know_core.common.errors import ConfigError, KnowError
+from know_core.experiment.spec import ExperimentConfig
+from know_core.store.runstore import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--model", "mlp", "--stages", "4", "--pretrain-epochs", "2", "--batch-size", "32",
@@ -63,9 +63,9 @@ def stopped_at(monkeypatch, module: object, name: str) -> list:
 
 
 def test_forget_flags_and_set_share_one_path(monkeypatch, tmp_path):
-    import know_core.runs
+    import know_core.jobs.lifecycle
 
-    seen = stopped_at(monkeypatch, know_core.runs, "record_forgetting")
+    seen = stopped_at(monkeypatch, know_core.jobs.lifecycle, "record_forgetting")
     assert main(["forget", *TINY, "--runs-dir", str(tmp_path), "--lr", "0.005", "--weight-decay", "0.1",
                  "--set", "r=0.25", "--set", "optim.momentum=0.5", "--set", "pretrain.val_fraction=0.2"]) == 2
     cfg = seen[-1]

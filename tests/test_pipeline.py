@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from know_core.cli import main
-from know_core.config import PretrainConfig
-from know_core.errors import ConfigError, DataError
-from know_core.experiment import preset
-from know_core.finetune import FinetuneConfig
-from know_core.pipeline import preflight_experiment, run_experiment
-from know_core.seed import shrinkage_control
+from know_core.engine.config import PretrainConfig
+from know_core.common.errors import ConfigError, DataError
+from know_core.experiment.spec import preset
+from know_core.engine.finetune import FinetuneConfig
+from know_core.experiment.pipeline import preflight_experiment, run_experiment
+from know_core.experiment.seed import shrinkage_control
 from know_core.predictors.base import Predictor
-from know_core.stats import summarise_rows, t_interval, verdicts
+from know_core.common.stats import summarise_rows, t_interval, verdicts
 
 
 def tiny(**overrides):
@@ -58,7 +58,7 @@ def test_oracles_are_trained_and_compared(tmp_path):
 
 def test_resume_skips_finished_seeds(tmp_path, monkeypatch):
     first = run_experiment(tiny(), tmp_path)
-    import know_core.pipeline as pipeline
+    import know_core.experiment.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "run_seed", lambda *a, **k: pytest.fail("a finished seed was recomputed"))
     again = run_experiment(tiny(), tmp_path)
@@ -124,10 +124,10 @@ def test_statistics_and_verdicts():
 
 
 def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
-    from know_core.errors import Cancelled
-    from know_core.runs import record_experiment
-    from know_core.store import RunStore
-    from know_core.train import Hooks
+    from know_core.common.errors import Cancelled
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.store.runstore import RunStore
+    from know_core.engine.train import Hooks
 
     store = RunStore(tmp_path)
     cfg = tiny(seeds=[0, 1])

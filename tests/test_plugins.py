@@ -76,9 +76,9 @@ import know_core
 from streamlit.testing.v1 import AppTest
 
 from experiment_helpers import tiny_experiment
-from know_core.errors import ConfigError
+from know_core.common.errors import ConfigError
 from know_core.experiment import ExperimentConfig
-from know_core.runs import record_experiment
+from know_core.jobs.lifecycle import record_experiment
 from know_core.store import RunStore
 
 copy, out = Path(sys.argv[1]), {}

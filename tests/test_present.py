@@ -20,8 +20,8 @@ FIGURES = {1: "Forgetting panel", 2: "The forgetting film in the PCA plane", 3: 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """(runs dir, {"warm": experiment with warm oracles, "cold": one with no oracle at all, "forget": a forget run})."""
-    from know_core.runs import record_experiment, record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment, record_forgetting
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-present")
     store = RunStore(root)

@@ -5,9 +5,9 @@ import shutil
 
 import know_core
 import know_core.predictors.known_checkpoint as known_checkpoint
-from know_core import pipeline
-from know_core.fsio import sha256_file
-from know_core.pipeline import config_hash, run_experiment
+from know_core.experiment import pipeline
+from know_core.common.fsio import sha256_file
+from know_core.experiment.pipeline import config_hash, run_experiment
 from test_pipeline import tiny
 
 

@@ -12,7 +12,7 @@ import urllib.request
 from browser import free_port
 from conftest import REPO
 
-from know_core import jobs
+from know_core.jobs import launch as jobs
 
 
 def _start(runs, port):

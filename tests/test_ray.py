@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from know_core.executors import make_executor
-from know_core.store import RunStore
+from know_core.store.runstore import RunStore
 from know_core.sweep import create_sweep, run_sweep
 from know_core.sweep.runner import read_sweep
 

@@ -15,8 +15,8 @@ from test_hostile_pages import run_page
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """(runs dir, one-seed experiment id, forget run id)."""
-    from know_core.runs import record_experiment, record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_experiment, record_forgetting
+    from know_core.store.runstore import RunStore
 
     root = tmp_path_factory.mktemp("runs-scaling-runs")
     store = RunStore(root)
@@ -78,8 +78,8 @@ def test_each_run_shows_its_headline(monkeypatch, runs):
 
 def test_rename_is_confirmed(monkeypatch, tmp_path):
     """(The delete dialog's button reruns only the dialog, which AppTest cannot do: tests/test_browser_runs.py.)"""
-    from know_core.runs import record_forgetting
-    from know_core.store import RunStore
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.store.runstore import RunStore
 
     keep = record_forgetting(tiny_config(), RunStore(tmp_path), name="old name")
     at = run_page(monkeypatch, tmp_path, "runs", run=keep)

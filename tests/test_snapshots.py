@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import tiny_config
 from hostile_helpers import rewrite
-from know_core.loaders import Damaged
-from know_core.runs import load_trajectory, record_forgetting
-from know_core.snapshots import digest, pack, unpack
-from know_core.store import RunStore
+from know_core.store.loaders import Damaged
+from know_core.jobs.lifecycle import load_trajectory, record_forgetting
+from know_core.store.snapshots import digest, pack, unpack
+from know_core.store.runstore import RunStore
 
 
 def films():
@@ -88,8 +88,8 @@ def test_run_folders_of_the_old_layout_still_load(tmp_path):
 
 def test_seed_weights_of_the_old_layout_still_load(tmp_path):
     from experiment_helpers import tiny_experiment
-    from know_core.runs import record_experiment
-    from know_core.seedweights import load_seed
+    from know_core.jobs.lifecycle import record_experiment
+    from know_core.experiment.seedweights import load_seed
 
     store = RunStore(tmp_path)
     run_id = record_experiment(tiny_experiment(), store)

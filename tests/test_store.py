@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from know_core.errors import Cancelled, ConfigError, RunStoreError
-from know_core.runs import record_forgetting, load_trajectory, open_forget_run
-from know_core.store import RunStore
-from know_core.train import Hooks
+from know_core.common.errors import Cancelled, ConfigError, RunStoreError
+from know_core.jobs.lifecycle import record_forgetting, load_trajectory, open_forget_run
+from know_core.store.runstore import RunStore
+from know_core.engine.train import Hooks
 
 
 def test_reloaded_run_is_bit_identical(tmp_path, tiny_cfg):
-    from know_core.forgetting import run_forgetting
+    from know_core.engine.forgetting import run_forgetting
 
     store = RunStore(tmp_path)
     run_id = record_forgetting(tiny_cfg, store)

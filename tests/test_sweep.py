@@ -8,9 +8,9 @@ import json
 import pytest
 
 from know_core.cli import main
-from know_core.errors import Cancelled, ConfigError
+from know_core.common.errors import Cancelled, ConfigError
 from know_core.executors import make_executor
-from know_core.store import RunStore
+from know_core.store.runstore import RunStore
 from know_core.sweep import create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
 from know_core.sweep.table import TABLE_CSV
 

@@ -15,7 +15,7 @@ import pytest
 
 from hostile_helpers import build_store, edit_json, rewrite, sql
 from know_core.cli import main
-from know_core.store import RunStore
+from know_core.store.runstore import RunStore
 from test_hostile import assert_refused, cli
 
 AXES = [("source.stages", [4]), ("target_train", [40]), ("source.r", [0.5, 0.7])]  # two constant settings first
@@ -143,7 +143,7 @@ def test_reindex_says_a_damaged_sweep_json_cannot_be_rebuilt(store, capsys):
 
 
 def test_running_a_sweep_with_a_missing_cell_run_never_leaves_it_running(store):
-    from know_core.errors import RunStoreError
+    from know_core.common.errors import RunStoreError
     from know_core.executors import make_executor
     from know_core.sweep import run_sweep
 
@@ -174,7 +174,7 @@ def test_a_run_owned_on_another_host_is_deleted_only_with_force(store, capsys, w
 
 
 def test_force_never_deletes_a_run_whose_process_lives_here(store, capsys):
-    from know_core import liveness
+    from know_core.common import liveness
 
     root, _, eid, _ = store
     (root / eid / ".owner.json").write_text(json.dumps(liveness.record()))  # this very process: alive

@@ -80,7 +80,7 @@ def test_a_film_metric_counts_each_seed_once_and_the_view_comes_from_the_url(pag
 
 
 def test_a_damaged_sweep_says_why_and_names_stay_text(page, tmp_path):
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
     from know_core.sweep import create_sweep
     from sweep_helpers import tiny_spec
     from test_hostile_pages import EVIL, assert_no_markdown_from_names
@@ -126,7 +126,7 @@ def test_a_sweep_without_axes_still_draws_a_film_metric(page, tmp_path):
 
 
 def test_cancel_asks_a_running_sweep_to_stop_and_a_cancelled_one_offers_resume(page, tmp_path):
-    from know_core.store import RunStore
+    from know_core.store.runstore import RunStore
     from know_core.sweep import create_sweep
     from sweep_helpers import tiny_spec
 

@@ -1,4 +1,4 @@
-"""Thread choice (know_core.threads): the free cores, rounded, never more than the usable ones, never fewer than one;
+"""Thread choice (know_core.common.threads): the free cores, rounded, never more than the usable ones, never fewer than one;
 KNOW_THREADS and OMP_NUM_THREADS fix the count; the adaptive chooser follows the other processes' load."""
 
 import subprocess
@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from know_core import threads
-from know_core.errors import ConfigError
+from know_core.common import threads
+from know_core.common.errors import ConfigError
 
 
 @pytest.mark.parametrize("busy, cores, want", [(0.0, 2, 2), (0.1, 2, 2), (1.0, 2, 1), (0.7, 2, 1), (2.5, 2, 1),

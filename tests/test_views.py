@@ -1,6 +1,12 @@
-"""know_core.views: the records behind the forgetting panel, the retrodiction table and r-based axes."""
+"""know_core.experiment.panels: the records behind the forgetting panel, the retrodiction table and r-based axes."""
 
-from know_core.views import film_panel, protocol_line, retrodiction_summary, scale_ticks, stage_tick_labels
+from know_core.experiment.panels import (
+    film_panel,
+    protocol_line,
+    retrodiction_summary,
+    scale_ticks,
+    stage_tick_labels,
+)
 
 
 def test_ticks_follow_r():

@@ -3,8 +3,8 @@ list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); rea
 (:mod:`.views`); list what a run can be made of (:mod:`.catalog`). ``pages/`` imports nothing else from know_core
 (``tests/test_facade.py`` enforces it)."""
 
-from ..errors import ConfigError, KnowError, RunStoreError
-from ..store import DEFAULT_RUNS_DIR
+from know_core.common.errors import ConfigError, KnowError, RunStoreError
+from know_core.store.runstore import DEFAULT_RUNS_DIR
 from .catalog import *  # noqa: F401,F403 — the façade re-exports its parts
 from .catalog import __all__ as _catalog
 from .control import *  # noqa: F401,F403

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import jobs
-from ..experiment import ExperimentConfig, preset
-from ..store import RunInfo, RunStore
+from know_core.jobs import launch as jobs
+from know_core.experiment.spec import ExperimentConfig, preset
+from know_core.store.runstore import RunInfo, RunStore
 
 Root = str | os.PathLike
 

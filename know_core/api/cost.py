@@ -1,15 +1,15 @@
 """The cost ledger of an experiment for the Cost panel and ``report --cost``: KNOW's overhead, its gain, the oracle's
-cost and gain, the break-even (:mod:`know_core.cost` computes; this module finds the inputs)."""
+cost and gain, the break-even (:mod:`know_core.experiment.cost` computes; this module finds the inputs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ..cost import break_even_text, cost_table, meta_training_s
-from ..loaders import Damaged, read_json
+from know_core.experiment.cost import break_even_text, cost_table, meta_training_s
+from know_core.store.loaders import Damaged, read_json
 from ..predictors.known_checkpoint import DEFAULT_CHECKPOINT
-from ..schemas import check_results
+from know_core.store.schemas import check_results
 from .results import ExperimentResult
 
 STANDARD_REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "standard-results.json"
@@ -32,7 +32,7 @@ def known_meta_s(known_checkpoint: dict[str, Any] | None) -> float | None:
 
 def cost_ledger(result: ExperimentResult | dict[str, Any], meta_uses: float = 1.0) -> dict[str, Any]:
     """The ledger of a finished experiment (typed, or a results.json as read): see
-    :func:`know_core.cost.cost_table`. KNOWN's meta-training is spread over ``meta_uses`` uses."""
+    :func:`know_core.experiment.cost.cost_table`. KNOWN's meta-training is spread over ``meta_uses`` uses."""
     if isinstance(result, ExperimentResult):
         data = {"rows": result.rows, "timings": result.timings}
         checkpoint = result.known_checkpoint

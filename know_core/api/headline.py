@@ -14,9 +14,9 @@ from statistics import mean
 from types import SimpleNamespace
 from typing import Any, Iterable
 
-from ..methods import SHRINK_PREFIX, base_name
-from ..methods import label as method_label
-from ..views import retrodiction_summary
+from know_core.experiment.methods import SHRINK_PREFIX, base_name
+from know_core.experiment.methods import label as method_label
+from know_core.experiment.panels import retrodiction_summary
 from .fmt import interval, num, pvalue, scale, signed
 
 NOT_PREDICTORS = ("naive", "scratch", "oracle", "oracle-warm", "control")
@@ -203,9 +203,9 @@ def status_headline(status: str, error: str | None = None) -> str | None:
 def stored_headline(root: Any, run_id: str) -> str:
     """The headline of a stored run, read from the run store: the sentence of an unfinished or damaged run, the film
     verdict of a forget run (from its summary, no weights read), the whole headline of a finished experiment."""
-    from ..errors import KnowError
-    from ..store import RunStore
-    from ..views import report_of
+    from know_core.common.errors import KnowError
+    from know_core.store.runstore import RunStore
+    from know_core.experiment.panels import report_of
     from .results import load_experiment
 
     try:

@@ -1,7 +1,7 @@
 """Runs read as typed objects: an experiment's results, a forget run's trajectory, one seed's stored weights.
 
-Every read goes through the run store's bounded, validated loaders (:mod:`know_core.loaders`,
-:mod:`know_core.schemas`, :func:`know_core.runs.check_run`); this module only turns what they return into dataclasses.
+Every read goes through the run store's bounded, validated loaders (:mod:`know_core.store.loaders`,
+:mod:`know_core.store.schemas`, :func:`know_core.jobs.lifecycle.check_run`); this module only turns what they return into dataclasses.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..config import ForgetConfig
-from ..errors import RunStoreError
-from ..experiment import ExperimentConfig
-from ..forgetting import Trajectory
-from ..measure import ForgettingReport
-from ..runs import check_run, open_forget_run
-from ..schemas import check_config
-from ..seedweights import SeedWeights, load_seed
-from ..stats import MEAN, domain_mean_rows, domain_prefix, domains_of
-from ..store import RunInfo, RunStore
-from ..views import report_of
+from know_core.engine.config import ForgetConfig
+from know_core.common.errors import RunStoreError
+from know_core.experiment.spec import ExperimentConfig
+from know_core.engine.forgetting import Trajectory
+from know_core.engine.measure import ForgettingReport
+from know_core.jobs.lifecycle import check_run, open_forget_run
+from know_core.store.schemas import check_config
+from know_core.experiment.seedweights import SeedWeights, load_seed
+from know_core.common.stats import MEAN, domain_mean_rows, domain_prefix, domains_of
+from know_core.store.runstore import RunInfo, RunStore
+from know_core.experiment.panels import report_of
 
 
 @dataclass
@@ -116,7 +116,7 @@ def load_experiment(root: str | os.PathLike, run_id: str) -> ExperimentResult:
 
 
 def experiment_result(data: dict[str, Any]) -> ExperimentResult:
-    """A results.json already read and checked (:func:`know_core.schemas.check_results`) as typed objects."""
+    """A results.json already read and checked (:func:`know_core.store.schemas.check_results`) as typed objects."""
     return ExperimentResult(
         config=check_config(data["config"], "experiment", "results.json: config"), rows=data["rows"],
         summary=data["summary"], verdicts=data["verdicts"], backtest=data.get("backtest", []),

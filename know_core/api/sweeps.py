@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from .. import jobs
-from ..errors import ConfigError
-from ..experiment import PHASES, preset, resolve_experiment
-from ..store import RunInfo, RunStore
+from know_core.jobs import launch as jobs
+from know_core.common.errors import ConfigError
+from know_core.experiment.spec import PHASES, preset, resolve_experiment
+from know_core.store.runstore import RunInfo, RunStore
 from ..sweep import SweepSpec, cancel_sweep, parse_axis, parse_seeds, read_sweep, sweep_progress
 from ..sweep.summary import METRICS, interval, with_means
 from ..sweep.state import read_table

@@ -13,9 +13,9 @@ import os
 import sys
 from typing import Callable
 
-from ..errors import Cancelled, KnowError
-from ..store import DEFAULT_RUNS_DIR
-from ..train import Hooks, ProgressEvent
+from know_core.common.errors import Cancelled, KnowError
+from know_core.store.runstore import DEFAULT_RUNS_DIR
+from know_core.engine.train import Hooks, ProgressEvent
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
 
@@ -110,14 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    from ..fsio import write_failure
+    from know_core.common.fsio import write_failure
 
     args = build_parser().parse_args(argv)
     if args.command in THREADED:
-        from ..threads import apply_threads
+        from know_core.common.threads import apply_threads
 
         try:
-            apply_threads()  # the cores that are free now (KNOW_THREADS or OMP_NUM_THREADS fix it): know_core.threads
+            apply_threads()  # the cores that are free now (KNOW_THREADS or OMP_NUM_THREADS fix it): know_core.common.threads
         except KnowError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import KnowError
+from know_core.common.errors import KnowError
 
 MAX_SEED = 2**63 - 1
 _SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
@@ -60,7 +60,7 @@ def writable_path(flag: str, path: str | os.PathLike, folder: bool) -> Path:
 
 
 def readable_file(flag: str, path: str | None, folder: bool = False) -> Any:
-    from ..loaders import check_user_file
+    from know_core.store.loaders import check_user_file
 
     return None if path is None else check_user_file(path, flag, folder=folder)
 
@@ -69,10 +69,10 @@ def check_demo(args: Any, cfg: Any, preflight: bool = True) -> None:
     """``demo``'s boundary: where its results go, then (``preflight``; a background job's launch does it itself) the
     experiment config, checked once (values, cross-field checks, names, official KNOWN folder, the first seed's
     data)."""
-    from ..pipeline import preflight_experiment
+    from know_core.experiment.pipeline import preflight_experiment
 
     if args.runs_dir is not None:
-        from ..store import RunStore
+        from know_core.store.runstore import RunStore
 
         if not str(args.runs_dir).strip():
             raise KnowError("--runs-dir: an empty path")

@@ -8,8 +8,8 @@ import dataclasses
 import typing
 from typing import Any
 
-from ..fields import describe_range, field_of, parse_sets
-from ..protocols import DEFAULT_PROTOCOL, PROTOCOL_KEYS, PROTOCOLS
+from know_core.common.fields import describe_range, field_of, parse_sets
+from know_core.engine.protocols import DEFAULT_PROTOCOL, PROTOCOL_KEYS, PROTOCOLS
 
 _PREFIX = "set:"  # argparse dest of a generated flag: "set:<dotted key>"
 

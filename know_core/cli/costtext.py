@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cost import break_even_text
+from know_core.experiment.cost import break_even_text
 
 
 def format_cost(ledger: dict[str, Any]) -> str:

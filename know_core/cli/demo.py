@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..experiment import ExperimentConfig, available_presets, preset, resolve_experiment
-from ..pipeline import run_experiment
+from know_core.experiment.spec import ExperimentConfig, available_presets, preset, resolve_experiment
+from know_core.experiment.pipeline import run_experiment
 from ..predictors import available_predictors
 from ..predictors.keras_import import OFFICIAL_ENV, official_known_folder
-from ..retrodiction import retrodiction_table
-from ..runs import record_experiment
-from ..stats import domain_label
-from ..store import RunStore
-from ..threads import Adaptive
-from ..errors import ConfigError, KnowError
+from know_core.experiment.retrodiction import retrodiction_table
+from know_core.jobs.lifecycle import record_experiment
+from know_core.common.stats import domain_label
+from know_core.store.runstore import RunStore
+from know_core.common.threads import Adaptive
+from know_core.common.errors import ConfigError, KnowError
 from . import TqdmHooks, command, executor_args, make_executor_from
 from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .checks import check_demo
@@ -63,7 +63,7 @@ def _demo(args: argparse.Namespace) -> int:
     if background:
         return _background(args, cfg)  # jobs.launch checks the config (the same preflight)
     hooks = TqdmHooks(args.quiet)
-    if args.executor == "inline":  # seeds train here: keep the thread count at the free cores (know_core.threads)
+    if args.executor == "inline":  # seeds train here: keep the thread count at the free cores (know_core.common.threads)
         import torch
 
         hooks.progress = Adaptive(torch.get_num_threads()).chain(hooks.progress)
@@ -88,7 +88,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _background(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
     """``demo --background [--if-empty]``: a job like the Experiments page's (know_core.jobs); prints one line."""
-    from .. import jobs
+    from know_core.jobs import launch as jobs
 
     if not args.background or not args.runs_dir or args.executor != "inline":
         raise KnowError("--background needs --runs-dir (the job is a run there) and the inline executor; "
@@ -122,11 +122,11 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..loaders import check_user_file, read_json
-    from ..schemas import check_results
+    from know_core.store.loaders import check_user_file, read_json
+    from know_core.store.schemas import check_results
 
     if args.transfer is not None:
-        from ..transfer import format_transfer, load_transfer
+        from know_core.experiment.transfer import format_transfer, load_transfer
 
         if args.results is not None:
             raise KnowError("give either a results.json or --transfer, not both")

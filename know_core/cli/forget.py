@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import ForgetConfig
+from know_core.engine.config import ForgetConfig
 from ..data import available_datasets
 from ..models import available_models
-from ..protocols import resolve_source
-from ..store import RunStore
+from know_core.engine.protocols import resolve_source
+from know_core.store.runstore import RunStore
 from . import TqdmHooks, command, runs_dir_arg
 from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .runs import print_run
@@ -38,7 +38,7 @@ def _forget_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from ..runs import record_forgetting
+    from know_core.jobs.lifecycle import record_forgetting
 
     cfg = resolve_source(ForgetConfig(), args.protocol, overrides(args))
     cfg.validate()  # the boundary: checked once, the engine trusts it from here

@@ -18,13 +18,13 @@ import argparse
 import json
 import sys
 
-from ..errors import KnowError
+from know_core.common.errors import KnowError
 from . import checks, command, executor_args
 
 
 @command("collect")
 def _collect_parser(sub: argparse._SubParsersAction) -> None:
-    from ..metatrain.jobs import GRIDS
+    from know_core.metatrain.plan import GRIDS
 
     p = sub.add_parser("collect", help="record forgetting trajectories for meta-training KNOWN (resumable)")
     p.add_argument("--out", default=None, help="collection folder (one .safetensors per finished job)")
@@ -38,7 +38,7 @@ def _collect_parser(sub: argparse._SubParsersAction) -> None:
 
 def _collect(args: argparse.Namespace) -> int:
     from ..metatrain.collection import collect, run_job
-    from ..metatrain.jobs import find_job, list_jobs
+    from know_core.metatrain.plan import find_job, list_jobs
 
     checks.integer("--jobs", args.jobs, 1, 10**9)
     checks.integer("--workers", args.workers, 1, 256)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..backtest import backtest_run, format_table
-from ..errors import KnowError
-from ..extrapolate import extrapolate, save_predictions
-from ..methods import DC_SUFFIX
+from know_core.experiment.backtest import backtest_run, format_table
+from know_core.common.errors import KnowError
+from know_core.engine.extrapolate import extrapolate, save_predictions
+from know_core.experiment.methods import DC_SUFFIX
 from ..models import predicted_groups
 from ..predictors import Option, available_predictors, get_predictor, predictor_entries
-from ..retrodiction import extrapolate_dc
-from ..runs import MAX_STEPS, open_forget_run
-from ..store import RunStore
+from know_core.experiment.retrodiction import extrapolate_dc
+from know_core.jobs.lifecycle import MAX_STEPS, open_forget_run
+from know_core.store.runstore import RunStore
 from . import checks, command, runs_dir_arg
 
 

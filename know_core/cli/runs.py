@@ -7,9 +7,9 @@ import json
 import sys
 
 from ..api import delete, list_runs, stored_headline
-from ..errors import KnowError, RunStoreError
-from ..runs import check_run
-from ..store import RunStore
+from know_core.common.errors import KnowError, RunStoreError
+from know_core.jobs.lifecycle import check_run
+from know_core.store.runstore import RunStore
 from . import TqdmHooks, command, runs_dir_arg
 
 
@@ -131,7 +131,7 @@ def _runs_delete(args: argparse.Namespace) -> int:
 
 
 def _runs_resume(args: argparse.Namespace) -> int:
-    from ..runs import resume_run
+    from know_core.jobs.lifecycle import resume_run
 
     store = RunStore(args.runs_dir, create=False)
     hooks = TqdmHooks(args.quiet)

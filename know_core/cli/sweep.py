@@ -14,11 +14,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..errors import Cancelled, KnowError
+from know_core.common.errors import Cancelled, KnowError
 from ..executors import make_executor
-from ..loaders import Damaged
-from ..experiment import PHASES, available_presets, preset, resolve_experiment
-from ..store import RunStore
+from know_core.store.loaders import Damaged
+from know_core.experiment.spec import PHASES, available_presets, preset, resolve_experiment
+from know_core.store.runstore import RunStore
 from ..sweep import SweepSpec, create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
 from ..sweep.runner import find_sweep
 from . import command, executor_args, runs_dir_arg

@@ -15,8 +15,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..registry import Registry, discover
+from know_core.common.errors import DataError
+from know_core.common.registry import Registry, discover
 
 _SPLIT_SEED = 1234  # the train/test split of datasets without one is fixed, whatever the run's seed
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from know_core.common.errors import ConfigError
 from . import _SPLIT_SEED, Dataset, load_dataset
 
 PREFIX = "rotated:"

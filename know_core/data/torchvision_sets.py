@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from ..errors import DataError
+from know_core.common.errors import DataError
 from . import Dataset, normalised, register_dataset
 
 _TORCHVISION = {"mnist": "MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import Cancelled, ConfigError, KnowError
+from know_core.common.errors import Cancelled, ConfigError, KnowError
 from .tasks import Unit, is_done
 
 EXECUTORS = {

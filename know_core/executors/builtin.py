@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..train import Hooks
+from know_core.engine.train import Hooks
 from .tasks import task
 
 
@@ -16,7 +16,7 @@ _TRUSTED: dict[str, object] = {}  # experiment configs this process has already 
 def trust(cfg) -> None:
     """Mark a validated experiment config as such, so units of it running in this process do not check it again
     (a config is validated once per boundary it crosses; another process is another boundary)."""
-    from ..config import to_dict
+    from know_core.engine.config import to_dict
 
     if len(_TRUSTED) > 1024:
         _TRUSTED.clear()
@@ -24,7 +24,7 @@ def trust(cfg) -> None:
 
 
 def _experiment(payload: dict):
-    from ..schemas import check_config
+    from know_core.store.schemas import check_config
 
     key = json.dumps(payload["config"], sort_keys=True)
     if key not in _TRUSTED:
@@ -33,7 +33,7 @@ def _experiment(payload: dict):
 
 
 def _seed_done(payload: dict, out: str) -> bool:
-    from ..pipeline import seed_done
+    from know_core.experiment.pipeline import seed_done
 
     return seed_done(_experiment(payload), Path(out), int(payload["seed"])) is not None
 
@@ -41,14 +41,14 @@ def _seed_done(payload: dict, out: str) -> bool:
 @task("experiment-seed", done=_seed_done)
 def experiment_seed(payload: dict, out: str, hooks: Hooks) -> dict:
     """Seed ``payload['seed']`` of the experiment ``payload['config']`` into the run folder ``out``."""
-    from ..pipeline import run_one_seed
+    from know_core.experiment.pipeline import run_one_seed
 
     result = run_one_seed(_experiment(payload), int(payload["seed"]), out, hooks)
     return {"seed": result["seed"], "forgot": result["forgot"]}
 
 
 def _seeds_done(payload: dict, out: str) -> bool:
-    from ..pipeline import seed_done
+    from know_core.experiment.pipeline import seed_done
 
     cfg = _experiment(payload)
     return all(seed_done(cfg, Path(out), int(s)) is not None for s in payload["seeds"])
@@ -57,11 +57,11 @@ def _seeds_done(payload: dict, out: str) -> bool:
 @task("experiment-seeds", done=_seeds_done)
 def experiment_seeds(payload: dict, out: str, hooks: Hooks) -> dict:
     """Several seeds of one experiment whose forgetting films are recorded as one stacked model where
-    :func:`~know_core.batched.batchable` allows (each seed's own film, to float rounding), then finished seed by seed."""
+    :func:`~know_core.engine.batched.batchable` allows (each seed's own film, to float rounding), then finished seed by seed."""
     import dataclasses
 
-    from ..batched import run_seeds
-    from ..pipeline import run_one_seed, seed_done
+    from know_core.engine.batched import run_seeds
+    from know_core.experiment.pipeline import run_one_seed, seed_done
 
     cfg = _experiment(payload)
     todo = [int(s) for s in payload["seeds"] if seed_done(cfg, Path(out), int(s)) is None]
@@ -73,7 +73,7 @@ def experiment_seeds(payload: dict, out: str, hooks: Hooks) -> dict:
 
 
 def _job(payload: dict):
-    from ..metatrain.jobs import Job
+    from know_core.metatrain.plan import Job
 
     job = Job(payload["id"], payload.get("grid", "custom"), payload["config"])
     job.forget_config().validate()
@@ -107,8 +107,8 @@ def probe(payload: dict, out: str, hooks: Hooks) -> dict:
     import os
     import time
 
-    from ..errors import KnowError
-    from ..fsio import write_json
+    from know_core.common.errors import KnowError
+    from know_core.common.fsio import write_json
 
     deadline = time.monotonic() + float(payload.get("sleep", 0.0))
     while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable
 
-from ..errors import ConfigError
+from know_core.common.errors import ConfigError
 from .base import Executor, Listener, Outcome, failure
 from .tasks import Unit, request_cancel
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError
-from ..train import Hooks
+from know_core.common.errors import ConfigError
+from know_core.engine.train import Hooks
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from safetensors import safe_open
 
-from ..forgetting import run_forgetting
-from ..fsio import write_json
+from know_core.engine.forgetting import run_forgetting
+from know_core.common.fsio import write_json
 from ..models import GROUPS
-from ..train import Hooks
+from know_core.engine.train import Hooks
 from ..predictors.known_net import STAGES as WINDOW
-from .jobs import Job
+from know_core.metatrain.plan import Job
 from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
                        save_trajectory_file, theta0_prefix)
 

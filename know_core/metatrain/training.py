@@ -25,8 +25,8 @@ from typing import Any, Callable
 import torch
 from safetensors.torch import save_file
 
-from ..errors import KnowError
-from ..fsio import atomic_write, sha256_file, write_json
+from know_core.common.errors import KnowError
+from know_core.common.fsio import atomic_write, sha256_file, write_json
 from ..predictors import get_predictor
 from ..predictors.known import KNOWN, save_known_checkpoint
 from .collection import SUMMARY_FILE, single_thread_pool

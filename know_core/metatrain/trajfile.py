@@ -1,6 +1,6 @@
 """The collected trajectory file: one safetensors file per finished job, written atomically.
 
-Format ``know_core.metatraj/3`` is a :mod:`know_core.snapshots` file: films ``trajectory`` (Θ0…Θ_{S−1}) and, where the
+Format ``know_core.metatraj/3`` is a :mod:`know_core.store.snapshots` file: films ``trajectory`` (Θ0…Θ_{S−1}) and, where the
 job recorded them, ``warm`` (Θ_{−1}, Θ_{−2}, …) and ``control`` (C_1, C_2, …); the job, groups, verdict, stage steps,
 timings and the films' sizes and source figures are in its header (``metatraj`` names the format), and the reader
 verifies the payload digest.
@@ -26,11 +26,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..errors import DataError
-from ..forgetting import Continuation, Trajectory
-from ..fsio import atomic_write
-from ..loaders import Damaged
-from ..snapshots import HEADER, pack, unpack
+from know_core.common.errors import DataError
+from know_core.engine.forgetting import Continuation, Trajectory
+from know_core.common.fsio import atomic_write
+from know_core.store.loaders import Damaged
+from know_core.store.snapshots import HEADER, pack, unpack
 
 FILE_FORMAT = "know_core.metatraj/3"
 READABLE_FORMATS = ("know_core.metatraj/1", "know_core.metatraj/2", FILE_FORMAT)

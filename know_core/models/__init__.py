@@ -21,8 +21,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..registry import Registry, discover
+from know_core.common.errors import ConfigError
+from know_core.common.registry import Registry, discover
 
 GROUPS = ("conv", "fc", "bias")  # predicted groups; "norm" (and "embed" unless included) is copied from Θ0
 EMBED = "embed"

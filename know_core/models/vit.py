@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from know_core.common.errors import ConfigError
 from . import register_model
 
 

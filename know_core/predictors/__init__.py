@@ -1,7 +1,7 @@
 """Predictor registry: ``get_predictor("expfit")`` instead of if/else chains over names.
 
 A new predictor is one file in this package holding a class deriving :class:`Predictor` and one
-:func:`register_predictor` call; the package imports every module in itself (:func:`know_core.registry.discover`), so
+:func:`register_predictor` call; the package imports every module in itself (:func:`know_core.common.registry.discover`), so
 the CLI, the pipeline, the Experiments form and the pages list it from then on, with its label, colour and options.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
-from ..errors import KnowError
-from ..registry import Entry, Option, Registry, discover
+from know_core.common.errors import KnowError
+from know_core.common.registry import Entry, Option, Registry, discover
 from .base import Predictor, PredictorInputError
 
 _REGISTRY = Registry("predictor", PredictorInputError)

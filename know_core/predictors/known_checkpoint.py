@@ -14,8 +14,8 @@ from typing import Any
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..errors import KnowError
-from ..fsio import atomic_write
+from know_core.common.errors import KnowError
+from know_core.common.fsio import atomic_write
 from ..models import GROUPS
 from .known_net import KNOWN
 

@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import to_dict
-from ..errors import Cancelled, ConfigError, KnowError, RunStoreError
+from know_core.engine.config import to_dict
+from know_core.common.errors import Cancelled, ConfigError, KnowError, RunStoreError
 from ..executors import Executor, Outcome, Unit
 from ..executors.builtin import trust
-from ..fsio import write_json
-from ..store import RunStore
+from know_core.common.fsio import write_json
+from know_core.store.runstore import RunStore
 from .spec import Cell, SweepSpec
 from .state import FORMAT, SWEEP_FILE, read_state
 
@@ -33,7 +33,7 @@ Progress = Callable[[dict[str, int]], None]
 def create_sweep(store: RunStore, spec: SweepSpec, name: str | None = None) -> str:
     """Record a new sweep (status ``running``) with every cell checked; returns its run id. Cells' runs are made
     when the sweep runs (:func:`run_sweep`), so a sweep handed to a worker owns them there."""
-    from ..pipeline import preflight_experiment
+    from know_core.experiment.pipeline import preflight_experiment
 
     cells = spec.cells()  # every cell checked (data, names, sizes) before anything is recorded
     for cell in cells:
@@ -124,11 +124,11 @@ class _Driver:
         return units
 
     def _cell_units(self, entry: dict[str, Any], cell: Cell, seeds: list[int], out: str) -> list[Unit]:
-        """One unit per seed, or — where :func:`~know_core.batched.batchable` allows and ``batch`` is on — one unit
+        """One unit per seed, or — where :func:`~know_core.engine.batched.batchable` allows and ``batch`` is on — one unit
         recording all the cell's seeds as one stacked model; ``entry["batched"]`` says which and why."""
         config, cancel = to_dict(cell.config), str(self.path / CANCEL)
         if self.batch and len(seeds) > 1:
-            from ..batched import batchable
+            from know_core.engine.batched import batchable
 
             ok, why = batchable([replace(cell.config.source, seed=s) for s in seeds])
             if ok and self.threads > 1:  # multi-threaded kernels round differently in the stacked model
@@ -168,8 +168,8 @@ class _Driver:
         self.progress(sweep_progress(self.state))
 
     def _maybe_seal(self, cell_key: str) -> None:
-        from ..pipeline import finalize_experiment
-        from ..runs import seal_experiment
+        from know_core.experiment.pipeline import finalize_experiment
+        from know_core.jobs.lifecycle import seal_experiment
 
         units = [u for u in self.state["units"].values() if u["cell"] == cell_key]
         if any(u["status"] not in ("done", "skipped") for u in units):

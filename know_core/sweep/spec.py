@@ -1,6 +1,6 @@
 """A sweep's grid: dotted axes over any experiment setting, seeds, what to measure — parsed and checked up front.
 
-Every mistake is a :class:`~know_core.errors.ConfigError` naming the axis or value, raised before anything is
+Every mistake is a :class:`~know_core.common.errors.ConfigError` naming the axis or value, raised before anything is
 recorded: an unknown key, an empty axis, a value of the wrong type, a backwards seed range, a cell the experiment
 itself refuses, or more than :data:`MAX_UNITS` units without ``yes``.
 """
@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..config import from_dict, to_dict, with_overrides
-from ..errors import ConfigError
-from ..experiment import PHASES, ExperimentConfig
-from ..fields import field_of, parse_value
-from ..methods import min_stages
-from ..runs import MAX_STEPS
+from know_core.engine.config import from_dict, to_dict, with_overrides
+from know_core.common.errors import ConfigError
+from know_core.experiment.spec import PHASES, ExperimentConfig
+from know_core.common.fields import field_of, parse_value
+from know_core.experiment.methods import min_stages
+from know_core.jobs.lifecycle import MAX_STEPS
 
 MAX_UNITS = 10_000
 _RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")

@@ -19,8 +19,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..errors import KnowError, RunStoreError
-from ..loaders import Damaged, inside, read_json
+from know_core.common.errors import KnowError, RunStoreError
+from know_core.store.loaders import Damaged, inside, read_json
 from .table import TABLE_CSV, TABLE_PARQUET
 
 SWEEP_FILE, FORMAT = "sweep.json", "know-sweep/1"
@@ -51,7 +51,7 @@ def _int(value: Any, where: str) -> int:
 
 def check_state(data: Any) -> dict[str, Any]:
     """``data`` (parsed ``sweep.json``) when it has the ``know-sweep/1`` shape, else Damaged naming the field."""
-    from ..store import check_run_id
+    from know_core.store.runstore import check_run_id
     from .spec import SweepSpec
 
     if not isinstance(data, dict):
@@ -288,8 +288,8 @@ def sweep_damage(store, sweep_id: str) -> str | None:
 def rebuild_table(store, sweep_id: str) -> int:
     """Write the sweep's table again from its cells' runs (the source of truth), recording the new files in its
     manifest when it has one; returns the number of rows. A damaged ``sweep.json`` cannot be rebuilt (raises)."""
-    from ..fsio import atomic_write
-    from ..runfolder import Run
+    from know_core.common.fsio import atomic_write
+    from know_core.store.runfolder import Run
     from .table import sweep_table
 
     state = read_state(store, sweep_id)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..stats import t_interval
+from know_core.common.stats import t_interval
 
 METRICS = {
     "vs_naive": "target accuracy − naive's (paired over seeds)",

@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..fsio import atomic_write
-from ..loaders import Damaged, read_json
-from ..store import RunStore
+from know_core.common.fsio import atomic_write
+from know_core.store.loaders import Damaged, read_json
+from know_core.store.runstore import RunStore
 
 TABLE_PARQUET, TABLE_CSV = "results.parquet", "results.csv"
 _FORGET_KEYS = ("forgot", "forgot_acc", "p_value", "strength", "smoothness", "pattern", "kind")

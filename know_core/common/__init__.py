@@ -1,0 +1,1 @@
+"""Foundations every layer may use: errors, registries, atomic files, threads, statistics."""

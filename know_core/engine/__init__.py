@@ -1,0 +1,1 @@
+"""The engine: configs, training, structured forgetting, and whole-model extrapolation."""

@@ -1,0 +1,85 @@
+"""Whole-model extrapolation: Θ̂_{−1} … Θ̂_{−K} as state dicts, from a trajectory and a predictor.
+
+conv / fc / bias parameters are predicted group by group; normalisation parameters and buffers are copied from Θ0
+(the default, said in the UI) or reset to their initial values (``reset_norm``, the official release's behaviour).
+Every prediction is checked: a non-finite value is reported per parameter and never used.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from know_core.common.errors import KnowError
+from know_core.predictors import Predictor
+from know_core.store.snapshots import pack
+from know_core.store.runstore import Run
+from know_core.engine.windows import from_vectors, row_owner, to_windows
+
+
+class NonFinitePrediction(KnowError):
+    """A predictor produced NaN or Inf; ``bad`` maps parameter name -> number of non-finite values."""
+
+    def __init__(self, method: str, bad: dict[str, int]):
+        self.bad = bad
+        listed = ", ".join(f"{name} ({n})" for name, n in list(bad.items())[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        super().__init__(f"{method} predicted non-finite values for {len(bad)} parameter(s): {listed}{more}")
+
+
+def predict_groups(states: list[dict[str, torch.Tensor]], groups: dict[str, str], predictor: Predictor,
+                   steps: int) -> dict[str, torch.Tensor]:
+    """Per group, the (N, steps) rolled predictions for the trajectory ``states`` (Θ_newest first in the list)."""
+    base = states[0]
+    preds: dict[str, torch.Tensor] = {}
+    for group, window in to_windows(states, groups).items():
+        if not bool(torch.isfinite(window).all()):  # find the parameter a NaN/Inf came from, so the error names it
+            for name, lo, hi in row_owner(groups, base, group):
+                predictor.predict(window[lo:hi], 1, group, param_name=name)
+        preds[group] = predictor.predict(window, steps, group)
+        bad = {name: int((~torch.isfinite(preds[group][lo:hi])).sum())
+               for name, lo, hi in row_owner(groups, base, group)}
+        bad = {name: n for name, n in bad.items() if n}
+        if bad:
+            raise NonFinitePrediction(predictor.describe(), bad)
+    return preds
+
+
+def reset_norm_layers(state: dict[str, torch.Tensor], groups: dict[str, str]) -> dict[str, torch.Tensor]:
+    """Normalisation layers back to their initial values (weight 1, bias 0, running statistics 0/1)."""
+    modules = {name.rsplit(".", 1)[0] for name, group in groups.items() if group == "norm"}
+    out = dict(state)
+    for name, tensor in state.items():
+        module, _, leaf = name.rpartition(".")
+        if module not in modules:
+            continue
+        fill = {"weight": 1, "running_var": 1}.get(leaf, 0)
+        out[name] = torch.full_like(tensor, fill)
+    return out
+
+
+def extrapolate(states: list[dict[str, torch.Tensor]], groups: dict[str, str], predictor: Predictor, steps: int,
+                reset_norm: bool = False) -> list[dict[str, torch.Tensor]]:
+    """[Θ̂_{−1}, …, Θ̂_{−steps}] for the trajectory [Θ0, Θ1, …] (``states[0]`` is Θ0)."""
+    preds = predict_groups(states, groups, predictor, steps)
+    out = []
+    for k in range(steps):
+        state = from_vectors(states[0], groups, {g: p[:, k] for g, p in preds.items()})
+        out.append(reset_norm_layers(state, groups) if reset_norm else state)
+    return out
+
+
+def prediction_file(method: str) -> str:
+    return f"pred-{method}.safetensors"
+
+
+def save_predictions(run: Run, method: str, predicted: list[dict[str, torch.Tensor]], description: str,
+                     reset_norm: bool) -> str:
+    """Store Θ̂_{−1..−K} in the run as ``pred-<method>.safetensors``: snapshot film ``predictions`` (index k−1 is
+    Θ̂_{−k}) with the method, its description and ``reset_norm`` in the header."""
+    from safetensors.torch import save_file
+
+    tensors, meta = pack({"predictions": predicted}, {"method": method, "description": description,
+                                                       "reset_norm": reset_norm})
+    name = prediction_file(method)
+    run.write_artifact(name, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return name

@@ -1,0 +1,88 @@
+"""Named forgetting protocols: bundles of stage budget, optimiser handling and pre-training rule.
+
+- ``release`` reproduces the official collector: one epoch per stage (steps shrink with the subset), Adam with its
+  state carried across stages, no weight decay, no augmentation, Θ0 stopped on validation accuracy.
+- ``equal-steps`` (the default, chosen by measurement — docs/forgetting.md): every stage gets the same number of
+  optimiser steps, three epochs' worth of D0, with a fresh Adam at each stage, so the small subsets are really fitted
+  and the film records the loss of data rather than a shrinking step schedule.
+
+:func:`resolve_source` is the one override path of a source config (CLI flags, ``--set``, the Experiments form): the
+overrides, then the protocol resolved for the resulting data and D0, then the overrides again, so a flag such as
+``--stage-budget`` still wins; the config records ``protocol`` as ``<name>`` when it matches the bundle and
+``<name>+custom`` when an override changed one of its fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from typing import Any
+
+from know_core.engine.config import ForgetConfig, with_overrides
+from know_core.common.errors import ConfigError
+from know_core.common.fields import check_range
+from know_core.engine.train import steps_per_epoch
+
+DEFAULT_PROTOCOL = "equal-steps"
+PROTOCOL_KEYS = ("stage_budget", "optim.optimizer", "optim.weight_decay", "carry_optimizer", "augment",
+                 "pretrain.until")  # what a protocol sets; overriding one marks the protocol "+custom"
+EQUAL_STEPS_EPOCHS = 3  # epochs of D0 per stage, in optimiser steps
+
+
+def _release(cfg: ForgetConfig, d0: int, batch: int) -> ForgetConfig:
+    return dataclasses.replace(cfg, stage_budget="epochs:1", carry_optimizer=True, augment="none", forget_lr=None,
+                               optim=dataclasses.replace(cfg.optim, optimizer="adam", weight_decay=0.0),
+                               pretrain=dataclasses.replace(cfg.pretrain, until="val_acc"))
+
+
+def _equal_steps(cfg: ForgetConfig, d0: int, batch: int) -> ForgetConfig:
+    steps = EQUAL_STEPS_EPOCHS * steps_per_epoch(d0, batch)
+    return dataclasses.replace(cfg, stage_budget=f"steps:{steps}", carry_optimizer=False, augment="none",
+                               forget_lr=None, optim=dataclasses.replace(cfg.optim, optimizer="adam", weight_decay=0.0),
+                               pretrain=dataclasses.replace(cfg.pretrain, until="val_acc"))
+
+
+PROTOCOLS = {
+    "release": ("the official collector: epochs:1 per stage, Adam carried across stages", _release),
+    "equal-steps": (f"{EQUAL_STEPS_EPOCHS} epochs of D0 in optimiser steps on every stage, fresh Adam per stage",
+                    _equal_steps),
+}
+
+
+def apply_protocol(cfg: ForgetConfig, name: str) -> ForgetConfig:
+    """``cfg`` with the protocol's settings (resolved for its dataset and D0 size) and ``protocol=name``."""
+    from know_core.engine.forgetting import resolved_batch_size, source_split
+    from know_core.data import load_dataset
+
+    if name not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {name!r}; available: {', '.join(PROTOCOLS)}")
+    for part, key, what in (("", "seed", "an integer"), ("", "d0_fraction", "a number"),
+                            ("pretrain.", "val_fraction", "a number"), ("optim.", "batch_size", "an integer")):
+        section = getattr(cfg, part[:-1]) if part else cfg
+        if getattr(section, key) is not None:  # what the protocol reads; the config is validated at the boundary
+            check_range(section, key, what, section=part)
+    ds = load_dataset(cfg.dataset, cfg.data_root)
+    d0 = source_split(ds, cfg).n0
+    out = PROTOCOLS[name][1](cfg, d0, resolved_batch_size(cfg, ds))
+    return dataclasses.replace(out, protocol=name)
+
+
+def describe(cfg: ForgetConfig) -> str:
+    """One line for every page and command that shows a run: the protocol's name and what it set."""
+    o = cfg.optim
+    opt = f"{o.optimizer}{f' wd {o.weight_decay:g}' if o.weight_decay else ''}"
+    carry = "carried" if cfg.carry_optimizer else "fresh per stage"
+    aug = "" if cfg.augment == "none" else f", augment {cfg.augment}"
+    return (f"protocol {cfg.protocol}: stage budget {cfg.stage_budget}, {opt} ({carry}), Θ0 until "
+            f"{cfg.pretrain.until.replace('_', ' ')}{aug}")
+
+
+def resolve_source(cfg: ForgetConfig, protocol: str | None, overrides: dict[str, Any]) -> ForgetConfig:
+    """``cfg`` with dotted ``overrides`` (text parsed by each field's type), the named ``protocol`` resolved for the
+    result's data and D0, then the overrides on top again; not validated (the caller's boundary does that once)."""
+    cfg = with_overrides(cfg, overrides)
+    if protocol:
+        cfg = with_overrides(apply_protocol(cfg, protocol), overrides)
+    if any(k in PROTOCOL_KEYS for k in overrides) and cfg.protocol != "custom" and not cfg.protocol.endswith("+custom"):
+        cfg = dataclasses.replace(cfg, protocol=cfg.protocol + "+custom")
+    return cfg

@@ -1,0 +1,253 @@
+"""K copies of one small network trained as one: stacked weights, a grouped forward pass, a per-member optimiser.
+
+Member k's weights are slice ``[k]`` of every stacked tensor. The forward pass runs all members at once: convolutions
+as one grouped convolution (members side by side along the channels, channels-last, where CPU max-pooling is fast),
+dense layers as one batched matrix product. The members' losses are summed before the backward pass, so each member's
+gradient is its own. In exact mode (the default) it is its own bit for bit: weight gradients come from each member's
+own kernels, and grouped kernels run only where a probe (once per layer and shape) finds them equal to the members'
+own, because oneDNN's grouped kernels may sum in another order and Adam amplifies a last-bit difference into a
+different run. :class:`StackedOptimizer` reproduces ``torch.optim`` Adam / AdamW / SGD (single-tensor
+form) element by element, with a step count per member and an ``active`` mask, so members can stop at different times
+(early stopping, converge budgets) without their weights or optimiser state moving afterwards.
+
+Only plain sequential nets are stacked (conv / ReLU / max-pool / flatten / dense: ``simple_cnn`` and its variants,
+``mlp``); :func:`stack_support` says why another model is not.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from know_core.engine.config import OptimConfig
+
+_FEATURE_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
+_DENSE_LAYERS = (nn.Linear, nn.ReLU)
+
+
+def stack_support(model: nn.Module) -> str | None:
+    """None when ``model`` can be stacked, else the reason it cannot."""
+    if any(isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules()):
+        return "it has BatchNorm layers, whose running statistics the stacked path does not keep per member"
+    if list(model.buffers()):
+        return "it has buffers (running state) the stacked path does not keep per member"
+    if not isinstance(model, nn.Sequential):
+        return f"only plain sequential nets are stacked, and it is a {type(model).__name__}"
+    flat = False
+    for layer in model:
+        if isinstance(layer, nn.Flatten) and not flat and layer.start_dim == 1 and layer.end_dim == -1:
+            flat = True
+        elif not isinstance(layer, _DENSE_LAYERS if flat else _FEATURE_LAYERS):
+            return f"its layer {type(layer).__name__} is not one the stacked path covers here"
+        elif isinstance(layer, nn.Conv2d) and (layer.groups != 1 or layer.padding_mode != "zeros"
+                                               or isinstance(layer.padding, str)):
+            return "its convolutions are grouped or padded in a way the stacked path does not cover"
+    return None if flat else "it has no Flatten before its dense layers"
+
+
+class StackedNet:
+    """The forward pass of ``template``'s architecture over stacked weights (one list entry per parameter)."""
+
+    def __init__(self, template: nn.Module, exact: bool = True):
+        self.exact = exact  # False: grouped backward kernels too (faster; members then drift apart from their own
+        # nets' runs at the float-rounding level, amplified over many Adam steps)
+        self.grouped_exact: dict[tuple[int, tuple[int, ...]], bool] = {}  # (layer, input shape) -> probe's answer
+        reason = stack_support(template)
+        if reason:
+            raise ValueError(f"cannot stack {type(template).__name__}: {reason}")
+        self.layers = list(template)
+        self.names = [name for name, _ in template.named_parameters()]
+
+    def stack(self, states: list[dict[str, torch.Tensor]], device: torch.device) -> list[torch.Tensor]:
+        """Stacked leaf tensors (K, *shape) from K state dicts."""
+        return [torch.stack([s[n] for s in states]).to(device).requires_grad_(True) for n in self.names]
+
+    def member(self, params: list[torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+        """Member k's state dict (detached CPU copies)."""
+        return {n: p[k].detach().to("cpu", copy=True) for n, p in zip(self.names, params)}
+
+    @torch.no_grad()
+    def load_member(self, model: nn.Module, params: list[torch.Tensor], k: int) -> nn.Module:
+        """Copy member k's weights into ``model`` (a module of the template's architecture) and return it."""
+        for p, stacked in zip(model.parameters(), params):
+            p.copy_(stacked[k])
+        return model
+
+    def __call__(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Logits (K, B, classes) for inputs ``x`` (K, B, C, H, W), member k seeing ``x[k]``."""
+        k, b = x.shape[:2]
+        h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:]).contiguous(memory_format=torch.channels_last)
+        it = iter(params)
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, nn.Conv2d):
+                if h.shape[2] * h.shape[3] == 1:  # 1×1 maps: plain strides, or oneDNN picks another kernel than
+                    h = h.reshape(b, -1).view(h.shape)  # the member's own net and the sums differ in the last bit
+                w = next(it)
+                bias = next(it) if layer.bias is not None else None
+                conf = (layer.stride, layer.padding, layer.dilation)
+                h = self._conv(i, h, w, bias, conf)
+            elif isinstance(layer, nn.ReLU):
+                h = torch.relu(h)
+            elif isinstance(layer, nn.MaxPool2d):
+                h = F.max_pool2d(h.contiguous(memory_format=torch.channels_last),  # CPU pools channels-last fast
+                                 layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+            elif isinstance(layer, nn.Flatten):
+                h = h.reshape(b, k, -1).transpose(0, 1)  # member k's block of channels, flattened as its own net would
+            else:  # Linear
+                w = next(it)
+                bias = next(it) if layer.bias is not None else None
+                h = _Linear.apply(h, w, bias) if self.exact else _linear(h, w, bias)
+        return h
+
+    def _conv(self, i: int, h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,
+              conf: tuple) -> torch.Tensor:
+        """Layer ``i``'s convolution. Exact mode: the grouped forward where it gives every member's own result bit for
+        bit (oneDNN picks its kernels by shape, so this is probed once per layer and input shape on the batch at
+        hand), else member by member; either way each member's gradients come from its own net's kernels."""
+        if not self.exact:
+            return _conv(h, w, bias, conf)
+        key = (i, tuple(h.shape))
+        if key not in self.grouped_exact:
+            with torch.no_grad():
+                self.grouped_exact[key] = torch.equal(_conv(h, w, bias, conf), _members_conv(h, w, bias, conf))
+        if self.grouped_exact[key]:
+            return _Conv.apply(h, w, bias, conf, self.grouped_exact, key)
+        return _members_conv(h, w, bias, conf)
+
+
+def _members_conv(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, conf: tuple) -> torch.Tensor:
+    return torch.cat([F.conv2d(part.contiguous(), w[j], None if bias is None else bias[j], *conf)
+                      for j, part in enumerate(h.split(w.shape[2], 1))], 1)
+
+
+def _conv(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, conf: tuple) -> torch.Tensor:
+    return F.conv2d(h, w.flatten(0, 1), None if bias is None else bias.flatten(), *conf, groups=w.shape[0])
+
+
+def _linear(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if bias is None:
+        return torch.bmm(h, w.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))  # as addmm adds the bias: bit for bit
+
+
+class _Conv(torch.autograd.Function):
+    """The grouped convolution, with each member's weight gradients computed by the very kernel its own net's
+    backward pass runs (oneDNN's grouped kernels sum in another order, and Adam amplifies last-bit differences). The
+    input gradient is the grouped one where a probe (once per layer and shape) found it bit-for-bit the members'."""
+
+    @staticmethod
+    def forward(ctx, h, w, bias, conf, probes, key):
+        ctx.save_for_backward(h, w)
+        ctx.conf, ctx.has_bias, ctx.probes, ctx.key = conf, bias is not None, probes, ("input grad", *key)
+        return _conv(h, w, bias, conf)
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, w = ctx.saved_tensors
+        k, o, c = w.shape[:3]
+        need_x, grouped_ok = ctx.needs_input_grad[0], ctx.probes.get(ctx.key)
+        if need_x and grouped_ok is not False:
+            gx = torch.ops.aten.convolution_backward(grad, h, w.flatten(0, 1), None, *ctx.conf, False, [0, 0], k,
+                                                     [True, False, False])[0]
+        mask = [need_x and grouped_ok is not True, True, ctx.has_bias]
+        parts = [torch.ops.aten.convolution_backward(
+            grad[:, j * o:(j + 1) * o].contiguous(), h[:, j * c:(j + 1) * c].contiguous(), w[j],
+            [o] if ctx.has_bias else None, *ctx.conf, False, [0, 0], 1, mask) for j in range(k)]
+        if mask[0]:
+            own = torch.cat([p[0] for p in parts], 1)
+            if grouped_ok is None:
+                ctx.probes[ctx.key] = torch.equal(gx, own)
+            gx = own
+        gb = torch.stack([p[2] for p in parts]) if ctx.has_bias else None
+        return gx if need_x else None, torch.stack([p[1] for p in parts]), gb, None, None, None
+
+
+class _Linear(torch.autograd.Function):
+    """The batched dense layer, each member's weight gradient by its own net's matrix product."""
+
+    @staticmethod
+    def forward(ctx, h, w, bias):
+        ctx.save_for_backward(h, w)
+        ctx.has_bias = bias is not None
+        return _linear(h, w, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, w = ctx.saved_tensors
+        gw = torch.stack([grad[j].t().mm(h[j]) for j in range(w.shape[0])])
+        return torch.bmm(grad, w), gw, grad.sum(1) if ctx.has_bias else None
+
+
+class StackedOptimizer:
+    """``torch.optim`` Adam / AdamW / SGD over stacked weights, each member with its own step count.
+
+    The update is the very arithmetic of torch's single-tensor optimisers, applied to the stacked tensors at once
+    when every member is active at one step count, else to each group of active members sharing a step count;
+    inactive members' weights and state are not touched."""
+
+    def __init__(self, params: list[torch.Tensor], cfg: OptimConfig, lr: float | None = None):
+        self.params, self.cfg = params, cfg
+        self.lr = cfg.lr if lr is None else lr
+        k = params[0].shape[0]
+        self.steps = [0] * k
+        self.state = [[torch.zeros_like(p, memory_format=torch.contiguous_format).detach() for p in params]
+                      for _ in range(1 if cfg.optimizer == "sgd" else 2)]
+
+    def state_dict(self) -> dict:
+        return {"steps": list(self.steps), "state": [[t.clone() for t in group] for group in self.state]}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.steps = list(saved["steps"])
+        self.state = [[t.clone() for t in group] for group in saved["state"]]
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor], active: torch.Tensor | None = None) -> None:
+        """Apply one update from ``grads`` to the members where ``active`` (a bool tensor (K,); None: all)."""
+        members = range(len(self.steps)) if active is None else active.nonzero().flatten().tolist()
+        groups: dict[int, list[int]] = {}
+        for k in members:
+            self.steps[k] += 1
+            groups.setdefault(self.steps[k], []).append(k)
+        for step, group in groups.items():
+            if len(group) == len(self.steps):  # everyone, at one step: update the stacked tensors in place
+                self._update(self.params, grads, self.state, step)
+                continue
+            idx = torch.tensor(group, device=self.params[0].device)  # members at this step: gather, update, scatter
+            params, state = [p[idx] for p in self.params], [[t[idx] for t in ts] for ts in self.state]
+            self._update(params, [g[idx] for g in grads], state, step)
+            for dst, src in zip([self.params, *self.state], [params, *state]):
+                for d, v in zip(dst, src):
+                    d[idx] = v
+
+    def _update(self, params: list[torch.Tensor], grads: list[torch.Tensor], state: list[list[torch.Tensor]],
+                step: int) -> None:
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if self.cfg.optimizer == "sgd":
+                self._sgd(p, g, state[0][i])
+            else:
+                self._adam(p, g, state[0][i], state[1][i], step)
+
+    def _adam(self, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
+        """torch.optim.Adam / AdamW's single-tensor update, operation for operation."""
+        lr, wd, eps = self.lr, self.cfg.weight_decay, 1e-8
+        beta1, beta2 = 0.9, 0.999
+        if wd != 0:
+            if self.cfg.optimizer == "adamw":
+                p.mul_(1 - lr * wd)
+            else:
+                g = g.add(p, alpha=wd)
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        step_size = lr / (1 - beta1 ** float(step))
+        denom = (v.sqrt() / (1 - beta2 ** float(step)) ** 0.5).add_(eps)
+        p.addcdiv_(m, denom, value=-step_size)
+
+    def _sgd(self, p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor) -> None:
+        wd, momentum = self.cfg.weight_decay, self.cfg.momentum
+        if wd != 0:
+            g = g.add(p, alpha=wd)
+        if momentum != 0:
+            buf.mul_(momentum).add_(g)  # a zero buffer makes the first step's buffer the gradient itself, as torch
+            g = buf
+        p.add_(g, alpha=-self.lr)

@@ -1,0 +1,1 @@
+"""The KNOW experiment: seeds, retrodiction, backtests, and the records the pages show."""

@@ -1,0 +1,201 @@
+"""The KNOW experiment end to end: every seed of :mod:`.seed`, resumable, then ``results.json``.
+
+Each finished seed is saved at once, so an interrupted experiment resumes where it stopped; ``results.json`` is written
+only when every seed is done. A finished seed is reused only when it was made from the same config, the same package
+version and (when ``known`` runs) the same default KNOWN checkpoint: :func:`config_hash` covers all three.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from safetensors.torch import save_file
+
+from know_core.engine.config import to_dict
+from know_core.data import load_dataset
+from know_core.data.rotated import base_of
+from know_core.common.errors import ConfigError, KnowError
+from know_core.experiment.spec import ExperimentConfig
+from know_core.common.fsio import atomic_write, sha256_file, write_json
+from know_core.store.loaders import check_user_file
+from know_core.experiment.retrodiction import retrodiction_verdicts
+from know_core.jobs.lifecycle import MAX_STEPS, check_names
+from know_core.experiment.seed import SeedContext, run_seed
+from know_core.store.snapshots import pack
+from know_core.common.stats import summarise_rows, verdicts
+from know_core.engine.train import Hooks
+
+if TYPE_CHECKING:
+    from know_core.executors import Executor
+
+
+def preflight_experiment(cfg: ExperimentConfig) -> None:
+    """The boundary check of an experiment, made once where a config enters (the CLI, :func:`~know_core.jobs.launch`):
+    refuse, before anything is recorded, what would fail later — the values (``validate``, cross-field checks
+    included), the names, the official KNOWN folder, the data of the first seed, warm and cold oracles demanded
+    (``on``) where the source pool cannot hold the superset. The engine does not check the config again. A refusal
+    names the nearest valid values of the fields that can fix it (:func:`~know_core.experiment.suggest.experiment_fixes`)."""
+    from know_core.experiment.suggest import experiment_fixes
+
+    try:
+        _preflight(cfg)
+    except ConfigError as exc:
+        raise experiment_fixes(exc, cfg, _preflight) from None
+
+
+def _preflight(cfg: ExperimentConfig) -> None:
+    cfg.validate()
+    too_far = [s for s in cfg.scales if cfg.steps_for(s) > MAX_STEPS]
+    if too_far:
+        raise ConfigError(f"scale {too_far[0]:g} is {cfg.steps_for(too_far[0])} steps back; at most {MAX_STEPS}")
+    check_names(cfg.source)
+    load_dataset(base_of(cfg.target_dataset), cfg.source.data_root)  # rotated:BASE checks BASE
+    if cfg.official_known is not None:
+        _check_official(cfg.official_known)
+    ctx = SeedContext(cfg, cfg.seeds[0], Hooks())
+    if cfg.oracles == "on":
+        need = int(round(ctx.sizes[0] * max(cfg.scales)))
+        if need > len(ctx.split.pool):
+            raise ConfigError(f"oracle ×{max(cfg.scales):g} needs {need} source images but the pool holds "
+                              f"{len(ctx.split.pool)}; lower d0_fraction or set oracles=auto")
+
+
+def _check_official(path: str) -> None:
+    """An official KNOWN folder holding the three .h5 files, readable as KNOWN networks."""
+    from know_core.predictors import get_predictor
+    from know_core.predictors.known import OFFICIAL_FILES
+
+    folder = check_user_file(path, "official_known", folder=True)
+    missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
+    if missing:
+        raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
+    get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
+
+
+def _finished_seed(out: Path, seed: int) -> dict | None:
+    """A finished seed's record, read bounded and checked; an unreadable or damaged one is recomputed (None)."""
+    from know_core.store.loaders import Damaged, read_json
+
+    if not (out / "seeds" / f"seed-{seed}.json").exists():
+        return None
+    try:
+        saved = read_json(out / "seeds", f"seed-{seed}.json")
+    except Damaged:
+        return None
+    ok = isinstance(saved, dict) and isinstance(saved.get("rows"), list) and isinstance(saved.get("timings"), dict)
+    return saved if ok else None
+
+
+def provenance(cfg: ExperimentConfig) -> dict[str, str | None]:
+    """What besides the config decides the numbers: the package version and, when ``known`` runs, the SHA-256 of the
+    default KNOWN checkpoint file (None when it is missing: KNOWN's rows are then invalid, with the reason)."""
+    from know_core import __version__
+    from know_core.predictors import known_checkpoint
+
+    out: dict[str, str | None] = {"version": __version__}
+    if "known" in cfg.methods:
+        path = known_checkpoint.DEFAULT_CHECKPOINT
+        out["known_checkpoint_sha256"] = sha256_file(path) if path.is_file() else None
+    return out
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """The resume key of a finished seed: the config (seeds aside) and its :func:`provenance`."""
+    data = {k: v for k, v in to_dict(cfg).items() if k != "seeds"}
+    data["provenance"] = provenance(cfg)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def seed_done(cfg: ExperimentConfig, out: Path, seed: int) -> dict | None:
+    """The seed's saved record when it was made from this config and provenance (:func:`config_hash`), else None."""
+    saved = _finished_seed(Path(out), seed)
+    return saved if saved is not None and saved.get("config_hash") == config_hash(cfg) else None
+
+
+def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks | None = None,
+                 film: tuple | None = None) -> dict:
+    """One seed of the experiment into ``out/seeds`` (reused when already there): the unit of work that every
+    executor runs (:mod:`know_core.executors`). ``film``: the seed's (trajectory, timings) when recorded elsewhere
+    (seed-batched). Returns the seed's record."""
+    out = Path(out)
+    saved = seed_done(cfg, out, seed)
+    if saved is not None:
+        return saved
+    (out / "seeds").mkdir(parents=True, exist_ok=True)
+    path = out / "seeds" / f"seed-{seed}.json"
+    t0 = time.perf_counter()
+    result, weights = run_seed(cfg, seed, hooks or Hooks(), film)
+    result["timings"]["total_s"] = time.perf_counter() - t0
+    result["config_hash"] = config_hash(cfg)
+    if cfg.save_weights:
+        with atomic_write(path.with_suffix(".safetensors")) as tmp:
+            tensors, header = pack(weights, {"seed": seed})
+            save_file(tensors, str(tmp), metadata=header)
+    write_json(path, result)  # last: its presence marks the seed finished
+    return result
+
+
+def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None,
+                   executor: "Executor | None" = None) -> dict:
+    """Run every seed (resuming finished ones from ``out_dir/seeds``) and write ``out_dir/results.json``. ``cfg`` has
+    passed :func:`preflight_experiment` at the boundary. Seeds are units of work on ``executor`` (default: inline,
+    in this process, with ``hooks``' progress); a seed that fails or is cancelled stops the experiment with its error."""
+    from know_core.executors import InlineExecutor, Unit, raise_first_failure
+    from know_core.executors.builtin import trust
+
+    out = Path(out_dir)
+    (out / "seeds").mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    trust(cfg)  # validated at the boundary: units in this process take it as it is
+    units = [Unit(f"seed-{s}", "experiment-seed", {"config": to_dict(cfg), "seed": s}, str(out)) for s in cfg.seeds]
+    executor = executor or InlineExecutor(hooks, raise_errors=True)
+    outcomes = executor.execute(units, should_stop=(hooks or Hooks()).should_stop)
+    raise_first_failure(outcomes)
+    return finalize_experiment(cfg, out, time.perf_counter() - t0)
+
+
+def finalize_experiment(cfg: ExperimentConfig, out: str | Path, total_s: float | None = None) -> dict:
+    """Aggregate the finished seeds in ``out/seeds`` into ``out/results.json`` (every seed of ``cfg`` must be done)."""
+    out = Path(out)
+    seeds = []
+    for seed in cfg.seeds:
+        saved = seed_done(cfg, out, seed)
+        if saved is None:
+            raise KnowError(f"seed {seed} of {out.name} is not finished")
+        seeds.append(saved)
+    if total_s is None:
+        total_s = sum(s["timings"].get("total_s", 0.0) for s in seeds)
+    rows = [r for s in seeds for r in s["rows"]]
+    summary = summarise_rows(rows)
+    results = {
+        "config": to_dict(cfg), "provenance": provenance(cfg), "rows": rows, "summary": summary,
+        "verdicts": verdicts(summary, [s["forgot"] for s in seeds])
+        + retrodiction_verdicts([r for s in seeds for r in s.get("retrodiction", [])]),
+        "backtest": [{**b, "seed": s["seed"]} for s in seeds for b in s["backtest"]],
+        "retrodiction": [r for s in seeds for r in s.get("retrodiction", [])],
+        "trajectories": [{"seed": s["seed"], "forgot": s["forgot"], "verdict": s["verdict"],
+                          "source_acc": s["source_acc_stages"], "stage_sizes": s["stage_sizes"],
+                          "stage_steps": s.get("stage_steps"), "forgetting": s.get("forgetting"),
+                          "warm": s.get("warm"), "control": s.get("control")} for s in seeds],
+        "timings": {"total_s": total_s,
+                    "per_seed": [{"seed": s["seed"], **s["timings"], "ledger": s.get("ledger")} for s in seeds]},
+    }
+    if "known" in cfg.methods:
+        results["known_checkpoint"] = _checkpoint_identity()
+    write_json(out / "results.json", results)
+    return results
+
+
+def _checkpoint_identity() -> dict | None:
+    """Which default KNOWN produced the ``known`` rows: its card's hash and command (None when it is missing)."""
+    from know_core.predictors import known_checkpoint
+
+    card = known_checkpoint.DEFAULT_CHECKPOINT.with_suffix(".json")
+    if not card.exists():
+        return None
+    data = json.loads(card.read_text(encoding="utf-8"))
+    return {"sha256": data.get("sha256"), "command": data.get("command")}

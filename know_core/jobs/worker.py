@@ -1,0 +1,144 @@
+"""The worker process: ``python -m know_core.jobs.worker run|contour|resume|sweep RUN_ID --runs-dir DIR``.
+
+Started detached by :mod:`.jobs`; it runs (or resumes) an experiment with file-based progress and cancel (its seeds are
+units on the inline executor), runs a sweep on the local executor, computes a contour grid, or resumes a forget run.
+Threads: an experiment takes the cores that are free (:class:`~know_core.common.threads.Adaptive`, looked at again at phase
+boundaries, so a job started beside another CPU-bound process uses one thread instead of fighting it for both cores);
+a sweep's pool workers take one thread each. Its log (``.worker.log``) gets one line per phase, never progress bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+from know_core.common.errors import Cancelled, KnowError
+from know_core.common.fsio import write_json
+from know_core.jobs.launch import CANCEL, contour_files
+from know_core.experiment.landscape import contour_grid, contour_key
+from know_core.store.loaders import read_json
+from know_core.jobs.progress import ProgressWriter
+from know_core.store.schemas import check_config
+from know_core.store.runstore import RunStore
+from know_core.common.threads import Adaptive, apply_threads
+from know_core.engine.train import Hooks
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, so the run is marked cancelled
+
+
+def _run(run_id: str, runs_dir: str) -> int:
+    """Worker body: run (or resume) the experiment with file-based progress and cancel."""
+    from know_core.jobs.lifecycle import record_experiment
+
+    store = RunStore(runs_dir)
+    path = store.root / run_id
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        cfg = check_config(read_json(path, "config.json"), "experiment")
+    except KnowError as exc:
+        store.mark(run_id, "failed", f"cannot read the run's config.json ({exc})")
+        return 2
+    try:
+        threads = Adaptive()
+    except KnowError as exc:  # a malformed KNOW_THREADS / OMP_NUM_THREADS
+        store.mark(run_id, "failed", str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"worker: run {run_id} ({cfg.preset} preset, {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) != 1)}), "
+          f"{threads.threads} thread{'s' * (threads.threads != 1)} to start with", file=sys.stderr, flush=True)
+    writer = ProgressWriter(path, cfg, log=sys.stderr, threads=threads)
+    cancel_file = path / CANCEL
+    hooks = Hooks(progress=writer, should_stop=cancel_file.exists)
+    try:
+        record_experiment(cfg, store, hooks, run_id=run_id)
+    except (Cancelled, KeyboardInterrupt):
+        writer.write(status="cancelled")
+        print("worker: cancelled", file=sys.stderr, flush=True)
+        return 130
+    except KnowError as exc:
+        writer.write(status="failed", error=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException as exc:  # a bug: keep the traceback in the log, the run is already marked failed
+        writer.write(status="failed", error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        if store.info(run_id).status == "running":
+            store.mark(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        return 1
+    writer.write(status="done", phase="done")
+    print(f"worker: done in {time.time() - writer.state['started']:.0f} s", file=sys.stderr, flush=True)
+    return 0
+
+
+def _contour(run_id: str, runs_dir: str, seed: int, layer: str, grid: int) -> int:
+    store = RunStore(runs_dir)
+    out = contour_files(store.root / run_id, contour_key(seed, layer, grid))[0]
+    try:
+        data = contour_grid(store.open(run_id), seed, layer or None, grid)
+    except KnowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_json(out, data)
+    return 0
+
+
+def _sweep(sweep_id: str, runs_dir: str, workers: int | None) -> int:
+    """Run (or resume) a sweep with the local executor; its state is in ``sweep.json``, its cancel file ``.cancel``."""
+    from know_core.executors import make_executor
+    from know_core.sweep import run_sweep
+
+    store = RunStore(runs_dir)
+    signal.signal(signal.SIGTERM, _interrupt)
+    executor = make_executor("local", workers)
+    try:
+        counts = run_sweep(store, sweep_id, executor)
+    except (Cancelled, KeyboardInterrupt):
+        return 130
+    except KnowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if store.info(sweep_id).status == "running":
+            store.mark(sweep_id, "failed", str(exc))
+        return 2
+    finally:
+        executor.close()
+    return 1 if counts["failed"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m know_core.jobs.worker", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or resume) an experiment run in this process, reporting to its folder")
+    contour = sub.add_parser("contour", help="compute a loss/accuracy grid over a finished run's PCA plane")
+    again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
+    sweep = sub.add_parser("sweep", help="run (or resume) a sweep with the local executor")
+    sweep.add_argument("--workers", type=int, default=None)
+    for p in (run, contour, again, sweep):
+        p.add_argument("run_id")
+        p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
+    contour.add_argument("--seed", type=int, default=0)
+    contour.add_argument("--layer", default="")
+    contour.add_argument("--grid", type=int, default=15)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
+    if args.command in ("contour", "resume"):
+        apply_threads()  # the free cores, once (an experiment run re-checks at every phase)
+    if args.command == "run":
+        return _run(args.run_id, args.runs_dir)
+    if args.command == "sweep":
+        return _sweep(args.run_id, args.runs_dir, args.workers)
+    if args.command == "resume":
+        from know_core.cli import main as cli_main
+
+        return cli_main(["runs", "resume", args.run_id, "--quiet", "--runs-dir", args.runs_dir])
+    return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
