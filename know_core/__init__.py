@@ -3,4 +3,4 @@
 This package never imports streamlit; the dashboard in ``app.py``/``pages/`` reads runs through it.
 """
 
-__version__ = "0.1.0"
+from know_core.common.version import __version__  # noqa: F401

@@ -10,7 +10,8 @@ from know_core.common.errors import Cancelled, ConfigError
 from know_core.engine.forgetting import run_forgetting
 from know_core.models import create_model
 from know_core.engine.stacked import StackedNet, StackedOptimizer
-from know_core.engine.train import Hooks, augment_batch
+from know_core.engine.train import augment_batch
+from know_core.common.hooks import Hooks
 
 
 def digits(**changes):

@@ -25,7 +25,7 @@ def test_mnist_5k_split_is_stratified():
     assert torch.bincount(ds.y_train).tolist() == [400] * 10
 
 
-@pytest.mark.skipif(not data.fashion_mnist_available(),
+@pytest.mark.skipif(not fashion_mnist.fashion_mnist_available(),
                     reason="Debian package dataset-fashion-mnist not installed (scripts/setup.sh installs it)")
 def test_fashion_mnist_from_debian_files():
     ds = load_dataset("fashion-mnist")

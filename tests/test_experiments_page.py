@@ -68,7 +68,7 @@ def fraction(path) -> float:
 
 
 def test_overall_progress_moves_during_pre_training(writer, tmp_path):
-    from know_core.engine.train import ProgressEvent
+    from know_core.common.hooks import ProgressEvent
 
     seen = []
     for step in range(1, 11):
@@ -81,7 +81,7 @@ def test_overall_progress_moves_during_pre_training(writer, tmp_path):
 
 
 def test_fine_tuning_shows_its_own_metrics_not_the_last_stages(writer, tmp_path):
-    from know_core.engine.train import ProgressEvent
+    from know_core.common.hooks import ProgressEvent
 
     writer(ProgressEvent("forgetting", 5, 10, {"stage": 3, "source_loss": 0.7}))
     writer(ProgressEvent("fine-tuning", 1, 20))

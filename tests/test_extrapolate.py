@@ -11,7 +11,7 @@ from know_core.engine.extrapolate import NonFinitePrediction, extrapolate, predi
 from know_core.engine.forgetting import Trajectory
 from know_core.models import create_model, param_groups
 from know_core.predictors import Predictor, get_predictor
-from know_core.jobs.lifecycle import open_forget_run
+from know_core.experiment.films import open_forget_run
 from know_core.store.snapshots import unpack
 from know_core.store.runstore import RunStore
 

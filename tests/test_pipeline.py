@@ -127,7 +127,7 @@ def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
     from know_core.common.errors import Cancelled
     from know_core.jobs.lifecycle import record_experiment
     from know_core.store.runstore import RunStore
-    from know_core.engine.train import Hooks
+    from know_core.common.hooks import Hooks
 
     store = RunStore(tmp_path)
     cfg = tiny(seeds=[0, 1])

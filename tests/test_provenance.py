@@ -4,6 +4,7 @@ import dataclasses
 import shutil
 
 import know_core
+from know_core.common import version
 import know_core.predictors.known_checkpoint as known_checkpoint
 from know_core.experiment import pipeline
 from know_core.common.fsio import sha256_file
@@ -26,7 +27,7 @@ def test_the_resume_hash_names_the_version_and_the_known_checkpoint(tmp_path, mo
     copy.write_bytes(copy.read_bytes() + b"\0")  # another checkpoint under the same name
     assert config_hash(with_known) != before[0]
     assert config_hash(without) == before[1]  # a run without KNOWN does not care which checkpoint ships
-    monkeypatch.setattr(know_core, "__version__", "0.0.0-other")
+    monkeypatch.setattr(version, "__version__", "0.0.0-other")
     assert config_hash(without) != before[1]
 
 

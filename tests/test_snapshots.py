@@ -8,7 +8,8 @@ import torch
 from conftest import tiny_config
 from hostile_helpers import rewrite
 from know_core.store.loaders import Damaged
-from know_core.jobs.lifecycle import load_trajectory, record_forgetting
+from know_core.jobs.lifecycle import record_forgetting
+from know_core.experiment.films import load_trajectory
 from know_core.store.snapshots import digest, pack, unpack
 from know_core.store.runstore import RunStore
 

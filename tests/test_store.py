@@ -6,9 +6,10 @@ import torch
 
 from conftest import tiny_config
 from know_core.common.errors import Cancelled, ConfigError, RunStoreError
-from know_core.jobs.lifecycle import record_forgetting, load_trajectory, open_forget_run
+from know_core.jobs.lifecycle import record_forgetting
+from know_core.experiment.films import load_trajectory, open_forget_run
 from know_core.store.runstore import RunStore
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 
 
 def test_reloaded_run_is_bit_identical(tmp_path, tiny_cfg):

@@ -76,7 +76,8 @@ def test_bad_vit_exits_2_naming_the_problem_and_records_nothing(tmp_path, capsys
 
 def test_vit_film_predicts_and_backtests(tmp_path, capsys):
     from know_core.experiment.backtest import backtest_run
-    from know_core.jobs.lifecycle import open_forget_run, record_forgetting
+    from know_core.jobs.lifecycle import record_forgetting
+    from know_core.experiment.films import open_forget_run
     from know_core.store.runstore import RunStore
 
     store = RunStore(tmp_path)

@@ -15,7 +15,8 @@ from know_core.common.errors import RunStoreError
 from know_core.experiment.spec import ExperimentConfig
 from know_core.engine.forgetting import Trajectory
 from know_core.engine.measure import ForgettingReport
-from know_core.jobs.lifecycle import check_run, open_forget_run
+from know_core.jobs.lifecycle import check_run
+from know_core.experiment.films import open_forget_run
 from know_core.store.schemas import check_config
 from know_core.experiment.seedweights import SeedWeights, load_seed
 from know_core.common.stats import MEAN, domain_mean_rows, domain_prefix, domains_of

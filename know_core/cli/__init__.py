@@ -15,7 +15,7 @@ from typing import Callable
 
 from know_core.common.errors import Cancelled, KnowError
 from know_core.store.runstore import DEFAULT_RUNS_DIR
-from know_core.engine.train import Hooks, ProgressEvent
+from know_core.common.hooks import Hooks, ProgressEvent
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
 

@@ -12,7 +12,8 @@ from know_core.experiment.methods import DC_SUFFIX
 from ..models import predicted_groups
 from ..predictors import Option, available_predictors, get_predictor, predictor_entries
 from know_core.experiment.retrodiction import extrapolate_dc
-from know_core.jobs.lifecycle import MAX_STEPS, open_forget_run
+from know_core.experiment.films import open_forget_run
+from know_core.engine.extrapolate import MAX_STEPS
 from know_core.store.runstore import RunStore
 from . import checks, command, runs_dir_arg
 

@@ -149,4 +149,3 @@ def stage_sizes(n0: int, r: float, stages: int) -> list[int]:
 
 discover(__name__, __path__)
 
-from .fashion_mnist import fashion_mnist_available  # noqa: E402  (re-exported: callers import it from here)

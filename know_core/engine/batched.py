@@ -38,7 +38,8 @@ from know_core.models import create_model, param_groups
 from know_core.engine.stacked import StackedNet, StackedOptimizer, stack_support
 from know_core.engine.stacked_train import Members, train_epoch, train_stage
 from know_core.engine.stages import parse_budget
-from know_core.engine.train import Hooks, evaluate, evaluate_samples, pick_device, steps_per_epoch
+from know_core.engine.train import evaluate, evaluate_samples, pick_device, steps_per_epoch
+from know_core.common.hooks import Hooks
 
 
 def batchable(cfgs: list[ForgetConfig]) -> tuple[bool, str]:

@@ -19,7 +19,8 @@ import torch
 from know_core.engine.forgetting import Continuation, FilmContext, cpu_state
 from know_core.models import create_model
 from know_core.engine.stages import train_stage
-from know_core.engine.train import Hooks, evaluate, make_optimizer, set_lr
+from know_core.engine.train import evaluate, make_optimizer, set_lr
+from know_core.common.hooks import Hooks
 
 WARM_SEED_OFFSET = 1_000_003
 CONTROL_SEED_OFFSET = 2_000_003

@@ -18,7 +18,8 @@ from know_core.data import Dataset
 from know_core.common.errors import ConfigError
 from know_core.common.fields import knob
 from know_core.models import param_groups
-from know_core.engine.train import Hooks, evaluate, steps_per_epoch, train_epoch
+from know_core.engine.train import evaluate, steps_per_epoch, train_epoch
+from know_core.common.hooks import Hooks
 
 RECIPES = ("simple", "release")
 

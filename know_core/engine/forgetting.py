@@ -22,16 +22,8 @@ from know_core.engine.measure import ForgettingReport, measure_film
 from know_core.models import GROUPS, check_model, create_model, param_groups
 from know_core.engine.stages import StageBudget, parse_budget, train_stage
 from know_core.engine.windows import flatten
-from know_core.engine.train import (
-    Hooks,
-    evaluate,
-    evaluate_samples,
-    make_optimizer,
-    pick_device,
-    set_lr,
-    steps_per_epoch,
-    train_epoch,
-)
+from know_core.engine.train import evaluate, evaluate_samples, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
+from know_core.common.hooks import Hooks
 
 FORGETTING_TOLERANCE = 0.005  # endpoint rule for films recorded without per-sample figures (older runs)
 WARM_MAX_STEPS = 3  # a forget run continues the film at most ×(1/r)^3 the other way

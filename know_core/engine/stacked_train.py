@@ -16,7 +16,8 @@ from torch import nn
 from know_core.common.errors import TrainingDiverged
 from know_core.engine.stacked import StackedNet, StackedOptimizer
 from know_core.engine.stages import CONVERGE_PATIENCE, CONVERGE_TOL, StageBudget, StageResult
-from know_core.engine.train import DIVERGED_LOSS, Hooks, augment_batch, steps_per_epoch
+from know_core.engine.train import DIVERGED_LOSS, augment_batch, steps_per_epoch
+from know_core.common.hooks import Hooks
 
 
 @dataclass

@@ -19,7 +19,8 @@ from torch import nn
 
 from know_core.engine.config import BUDGET_HELP
 from know_core.common.errors import ConfigError
-from know_core.engine.train import Hooks, steps_per_epoch, train_epoch, train_steps
+from know_core.engine.train import steps_per_epoch, train_epoch, train_steps
+from know_core.common.hooks import Hooks
 
 CONVERGE_CAP = 50  # epochs, when ``converge`` names no cap
 CONVERGE_TOL = 0.01  # relative improvement of the epoch's training loss that still counts as falling

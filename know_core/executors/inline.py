@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 from .base import Executor, Listener, Outcome, failure
 from .tasks import Unit, cancel_requested, run_unit
 

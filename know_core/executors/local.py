@@ -7,6 +7,7 @@ that dies (killed, out of memory) breaks the pool: the units it held are retried
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import multiprocessing
 import os
@@ -49,7 +50,7 @@ class LocalExecutor(Executor):
 
     def _run(self, units: list[Unit], notify: Listener, should_stop: Callable[[], bool]) -> list[Outcome]:
         stop_file = Path(tempfile.mkdtemp(prefix="know-cancel-")) / "cancel"
-        units = [u if u.cancel else Unit(u.key, u.kind, u.payload, u.out, str(stop_file), u.meta) for u in units]
+        units = [u if u.cancel else dataclasses.replace(u, cancel=str(stop_file)) for u in units]
         attempts = {u.key: 0 for u in units}
         queue, done = list(units), []
         stop = functools.partial(request_cancel, units)  # asks every running unit to stop

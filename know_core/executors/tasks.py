@@ -1,4 +1,6 @@
-"""Units of work and the task kinds that run them.
+"""Units of work and the task kinds that run them. Executors know no task kinds: each kind is registered by the
+module that defines it (the experiment layer, the metatrain package, the ``probe`` self-check), and a unit carries that
+module's name so a worker process can import it.
 
 A task kind is two functions over JSON data: ``run(payload, out, hooks) -> record`` (does the work, writes its
 artifact under ``out`` atomically, returns a small JSON record) and ``done(payload, out) -> bool`` (is the artifact
@@ -8,13 +10,14 @@ it: a worker is a boundary.
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from know_core.common.errors import ConfigError
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class Unit:
     out: str
     cancel: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # for the caller (cell, seed); not read by the task
+    module: str = ""  # the module that registers ``kind``; filled in from the registry when left empty
+
+    def __post_init__(self) -> None:
+        if not self.module and self.kind in TASKS:
+            object.__setattr__(self, "module", TASKS[self.kind].module)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,6 +45,7 @@ class Unit:
 class TaskKind:
     run: Callable[[dict, str, Hooks], dict]
     done: Callable[[dict, str], bool]
+    module: str  # where the kind is registered: a worker process imports it by this name
 
 
 TASKS: dict[str, TaskKind] = {}
@@ -46,14 +55,15 @@ def task(kind: str, done: Callable[[dict, str], bool]) -> Callable:
     """Register ``run(payload, out, hooks) -> dict`` as the task ``kind``, with ``done`` its finished-artifact test."""
 
     def wrap(fn: Callable[[dict, str, Hooks], dict]) -> Callable[[dict, str, Hooks], dict]:
-        TASKS[kind] = TaskKind(fn, done)
+        TASKS[kind] = TaskKind(fn, done, fn.__module__)
         return fn
 
     return wrap
 
 
 def kind_of(unit: Unit) -> TaskKind:
-    _load_builtin()
+    if unit.kind not in TASKS and unit.module.startswith("know_core."):
+        importlib.import_module(unit.module)  # a worker process: the layer that made the unit registers its kind
     if unit.kind not in TASKS:
         raise ConfigError(f"unknown task kind {unit.kind!r}; known: {', '.join(sorted(TASKS))}")
     return TASKS[unit.kind]
@@ -82,7 +92,3 @@ def run_unit(unit: Unit, hooks: Hooks | None = None) -> dict[str, Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     record = spec.run(unit.payload, unit.out, hooks) or {}
     return {**record, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
-
-
-def _load_builtin() -> None:
-    from . import builtin  # noqa: F401  (registers the engine's task kinds)

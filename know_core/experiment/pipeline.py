@@ -7,6 +7,7 @@ version and (when ``known`` runs) the same default KNOWN checkpoint: :func:`conf
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -15,19 +16,26 @@ from typing import TYPE_CHECKING
 
 from safetensors.torch import save_file
 
+from know_core.engine.batched import run_seeds
 from know_core.engine.config import to_dict
+from know_core.executors.tasks import task
+from know_core.store.schemas import check_config
 from know_core.data import load_dataset
 from know_core.data.rotated import base_of
 from know_core.common.errors import ConfigError, KnowError
 from know_core.experiment.spec import ExperimentConfig
+from know_core.common import version
 from know_core.common.fsio import atomic_write, sha256_file, write_json
 from know_core.store.loaders import check_user_file
 from know_core.experiment.retrodiction import retrodiction_verdicts
-from know_core.jobs.lifecycle import MAX_STEPS, check_names
+from know_core.engine.names import check_names
+from know_core.engine.extrapolate import MAX_STEPS
 from know_core.experiment.seed import SeedContext, run_seed
+from know_core.store.runstore import RunStore
 from know_core.store.snapshots import pack
+from know_core.engine.protocols import describe
 from know_core.common.stats import summarise_rows, verdicts
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 
 if TYPE_CHECKING:
     from know_core.executors import Executor
@@ -93,10 +101,9 @@ def _finished_seed(out: Path, seed: int) -> dict | None:
 def provenance(cfg: ExperimentConfig) -> dict[str, str | None]:
     """What besides the config decides the numbers: the package version and, when ``known`` runs, the SHA-256 of the
     default KNOWN checkpoint file (None when it is missing: KNOWN's rows are then invalid, with the reason)."""
-    from know_core import __version__
     from know_core.predictors import known_checkpoint
 
-    out: dict[str, str | None] = {"version": __version__}
+    out: dict[str, str | None] = {"version": version.__version__}
     if "known" in cfg.methods:
         path = known_checkpoint.DEFAULT_CHECKPOINT
         out["known_checkpoint_sha256"] = sha256_file(path) if path.is_file() else None
@@ -145,7 +152,6 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
     passed :func:`preflight_experiment` at the boundary. Seeds are units of work on ``executor`` (default: inline,
     in this process, with ``hooks``' progress); a seed that fails or is cancelled stops the experiment with its error."""
     from know_core.executors import InlineExecutor, Unit, raise_first_failure
-    from know_core.executors.builtin import trust
 
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)
@@ -199,3 +205,61 @@ def _checkpoint_identity() -> dict | None:
         return None
     data = json.loads(card.read_text(encoding="utf-8"))
     return {"sha256": data.get("sha256"), "command": data.get("command")}
+
+
+def seal_experiment(store: RunStore, run_id: str, cfg: "ExperimentConfig", results: dict) -> None:
+    """Mark a finished experiment run done, with the summary its listing shows."""
+    trajs = results["trajectories"]
+    store.finish(run_id, {"preset": cfg.preset, "verdicts": results["verdicts"],
+                          "forgot": all(t["forgot"] for t in trajs), "protocol": describe(cfg.source),
+                          "forgetting": trajs[0].get("forgetting") if len(trajs) == 1 else None,
+                          "forgetting_per_seed": [{"seed": t["seed"], **(t.get("forgetting") or {})} for t in trajs],
+                          "total_s": results["timings"]["total_s"]})
+
+
+# The task kinds an executor runs for an experiment: one seed, or several seeds batched.
+_TRUSTED: dict[str, object] = {}  # experiment configs this process has already validated, by canonical JSON
+
+
+def trust(cfg) -> None:
+    """Mark a validated experiment config as such, so units of it running in this process do not check it again
+    (a config is validated once per boundary it crosses; another process is another boundary)."""
+    if len(_TRUSTED) > 1024:
+        _TRUSTED.clear()
+    _TRUSTED[json.dumps(to_dict(cfg), sort_keys=True)] = cfg
+
+
+def _experiment(payload: dict):
+    key = json.dumps(payload["config"], sort_keys=True)
+    if key not in _TRUSTED:
+        _TRUSTED[key] = check_config(payload["config"], "experiment", "unit config")
+    return _TRUSTED[key]
+
+
+def _seed_done(payload: dict, out: str) -> bool:
+    return seed_done(_experiment(payload), Path(out), int(payload["seed"])) is not None
+
+
+@task("experiment-seed", done=_seed_done)
+def experiment_seed(payload: dict, out: str, hooks: Hooks) -> dict:
+    """Seed ``payload['seed']`` of the experiment ``payload['config']`` into the run folder ``out``."""
+    result = run_one_seed(_experiment(payload), int(payload["seed"]), out, hooks)
+    return {"seed": result["seed"], "forgot": result["forgot"]}
+
+
+def _seeds_done(payload: dict, out: str) -> bool:
+    cfg = _experiment(payload)
+    return all(seed_done(cfg, Path(out), int(s)) is not None for s in payload["seeds"])
+
+
+@task("experiment-seeds", done=_seeds_done)
+def experiment_seeds(payload: dict, out: str, hooks: Hooks) -> dict:
+    """Several seeds of one experiment whose forgetting films are recorded as one stacked model where
+    :func:`~know_core.engine.batched.batchable` allows (each seed's own film, to float rounding), then finished seed by seed."""
+    cfg = _experiment(payload)
+    todo = [int(s) for s in payload["seeds"] if seed_done(cfg, Path(out), int(s)) is None]
+    max_k = max(cfg.steps_for(s) for s in cfg.scales)
+    films, how = run_seeds([dataclasses.replace(cfg.source, seed=s) for s in todo], hooks, max_k)
+    for seed, film in zip(todo, films):
+        run_one_seed(cfg, seed, out, hooks, film)
+    return {"seeds": todo, "how": how}

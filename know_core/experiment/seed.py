@@ -32,7 +32,8 @@ from know_core.models import GROUPS, create_model, predicted_groups
 from know_core.experiment.methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
 from know_core.predictors import Predictor
 from know_core.experiment.retrodiction import extrapolate_dc, score
-from know_core.engine.train import Hooks, evaluate, make_optimizer, pick_device
+from know_core.engine.train import evaluate, make_optimizer, pick_device
+from know_core.common.hooks import Hooks
 
 
 def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torch.Tensor],

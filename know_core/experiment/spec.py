@@ -10,7 +10,14 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig, check_int_at_least, with_overrides
+from know_core.engine.config import (
+    ForgetConfig,
+    OptimConfig,
+    PretrainConfig,
+    check_int_at_least,
+    from_dict,
+    with_overrides,
+)
 from know_core.data.rotated import held_out_domains
 from know_core.common.errors import ConfigError
 from know_core.common.fields import knob
@@ -19,6 +26,7 @@ from know_core.experiment.methods import BASELINE, DC_SUFFIX, OFFICIAL, min_stag
 from know_core.predictors import available_predictors
 from know_core.engine.protocols import DEFAULT_PROTOCOL, apply_protocol, resolve_source
 from know_core.common.registry import Entry, Registry
+from know_core.store.kinds import register_run_kind
 
 
 PHASES = ("forgetting", "backtest", "retrodiction", "downstream")  # forgetting is always recorded: the rest need it
@@ -190,3 +198,12 @@ def resolve_experiment(cfg: ExperimentConfig, protocol: str | None, overrides: d
     cfg = with_overrides(cfg, overrides)  # every key and value checked here, so a refusal names the full key
     source = {k.removeprefix("source."): v for k, v in overrides.items() if k.startswith("source.")}
     return replace(cfg, source=resolve_source(cfg.source, protocol, source))
+
+
+def _experiment_config(data) -> ExperimentConfig:
+    cfg = from_dict(ExperimentConfig, data)
+    cfg.validate()
+    return cfg
+
+
+register_run_kind("experiment", _experiment_config, "a KNOW experiment: every seed's film, predictions and scores")

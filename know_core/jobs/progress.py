@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from know_core.experiment.spec import ExperimentConfig
 from know_core.common.fsio import write_json
-from know_core.engine.train import ProgressEvent
+from know_core.common.hooks import ProgressEvent
 
 if TYPE_CHECKING:
     from know_core.common.threads import Adaptive

@@ -1,6 +1,6 @@
 """The worker process: ``python -m know_core.jobs.worker run|contour|resume|sweep RUN_ID --runs-dir DIR``.
 
-Started detached by :mod:`.jobs`; it runs (or resumes) an experiment with file-based progress and cancel (its seeds are
+Started detached by :mod:`know_core.jobs.launch`; it runs (or resumes) an experiment with file-based progress and cancel (its seeds are
 units on the inline executor), runs a sweep on the local executor, computes a contour grid, or resumes a forget run.
 Threads: an experiment takes the cores that are free (:class:`~know_core.common.threads.Adaptive`, looked at again at phase
 boundaries, so a job started beside another CPU-bound process uses one thread instead of fighting it for both cores);
@@ -26,17 +26,27 @@ from know_core.jobs.progress import ProgressWriter
 from know_core.store.schemas import check_config
 from know_core.store.runstore import RunStore
 from know_core.common.threads import Adaptive, apply_threads
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
+from know_core.jobs.lifecycle import record_experiment, resume_run
 
 
 def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, so the run is marked cancelled
 
 
+def _resume(run_id: str, runs_dir: str) -> int:
+    """Resume a failed or cancelled forget run (as ``runs resume`` does); a refusal is one ``error:`` line, exit 2."""
+    try:
+        new_id = resume_run(RunStore(runs_dir, create=False), run_id, Hooks())
+    except KnowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"worker: resumed run {run_id} as {new_id}", file=sys.stderr, flush=True)
+    return 0
+
+
 def _run(run_id: str, runs_dir: str) -> int:
     """Worker body: run (or resume) the experiment with file-based progress and cancel."""
-    from know_core.jobs.lifecycle import record_experiment
-
     store = RunStore(runs_dir)
     path = store.root / run_id
     signal.signal(signal.SIGTERM, _interrupt)
@@ -134,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         return _sweep(args.run_id, args.runs_dir, args.workers)
     if args.command == "resume":
-        from know_core.cli import main as cli_main
-
-        return cli_main(["runs", "resume", args.run_id, "--quiet", "--runs-dir", args.runs_dir])
+        return _resume(args.run_id, args.runs_dir)
     return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
 
 

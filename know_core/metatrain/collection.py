@@ -23,9 +23,10 @@ from safetensors import safe_open
 from know_core.engine.forgetting import run_forgetting
 from know_core.common.fsio import write_json
 from ..models import GROUPS
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 from ..predictors.known_net import STAGES as WINDOW
 from know_core.metatrain.plan import Job
+from know_core.executors.tasks import task
 from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
                        save_trajectory_file, theta0_prefix)
 
@@ -161,3 +162,20 @@ def _numel(shape: list[int]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+# The task kind an executor runs for one forgetting job of the meta-dataset.
+def _job(payload: dict):
+    job = Job(payload["id"], payload.get("grid", "custom"), payload["config"])
+    job.forget_config().validate()
+    return job
+
+
+def _job_done(payload: dict, out: str) -> bool:
+    return is_done(trajectory_path(Path(out), _job(payload)))
+
+
+@task("collect-job", done=_job_done)
+def collect_job(payload: dict, out: str, hooks: Hooks) -> dict:
+    """One forgetting run of the meta-dataset into ``out/<job id>.safetensors``."""
+    return run_job(_job(payload), out, hooks)

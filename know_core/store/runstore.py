@@ -26,6 +26,7 @@ from know_core.common.errors import Cancelled, KnowError, RunStoreError
 from know_core.common.fsio import WriteFailed, sha256_file, write_json
 from know_core.store.index import SCHEMA, RunInfo, connect, folder_rows, guarded, row_info
 from know_core.store.loaders import LIMITS, inside, run_folder
+from know_core.store.kinds import damage_check
 from know_core.store.runfolder import Run, RunWriter
 
 DEFAULT_RUNS_DIR = "runs"
@@ -214,14 +215,14 @@ class RunStore:
             rows = db.execute(query + " ORDER BY created DESC", args).fetchall()
         infos = [row_info(r) for r in rows]
         infos = [self._reconcile(i) if i.status == "running" else i for i in infos]
-        infos = [self._check_sweep(i) if i.kind == "sweep" and i.status != "running" else i for i in infos]
+        infos = [self._check_damage(i) if i.status != "running" else i for i in infos]
         return [i for i in infos if status is None or i.status == status]
 
-    def _check_sweep(self, info: RunInfo) -> RunInfo:
-        """A sweep whose ``sweep.json`` or table cannot be read is listed ``damaged`` with the reason."""
-        from know_core.sweep.state import sweep_damage
-
-        reason = sweep_damage(self, info.id)
+    def _check_damage(self, info: RunInfo) -> RunInfo:
+        """A run whose kind has a damage check (a sweep whose ``sweep.json`` or table cannot be read) and fails it is
+        listed ``damaged`` with the reason."""
+        check = damage_check(info.kind)
+        reason = check(self, info.id) if check is not None else None
         if reason is not None:
             info.status, info.error = "damaged", reason
         return info

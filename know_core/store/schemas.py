@@ -12,6 +12,8 @@ import math
 import re
 from typing import Any, Callable
 
+from know_core.common.errors import KnowError
+from know_core.store.kinds import config_reader
 from know_core.store.loaders import Damaged, check_relative
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -91,25 +93,12 @@ def check_manifest(data: Any, run_id: str) -> dict[str, Any]:
 
 
 def check_config(data: Any, kind: str, file: str = "config.json"):
-    """The run's config as its dataclass, validated like a new one (a forget or experiment config)."""
-    from know_core.engine.config import ForgetConfig, from_dict
-    from know_core.common.errors import KnowError
-    from know_core.experiment.spec import ExperimentConfig
-
-    if kind == "sweep":
-        from know_core.sweep.spec import SweepSpec
-
-        try:
-            return SweepSpec.from_dict(data["sweep"] if isinstance(data, dict) else None)
-        except (KnowError, KeyError, TypeError) as exc:
-            raise Damaged(file, f"not a valid sweep spec ({str(exc)[:160]})") from None
-    cls = ExperimentConfig if kind == "experiment" else ForgetConfig
+    """The run's config as its typed, validated config, read by its kind's registered reader (store/kinds.py)."""
+    reader = config_reader(kind)
     try:
-        cfg = from_dict(cls, data)
-        cfg.validate()
+        return reader(data)
     except (KnowError, TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
         raise Damaged(file, f"not a valid {kind} config ({str(exc)[:160]})") from None
-    return cfg
 
 
 def check_summary(data: Any, file: str = "summary.json") -> dict[str, Any]:

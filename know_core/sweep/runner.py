@@ -20,7 +20,7 @@ import torch
 from know_core.engine.config import to_dict
 from know_core.common.errors import Cancelled, ConfigError, KnowError, RunStoreError
 from ..executors import Executor, Outcome, Unit
-from ..executors.builtin import trust
+from know_core.experiment.pipeline import trust
 from know_core.common.fsio import write_json
 from know_core.store.runstore import RunStore
 from .spec import Cell, SweepSpec
@@ -169,7 +169,7 @@ class _Driver:
 
     def _maybe_seal(self, cell_key: str) -> None:
         from know_core.experiment.pipeline import finalize_experiment
-        from know_core.jobs.lifecycle import seal_experiment
+        from know_core.experiment.pipeline import seal_experiment
 
         units = [u for u in self.state["units"].values() if u["cell"] == cell_key]
         if any(u["status"] not in ("done", "skipped") for u in units):

@@ -19,7 +19,7 @@ from know_core.common.errors import ConfigError
 from know_core.experiment.spec import PHASES, ExperimentConfig
 from know_core.common.fields import field_of, parse_value
 from know_core.experiment.methods import min_stages
-from know_core.jobs.lifecycle import MAX_STEPS
+from know_core.engine.extrapolate import MAX_STEPS
 
 MAX_UNITS = 10_000
 _RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")

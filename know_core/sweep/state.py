@@ -22,6 +22,8 @@ from typing import Any
 from know_core.common.errors import KnowError, RunStoreError
 from know_core.store.loaders import Damaged, inside, read_json
 from .table import TABLE_CSV, TABLE_PARQUET
+from know_core.sweep.spec import SweepSpec
+from know_core.store.kinds import register_run_kind
 
 SWEEP_FILE, FORMAT = "sweep.json", "know-sweep/1"
 UNIT_STATUSES = ("pending", "running", "done", "skipped", "failed", "cancelled")
@@ -305,3 +307,7 @@ def rebuild_table(store, sweep_id: str) -> int:
             with atomic_write(folder / name) as tmp:
                 write(tmp)
     return len(table)
+
+
+register_run_kind("sweep", lambda data: SweepSpec.from_dict(data["sweep"] if isinstance(data, dict) else None),
+                  "a sweep: a grid of experiments over some axes", damage=sweep_damage)
