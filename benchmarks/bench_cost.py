@@ -12,11 +12,11 @@ import _common
 
 import argparse
 
-from know_core.data import fashion_mnist_available
+from know_core.data.fashion_mnist import fashion_mnist_available
 from know_core.experiment.spec import preset
 from know_core.experiment.cost import seed_overhead
 from know_core.experiment.seed import SeedContext, run_seed
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 
 
 def main() -> None:

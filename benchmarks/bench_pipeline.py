@@ -21,11 +21,11 @@ import sys
 import tempfile
 import time
 
-from know_core.data import fashion_mnist_available
+from know_core.data.fashion_mnist import fashion_mnist_available
 from know_core.experiment.spec import preset
 from know_core.experiment.pipeline import run_experiment
 from know_core.common.threads import Adaptive, env_threads
-from know_core.engine.train import Hooks
+from know_core.common.hooks import Hooks
 
 PHASES = ("pretrain_s", "forgetting_s", "warm_s", "control_s", "predict_s", "oracles_s", "finetune_s", "backtest_s")
 
