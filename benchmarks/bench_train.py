@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from know_core.engine.config import OptimConfig
-from know_core.data import fashion_mnist_available, load_dataset
+from know_core.data import load_dataset
+from know_core.data.fashion_mnist import fashion_mnist_available
 from know_core.models import create_model
 from know_core.engine.train import make_optimizer, train_epoch
 
