@@ -13,7 +13,7 @@ from know_core.common.errors import KnowError
 from know_core.predictors import Predictor
 from know_core.store.snapshots import pack
 from know_core.store.runstore import Run
-from know_core.engine.windows import from_vectors, row_owner, to_windows
+from know_core.engine.windows import from_vectors, group_layout, row_owner, to_windows
 
 
 class NonFinitePrediction(KnowError):
@@ -35,7 +35,9 @@ def predict_groups(states: list[dict[str, torch.Tensor]], groups: dict[str, str]
         if not bool(torch.isfinite(window).all()):  # find the parameter a NaN/Inf came from, so the error names it
             for name, lo, hi in row_owner(groups, base, group):
                 predictor.predict(window[lo:hi], 1, group, param_name=name)
-        preds[group] = predictor.predict(window, steps, group)
+        # a predictor that scales or types each parameter tensor on its own (nino_mlp) is told where they lie
+        per_tensor = {"tensors": group_layout(groups, base)[group]} if getattr(predictor, "per_tensor", False) else {}
+        preds[group] = predictor.predict(window, steps, group, **per_tensor)
         bad = {name: int((~torch.isfinite(preds[group][lo:hi])).sum())
                for name, lo, hi in row_owner(groups, base, group)}
         bad = {name: n for name, n in bad.items() if n}
