@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .ledger import Ledger
 from .measure import ForgettingReport, measure_film
 from .models import GROUPS, check_model, create_model, param_groups
-from .stages import StageBudget, parse_budget, train_stage
+from .stages import StageBudget, train_stage
 from .windows import flatten
 from .train import Hooks, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
 
@@ -206,7 +206,7 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
     ds, split, sizes = preflight(cfg, warm_steps)
     hooks = hooks or Hooks()
     device = pick_device(cfg.device)
-    ctx = FilmContext(cfg, ds, split, sizes, device, resolved_batch_size(cfg, ds), parse_budget(cfg.stage_budget),
+    ctx = FilmContext(cfg, ds, split, sizes, device, resolved_batch_size(cfg, ds), cfg.stage_budget,
                       ds.x_train.to(device), ds.y_train.to(device), ds.x_test.to(device), ds.y_test.to(device))
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)
