@@ -145,13 +145,13 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
     passed :func:`preflight_experiment` at the boundary. Seeds are units of work on ``executor`` (default: inline,
     in this process, with ``hooks``' progress); a seed that fails or is cancelled stops the experiment with its error."""
     from .executors import InlineExecutor, Unit, raise_first_failure
-    from .executors.builtin import trust
 
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    trust(cfg)  # validated at the boundary: units in this process take it as it is
-    units = [Unit(f"seed-{s}", "experiment-seed", {"config": to_dict(cfg), "seed": s}, str(out)) for s in cfg.seeds]
+    # The typed config: units in this process take it as it is (validated at the boundary); an executor that runs
+    # them elsewhere sends it as JSON, checked there (executors.tasks.portable).
+    units = [Unit(f"seed-{s}", "experiment-seed", {"config": cfg, "seed": s}, str(out)) for s in cfg.seeds]
     executor = executor or InlineExecutor(hooks, raise_errors=True)
     outcomes = executor.execute(units, should_stop=(hooks or Hooks()).should_stop)
     raise_first_failure(outcomes)

@@ -3,33 +3,21 @@ the executors' self-check."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..train import Hooks
 from .tasks import task
 
 
-_TRUSTED: dict[str, object] = {}  # experiment configs this process has already validated, by canonical JSON
-
-
-def trust(cfg) -> None:
-    """Mark a validated experiment config as such, so units of it running in this process do not check it again
-    (a config is validated once per boundary it crosses; another process is another boundary)."""
-    from ..config import to_dict
-
-    if len(_TRUSTED) > 1024:
-        _TRUSTED.clear()
-    _TRUSTED[json.dumps(to_dict(cfg), sort_keys=True)] = cfg
-
-
 def _experiment(payload: dict):
-    from ..schemas import check_config
+    """The unit's experiment config: as it is when the unit was made in this process (validated at the boundary it
+    came in by), else the JSON text :func:`~know_core.executors.tasks.portable` sent, read back and validated once
+    by :func:`~know_core.config.from_json` (another process is another boundary)."""
+    from ..config import from_json
+    from ..experiment import ExperimentConfig
 
-    key = json.dumps(payload["config"], sort_keys=True)
-    if key not in _TRUSTED:
-        _TRUSTED[key] = check_config(payload["config"], "experiment", "unit config")
-    return _TRUSTED[key]
+    cfg = payload["config"]
+    return cfg if isinstance(cfg, ExperimentConfig) else from_json(ExperimentConfig, cfg, "unit config")
 
 
 def _seed_done(payload: dict, out: str) -> bool:

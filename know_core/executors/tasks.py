@@ -1,9 +1,10 @@
 """Units of work and the task kinds that run them.
 
-A task kind is two functions over JSON data: ``run(payload, out, hooks) -> record`` (does the work, writes its
+A task kind is two functions over a payload: ``run(payload, out, hooks) -> record`` (does the work, writes its
 artifact under ``out`` atomically, returns a small JSON record) and ``done(payload, out) -> bool`` (is the artifact
-already there, from the same config). Both run wherever the executor puts them, so they take plain data and re-check
-it: a worker is a boundary.
+already there, from the same config). A payload made in this process may hold a typed config, taken as it is; an
+executor that runs the unit in another process sends it through :func:`portable` (the config as JSON text), and the
+task there reads it back and checks it: a worker is a boundary.
 """
 
 from __future__ import annotations
@@ -82,6 +83,20 @@ def run_unit(unit: Unit, hooks: Hooks | None = None) -> dict[str, Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     record = spec.run(unit.payload, unit.out, hooks) or {}
     return {**record, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+
+
+def portable(unit: Unit) -> Unit:
+    """``unit`` as it crosses to another process: a config object in its payload (a unit made in this process holds
+    the typed config) goes as its :func:`~know_core.config.to_json` text, which the task reads back with
+    ``from_json`` (validating it there: a worker is a boundary)."""
+    import dataclasses
+
+    if not any(dataclasses.is_dataclass(v) for v in unit.payload.values()):
+        return unit
+    from ..config import to_json
+
+    payload = {k: to_json(v) if dataclasses.is_dataclass(v) else v for k, v in unit.payload.items()}
+    return dataclasses.replace(unit, payload=payload)
 
 
 def _load_builtin() -> None:
