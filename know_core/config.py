@@ -101,7 +101,7 @@ class ForgetConfig:
         """k such that ``scale`` = (1/r)^k, the k-th step past Θ0 (r = 0.5: ×2^k); a scale that is not such a power
         is a ConfigError listing the valid ones (:func:`steps_of_scale`, the rule, rounds instead)."""
         finite = isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 1
-        k = math.log(scale) / math.log(1 / self.r) if finite else math.nan
+        k = _steps_exact(scale, self.r) if finite else math.nan
         if not finite or abs(k - round(k)) > 1e-6:
             raise ConfigError(f"scale {scale:g} is not a power of 1/r = {1 / self.r:g} "
                               f"(valid: {', '.join(f'{self.scale_of(j):g}' for j in range(1, 4))}, …)")
@@ -141,7 +141,11 @@ def check_int_at_least(name: str, value: Any, low: int) -> None:
 def steps_of_scale(scale: float, r: float) -> int:
     """The one scale ↔ step rule: ``scale`` = (1/r)^k is k steps past Θ0 (r = 0.5: ×2^k), rounded to the nearest
     k (records read back; a config's own scales are checked exactly by :meth:`ForgetConfig.steps_of`)."""
-    return int(round(math.log(scale) / math.log(1 / r)))
+    return int(round(_steps_exact(scale, r)))
+
+
+def _steps_exact(scale: float, r: float) -> float:
+    return math.log(scale) / math.log(1 / r)
 
 
 def scale_of_steps(k: int, r: float) -> float:
