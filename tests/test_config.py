@@ -66,7 +66,7 @@ def test_protocols_resolve_and_unknown_is_refused():
     release = apply_protocol(cfg, "release")
     assert release.stage_budget == "epochs:1" and release.carry_optimizer and release.protocol == "release"
     equal = apply_protocol(cfg, "equal-steps")
-    assert equal.stage_budget.startswith("steps:") and not equal.carry_optimizer
+    assert equal.stage_budget.kind == "steps" and not equal.carry_optimizer
     # 3 epochs of D0 in steps: D0 is the pool minus validation, at batch 32
     from know_core.data import load_dataset
     from know_core.engine.forgetting import source_split
@@ -76,3 +76,51 @@ def test_protocols_resolve_and_unknown_is_refused():
     assert "protocol equal-steps" in describe(equal) and "steps:" in describe(equal)
     with pytest.raises(ConfigError, match="unknown protocol 'fast'"):
         apply_protocol(cfg, "fast")
+
+
+def test_stage_budget_is_typed_inside_and_text_outside():
+    """Parsed once where text comes in (construction, from_dict, overrides); written back as the text it was given,
+    so a recorded config.json (and its hash) is unchanged; a bad budget is refused at the door, naming the field."""
+    from know_core.engine.budget import StageBudget
+
+    cfg = from_dict(ForgetConfig, {"stage_budget": "converge"})
+    assert isinstance(cfg.stage_budget, StageBudget) and (cfg.stage_budget.kind, cfg.stage_budget.amount) == \
+        ("converge", 50)
+    assert to_dict(cfg)["stage_budget"] == "converge" and from_dict(ForgetConfig, to_dict(cfg)) == cfg
+    changed = with_overrides(cfg, {"stage_budget": "steps:9"})
+    assert changed.stage_budget.kind == "steps" and changed.stage_budget.amount == 9
+    assert to_dict(ForgetConfig())["stage_budget"] == "epochs:1"
+    with pytest.raises(ConfigError, match="stage_budget 'steps:x'"):
+        with_overrides(cfg, {"stage_budget": "steps:x"})
+
+
+def test_configs_cross_processes_as_json_checked_on_arrival():
+    from know_core.engine.config import from_json, to_json
+    from know_core.experiment.spec import ExperimentConfig, preset
+
+    cfg = preset("paper")
+    assert from_json(ExperimentConfig, to_json(cfg)) == cfg
+    bad = to_json(ExperimentConfig(scales=[3.0]))
+    with pytest.raises(ConfigError, match="scale 3 is not a power of 1/r = 2"):
+        from_json(ExperimentConfig, bad)
+    with pytest.raises(ConfigError, match="unit config is not a JSON config"):
+        from_json(ExperimentConfig, "{", "unit config")
+
+
+def test_one_scale_step_rule():
+    from know_core.engine.config import scale_of_steps, steps_of_scale
+
+    cfg = ForgetConfig(r=0.5)
+    assert [cfg.steps_of(s) for s in (2.0, 4.0, 8.0)] == [1, 2, 3] and cfg.scale_of(3) == 8.0
+    assert steps_of_scale(scale_of_steps(2, 0.3), 0.3) == 2
+    with pytest.raises(ConfigError, match="scale 3 is not a power of 1/r = 2"):
+        cfg.steps_of(3.0)
+
+
+def test_release_protocol_does_not_load_the_dataset(monkeypatch):
+    import know_core.data as data
+    from know_core.engine.protocols import apply_protocol
+
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: pytest.fail("release needs no data"))
+    cfg = apply_protocol(ForgetConfig(dataset="cifar100", stage_budget="steps:5"), "release")
+    assert cfg.stage_budget == "epochs:1" and cfg.protocol == "release"

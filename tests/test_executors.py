@@ -115,3 +115,19 @@ def test_an_experiments_seeds_give_the_same_rows_in_parallel_as_inline(tmp_path)
     for a, b in zip(sorted(inline["rows"], key=key), sorted(local["rows"], key=key), strict=True):
         assert key(a) == key(b) and abs(a["target_acc"] - b["target_acc"]) <= 1e-6
     assert inline["verdicts"] == local["verdicts"]
+
+
+def test_units_carry_typed_configs_and_cross_processes_as_json():
+    """A unit made in this process holds the typed config (no re-check, no cache); sent to another process it goes
+    as to_json text, which the task there reads back with from_json."""
+    from know_core.engine.config import from_json
+    from know_core.executors.tasks import Unit, portable
+    from know_core.experiment.spec import ExperimentConfig, preset
+
+    cfg = preset("paper")
+    unit = Unit("seed-0", "experiment-seed", {"config": cfg, "seed": 0}, "out")
+    sent = portable(unit)
+    assert isinstance(sent.payload["config"], str) and sent.payload["seed"] == 0
+    assert from_json(ExperimentConfig, sent.payload["config"]) == cfg
+    plain = Unit("p", "probe", {"name": "x"}, "out")
+    assert portable(plain) is plain

@@ -175,7 +175,7 @@ def test_default_grid_mixes_budgets_and_records_them():
         assert cfg.stages == 7 and 0.3 <= cfg.r <= 0.9
         if cfg.stage_budget == "epochs:1":
             assert cfg.carry_optimizer and cfg.protocol == "release"
-        elif cfg.stage_budget.startswith("steps:"):
+        elif cfg.stage_budget.kind == "steps":
             assert not cfg.carry_optimizer and cfg.protocol == "equal-steps"
     held = list_jobs("heldout")
     assert {j.config["protocol"] for j in held} == {"release", "equal-steps"}

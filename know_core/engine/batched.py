@@ -37,9 +37,7 @@ from know_core.engine.measure import measure_film
 from know_core.models import create_model, param_groups
 from know_core.engine.stacked import StackedNet, StackedOptimizer, stack_support
 from know_core.engine.stacked_train import Members, train_epoch, train_stage
-from know_core.engine.stages import parse_budget
-from know_core.engine.train import evaluate, evaluate_samples, pick_device, steps_per_epoch
-from know_core.common.hooks import Hooks
+from know_core.engine.train import Hooks, evaluate, evaluate_samples, pick_device, steps_per_epoch
 
 
 def batchable(cfgs: list[ForgetConfig]) -> tuple[bool, str]:
@@ -198,7 +196,7 @@ def _forget(b: _Batch, opt: StackedOptimizer, gens: list[torch.Generator],
         removed_theta0.append(evaluate(model, m.x[removed], m.y[removed])[1] if len(sizes) > 1 else None)
     train_loss = [[h[-1]["train_loss"]] for h in histories]
     stage_steps, cap_hit = [[0] for _ in range(m.k)], [[False] for _ in range(m.k)]
-    budget = parse_budget(cfg.stage_budget)
+    budget = cfg.stage_budget
     if cfg.carry_optimizer:
         opt.lr = b.forget_lr
     total = sum(budget.planned_steps(n, m.batch) for n in sizes[1:])
@@ -239,7 +237,7 @@ def _film(b: _Batch, theta0: list[dict[str, torch.Tensor]], theta0_opt: dict, si
     if cfg.carry_optimizer:
         opt.load_state_dict(theta0_opt)
     gens = [torch.Generator().manual_seed(seed + offset) for seed in m.seeds]
-    budget = parse_budget(cfg.stage_budget)
+    budget = cfg.stage_budget
     total = sum(budget.planned_steps(n, m.batch) for n in sizes)
     out = [Continuation([], [], [], []) for _ in range(m.k)]
     step = 0

@@ -6,11 +6,14 @@ the offending field, and written back out with ``to_dict`` so a run folder alway
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from know_core.engine.budget import BUDGET_HELP, StageBudget, parse_budget
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range, field_of, knob, parse_value
 
@@ -19,7 +22,6 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 PRETRAIN_UNTIL = ("val_acc", "plateau")
 AUGMENTS = ("none", "shift", "flip", "shift+flip")
 WARM_MODES = ("auto", "on", "off")
-BUDGET_HELP = "epochs:N (the release: epochs:1), steps:N (same optimiser steps every stage) or converge[:max epochs]"
 
 
 @dataclass
@@ -75,7 +77,7 @@ class ForgetConfig:
     model: str = "simple_cnn"
     r: float = knob(0.5, help="sampling rate, |D_s| = |D0|·r^s", low=0, high=1, open="both")
     stages: int = knob(5, help="S: Θ0 plus S−1 forgetting stages", low=2)
-    stage_budget: str = knob("epochs:1", help=f"training per stage: {BUDGET_HELP}")
+    stage_budget: StageBudget = knob(StageBudget("epochs", 1), help=f"training per stage: {BUDGET_HELP}")
     seed: int = knob(0, help="random seed", low=0, high=2**63 - 1)
     d0_fraction: float = knob(1.0, help="share of the source pool used as D0 (below 1 leaves room for the real "
                                         "larger-data models, the oracles)", low=0, high=1, open="low")
@@ -92,12 +94,30 @@ class ForgetConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
+    def __post_init__(self) -> None:
+        self.stage_budget = parse_budget(self.stage_budget)  # text in (a file, --set, the form), typed inside
+
+    def steps_of(self, scale: float) -> int:
+        """k such that ``scale`` = (1/r)^k, the k-th step past Θ0 (r = 0.5: ×2^k); a scale that is not such a power
+        is a ConfigError listing the valid ones (:func:`steps_of_scale`, the rule, rounds instead)."""
+        finite = isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 1
+        k = _steps_exact(scale, self.r) if finite else math.nan
+        if not finite or abs(k - round(k)) > 1e-6:
+            raise ConfigError(f"scale {scale:g} is not a power of 1/r = {1 / self.r:g} "
+                              f"(valid: {', '.join(f'{self.scale_of(j):g}' for j in range(1, 4))}, …)")
+        return int(round(k))
+
+    def scale_of(self, k: int) -> float:
+        """The data scale ×(1/r)^k of the k-th step past Θ0 (k < 0: the stages of the film, r^|k|)."""
+        return scale_of_steps(k, self.r)
+
+    def to_json(self) -> str:
+        """This config as the canonical JSON text in which it crosses to another process (see :func:`to_json`)."""
+        return to_json(self)
+
     def validate(self) -> None:
         check_range(self, "r")
         check_range(self, "stages", "an integer", " (Θ0 plus at least one forgetting stage)")
-        from know_core.engine.stages import parse_budget  # the budget grammar lives with the code that runs it
-
-        parse_budget(self.stage_budget)
         if self.augment not in AUGMENTS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.warm not in WARM_MODES:
@@ -122,13 +142,55 @@ def check_int_at_least(name: str, value: Any, low: int) -> None:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+def steps_of_scale(scale: float, r: float) -> int:
+    """The one scale ↔ step rule: ``scale`` = (1/r)^k is k steps past Θ0 (r = 0.5: ×2^k), rounded to the nearest
+    k (records read back; a config's own scales are checked exactly by :meth:`ForgetConfig.steps_of`)."""
+    return int(round(_steps_exact(scale, r)))
+
+
+def _steps_exact(scale: float, r: float) -> float:
+    return math.log(scale) / math.log(1 / r)
+
+
+def scale_of_steps(k: int, r: float) -> float:
+    """The inverse of :func:`steps_of_scale`: the data scale (1/r)^k of the k-th step past Θ0."""
+    return (1 / r) ** k
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """The config as plain JSON-ready data."""
-    return dataclasses.asdict(cfg)
+    """The config as plain JSON-ready data (a stage budget as the text it was written in)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, StageBudget):
+            out[f.name] = str(value)
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = to_dict(value)
+        else:
+            out[f.name] = copy.deepcopy(value)
+    return out
+
+
+def to_json(cfg: Any) -> str:
+    """The config as canonical JSON text: the one form in which a config crosses to another process."""
+    return json.dumps(to_dict(cfg), sort_keys=True, allow_nan=False)
+
+
+def from_json(cls: type[T], text: str | bytes, what: str = "config") -> T:
+    """The other end of :func:`to_json`: the config of type ``cls`` read back and validated once, since the process
+    reading it did not build it (a boundary). Malformed JSON is a ConfigError naming ``what``."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} is not a JSON config ({exc})") from None
+    cfg = from_dict(cls, data)
+    cfg.validate()
+    return cfg
 
 
 def from_dict(cls: type[T], data: dict[str, Any], _prefix: str = "") -> T:
-    """Build ``cls`` from (possibly partial) nested data; unknown keys are errors naming the key."""
+    """Build ``cls`` from (possibly partial) nested data; unknown keys are errors naming the key. Text fields with a
+    grammar (the stage budget) are parsed here, once; the result is not validated."""
     if not isinstance(data, dict):
         raise ConfigError(f"{_prefix or 'config'} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}

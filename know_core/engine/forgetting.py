@@ -20,10 +20,18 @@ from know_core.common.errors import ConfigError
 from know_core.common.ledger import Ledger
 from know_core.engine.measure import ForgettingReport, measure_film
 from know_core.models import GROUPS, check_model, create_model, param_groups
-from know_core.engine.stages import StageBudget, parse_budget, train_stage
+from know_core.engine.stages import StageBudget, train_stage
 from know_core.engine.windows import flatten
-from know_core.engine.train import evaluate, evaluate_samples, make_optimizer, pick_device, set_lr, steps_per_epoch, train_epoch
-from know_core.common.hooks import Hooks
+from know_core.engine.train import (
+    Hooks,
+    evaluate,
+    evaluate_samples,
+    make_optimizer,
+    pick_device,
+    set_lr,
+    steps_per_epoch,
+    train_epoch,
+)
 
 FORGETTING_TOLERANCE = 0.005  # endpoint rule for films recorded without per-sample figures (older runs)
 WARM_MAX_STEPS = 3  # a forget run continues the film at most ×(1/r)^3 the other way
@@ -207,7 +215,7 @@ def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
     ds, split, sizes = preflight(cfg, warm_steps)
     hooks = hooks or Hooks()
     device = pick_device(cfg.device)
-    ctx = FilmContext(cfg, ds, split, sizes, device, resolved_batch_size(cfg, ds), parse_budget(cfg.stage_budget),
+    ctx = FilmContext(cfg, ds, split, sizes, device, resolved_batch_size(cfg, ds), cfg.stage_budget,
                       ds.x_train.to(device), ds.y_train.to(device), ds.x_test.to(device), ds.y_test.to(device))
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)

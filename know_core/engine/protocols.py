@@ -15,13 +15,13 @@ overrides, then the protocol resolved for the resulting data and D0, then the ov
 from __future__ import annotations
 
 import dataclasses
-
+from dataclasses import dataclass
 from typing import Any
 
+from know_core.engine.budget import StageBudget
 from know_core.engine.config import ForgetConfig, with_overrides
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range
-from know_core.engine.train import steps_per_epoch
 
 DEFAULT_PROTOCOL = "equal-steps"
 PROTOCOL_KEYS = ("stage_budget", "optim.optimizer", "optim.weight_decay", "carry_optimizer", "augment",
@@ -29,42 +29,67 @@ PROTOCOL_KEYS = ("stage_budget", "optim.optimizer", "optim.weight_decay", "carry
 EQUAL_STEPS_EPOCHS = 3  # epochs of D0 per stage, in optimiser steps
 
 
-def _release(cfg: ForgetConfig, d0: int, batch: int) -> ForgetConfig:
-    return dataclasses.replace(cfg, stage_budget="epochs:1", carry_optimizer=True, augment="none", forget_lr=None,
-                               optim=dataclasses.replace(cfg.optim, optimizer="adam", weight_decay=0.0),
-                               pretrain=dataclasses.replace(cfg.pretrain, until="val_acc"))
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol's settings as typed fields, one per key of :data:`PROTOCOL_KEYS` (and ``forget_lr`` cleared).
+    The stage budget is either fixed (``budget``) or ``d0_epochs`` epochs of D0 in optimiser steps: only the latter
+    needs the data (D0's size and the batch size), so only it loads the dataset."""
+
+    name: str
+    help: str
+    carry_optimizer: bool
+    budget: StageBudget | None = None
+    d0_epochs: int = 0
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    augment: str = "none"
+    until: str = "val_acc"
+
+    def stage_budget(self, cfg: ForgetConfig) -> StageBudget:
+        """The budget this protocol gives ``cfg`` (resolved for its data and D0 when it counts epochs of D0)."""
+        if self.budget is not None:
+            return self.budget
+        d0, batch = _d0_and_batch(cfg)
+        from know_core.engine.train import steps_per_epoch
+
+        return StageBudget("steps", self.d0_epochs * steps_per_epoch(d0, batch))
+
+    def apply(self, cfg: ForgetConfig) -> ForgetConfig:
+        """``cfg`` with this protocol's settings and ``protocol=name``."""
+        return dataclasses.replace(
+            cfg, stage_budget=self.stage_budget(cfg), carry_optimizer=self.carry_optimizer, augment=self.augment,
+            forget_lr=None, protocol=self.name,
+            optim=dataclasses.replace(cfg.optim, optimizer=self.optimizer, weight_decay=self.weight_decay),
+            pretrain=dataclasses.replace(cfg.pretrain, until=self.until))
 
 
-def _equal_steps(cfg: ForgetConfig, d0: int, batch: int) -> ForgetConfig:
-    steps = EQUAL_STEPS_EPOCHS * steps_per_epoch(d0, batch)
-    return dataclasses.replace(cfg, stage_budget=f"steps:{steps}", carry_optimizer=False, augment="none",
-                               forget_lr=None, optim=dataclasses.replace(cfg.optim, optimizer="adam", weight_decay=0.0),
-                               pretrain=dataclasses.replace(cfg.pretrain, until="val_acc"))
-
-
-PROTOCOLS = {
-    "release": ("the official collector: epochs:1 per stage, Adam carried across stages", _release),
-    "equal-steps": (f"{EQUAL_STEPS_EPOCHS} epochs of D0 in optimiser steps on every stage, fresh Adam per stage",
-                    _equal_steps),
-}
-
-
-def apply_protocol(cfg: ForgetConfig, name: str) -> ForgetConfig:
-    """``cfg`` with the protocol's settings (resolved for its dataset and D0 size) and ``protocol=name``."""
-    from know_core.engine.forgetting import resolved_batch_size, source_split
+def _d0_and_batch(cfg: ForgetConfig) -> tuple[int, int]:
+    """|D0| and the batch size of ``cfg``'s data: the one part of a protocol that loads the dataset."""
     from know_core.data import load_dataset
+    from know_core.engine.forgetting import resolved_batch_size, source_split
 
-    if name not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {name!r}; available: {', '.join(PROTOCOLS)}")
     for part, key, what in (("", "seed", "an integer"), ("", "d0_fraction", "a number"),
                             ("pretrain.", "val_fraction", "a number"), ("optim.", "batch_size", "an integer")):
         section = getattr(cfg, part[:-1]) if part else cfg
-        if getattr(section, key) is not None:  # what the protocol reads; the config is validated at the boundary
+        if getattr(section, key) is not None:  # what the split reads; the config is validated at the boundary
             check_range(section, key, what, section=part)
     ds = load_dataset(cfg.dataset, cfg.data_root)
-    d0 = source_split(ds, cfg).n0
-    out = PROTOCOLS[name][1](cfg, d0, resolved_batch_size(cfg, ds))
-    return dataclasses.replace(out, protocol=name)
+    return source_split(ds, cfg).n0, resolved_batch_size(cfg, ds)
+
+
+RELEASE = Protocol("release", "the official collector: epochs:1 per stage, Adam carried across stages",
+                   carry_optimizer=True, budget=StageBudget("epochs", 1))
+EQUAL_STEPS = Protocol("equal-steps", f"{EQUAL_STEPS_EPOCHS} epochs of D0 in optimiser steps on every stage, fresh "
+                                      "Adam per stage", carry_optimizer=False, d0_epochs=EQUAL_STEPS_EPOCHS)
+PROTOCOLS: dict[str, tuple[str, Protocol]] = {p.name: (p.help, p) for p in (RELEASE, EQUAL_STEPS)}  # name: (help, …)
+
+
+def apply_protocol(cfg: ForgetConfig, name: str) -> ForgetConfig:
+    """``cfg`` with the protocol's settings (resolved for its dataset and D0 size where they depend on them) and
+    ``protocol=name``."""
+    if name not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {name!r}; available: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name][1].apply(cfg)
 
 
 def describe(cfg: ForgetConfig) -> str:

@@ -1,6 +1,6 @@
 """The executor seam: independent units of work run inline, in a local process pool, or on Ray — same results.
 
-A :class:`Unit` is (task kind, validated config as JSON data, output location); running it leaves a finished artifact
+A :class:`Unit` is (task kind, validated config, output location); running it leaves a finished artifact
 there (a seed's record in an experiment run, a trajectory file of the meta-dataset). Every executor skips units whose
 artifact is already there (resume), drops pending units and stops running ones on cancel, retries a unit once when
 its worker process crashes and otherwise reports each unit's error. ``ray`` is imported only when that executor is

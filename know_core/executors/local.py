@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .base import Executor, Listener, Outcome, failure
-from .tasks import Unit, request_cancel, run_unit
+from .tasks import Unit, portable, request_cancel, run_unit
 
 RETRIES = 1  # a unit whose worker crashed runs once more
 
@@ -87,7 +87,7 @@ class LocalExecutor(Executor):
         try:
             for unit in queue:
                 attempts[unit.key] += 1
-                futures[pool.submit(run_unit, unit)] = unit
+                futures[pool.submit(run_unit, portable(unit))] = unit
             running: set[str] = set()
             pending = set(futures)
             cancelled = False

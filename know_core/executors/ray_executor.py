@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from know_core.common.errors import ConfigError
 from .base import Executor, Listener, Outcome, failure
-from .tasks import Unit, request_cancel
+from .tasks import Unit, portable, request_cancel
 
 CONNECT_TIMEOUT_S = 8.0
 RETRIES = 1
@@ -74,7 +74,7 @@ class RayExecutor(Executor):
 
     def _run(self, units: list[Unit], notify: Listener, should_stop: Callable[[], bool]) -> list[Outcome]:
         ray = self.ray
-        refs = {self._remote.remote(u.to_dict()): u for u in units}
+        refs = {self._remote.remote(portable(u).to_dict()): u for u in units}
         for u in units:
             notify(u.key, "running", None)  # Ray schedules them; the cluster decides which run at once
         pending, out, cancelled = list(refs), [], False

@@ -2,14 +2,16 @@
 module that defines it (the experiment layer, the metatrain package, the ``probe`` self-check), and a unit carries that
 module's name so a worker process can import it.
 
-A task kind is two functions over JSON data: ``run(payload, out, hooks) -> record`` (does the work, writes its
+A task kind is two functions over a payload: ``run(payload, out, hooks) -> record`` (does the work, writes its
 artifact under ``out`` atomically, returns a small JSON record) and ``done(payload, out) -> bool`` (is the artifact
-already there, from the same config). Both run wherever the executor puts them, so they take plain data and re-check
-it: a worker is a boundary.
+already there, from the same config). A payload made in this process may hold a typed config, taken as it is; an
+executor that runs the unit in another process sends it through :func:`portable` (the config as JSON text), and the
+task there reads it back and checks it: a worker is a boundary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -92,3 +94,13 @@ def run_unit(unit: Unit, hooks: Hooks | None = None) -> dict[str, Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     record = spec.run(unit.payload, unit.out, hooks) or {}
     return {**record, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+
+
+def portable(unit: Unit) -> Unit:
+    """``unit`` as it crosses to another process: an object in its payload that knows its JSON form (a typed config
+    made in this process has ``to_json``) goes as that text, which the task reads back and validates (a worker is a
+    boundary). Executors know no configs: any payload value with ``to_json`` travels this way."""
+    if not any(hasattr(v, "to_json") for v in unit.payload.values()):
+        return unit
+    payload = {k: v.to_json() if hasattr(v, "to_json") else v for k, v in unit.payload.items()}
+    return dataclasses.replace(unit, payload=payload)

@@ -16,7 +16,7 @@ import re
 from statistics import mean, stdev
 from typing import Any
 
-from know_core.engine.config import ForgetConfig, from_dict
+from know_core.engine.config import ForgetConfig, from_dict, scale_of_steps, steps_of_scale
 from know_core.common.errors import KnowError
 from know_core.engine.measure import ForgettingReport
 from know_core.experiment.methods import method_order
@@ -39,11 +39,6 @@ def protocol_line(config: Any) -> str:
         return f"protocol unknown (the run's config cannot be read: {exc})"
 
 
-def steps_of(scale: float, r: float) -> int:
-    """k with scale = (1/r)^k."""
-    return int(round(math.log(scale) / math.log(1 / r)))
-
-
 def scale_label(scale: float) -> str:
     """×8, ×1/2, ×1/9 …: data relative to |D0|."""
     if scale >= 1 or scale <= 0:
@@ -56,8 +51,8 @@ def scale_ticks(r: float, stages: int = 1, max_scale: float = 1.0) -> tuple[list
     """Tick values r^(S−1) … r, 1, 1/r … up to ``max_scale`` (log axis of data ÷ |D0|) and their labels."""
     vals = [r ** s for s in range(stages - 1, 0, -1)] + [1.0]
     k = 1
-    while (1 / r) ** k <= max_scale * (1 + 1e-9):
-        vals.append((1 / r) ** k)
+    while scale_of_steps(k, r) <= max_scale * (1 + 1e-9):
+        vals.append(scale_of_steps(k, r))
         k += 1
     return vals, [scale_label(v) for v in vals]
 
@@ -74,7 +69,7 @@ def film_frames(stages: int, scales: list[float], r: float) -> list[dict[str, An
     the run's largest scale. ``label`` is the slider's text for the frame."""
     frames = [{"label": f"stage {stages - n}", "shown": n, "k": 0, "scale": 1.0} for n in range(1, stages + 1)]
     for scale in sorted({float(s) for s in scales if s > 1}):
-        frames.append({"label": scale_label(scale), "shown": stages, "k": steps_of(scale, r), "scale": scale})
+        frames.append({"label": scale_label(scale), "shown": stages, "k": steps_of_scale(scale, r), "scale": scale})
     return frames
 
 
@@ -123,7 +118,7 @@ def film_panel(entry: dict[str, Any], r: float) -> dict[str, Any]:
         for i, acc in enumerate(data.get("source_acc") or []):
             k = i + 1
             out.append({"stage": sign * k, "size": _at(data.get("sizes"), i),
-                        "scale": (1 / r) ** k if sign < 0 else 1.0, "source_acc": acc,
+                        "scale": scale_of_steps(k, r) if sign < 0 else 1.0, "source_acc": acc,
                         "source_loss": _at(data.get("source_loss"), i)})
         return out
 
@@ -155,7 +150,7 @@ def continuation_scores(sw, r: float, layer: str | None = None) -> list[dict[str
     for scale in sorted(sw.warm):
         truth = flatten(sw.warm[scale], params).double()
         candidates = {m: by[scale] for m, by in predicted(sw).items() if scale in by}
-        k = steps_of(scale, r)
+        k = steps_of_scale(scale, r)
         if k <= len(sw.control):
             candidates["control"] = sw.control[k - 1]
         for method, state in candidates.items():

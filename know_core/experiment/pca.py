@@ -6,12 +6,12 @@ so distances in the picture compare like with like. This module returns plain ar
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from know_core.engine.config import steps_of_scale
 from know_core.experiment.seedweights import SeedWeights, predicted, selected_params
 from know_core.engine.windows import flatten
 
@@ -44,7 +44,7 @@ def weight_points(sw: SeedWeights, r: float) -> list[dict[str, Any]]:
                        "source_acc": _accuracy(rows, "oracle", scale), "label": f"oracle ×{scale:g}"})
     warm_acc = (sw.info.get("warm") or {}).get("source_acc", [])
     for scale in sorted(sw.warm):
-        k = round(math.log(scale) / math.log(1 / r))
+        k = steps_of_scale(scale, r)
         acc = warm_acc[k - 1] if 0 < k <= len(warm_acc) else _accuracy(rows, "oracle-warm", scale)
         points.append({"kind": "warm", "method": "oracle-warm", "stage": -k, "scale": scale,
                        "data_size": round(n0 * scale) if n0 else None, "source_acc": acc,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from safetensors.torch import save_file
 
 from know_core.engine.batched import run_seeds
-from know_core.engine.config import to_dict
+from know_core.engine.config import from_json, to_dict
 from know_core.executors.tasks import task
 from know_core.store.schemas import check_config
 from know_core.data import load_dataset
@@ -156,8 +156,9 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | No
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    trust(cfg)  # validated at the boundary: units in this process take it as it is
-    units = [Unit(f"seed-{s}", "experiment-seed", {"config": to_dict(cfg), "seed": s}, str(out)) for s in cfg.seeds]
+    # The typed config: units in this process take it as it is (validated at the boundary); an executor that runs
+    # them elsewhere sends it as JSON, checked there (executors.tasks.portable).
+    units = [Unit(f"seed-{s}", "experiment-seed", {"config": cfg, "seed": s}, str(out)) for s in cfg.seeds]
     executor = executor or InlineExecutor(hooks, raise_errors=True)
     outcomes = executor.execute(units, should_stop=(hooks or Hooks()).should_stop)
     raise_first_failure(outcomes)
@@ -218,22 +219,12 @@ def seal_experiment(store: RunStore, run_id: str, cfg: "ExperimentConfig", resul
 
 
 # The task kinds an executor runs for an experiment: one seed, or several seeds batched.
-_TRUSTED: dict[str, object] = {}  # experiment configs this process has already validated, by canonical JSON
-
-
-def trust(cfg) -> None:
-    """Mark a validated experiment config as such, so units of it running in this process do not check it again
-    (a config is validated once per boundary it crosses; another process is another boundary)."""
-    if len(_TRUSTED) > 1024:
-        _TRUSTED.clear()
-    _TRUSTED[json.dumps(to_dict(cfg), sort_keys=True)] = cfg
-
-
-def _experiment(payload: dict):
-    key = json.dumps(payload["config"], sort_keys=True)
-    if key not in _TRUSTED:
-        _TRUSTED[key] = check_config(payload["config"], "experiment", "unit config")
-    return _TRUSTED[key]
+def _experiment(payload: dict) -> ExperimentConfig:
+    """The unit's experiment config: as it is when the unit was made in this process (validated at the boundary it
+    came in by), else the JSON text :func:`~know_core.executors.tasks.portable` sent, read back and validated once
+    by :func:`~know_core.engine.config.from_json` (another process is another boundary)."""
+    cfg = payload["config"]
+    return cfg if isinstance(cfg, ExperimentConfig) else from_json(ExperimentConfig, cfg, "unit config")
 
 
 def _seed_done(payload: dict, out: str) -> bool:

@@ -6,7 +6,6 @@ the resolved config is saved with the results.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -16,6 +15,7 @@ from know_core.engine.config import (
     PretrainConfig,
     check_int_at_least,
     from_dict,
+    to_json,
     with_overrides,
 )
 from know_core.data.rotated import held_out_domains
@@ -60,13 +60,12 @@ class ExperimentConfig:
     phases: list[str] = field(default_factory=lambda: list(PHASES))  # what each seed measures (a sweep's --what)
 
     def steps_for(self, scale: float) -> int:
-        """k such that scale = (1/r)^k; scales that are not such powers are refused."""
-        finite = isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 1
-        k = math.log(scale) / math.log(1 / self.source.r) if finite else math.nan
-        if not finite or abs(k - round(k)) > 1e-6:
-            raise ConfigError(f"scale {scale:g} is not a power of 1/r = {1 / self.source.r:g} "
-                              f"(valid: {', '.join(f'{(1 / self.source.r) ** j:g}' for j in range(1, 4))}, …)")
-        return int(round(k))
+        """k such that scale = (1/r)^k (:meth:`ForgetConfig.steps_of`); scales that are not such powers are refused."""
+        return self.source.steps_of(scale)
+
+    def to_json(self) -> str:
+        """This config as the canonical JSON text in which it crosses to another process."""
+        return to_json(self)
 
     def validate(self) -> None:
         self.source.validate()

@@ -18,9 +18,8 @@ from typing import Any, Callable
 import torch
 
 from know_core.engine.config import to_dict
-from know_core.common.errors import Cancelled, ConfigError, KnowError, RunStoreError
+from know_core.common.errors import Cancelled, KnowError, RunStoreError
 from ..executors import Executor, Outcome, Unit
-from know_core.experiment.pipeline import trust
 from know_core.common.fsio import write_json
 from know_core.store.runstore import RunStore
 from .spec import Cell, SweepSpec
@@ -35,15 +34,7 @@ def create_sweep(store: RunStore, spec: SweepSpec, name: str | None = None) -> s
     when the sweep runs (:func:`run_sweep`), so a sweep handed to a worker owns them there."""
     from know_core.experiment.pipeline import preflight_experiment
 
-    cells = spec.cells()  # every cell checked (data, names, sizes) before anything is recorded
-    for cell in cells:
-        if cell.error is None:
-            try:
-                preflight_experiment(cell.config)
-            except KnowError as exc:
-                cell.error, cell.config = f"cell {cell.label}: {exc}", None
-    if all(c.error for c in cells):
-        raise ConfigError(cells[0].error)
+    cells = spec.cells(preflight_experiment)  # every cell checked once (values, data, names, sizes), up front
     path = store.create_in_place("sweep", {"sweep": spec.to_dict()}, name)
     state = {"format": FORMAT, "name": name or path.name, "spec": spec.to_dict(), "created": time.time(),
              "cells": [{"key": c.key, "label": c.label, "values": c.values, "notes": c.notes, "run_id": None,
@@ -94,10 +85,7 @@ class _Driver:
         self.path = store.root / sweep_id
         self.state = read_sweep(store, sweep_id)
         self.spec = SweepSpec.from_dict(self.state["spec"])
-        self.cells = {c.key: c for c in self.spec.cells()}
-        for cell in self.cells.values():
-            if cell.config is not None:
-                trust(cell.config)  # checked by spec.cells(): inline units take them as they are
+        self.cells = {c.key: c for c in self.spec.cells()}  # checked here, once: the units carry them typed
         self.progress = progress or (lambda counts: None)
         self._written, self._dirty = 0.0, False
 
@@ -126,7 +114,7 @@ class _Driver:
     def _cell_units(self, entry: dict[str, Any], cell: Cell, seeds: list[int], out: str) -> list[Unit]:
         """One unit per seed, or — where :func:`~know_core.engine.batched.batchable` allows and ``batch`` is on — one unit
         recording all the cell's seeds as one stacked model; ``entry["batched"]`` says which and why."""
-        config, cancel = to_dict(cell.config), str(self.path / CANCEL)
+        config, cancel = cell.config, str(self.path / CANCEL)  # typed; sent as JSON to other processes
         if self.batch and len(seeds) > 1:
             from know_core.engine.batched import batchable
 

@@ -12,10 +12,10 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from know_core.engine.config import from_dict, to_dict, with_overrides
-from know_core.common.errors import ConfigError
+from know_core.common.errors import ConfigError, KnowError
 from know_core.experiment.spec import PHASES, ExperimentConfig
 from know_core.common.fields import field_of, parse_value
 from know_core.experiment.methods import min_stages
@@ -110,16 +110,17 @@ class SweepSpec:
             raise ConfigError(f"the grid has {self.n_units} units (cells × seeds), more than {MAX_UNITS}; "
                               "add --yes to run it anyway")
 
-    def cells(self) -> list[Cell]:
-        """Every cell, validated; the ``i``-th cell's key is ``c{i:03d}`` in the order of the axes' product. A cell
-        the experiment refuses (r = 0.3 with S = 7 leaves a stage without a batch) carries its ``error`` and is left
-        out of the run; when every cell is refused, the first refusal is raised."""
+    def cells(self, check: Callable[[ExperimentConfig], None] | None = None) -> list[Cell]:
+        """Every cell, checked once by ``check`` (default: ``validate``; a new sweep's boundary passes the
+        experiment's whole preflight); the ``i``-th cell's key is ``c{i:03d}`` in the order of the axes' product. A
+        cell the experiment refuses (r = 0.3 with S = 7 leaves a stage without a batch) carries its ``error`` and is
+        left out of the run; when every cell is refused, the first refusal is raised."""
         keys = [k for k, _ in self.axes]
         out = []
         for i, combo in enumerate(itertools.product(*(v for _, v in self.axes))):
             values = dict(zip(keys, combo))
             try:
-                out.append(_cell(f"c{i:03d}", values, self))
+                out.append(_cell(f"c{i:03d}", values, self, check or ExperimentConfig.validate))
             except ConfigError as exc:
                 out.append(Cell(f"c{i:03d}", values, None, error=str(exc)))
         if all(c.error for c in out):
@@ -139,7 +140,7 @@ class SweepSpec:
             raise ConfigError(f"not a sweep spec ({exc})") from None
 
 
-def _cell(key: str, values: dict[str, Any], spec: SweepSpec) -> Cell:
+def _cell(key: str, values: dict[str, Any], spec: SweepSpec, check: Callable[[ExperimentConfig], None]) -> Cell:
     """The config of one cell: the base with the axis values, the sweep's seeds and phases, then adapted where the
     axes make the base's choices impossible (scales that are not powers of the new 1/r, methods whose window is
     longer than the film, warm oracles nobody asked for) — each adaptation noted."""
@@ -151,8 +152,7 @@ def _cell(key: str, values: dict[str, Any], spec: SweepSpec) -> Cell:
     cfg = replace(cfg, seeds=list(spec.seeds), phases=list(spec.what))
     notes = []
     if "scales" not in values and not _powers(cfg):
-        q = 1 / cfg.source.r
-        cfg.scales = [q ** k for k in range(1, 4) if k <= MAX_STEPS]
+        cfg.scales = [cfg.source.scale_of(k) for k in range(1, 4) if k <= MAX_STEPS]
         notes.append("scales set to " + ", ".join(f"×{s:.3g}" for s in cfg.scales) + " (powers of 1/r)")
     too_short = [m for m in cfg.methods if cfg.source.stages < min_stages(m)]
     if too_short and "methods" not in values and len(too_short) < len(cfg.methods):
@@ -163,8 +163,8 @@ def _cell(key: str, values: dict[str, Any], spec: SweepSpec) -> Cell:
         cfg.source = replace(cfg.source, warm="off")
         notes.append("no warm oracles (retrodiction not measured)")
     try:
-        cfg.validate()
-    except ConfigError as exc:
+        check(cfg)
+    except KnowError as exc:
         raise ConfigError(f"cell {label}: {exc}") from None
     return Cell(key, values, cfg, notes)
 

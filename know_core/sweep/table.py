@@ -11,12 +11,12 @@ and the cost columns ``cost_<phase>_s`` (wall seconds per phase of the seed, ``c
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from know_core.engine.config import steps_of_scale
 from know_core.common.fsio import atomic_write
 from know_core.store.loaders import Damaged, read_json
 from know_core.store.runstore import RunStore
@@ -34,7 +34,7 @@ def cell_rows(results: dict[str, Any], base: dict[str, Any]) -> list[dict[str, A
     def row(seed: int, method: str, scale: float | None) -> dict[str, Any]:
         rows = by_seed.setdefault(seed, {})
         if (method, scale) not in rows:
-            k = None if scale is None or scale <= 1 else round(math.log(scale) / math.log(1 / r))
+            k = None if scale is None or scale <= 1 else steps_of_scale(scale, r)
             rows[(method, scale)] = {**base, "seed": seed, "method": method, "scale": scale, "k": k}
         return rows[(method, scale)]
 
