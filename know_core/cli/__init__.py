@@ -74,8 +74,8 @@ def executor_args(parser: argparse.ArgumentParser, default: str = "local", worke
     """``--executor``, ``--workers`` and ``--ray-address``: where units of work run (see know_core.executors)."""
     from ..executors import EXECUTORS
 
-    parser.add_argument("--executor", default=default, choices=list(EXECUTORS),
-                        help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()) + f" (default {default})")
+    parser.add_argument("--executor", default=default, choices=EXECUTORS.names(),
+                        help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.helps().items()) + f" (default {default})")
     parser.add_argument("--workers", type=int, default=workers,
                         help=f"worker processes / Ray CPUs (default {workers or 'the cores'})")
     parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",

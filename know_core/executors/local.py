@@ -16,7 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
 
-from .base import Executor, Listener, Outcome, failure
+from ..registry import Entry
+from .base import EXECUTORS, Executor, Listener, Outcome, failure
 from .tasks import Unit, request_cancel, run_unit
 
 RETRIES = 1  # a unit whose worker crashed runs once more
@@ -136,3 +137,7 @@ class LocalExecutor(Executor):
             return Outcome(unit.key, "failed", f"its worker process crashed twice ({exc})", attempt)
         except BaseException as exc:  # noqa: BLE001 — the unit's own error, reported as its outcome
             return failure(unit.key, exc, attempt)
+
+
+EXECUTORS.add(Entry("local", lambda workers, ray_address: LocalExecutor(workers), order=1,
+                    help="a pool of worker processes on this machine, one thread each (the default)"))
