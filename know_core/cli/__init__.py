@@ -8,23 +8,24 @@ Each command is a small function over the engine; progress goes to a tqdm bar on
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from typing import Callable
 
 from ..errors import Cancelled, KnowError
+from ..registry import Entry, Registry, discover
 from ..store import DEFAULT_RUNS_DIR
 from ..train import Hooks, ProgressEvent
 
-COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+COMMANDS = Registry("command", KnowError)  # filled by this package's modules on import (discover, in build_parser)
 
 
-def command(name: str):
-    """Register ``fn(subparsers)`` that adds the parser for ``name`` and sets its ``func``."""
+def command(name: str, help_text: str, order: int = 100, threaded: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``fn(parser)``, which adds the arguments of command ``name`` to its parser and sets its ``func``.
+    ``threaded``: it trains or predicts in this process, so the free cores are claimed before it runs."""
 
-    def wrap(fn):
-        COMMANDS[name] = fn
+    def wrap(fn: Callable[[argparse.ArgumentParser], None]) -> Callable:
+        COMMANDS.add(Entry(name, fn, name, help_text, order=order, extra={"threaded": threaded}))
         return fn
 
     return wrap
@@ -91,19 +92,14 @@ def make_executor_from(args: argparse.Namespace, hooks: Hooks | None = None):
     return make_executor(args.executor, args.workers, args.ray_address)
 
 
-THREADED = ("demo", "forget", "predict", "backtest", "collect", "metatrain")  # they train or predict in this process
-SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo", "sweep")  # each registers its commands with @command on import
-
-
 def build_parser() -> argparse.ArgumentParser:
-    for module in SUBMODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    discover(__name__, __path__)  # each module of this package registers its commands with @command: one file each
     prog = "know" if os.path.basename(sys.argv[0]) == "know" else "python -m know_core"  # as the user typed it
     parser = argparse.ArgumentParser(prog=prog,
                                      description="KNOW Explorer: structured forgetting and weight retrodiction.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS.values():
-        add(sub)
+    for entry in COMMANDS.entries():
+        entry.factory(sub.add_parser(entry.name, help=entry.help))
     return parser
 
 
@@ -113,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..fsio import write_failure
 
     args = build_parser().parse_args(argv)
-    if args.command in THREADED:
+    if COMMANDS.get(args.command).trait("threaded"):
         from ..threads import apply_threads
 
         try:
