@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from know_core.api import SHRINK_PREFIX, aggregate, method_colour, predicted_methods
 from know_core.api import fmt
-from pages._figures import legend_below
+from screens._figures import legend_below
 
 PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official
 

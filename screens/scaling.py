@@ -1,5 +1,5 @@
 """Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds; then what
-KNOW costs beside what it gains (:mod:`pages._cost`)."""
+KNOW costs beside what it gains (:mod:`screens._cost`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import streamlit as st
 
 from know_core.api import (aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
                            predicted_methods, protocol_line)
-from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
-                           scale_axis, show_figure, sync_url)
-from pages._common import md
-from pages._cost import cost_section
-from pages._domains import pick_domain
-from pages._presentation import prose
+from screens._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
+                             scale_axis, show_figure, sync_url)
+from screens._common import md
+from screens._cost import cost_section
+from screens._domains import pick_domain
+from screens._presentation import prose
+
+PAGE = {"title": "Scaling", "icon": ":material/trending_up:", "order": 40}  # read by screens._routing unrun
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")

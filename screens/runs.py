@@ -10,9 +10,11 @@ import streamlit as st
 
 from know_core.api import (KnowError, collapse_verdicts, delete, fmt, load_forget_run, protocol_line, rename, resume,
                            stored_headline)
-from pages._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
-                           sync_url, url_list, welcome)
-from pages._presentation import prose
+from screens._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
+                             sync_url, url_list, welcome)
+from screens._presentation import prose
+
+PAGE = {"title": "Runs", "icon": ":material/folder_open:", "order": 70}  # read by screens._routing unrun
 
 STATUSES = ["running", "done", "damaged", "failed", "cancelled"]
 

@@ -14,8 +14,10 @@ import torch
 from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, KnowError, available_predictors,
                            fmt, get_predictor, load_transfer, method_colour, official_known_folder, predictor_entry,
                            transfer_rows)
-from pages._common import REPO, md, show_figure
-from pages._presentation import prose
+from screens._common import REPO, md, show_figure
+from screens._presentation import prose
+
+PAGE = {"title": "KNOWN", "icon": ":material/neurology:", "order": 60}  # read by screens._routing unrun
 
 COLUMNS = ["θ₋₄ (most forgotten)", "θ₋₃", "θ₋₂", "θ₋₁", "θ0"]
 EXAMPLES = pd.DataFrame([

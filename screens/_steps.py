@@ -2,7 +2,7 @@
 same plane, and downstream accuracy. Each screen is a headline and one figure (or a note saying what the run lacks).
 
 Numbers come from the façade (``know_core.api``: ``film_panel``, ``pca_view``, ``aggregate``, the headlines); the
-film's figure is the Trajectory page's (:func:`pages._film.film_figure`). Nothing here trains or fits anything but
+film's figure is the Trajectory page's (:func:`screens._film.film_figure`). Nothing here trains or fits anything but
 drawing.
 """
 
@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 
 from know_core.api import (ExperimentResult, ForgetRun, SeedWeights, aggregate, downstream_headline, film_headline,
                            film_panel, method_colour, method_order, pca_view, retrodiction_headline)
-from pages._figures import scale_axis
-from pages._film import film_figure
+from screens._figures import scale_axis
+from screens._film import film_figure
 
 STEPS = ("film", "pca", "predictions", "warm", "downstream")
 TITLES = {"film": "The film", "pca": "The PCA picture", "predictions": "The predictions",

@@ -15,10 +15,12 @@ from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIM
                            apply_protocol, available_datasets, available_models, available_predictors,
                            available_presets, cancel, describe, domain_base, field_of, fmt, preset, reconcile,
                            resolve_experiment, run_headline, start, watch)
-from pages._common import PAGES, list_runs, load_results, runs_dir, welcome
-from pages._common import md
-from pages._live import live_panel, note_running
-from pages._presentation import prose
+from screens._common import PAGES, list_runs, load_results, runs_dir, welcome
+from screens._common import md
+from screens._live import live_panel, note_running
+from screens._presentation import prose
+
+PAGE = {"title": "Experiments", "icon": ":material/play_circle:", "order": 10}  # read by screens._routing unrun
 
 st.title("Experiments")
 prose(
