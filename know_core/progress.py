@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .experiment import ExperimentConfig
 from .fsio import write_json
+from .methods import BASELINE
 from .train import ProgressEvent
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ WRITE_EVERY_S = 0.5  # at most this often (and at each phase change)
 def expected_phases(cfg: ExperimentConfig) -> int:
     """About how many phases one seed goes through (pre-training, forgetting, oracles, one fine-tune per row)."""
     oracles = len(cfg.scales) if cfg.oracles != "off" else 0
-    predicted = [m for m in cfg.method_names if m != "naive"]
+    predicted = [m for m in cfg.method_names if m != BASELINE]
     return 2 + 2 * oracles + 2 + 2 * len(predicted) * len(cfg.scales)
 
 

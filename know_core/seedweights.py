@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .errors import KnowError, RunStoreError
+from .methods import BASELINE
 from .models import GROUPS
 from .store import Run
 
@@ -101,4 +102,4 @@ def selected_params(groups: dict[str, str], layer: str | None) -> list[str]:
 
 def predicted(sw: SeedWeights) -> dict[str, dict[float, dict[str, torch.Tensor]]]:
     """Predictions other than naive's (naive is Θ0 at every scale, already the trajectory's first point)."""
-    return {m: by for m, by in sw.predictions.items() if m != "naive"}
+    return {m: by for m, by in sw.predictions.items() if m != BASELINE}

@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import OFFICIAL, backtest_headline, collapse_verdicts, invalid_methods, method_colour, protocol_line
+from know_core.api import (BASELINE, OFFICIAL, backtest_headline, collapse_verdicts, invalid_methods, method_colour,
+                           protocol_line)
 from screens._common import (experiment_runs, finished_or_welcome, load_results, md, pick_runs, run_label,
                              show_figure, sync_url)
 from screens._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
@@ -52,7 +53,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     from screens._common import layer_backtest_rows
 
     seed = res.seeds[0]
-    methods = [m for m in res.config.methods if m != "naive"] + ([OFFICIAL] if res.config.official_known else [])
+    methods = [m for m in res.config.methods if m != BASELINE] + ([OFFICIAL] if res.config.official_known else [])
     rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res.config.official_known)
     for row in rows:
         if row.get("note"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
+from know_core.api import (BASELINE, aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
                            predicted_methods, protocol_line)
 from screens._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
                              scale_axis, show_figure, sync_url)
@@ -54,7 +54,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
             continue
         res = res.at_domain(domain)
         agg = {(a["method"], a["scale"]): a for a in aggregate(res.rows, metric)}
-        naive = agg.get(("naive", 1.0))
+        naive = agg.get((BASELINE, 1.0))
         tag = f" · {info.name}" if len(chosen) > 1 else ""
         methods = [m for m in PREDICTED if any(key[0] == m for key in agg)]
         methods += [f"{m}+dc" for m in PREDICTED if any(key[0] == f"{m}+dc" for key in agg)]

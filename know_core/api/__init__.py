@@ -4,6 +4,7 @@ list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); rea
 (``tests/test_facade.py`` enforces it)."""
 
 from ..errors import ConfigError, KnowError, RunStoreError
+from ..methods import BASELINE, missing_checkpoints
 from ..registry import Entry, Registry
 from ..store import DEFAULT_RUNS_DIR
 from .catalog import *  # noqa: F401,F403 — the façade re-exports its parts
@@ -21,5 +22,5 @@ from .sweeps import __all__ as _sweeps
 from .views import *  # noqa: F401,F403
 from .views import __all__ as _views
 
-__all__ = ["ConfigError", "DEFAULT_RUNS_DIR", "Entry", "KnowError", "Registry", "RunStoreError", *_catalog, *_control,
-           *_cost, *_headline, *_results, *_sweeps, *_views]
+__all__ = ["BASELINE", "ConfigError", "DEFAULT_RUNS_DIR", "Entry", "KnowError", "Registry", "RunStoreError",
+           "missing_checkpoints", *_catalog, *_control, *_cost, *_headline, *_results, *_sweeps, *_views]
