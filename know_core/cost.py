@@ -21,6 +21,7 @@ import math
 from statistics import mean
 from typing import Any
 
+from .legacy import all_oracles_phase
 from .ledger import phases_of
 from .methods import BASELINE, DC_SUFFIX, OFFICIAL, SHRINK_PREFIX
 from .predictors import predictor_trait
@@ -68,7 +69,7 @@ def oracle_cost(phases: dict[str, dict], scale: float) -> dict[str, Any] | None:
     """The ×``scale`` oracle's seconds: its own phase when recorded (``exact``), else every oracle's together (an
     upper bound on one; runs before the ledger). None when no oracle was trained."""
     own = phases.get(f"oracle:{scale:g}")
-    entry = own or phases.get("oracles")
+    entry = own or all_oracles_phase(phases)
     if not entry or not entry.get("wall_s"):
         return None
     return {"wall_s": entry["wall_s"], "cpu_s": entry.get("cpu_s"), "gpu_s": entry.get("gpu_s"),

@@ -37,7 +37,8 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     """Read one seed's weights (checksums verified by the store); a missing file is a RunStoreError naming it."""
     from .loaders import Damaged
     from .schemas import check_seed_record, check_states
-    from .snapshots import HEADER, legacy_seed_films, unpack
+    from .legacy import seed_films
+    from .snapshots import HEADER, unpack
 
     file = f"seeds/seed-{seed}.safetensors"
     try:
@@ -49,7 +50,7 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     oracles: dict[float, dict[str, torch.Tensor]] = {}
     warm: dict[float, dict[str, torch.Tensor]] = {}
     try:
-        films = unpack(tensors, header, file)[0] if HEADER in header else legacy_seed_films(tensors, file)
+        films = unpack(tensors, header, file)[0] if HEADER in header else seed_films(tensors, file)
         for name, states in films.items():
             kind, *rest = name.split(":")
             if kind == "pred" and len(rest) == 2:
