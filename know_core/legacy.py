@@ -39,9 +39,10 @@ def snapshot_film(tensors: dict, metadata: dict[str, str], file: str, film: str)
 
 
 def seed_films(tensors: dict, file: str) -> dict[str, list[dict]]:
-    """The films of a seed weights file written before ``know-snapshots/1`` (before commit 54d3138): ``traj/{s}/…``, ``control/{c}/…`` (c from 1) and the
-    single snapshots ``pred/{method}/{scale}/…``, ``oracle/{scale}/…``, ``warm/{scale}/…`` (as films
-    ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}``)."""
+    """The films of a seed weights file written before ``know-snapshots/1`` (before commit 54d3138):
+    ``traj/{s}/…``, ``control/{c}/…`` (c from 1) and the single snapshots ``pred/{method}/{scale}/…``,
+    ``oracle/{scale}/…``, ``warm/{scale}/…`` (as films ``pred:{method}:{scale}``, ``oracle:{scale}``,
+    ``warm:{scale}``)."""
     grouped: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     for key, t in tensors.items():
         kind, _, rest = key.partition("/")
