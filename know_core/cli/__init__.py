@@ -84,11 +84,13 @@ def executor_args(parser: argparse.ArgumentParser, default: str = "local", worke
 
 
 def make_executor_from(args: argparse.Namespace, hooks: Hooks | None = None):
-    """The executor ``args`` ask for; ``inline`` keeps ``hooks`` (progress bars, Ctrl-C)."""
-    from ..executors import InlineExecutor, make_executor
+    """The executor ``args`` ask for; one that runs in this process (``inline``: its ``in_process`` trait) keeps
+    ``hooks`` (progress bars, Ctrl-C) and lets the first error through as it is."""
+    from ..executors import EXECUTORS, make_executor
 
-    if args.executor == "inline":
-        return InlineExecutor(hooks, raise_errors=True)
+    in_process = EXECUTORS.get(args.executor).trait("in_process")
+    if in_process is not None:
+        return in_process(hooks)
     return make_executor(args.executor, args.workers, args.ray_address)
 
 

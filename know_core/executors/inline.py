@@ -55,4 +55,5 @@ def _cancel_rest(units: list[Unit], notify: Listener) -> list[Outcome]:
 
 
 EXECUTORS.add(Entry("inline", lambda workers, ray_address: InlineExecutor(), order=0,
-                    help="in this process, one unit after another (tests, debugging; the dashboard's worker)"))
+                    help="in this process, one unit after another (tests, debugging; the dashboard's worker)",
+                    extra={"in_process": lambda hooks: InlineExecutor(hooks, raise_errors=True)}))
