@@ -1,4 +1,4 @@
-"""KNOW Explorer's dashboard: a router over ``pages/``; nothing heavy happens here.
+"""KNOW Explorer's dashboard: a router over the pages in ``screens/``; nothing heavy happens here.
 
 Start it with ``bash scripts/start.sh`` (or ``streamlit run app.py``); runs are read from ``$KNOW_RUNS_DIR``
 (default ``./runs``). Experiments run in background worker processes (``know_core.jobs.worker``, launched by
@@ -10,19 +10,11 @@ import os
 
 import streamlit as st
 
-from pages._presentation import presentation_toggle
+from screens._presentation import presentation_toggle
+from screens._routing import navigation
 
 st.set_page_config(page_title="KNOW Explorer", page_icon="⏪", layout="wide")
-page = st.navigation([
-    st.Page("pages/experiments.py", title="Experiments", icon=":material/play_circle:", default=True),
-    st.Page("pages/trajectory.py", title="Trajectory", icon=":material/scatter_plot:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/scaling.py", title="Scaling", icon=":material/trending_up:"),
-    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
-    st.Page("pages/known.py", title="KNOWN", icon=":material/neurology:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
-    st.Page("pages/present.py", title="Present", icon=":material/co_present:"),
-])
+page = st.navigation(navigation())  # every page of screens/, from its PAGE entry (screens._routing)
 presentation_toggle()  # ?present=1: large type and no prose on every page, drawn on every run so it survives switches
 st.sidebar.caption("KNOW Explorer — structured forgetting and weight retrodiction "
                    "([paper](https://arxiv.org/abs/2508.05059)).")

@@ -17,9 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from screens._routing import PAGES  # noqa: E402  (every page of screens/, in sidebar order)
 from tests.browser import browser_page, streamlit_server, wait_for_app  # noqa: E402
 
-PAGES = ("experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs", "present")
 HEIGHT = "() => document.querySelector('[data-testid=stMainBlockContainer]').getBoundingClientRect().height"
 MULTI = {"compare", "scaling"}  # the pages that overlay several runs (?runs=ID1,ID2)
 

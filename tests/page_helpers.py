@@ -11,9 +11,9 @@ from conftest import REPO
 
 
 def page(monkeypatch, root: Path, name: str, **params) -> AppTest:
-    """``pages/<name>.py`` run on the runs in ``root`` with ``params`` in the URL."""
+    """``screens/<name>.py`` run on the runs in ``root`` with ``params`` in the URL."""
     monkeypatch.setenv("KNOW_RUNS_DIR", str(root))
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO / "screens" / f"{name}.py"), default_timeout=120)
     for key, value in params.items():
         at.query_params[key] = value
     return at.run()

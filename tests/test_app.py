@@ -56,7 +56,7 @@ def app(monkeypatch):
         for key, value in params.items():
             at.query_params[key] = value
         if page:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"screens/{page}.py")
         return at.run()
     return make
 

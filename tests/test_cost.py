@@ -210,7 +210,7 @@ def test_an_experiment_records_the_ledger_and_the_scaling_page_shows_the_cost(tm
 
     monkeypatch.setenv("KNOW_RUNS_DIR", str(tmp_path))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.switch_page("pages/scaling.py")
+    at.switch_page("screens/scaling.py")
     at.run()
     assert not at.exception, at.exception
     titles = [json_.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]

@@ -9,7 +9,7 @@ import pytest
 def test_figures_export_as_png():
     import plotly.graph_objects as go
 
-    from pages._common import kaleido_ready
+    from screens._common import kaleido_ready
 
     assert kaleido_ready()
     png = go.Figure(go.Scatter(y=[1, 3, 2])).to_image(format="png")

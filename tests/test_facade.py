@@ -1,4 +1,4 @@
-"""The dashboard reaches the engine through one door: every module in pages/ (and app.py) imports from know_core
+"""The dashboard reaches the engine through one door: every module in screens/ (and app.py) imports from know_core
 only ``know_core.api`` (or ``from know_core import api``). A new deep import fails here, naming the file and import."""
 
 import ast
@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 FACADE = "know_core.api"
-UI_FILES = sorted(REPO.glob("pages/*.py")) + [REPO / "app.py"]
+UI_FILES = sorted(REPO.glob("screens/*.py")) + [REPO / "app.py"]
 
 
 def engine_imports(path) -> list[tuple[int, str]]:

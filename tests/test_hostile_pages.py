@@ -41,7 +41,7 @@ def run_page(monkeypatch, root: Path, page: str, **params) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     for key, value in params.items():
         at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"screens/{page}.py")
     return at.run()
 
 
@@ -118,7 +118,7 @@ def test_an_unexpected_page_error_is_our_message_not_a_traceback(monkeypatch, tm
     monkeypatch.setenv("KNOW_RUNS_DIR", str(tmp_path))
     (tmp_path / "index.sqlite").write_bytes(b"SQLite format 3\0" + b"\xff" * 200)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.switch_page("pages/runs.py")
+    at.switch_page("screens/runs.py")
     at.run()
     assert not at.exception
     assert at.error and all("Traceback" not in e.value for e in at.error)

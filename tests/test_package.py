@@ -16,7 +16,7 @@ from know_core.predictors.keras_import import OFFICIAL_ENV, official_known_folde
 from know_core.predictors.known import DEFAULT_CHECKPOINT
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-SHIPPED = ["app.py", "pages", "know_core", "benchmarks", "docs", "scripts", "README.md", "pyproject.toml"]
+SHIPPED = ["app.py", "screens", "know_core", "benchmarks", "docs", "scripts", "README.md", "pyproject.toml"]
 
 
 def source_files(*roots: str):
@@ -65,6 +65,6 @@ def test_nothing_shipped_points_outside_the_repository(pattern):
 
 def test_no_import_path_edits():
     edit = re.compile(r"sys\.path\.(insert|append)|PYTHONPATH")
-    hits = [str(f.relative_to(REPO)) for f in source_files("tests", "benchmarks", "know_core", "pages", "app.py")
+    hits = [str(f.relative_to(REPO)) for f in source_files("tests", "benchmarks", "know_core", "screens", "app.py")
             if f != REPO / "tests" / "test_package.py" and edit.search(f.read_text())]
     assert not hits

@@ -101,7 +101,7 @@ os.environ["KNOW_RUNS_DIR"] = str(root)
 
 def page(name):
     at = AppTest.from_file(str(copy / "app.py"), default_timeout=120)
-    at.switch_page(f"pages/{name}.py")
+    at.switch_page(f"screens/{name}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -123,7 +123,7 @@ def copy(tmp_path_factory):
     """A copy of the app and its engine with the three plugin files added, and the environment that runs it."""
     root = tmp_path_factory.mktemp("repo")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("know_core", "pages", ".streamlit"):
+    for folder in ("know_core", "screens", ".streamlit"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     for name in ("app.py", "tests/experiment_helpers.py"):
         shutil.copy2(REPO / name, root / Path(name).name)

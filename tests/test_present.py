@@ -37,15 +37,14 @@ def open_page(monkeypatch, root, page: str, **params) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     for key, value in params.items():
         at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"screens/{page}.py")
     return run(at, monkeypatch)
 
 
 def run(at: AppTest, monkeypatch) -> AppTest:
-    """Run (or rerun) through app.py's router, as a real server does. AppTest starts every run in Streamlit's legacy
-    ``pages/`` mode, which pages leave only when they first import pages._common (pages/_routing.py): forgetting
-    that import makes this run route through app.py (its sidebar toggle, its CSS) rather than run the page alone."""
-    monkeypatch.delitem(sys.modules, "pages._common", raising=False)
+    """Run (or rerun) through app.py's router, as a real server does (its sidebar toggle, its CSS), with
+    screens._common imported afresh as in a new server process."""
+    monkeypatch.delitem(sys.modules, "screens._common", raising=False)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -92,7 +91,7 @@ def test_the_toggle_writes_the_url_and_survives_a_page_switch(monkeypatch, store
     run(at, monkeypatch)
     assert at.query_params["present"] == "1" and styled(at)
     del at.query_params["present"]  # a page switch in the browser drops the old page's query string
-    run(at.switch_page("pages/compare.py"), monkeypatch)
+    run(at.switch_page("screens/compare.py"), monkeypatch)
     assert at.title[0].value == "Compare"
     assert at.query_params["present"] == "1" and styled(at)
     at.toggle(key="present-mode").set_value(False)
@@ -177,7 +176,7 @@ def intro_of(page: str) -> str:
     """The first words of the paragraph a page writes through prose() right under its title."""
     import ast
 
-    tree = ast.parse((REPO / "pages" / f"{page}.py").read_text(encoding="utf-8"))
+    tree = ast.parse((REPO / "screens" / f"{page}.py").read_text(encoding="utf-8"))
     (call,) = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
                and getattr(n.value.func, "id", None) == "prose"]
     return ast.literal_eval(call.args[0])[:40]
@@ -199,7 +198,7 @@ def test_large_type_leaves_the_plot_its_height_beside_a_long_legend():
     The legend now gets rows of its own, and the plot keeps at least what a figure without legend would."""
     import plotly.graph_objects as go
 
-    from pages._figures import large_fonts, legend_below
+    from screens._figures import large_fonts, legend_below
 
     fig = legend_below(go.Figure([go.Bar(x=[1], y=[1], name=f"method {i} · run {i}") for i in range(18)]))
     fig.update_layout(height=450, margin=dict(t=60, b=120))
@@ -212,7 +211,7 @@ def test_large_type_leaves_the_plot_its_height_beside_a_long_legend():
 def test_large_type_wraps_a_long_figure_title():
     import plotly.graph_objects as go
 
-    from pages._figures import TITLE_CHARS, large_fonts
+    from screens._figures import TITLE_CHARS, large_fonts
 
     title = "Target accuracy after fine-tuning: each predictor beside its shrinkage control"
     fig = large_fonts(go.Figure(layout=dict(title=title, margin=dict(t=60))))

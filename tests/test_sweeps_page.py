@@ -28,7 +28,7 @@ def page(monkeypatch):
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
         for key, value in params.items():
             at.query_params[key] = value
-        at.switch_page("pages/sweeps.py")
+        at.switch_page("screens/sweeps.py")
         return at.run()
     return make
 

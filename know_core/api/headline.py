@@ -14,12 +14,12 @@ from statistics import mean
 from types import SimpleNamespace
 from typing import Any, Iterable
 
-from know_core.experiment.methods import SHRINK_PREFIX, base_name
+from know_core.experiment.methods import BASELINE, SHRINK_PREFIX, base_name
 from know_core.experiment.methods import label as method_label
 from know_core.experiment.panels import retrodiction_summary
 from .fmt import interval, num, pvalue, scale, signed
 
-NOT_PREDICTORS = ("naive", "scratch", "oracle", "oracle-warm", "control")
+NOT_PREDICTORS = (BASELINE, "scratch", "oracle", "oracle-warm", "control")
 
 
 def _name(method: str) -> str:
@@ -149,7 +149,7 @@ def downstream_headline(res: Any) -> str:
         if refs:
             text += f"; {what.format(scale(refs[-1]))} gained {signed(by[(name, refs[-1])]['vs_naive']['mean'])}"
             break
-    naive, scratch = by.get(("naive", 1.0)), by.get(("scratch", 1.0))
+    naive, scratch = by.get((BASELINE, 1.0)), by.get(("scratch", 1.0))
     if naive and scratch and naive["mean"] <= scratch["mean"]:
         text += " — but pre-training did not beat training from scratch, so this target cannot show KNOW"
     return text + "."
@@ -160,7 +160,7 @@ def backtest_headline(res: Any) -> str:
     rows = getattr(res, "backtest", None) or []
     by: dict[str, list[float]] = {}
     for b in rows:
-        if b.get("rel_error") is not None and not b.get("layer") and b.get("method") != "naive":
+        if b.get("rel_error") is not None and not b.get("layer") and b.get("method") != BASELINE:
             by.setdefault(b["method"], []).append(float(b["rel_error"]))
     failed = sorted({b["method"] for b in rows if b.get("note")} - set(by))
     missing = f" {_and([_name(m) for m in failed])} could not be backtested (the chart says why)." if failed else ""

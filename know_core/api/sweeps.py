@@ -11,10 +11,11 @@ import pandas as pd
 from know_core.jobs import launch as jobs
 from know_core.common.errors import ConfigError
 from know_core.experiment.spec import PHASES, preset, resolve_experiment
+from know_core.experiment.methods import BASELINE
 from know_core.store.runstore import RunInfo, RunStore
 from ..sweep import SweepSpec, cancel_sweep, parse_axis, parse_seeds, read_sweep, sweep_progress
-from ..sweep.summary import METRICS, interval, with_means
 from ..sweep.state import read_table
+from ..sweep.summary import METRICS, interval, with_means
 from ..sweep.table import FILM_METRICS, sweep_table
 
 Root = str | os.PathLike
@@ -121,7 +122,7 @@ def sweep_headline(table: pd.DataFrame, name: str = "This sweep") -> str:
              else name]
     rows = with_means(table)
     if "warm_mean" in rows.columns:
-        rows = rows[rows["method"].notna() & ~rows["method"].isin(["naive", "control", "scratch", "oracle",
+        rows = rows[rows["method"].notna() & ~rows["method"].isin([BASELINE, "control", "scratch", "oracle",
                                                                        "oracle-warm", "(film)"])
                     & ~rows["method"].astype(str).str.startswith("shrink:") & rows["warm_mean"].notna()]
         if not rows.empty:

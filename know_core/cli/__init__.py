@@ -8,23 +8,24 @@ Each command is a small function over the engine; progress goes to a tqdm bar on
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from typing import Callable
 
 from know_core.common.errors import Cancelled, KnowError
+from know_core.common.registry import Entry, Registry, discover
 from know_core.store.runstore import DEFAULT_RUNS_DIR
-from know_core.common.hooks import Hooks, ProgressEvent
+from know_core.engine.train import Hooks, ProgressEvent
 
-COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+COMMANDS = Registry("command", KnowError)  # filled by this package's modules on import (discover, in build_parser)
 
 
-def command(name: str):
-    """Register ``fn(subparsers)`` that adds the parser for ``name`` and sets its ``func``."""
+def command(name: str, help_text: str, order: int = 100, threaded: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``fn(parser)``, which adds the arguments of command ``name`` to its parser and sets its ``func``.
+    ``threaded``: it trains or predicts in this process, so the free cores are claimed before it runs."""
 
-    def wrap(fn):
-        COMMANDS[name] = fn
+    def wrap(fn: Callable[[argparse.ArgumentParser], None]) -> Callable:
+        COMMANDS.add(Entry(name, fn, name, help_text, order=order, extra={"threaded": threaded}))
         return fn
 
     return wrap
@@ -74,8 +75,8 @@ def executor_args(parser: argparse.ArgumentParser, default: str = "local", worke
     """``--executor``, ``--workers`` and ``--ray-address``: where units of work run (see know_core.executors)."""
     from ..executors import EXECUTORS
 
-    parser.add_argument("--executor", default=default, choices=list(EXECUTORS),
-                        help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()) + f" (default {default})")
+    parser.add_argument("--executor", default=default, choices=EXECUTORS.names(),
+                        help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.helps().items()) + f" (default {default})")
     parser.add_argument("--workers", type=int, default=workers,
                         help=f"worker processes / Ray CPUs (default {workers or 'the cores'})")
     parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
@@ -83,27 +84,24 @@ def executor_args(parser: argparse.ArgumentParser, default: str = "local", worke
 
 
 def make_executor_from(args: argparse.Namespace, hooks: Hooks | None = None):
-    """The executor ``args`` ask for; ``inline`` keeps ``hooks`` (progress bars, Ctrl-C)."""
-    from ..executors import InlineExecutor, make_executor
+    """The executor ``args`` ask for; one that runs in this process (``inline``: its ``in_process`` trait) keeps
+    ``hooks`` (progress bars, Ctrl-C) and lets the first error through as it is."""
+    from ..executors import EXECUTORS, make_executor
 
-    if args.executor == "inline":
-        return InlineExecutor(hooks, raise_errors=True)
+    in_process = EXECUTORS.get(args.executor).trait("in_process")
+    if in_process is not None:
+        return in_process(hooks)
     return make_executor(args.executor, args.workers, args.ray_address)
 
 
-THREADED = ("demo", "forget", "predict", "backtest", "collect", "metatrain")  # they train or predict in this process
-SUBMODULES = ("forget", "runs", "predict", "metatrain", "demo", "sweep")  # each registers its commands with @command on import
-
-
 def build_parser() -> argparse.ArgumentParser:
-    for module in SUBMODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    discover(__name__, __path__)  # each module of this package registers its commands with @command: one file each
     prog = "know" if os.path.basename(sys.argv[0]) == "know" else "python -m know_core"  # as the user typed it
     parser = argparse.ArgumentParser(prog=prog,
                                      description="KNOW Explorer: structured forgetting and weight retrodiction.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS.values():
-        add(sub)
+    for entry in COMMANDS.entries():
+        entry.factory(sub.add_parser(entry.name, help=entry.help))
     return parser
 
 
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from know_core.common.fsio import write_failure
 
     args = build_parser().parse_args(argv)
-    if args.command in THREADED:
+    if COMMANDS.get(args.command).trait("threaded"):
         from know_core.common.threads import apply_threads
 
         try:

@@ -20,9 +20,9 @@ from .config_args import add_field_flags, add_protocol_args, add_set_arg, overri
 from .checks import check_demo
 
 
-@command("demo")
-def _demo_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="pre-train → forget → predict ×2/×4/×8 → fine-tune on a target → evaluate")
+@command("demo", "pre-train → forget → predict ×2/×4/×8 → fine-tune on a target → evaluate", order=50,
+         threaded=True)
+def _demo_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help=f"one of: {', '.join(available_presets())} (default quick)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", help="folder for results.json (finished seeds are resumed from it)")
@@ -105,10 +105,9 @@ def _background(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
     return 0
 
 
-@command("report")
-def _report_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="print the summary of a demo's results.json or of a sweep folder (text or "
-                                      "Markdown), its cost ledger (--cost), or the transfer report (--transfer)")
+@command("report", "print the summary of a demo's results.json or of a sweep folder (text or Markdown), its cost "
+                   "ledger (--cost), or the transfer report (--transfer)", order=51)
+def _report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", nargs="?", default=None, help="path to results.json, or a sweep's folder (runs/SWEEP_ID)")
     p.add_argument("--markdown", action="store_true", help="a Markdown table, e.g. for the README")
     p.add_argument("--cost", action="store_true",

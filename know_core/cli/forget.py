@@ -18,10 +18,10 @@ FLAGS = ("r", "stages", "seed", "optim.batch_size", "optim.lr", "forget_lr", "pr
          "pretrain.patience", "d0_fraction", "balanced", "device", "data_root")  # generated from the fields' metadata
 
 
-@command("forget")
-def _forget_parser(sub: argparse._SubParsersAction) -> None:
+@command("forget", "pre-train Θ0 and record a structured-forgetting trajectory as a new run", order=10,
+         threaded=True)
+def _forget_parser(ps: argparse.ArgumentParser) -> None:
     d = ForgetConfig()
-    ps = sub.add_parser("forget", help="pre-train Θ0 and record a structured-forgetting trajectory as a new run")
     ps.add_argument("--dataset", dest="set:dataset", metavar="DATASET",
                     help=f"one of: {', '.join(available_datasets())} (default {d.dataset})")
     ps.add_argument("--model", dest="set:model", metavar="MODEL",

@@ -22,11 +22,10 @@ from know_core.common.errors import KnowError
 from . import checks, command, executor_args
 
 
-@command("collect")
-def _collect_parser(sub: argparse._SubParsersAction) -> None:
+@command("collect", "record forgetting trajectories for meta-training KNOWN (resumable)", order=40,
+         threaded=True)
+def _collect_parser(p: argparse.ArgumentParser) -> None:
     from know_core.metatrain.plan import GRIDS
-
-    p = sub.add_parser("collect", help="record forgetting trajectories for meta-training KNOWN (resumable)")
     p.add_argument("--out", default=None, help="collection folder (one .safetensors per finished job)")
     p.add_argument("--grid", default="default", help=f"job grid: {', '.join(GRIDS)} (default: default)")
     p.add_argument("--jobs", type=int, default=None, help="only the first N jobs of the grid")
@@ -87,13 +86,12 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("metatrain")
-def _metatrain_parser(sub: argparse._SubParsersAction) -> None:
+@command("metatrain", "train one KNOWN per group on a collected meta-dataset", order=41, threaded=True)
+def _metatrain_parser(p: argparse.ArgumentParser) -> None:
     from ..metatrain.training import Recipe
     from ..predictors.known import DEFAULT_CHECKPOINT
 
     r = Recipe()
-    p = sub.add_parser("metatrain", help="train one KNOWN per group on a collected meta-dataset")
     p.add_argument("--data", required=True, help="collection folder made by `collect`")
     p.add_argument("--out", default=str(DEFAULT_CHECKPOINT),
                    help="checkpoint path; the card goes beside it as .json (default: the shipped default)")

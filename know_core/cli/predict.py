@@ -63,9 +63,8 @@ def _embed_arg(parser: argparse.ArgumentParser) -> None:
                              "(default: copied from Θ0 like normalisation layers)")
 
 
-@command("predict")
-def _predict_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict Θ̂_{-1..-K} for a run and store them in it")
+@command("predict", "predict Θ̂_{-1..-K} for a run and store them in it", order=30, threaded=True)
+def _predict_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(available_predictors())}")
     p.add_argument("--steps", type=int, default=3, help=f"K: rolled steps, ×(1/r)^K virtual data (default 3, at most {MAX_STEPS})")
@@ -122,9 +121,9 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("backtest")
-def _backtest_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("backtest", help="hide Θ0 (and Θ1), predict it back from older stages, report the error")
+@command("backtest", "hide Θ0 (and Θ1), predict it back from older stages, report the error", order=31,
+         threaded=True)
+def _backtest_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--methods", default=",".join(available_predictors()),
                    help=f"comma-separated predictors among {', '.join(available_predictors())} (default: all; one "

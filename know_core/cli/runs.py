@@ -66,9 +66,8 @@ def print_sweep(store: RunStore, sweep_id: str) -> None:
         print(f"  table: {store.root / sweep_id}/results.csv (report it with: report {store.root / sweep_id})")
 
 
-@command("runs")
-def _runs_parser(sub: argparse._SubParsersAction) -> None:
-    pr = sub.add_parser("runs", help="list, inspect, delete, resume and reindex stored runs")
+@command("runs", "list, inspect, delete, resume and reindex stored runs", order=20)
+def _runs_parser(pr: argparse.ArgumentParser) -> None:
     rsub = pr.add_subparsers(dest="runs_command", required=True)
     pl = rsub.add_parser("list", help="list runs, newest first")
     pl.add_argument("--status", choices=["running", "done", "failed", "cancelled", "damaged"])

@@ -25,9 +25,8 @@ from . import command, executor_args, runs_dir_arg
 from .config_args import add_set_arg, overrides
 
 
-@command("sweep")
-def _sweep_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="run a grid of settings × seeds (resumable, cancellable) into the run store")
+@command("sweep", "run a grid of settings × seeds (resumable, cancellable) into the run store", order=60)
+def _sweep_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help=f"base experiment: {', '.join(available_presets())} "
                                                      "(default quick)")
     p.add_argument("--axis", action="append", default=[], metavar="KEY=V1,V2",

@@ -1,10 +1,14 @@
-"""Registries that carry their metadata: predictors, models, datasets and presets are each looked up here by name.
+"""Registries that carry their metadata: predictors, models, datasets, presets, executors, CLI commands and the
+dashboard's pages are each looked up here by name.
 
 An :class:`Entry` holds what every consumer needs to list a thing without knowing it: its label and help line, a
 colour for the plots (predictors), its options with type, bounds and help, and what it needs from a trajectory
 (``min_stages``). The plugin packages (``know_core.predictors``, ``know_core.models``, ``know_core.data``) call
 :func:`discover` at the end of their ``__init__``, which imports every module inside them: a new predictor, model or
 dataset is one new file whose import registers it, and the CLI, the pipeline and the pages list it from then on.
+``know_core.executors`` and ``know_core.cli`` do the same for executors and commands. What only some entries carry
+(a command that trains in this process, KNOWN's checkpoint identity and meta-training cost) sits in ``Entry.extra``,
+so callers ask the entry instead of comparing names.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -52,6 +56,11 @@ class Entry:
     options: tuple[Option, ...] = ()
     min_stages: int = 0  # stages of the forgetting film it needs (KNOWN: its 5-stage window)
     order: int = 100  # listing position; equal orders are listed by name
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)  # what only this kind or entry has
+
+    def trait(self, key: str, default: Any = None) -> Any:
+        """One of ``extra`` (a command's ``threaded``, KNOWN's ``checkpoint`` hook), or ``default``."""
+        return self.extra.get(key, default)
 
     @property
     def title(self) -> str:

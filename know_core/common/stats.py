@@ -10,6 +10,8 @@ import math
 from collections import defaultdict
 from statistics import mean, stdev
 
+from know_core.experiment.methods import BASELINE
+
 
 def t_quantile(n: int) -> float:
     """Student's t quantile of a two-sided 95 % interval from ``n`` values (n − 1 degrees of freedom)."""
@@ -82,14 +84,14 @@ def summarise_rows(rows: list[dict], metric: str = "target_acc") -> list[dict]:
 
 def _summarise(rows: list[dict], metric: str) -> list[dict]:
     table = _by_key(rows, metric)
-    naive = table.get(("naive", 1), {})
+    naive = table.get((BASELINE, 1), {})
     out = []
     for (method, scale), by_seed in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         values = list(by_seed.values())
         entry = {"method": method, "scale": scale, "metric": metric, "n": len(values), "mean": mean(values),
                  "std": stdev(values) if len(values) > 1 else 0.0}
         for name, ref in (("vs_naive", naive), ("vs_shrink", table.get((f"shrink:{method}", scale), {}))):
-            if method == "naive" or (method.startswith("shrink:") and name == "vs_shrink") or not ref:
+            if method == BASELINE or (method.startswith("shrink:") and name == "vs_shrink") or not ref:
                 continue
             diffs = [by_seed[s] - ref[s] for s in by_seed if s in ref]
             if diffs:
@@ -114,7 +116,7 @@ def verdicts(summary: list[dict], forgot: list[bool]) -> list[str]:
 def _verdicts(summary: list[dict]) -> list[str]:
     lines = []
     by = {(e["method"], e["scale"]): e for e in summary}
-    naive, scratch = by.get(("naive", 1)), by.get(("scratch", 1))
+    naive, scratch = by.get((BASELINE, 1)), by.get(("scratch", 1))
     if naive and scratch and naive["mean"] <= scratch["mean"]:
         lines.append(f"Pre-training does not beat training from scratch on the target "
                      f"(naive {naive['mean']:.4f} vs scratch {scratch['mean']:.4f}): this target cannot show KNOW.")

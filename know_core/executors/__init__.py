@@ -4,7 +4,7 @@ A :class:`Unit` is (task kind, validated config, output location); running it le
 there (a seed's record in an experiment run, a trajectory file of the meta-dataset). Every executor skips units whose
 artifact is already there (resume), drops pending units and stops running ones on cancel, retries a unit once when
 its worker process crashes and otherwise reports each unit's error. ``ray`` is imported only when that executor is
-chosen.
+chosen. Each executor is one module here that registers itself (see :mod:`.base`).
 """
 
 from .base import EXECUTORS, Executor, Outcome, make_executor, raise_first_failure
@@ -14,3 +14,7 @@ from . import probe  # noqa: F401,E402  (registers the executors' own self-check
 
 __all__ = ["EXECUTORS", "Executor", "InlineExecutor", "Outcome", "TASKS", "Unit", "make_executor",
            "raise_first_failure", "run_unit", "task"]
+
+from know_core.common.registry import discover  # noqa: E402
+
+discover(__name__, __path__)  # each executor module registers itself in EXECUTORS

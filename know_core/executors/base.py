@@ -1,4 +1,9 @@
-"""What every executor shares: skipping finished units, the outcome of a unit, and choosing an executor by name."""
+"""What every executor shares: skipping finished units, the outcome of a unit, and choosing an executor by name.
+
+Executors are a :class:`~know_core.common.registry.Registry`: each executor module of this package adds its entry (name,
+help line, ``factory(workers, ray_address)``) when imported, and the package imports them all (``discover``), so a
+new executor is one new file here; ``--executor`` lists what is registered.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from know_core.common.errors import Cancelled, ConfigError, KnowError
+from know_core.common.registry import Registry
 from .tasks import Unit, is_done
 
-EXECUTORS = {
-    "inline": "in this process, one unit after another (tests, debugging; the dashboard's worker)",
-    "local": "a pool of worker processes on this machine, one thread each (the default)",
-    "ray": "Ray Core tasks on a Ray cluster (--ray-address auto|HOST:PORT) or a local Ray instance",
-}
+EXECUTORS = Registry("executor", ConfigError)  # filled by the executor modules: inline, local, ray
 STATUSES = ("pending", "running", "done", "skipped", "failed", "cancelled")
 
 
@@ -93,20 +95,10 @@ def default_workers() -> int:
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
     """The executor called ``name`` (see :data:`EXECUTORS`); ``workers`` defaults to this machine's cores."""
-    if name not in EXECUTORS:
-        raise ConfigError(f"unknown executor {name!r}; available: {', '.join(EXECUTORS)}")
+    entry = EXECUTORS.get(name)
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-    if ray_address is not None and name != "ray":
-        raise ConfigError("--ray-address needs --executor ray")
-    if name == "inline":
-        from .inline import InlineExecutor
-
-        return InlineExecutor()
-    if name == "local":
-        from .local import LocalExecutor
-
-        return LocalExecutor(workers or default_workers())
-    from .ray_executor import RayExecutor
-
-    return RayExecutor(ray_address, workers or default_workers())
+    if ray_address is not None and entry.option("ray_address") is None:
+        takes = [e.name for e in EXECUTORS.entries() if e.option("ray_address") is not None]
+        raise ConfigError(f"--ray-address needs --executor {' or '.join(takes)}")
+    return entry.factory(workers or default_workers(), ray_address)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from know_core.common.hooks import Hooks
-from .base import Executor, Listener, Outcome, failure
+from know_core.common.registry import Entry
+from know_core.engine.train import Hooks
+from .base import EXECUTORS, Executor, Listener, Outcome, failure
 from .tasks import Unit, cancel_requested, run_unit
 
 
@@ -51,3 +52,8 @@ def _cancel_rest(units: list[Unit], notify: Listener) -> list[Outcome]:
     for o in out:
         notify(o.key, "cancelled", o)
     return out
+
+
+EXECUTORS.add(Entry("inline", lambda workers, ray_address: InlineExecutor(), order=0,
+                    help="in this process, one unit after another (tests, debugging; the dashboard's worker)",
+                    extra={"in_process": lambda hooks: InlineExecutor(hooks, raise_errors=True)}))

@@ -17,7 +17,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
 
-from .base import Executor, Listener, Outcome, failure
+from know_core.common.registry import Entry
+from .base import EXECUTORS, Executor, Listener, Outcome, failure
 from .tasks import Unit, portable, request_cancel, run_unit
 
 RETRIES = 1  # a unit whose worker crashed runs once more
@@ -137,3 +138,7 @@ class LocalExecutor(Executor):
             return Outcome(unit.key, "failed", f"its worker process crashed twice ({exc})", attempt)
         except BaseException as exc:  # noqa: BLE001 — the unit's own error, reported as its outcome
             return failure(unit.key, exc, attempt)
+
+
+EXECUTORS.add(Entry("local", lambda workers, ray_address: LocalExecutor(workers), order=1,
+                    help="a pool of worker processes on this machine, one thread each (the default)"))

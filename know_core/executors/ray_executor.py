@@ -14,7 +14,8 @@ import socket
 from typing import Any, Callable
 
 from know_core.common.errors import ConfigError
-from .base import Executor, Listener, Outcome, failure
+from know_core.common.registry import Entry, Option
+from .base import EXECUTORS, Executor, Listener, Outcome, failure
 from .tasks import Unit, portable, request_cancel
 
 CONNECT_TIMEOUT_S = 8.0
@@ -120,3 +121,8 @@ def _cause(exc: BaseException, ray: Any) -> BaseException:
 
 def _is_cancel(exc: BaseException, ray: Any) -> bool:
     return isinstance(exc, ray.exceptions.TaskCancelledError)
+
+
+EXECUTORS.add(Entry("ray", lambda workers, ray_address: RayExecutor(ray_address, workers), order=2,
+                    help="Ray Core tasks on a Ray cluster (--ray-address auto|HOST:PORT) or a local Ray instance",
+                    options=(Option("ray_address", "str", None, "auto or HOST:PORT: the cluster to join"),)))

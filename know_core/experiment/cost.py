@@ -21,8 +21,10 @@ import math
 from statistics import mean
 from typing import Any
 
+from know_core.store.legacy import all_oracles_phase
 from know_core.common.ledger import phases_of
 from know_core.experiment.methods import BASELINE, DC_SUFFIX, OFFICIAL, SHRINK_PREFIX
+from know_core.predictors import predictor_trait
 from know_core.common.stats import t_interval, t_quantile
 
 NOT_PREDICTIONS = {BASELINE, "scratch", "oracle", "oracle-warm", "control"}
@@ -55,7 +57,7 @@ def seed_overhead(phases: dict[str, dict], method: str, meta_share_s: float | No
         parts["control film"] = phases.get("control")
     wall: dict[str, float | None] = {k: (v or {}).get("wall_s") for k, v in parts.items()}
     cpu = [(v or {}).get("cpu_s") for v in parts.values()]
-    if method.removesuffix(DC_SUFFIX) == "known" and meta_share_s is not None:
+    if predictor_trait(method.removesuffix(DC_SUFFIX), "meta_trained") and meta_share_s is not None:
         wall["meta-training"] = meta_share_s
         cpu.append(None)  # the card records wall seconds only
     total = None if any(v is None for v in wall.values()) else sum(wall.values())
@@ -67,7 +69,7 @@ def oracle_cost(phases: dict[str, dict], scale: float) -> dict[str, Any] | None:
     """The ×``scale`` oracle's seconds: its own phase when recorded (``exact``), else every oracle's together (an
     upper bound on one; runs before the ledger). None when no oracle was trained."""
     own = phases.get(f"oracle:{scale:g}")
-    entry = own or phases.get("oracles")
+    entry = own or all_oracles_phase(phases)
     if not entry or not entry.get("wall_s"):
         return None
     return {"wall_s": entry["wall_s"], "cpu_s": entry.get("cpu_s"), "gpu_s": entry.get("gpu_s"),
@@ -218,7 +220,7 @@ def _notes(has_cpu: bool, has_gpu: bool, exact: bool, meta_s: float | None, uses
     if not exact:
         notes.append("The run recorded the oracles' time for all scales together, not per scale: each ×k row uses "
                      "that total, an upper bound on one oracle's cost, so its break-even is a lower bound.")
-    if any(m.removesuffix(DC_SUFFIX) == "known" for m in methods):
+    if any(predictor_trait(m.removesuffix(DC_SUFFIX), "meta_trained") for m in methods):
         if meta_s is None:
             notes.append("KNOWN's meta-training cost is unknown here (no card, or not the checkpoint this run used); "
                          "its overhead leaves it out.")

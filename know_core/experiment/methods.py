@@ -12,10 +12,16 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from know_core.predictors import Predictor, available_predictors, get_predictor, predictor_entry
+from know_core.predictors import (
+    Predictor,
+    available_predictors,
+    get_predictor,
+    predictor_entries,
+    predictor_entry,
+    predictor_trait,
+)
 
 OFFICIAL = "known-official"
-_OFFICIAL_PREDICTOR = "known"  # the predictor behind OFFICIAL, with weights=official_known
 SHRINK_PREFIX = "shrink:"
 DC_SUFFIX = "+dc"
 BASELINE = "naive"  # Θ0 itself: the ×1 row every other method is compared against
@@ -84,11 +90,22 @@ def method_order(method: str) -> tuple[int, str]:
 def min_stages(method: str) -> int:
     """Stages of the forgetting film a method's predictor needs (KNOWN: its 5-stage window)."""
     base = base_name(method)
-    return predictor_entry(_OFFICIAL_PREDICTOR if base == OFFICIAL else base).min_stages
+    return predictor_entry(official_predictor() if base == OFFICIAL else base).min_stages
+
+
+def official_predictor() -> str:
+    """The predictor behind ``known-official`` (with ``weights=official_known``): the one whose entry says so."""
+    return next(e.name for e in predictor_entries() if e.trait("official_weights"))
+
+
+def missing_checkpoints(methods) -> list[str]:
+    """The chosen predictors whose default checkpoint file is not there yet (their rows will be invalid)."""
+    return [m for m in methods if predictor_trait(m, "checkpoint") is not None
+            and not predictor_trait(m, "checkpoint")().is_file()]
 
 
 def make_predictor(method: str, official_known: str | None = None) -> Predictor:
     """The predictor behind a method name (without variant suffix); ``known-official`` reads ``official_known``."""
     if method == OFFICIAL:
-        return get_predictor(_OFFICIAL_PREDICTOR, weights=official_known)
+        return get_predictor(official_predictor(), weights=official_known)
     return get_predictor(method)

@@ -74,6 +74,7 @@ def _preflight(cfg: ExperimentConfig) -> None:
 
 def _check_official(path: str) -> None:
     """An official KNOWN folder holding the three .h5 files, readable as KNOWN networks."""
+    from know_core.experiment.methods import official_predictor
     from know_core.predictors import get_predictor
     from know_core.predictors.known import OFFICIAL_FILES
 
@@ -81,7 +82,7 @@ def _check_official(path: str) -> None:
     missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
     if missing:
         raise ConfigError(f"official_known {folder} lacks {', '.join(missing)}")
-    get_predictor("known", weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
+    get_predictor(official_predictor(), weights=str(folder))  # garbage or wrong-shaped .h5 files are refused here
 
 
 def _finished_seed(out: Path, seed: int) -> dict | None:
@@ -101,13 +102,18 @@ def _finished_seed(out: Path, seed: int) -> dict | None:
 def provenance(cfg: ExperimentConfig) -> dict[str, str | None]:
     """What besides the config decides the numbers: the package version and, when ``known`` runs, the SHA-256 of the
     default KNOWN checkpoint file (None when it is missing: KNOWN's rows are then invalid, with the reason)."""
-    from know_core.predictors import known_checkpoint
-
     out: dict[str, str | None] = {"version": version.__version__}
-    if "known" in cfg.methods:
-        path = known_checkpoint.DEFAULT_CHECKPOINT
-        out["known_checkpoint_sha256"] = sha256_file(path) if path.is_file() else None
+    for entry in _checkpointed(cfg.methods):
+        path = entry.trait("checkpoint")()
+        out[f"{entry.name}_checkpoint_sha256"] = sha256_file(path) if path.is_file() else None
     return out
+
+
+def _checkpointed(methods) -> list:
+    """The registry entries of the chosen predictors whose numbers depend on a checkpoint file (KNOWN)."""
+    from know_core.predictors import predictor_entries
+
+    return [e for e in predictor_entries() if e.name in methods and e.trait("checkpoint") is not None]
 
 
 def config_hash(cfg: ExperimentConfig) -> str:
@@ -191,21 +197,10 @@ def finalize_experiment(cfg: ExperimentConfig, out: str | Path, total_s: float |
         "timings": {"total_s": total_s,
                     "per_seed": [{"seed": s["seed"], **s["timings"], "ledger": s.get("ledger")} for s in seeds]},
     }
-    if "known" in cfg.methods:
-        results["known_checkpoint"] = _checkpoint_identity()
+    for entry in _checkpointed(cfg.methods):  # which checkpoint made these rows (its card's hash and command)
+        results[f"{entry.name}_checkpoint"] = entry.trait("checkpoint_identity")()
     write_json(out / "results.json", results)
     return results
-
-
-def _checkpoint_identity() -> dict | None:
-    """Which default KNOWN produced the ``known`` rows: its card's hash and command (None when it is missing)."""
-    from know_core.predictors import known_checkpoint
-
-    card = known_checkpoint.DEFAULT_CHECKPOINT.with_suffix(".json")
-    if not card.exists():
-        return None
-    data = json.loads(card.read_text(encoding="utf-8"))
-    return {"sha256": data.get("sha256"), "command": data.get("command")}
 
 
 def seal_experiment(store: RunStore, run_id: str, cfg: "ExperimentConfig", results: dict) -> None:

@@ -29,11 +29,10 @@ from know_core.engine.forgetting import (
 )
 from know_core.common.ledger import Ledger
 from know_core.models import GROUPS, create_model, predicted_groups
-from know_core.experiment.methods import DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
+from know_core.experiment.methods import BASELINE, DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
 from know_core.predictors import Predictor
 from know_core.experiment.retrodiction import extrapolate_dc, score
-from know_core.engine.train import evaluate, make_optimizer, pick_device
-from know_core.common.hooks import Hooks
+from know_core.engine.train import Hooks, evaluate, make_optimizer, pick_device
 
 
 def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torch.Tensor],
@@ -180,7 +179,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, hooks: Hooks, film: tuple | None 
         row["seed"] = seed
     weights = {"traj": traj.states}  # films for snapshots.pack
     for method, steps in predictions.items():
-        if method == "naive":
+        if method == BASELINE:
             continue  # Θ0 at every scale: already stored as traj's snapshot 0
         for scale in cfg.scales:
             weights[f"pred:{method}:{scale:g}"] = [steps[cfg.steps_for(scale) - 1]]
@@ -207,7 +206,7 @@ def _target_rows(ctx: SeedContext, theta0: dict, groups: dict[str, str], oracles
     """Every initialisation fine-tuned on ctx's current target and evaluated: naive, scratch, the oracles, each
     prediction and its shrinkage control (with its distance to the oracle where there is one)."""
     cfg = ctx.cfg
-    rows = [{"method": "naive", "scale": 1.0, **ctx.evaluate_init(theta0, "naive")},
+    rows = [{"method": BASELINE, "scale": 1.0, **ctx.evaluate_init(theta0, BASELINE)},
             {"method": "scratch", "scale": 1.0, **ctx.evaluate_init(None, "scratch")}]
     for name, by_scale in (("oracle", oracles), ("oracle-warm", warm)):
         for scale, state in by_scale.items():
@@ -219,7 +218,7 @@ def _target_rows(ctx: SeedContext, theta0: dict, groups: dict[str, str], oracles
             if method in invalid:
                 rows.append({"method": method, "scale": scale, "valid": False, "reason": invalid[method]})
                 continue
-            if method == "naive":
+            if method == BASELINE:
                 continue  # naive is the ×1 row: Θ0 whatever the scale
             pred = predictions[method][cfg.steps_for(scale) - 1]
             shrink = shrinkage_control(theta0, pred, groups)
@@ -248,7 +247,7 @@ def _retrodiction(cfg: ExperimentConfig, traj: Trajectory, warm: dict[float, dic
     for scale, truth in warm.items():
         k = cfg.steps_for(scale)
         control = traj.control.states[k - 1] if traj.control and k <= len(traj.control.states) else None
-        candidates = {m: steps[k - 1] for m, steps in predictions.items() if m != "naive"}
+        candidates = {m: steps[k - 1] for m, steps in predictions.items() if m != BASELINE}
         if control is not None:
             candidates["control"] = control
         for method, pred in candidates.items():

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from know_core.common.errors import KnowError, RunStoreError
+from know_core.experiment.methods import BASELINE
 from know_core.models import GROUPS
 from know_core.store.runstore import Run
 
@@ -36,7 +37,8 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     """Read one seed's weights (checksums verified by the store); a missing file is a RunStoreError naming it."""
     from know_core.store.loaders import Damaged
     from know_core.store.schemas import check_seed_record, check_states
-    from know_core.store.snapshots import HEADER, legacy_seed_films, unpack
+    from know_core.store.legacy import seed_films
+    from know_core.store.snapshots import HEADER, unpack
 
     file = f"seeds/seed-{seed}.safetensors"
     try:
@@ -48,7 +50,7 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     oracles: dict[float, dict[str, torch.Tensor]] = {}
     warm: dict[float, dict[str, torch.Tensor]] = {}
     try:
-        films = unpack(tensors, header, file)[0] if HEADER in header else legacy_seed_films(tensors, file)
+        films = unpack(tensors, header, file)[0] if HEADER in header else seed_films(tensors, file)
         for name, states in films.items():
             kind, *rest = name.split(":")
             if kind == "pred" and len(rest) == 2:
@@ -101,4 +103,4 @@ def selected_params(groups: dict[str, str], layer: str | None) -> list[str]:
 
 def predicted(sw: SeedWeights) -> dict[str, dict[float, dict[str, torch.Tensor]]]:
     """Predictions other than naive's (naive is Θ0 at every scale, already the trajectory's first point)."""
-    return {m: by for m, by in sw.predictions.items() if m != "naive"}
+    return {m: by for m, by in sw.predictions.items() if m != BASELINE}

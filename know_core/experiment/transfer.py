@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from know_core.common.errors import KnowError
+from know_core.experiment.methods import BASELINE
 from know_core.models import GROUPS
 
 TRANSFER_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "transfer-results.json"
 FIGURES = ("backtest", "warm")
-LABELS = {"naive": "keep Θ", "taskvector": "TaskVector", "expfit": "ExpFit",
+LABELS = {BASELINE: "keep Θ", "taskvector": "TaskVector", "expfit": "ExpFit",
           "known_default": "KNOWN (shipped default)", "known_cnn": "KNOWN (CNN films)",
           "known_vit": "KNOWN (CNN + ViT films)"}
 
@@ -91,7 +92,7 @@ def format_transfer(data: dict[str, Any], markdown: bool = False) -> str:
                 lines.append(f"| {method} | " + " | ".join(cells) + " |" if markdown else
                              f"  {method:<32}" + "".join(f"{c:>20}" for c in cells))
     for model, acc in data.get("source_acc", {}).items():
-        order = ["true Θ0", "keep Θ1", *(m for m in data["methods"] if m != "naive")]  # naive is keep Θ1
+        order = ["true Θ0", "keep Θ1", *(m for m in data["methods"] if m != BASELINE)]  # naive is keep Θ1
         listed = ", ".join(f"{LABELS.get(m, m)} {acc[m]:.4f}" for m in order if isinstance(acc.get(m), (int, float)))
         lines += ["", f"{model}: source test accuracy of the recovered Θ̂0, mean over films — {listed}"]
     if data.get("notes"):

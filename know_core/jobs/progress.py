@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from know_core.experiment.spec import ExperimentConfig
 from know_core.common.fsio import write_json
-from know_core.common.hooks import ProgressEvent
+from know_core.experiment.methods import BASELINE
+from know_core.engine.train import ProgressEvent
 
 if TYPE_CHECKING:
     from know_core.common.threads import Adaptive
@@ -22,7 +23,7 @@ WRITE_EVERY_S = 0.5  # at most this often (and at each phase change)
 def expected_phases(cfg: ExperimentConfig) -> int:
     """About how many phases one seed goes through (pre-training, forgetting, oracles, one fine-tune per row)."""
     oracles = len(cfg.scales) if cfg.oracles != "off" else 0
-    predicted = [m for m in cfg.method_names if m != "naive"]
+    predicted = [m for m in cfg.method_names if m != BASELINE]
     return 2 + 2 * oracles + 2 + 2 * len(predicted) * len(cfg.scales)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from know_core.common.errors import DataError
+from know_core.store.legacy import job_protocol
 from ..models import GROUPS
 from ..predictors.known_net import STAGES as WINDOW  # KNOWN's window length, defined once with its network
 from know_core.engine.windows import to_windows
@@ -64,7 +65,7 @@ class MetaDataset:
                 "datasets": sorted({j["job"]["config"]["dataset"] for j in self.jobs}),
                 "models": sorted({j["job"]["config"]["model"] for j in self.jobs}),
                 "budgets": _count(j["budget"].split(":")[0] for j in self.jobs),
-                "protocols": _count(j["job"]["config"].get("protocol", "release") for j in self.jobs),
+                "protocols": _count(job_protocol(j["job"]["config"]) for j in self.jobs),
                 "windows": {split: {g: len(p) for g, p in pairs.items()}
                             for split, pairs in (("train", self.train), ("val", self.val))}}
 

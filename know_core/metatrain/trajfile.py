@@ -5,9 +5,9 @@ job recorded them, ``warm`` (Θ_{−1}, Θ_{−2}, …) and ``control`` (C_1, C_
 timings and the films' sizes and source figures are in its header (``metatraj`` names the format), and the reader
 verifies the payload digest.
 
-Format ``know_core.metatraj/2`` (still read) holds the forgetting film Θ0…Θ_{S−1} under ``"{s}/{name}"`` and, where the job
-recorded them, the warm oracles Θ_{−1}, Θ_{−2}, … under ``"warm/{k}/{name}"`` (k = 1…) and the same-data control film
-C_1, C_2, … under ``"control/{k}/{name}"``, with their subset sizes and source figures in the metadata. The job (its
+Format ``know_core.metatraj/2`` (still read, by :mod:`know_core.store.legacy`) holds the forgetting film Θ0…Θ_{S−1} under
+``"{s}/{name}"`` and, where the job recorded them, the warm oracles Θ_{−1}, Θ_{−2}, … under ``"warm/{k}/{name}"``
+(k = 1…) and the same-data control film C_1, C_2, … under ``"control/{k}/{name}"``, with their subset sizes and source figures in the metadata. The job (its
 resolved config, stage budget included), the groups, the forgetting verdict, the stage steps and the timings are in
 the metadata too.
 
@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from know_core.common.errors import DataError
 from know_core.engine.forgetting import Continuation, Trajectory
 from know_core.common.fsio import atomic_write
+from know_core.store.legacy import job_budget, metatraj_v2_film, metatraj_v2_metadata
 from know_core.store.loaders import Damaged
 from know_core.store.snapshots import HEADER, pack, unpack
 
@@ -61,8 +62,8 @@ def save_trajectory_file(path: Path, job: Any, traj: Trajectory, timings: dict[s
 
 
 def budget_of(config: dict[str, Any]) -> str:
-    """The stage budget a job config ran under (configs from before the field name ``epochs`` or nothing)."""
-    return str(config.get("stage_budget") or f"epochs:{config.get('epochs', 1)}")
+    """The stage budget a job config ran under (older configs: :func:`know_core.store.legacy.job_budget`)."""
+    return str(config.get("stage_budget") or job_budget(config))
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -76,8 +77,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
             meta = {k: v for k, v in header.items() if k not in ("films", "sha256", "format", "metatraj")}
             meta.update(format=header.get("metatraj"), stages=header["films"]["trajectory"])
         else:
-            meta = {k: json.loads(v) for k, v in raw.items() if k != "format"}
-            meta["format"] = raw.get("format")
+            meta = metatraj_v2_metadata(raw)
         if meta["format"] not in READABLE_FORMATS:
             raise ValueError(f"format {meta['format']!r}, expected one of {', '.join(READABLE_FORMATS)}")
         if len(keys) == 0 or meta["stages"] < 2:
@@ -102,33 +102,7 @@ def read_trajectory_file(path: Path, films: bool = False):
     meta = read_metadata(path)
     if meta["format"] == FILE_FORMAT:
         return _read_snapshots(path, meta, films)
-    states: list[dict[str, torch.Tensor]] = [{} for _ in range(meta["stages"])]
-    extra = {name: [{} for _ in range(meta[f"n_{name}"])] for name in FILMS}
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118
-                head, rest = key.split("/", 1)
-                if head in FILMS:
-                    if films:
-                        k, name = rest.split("/", 1)
-                        extra[head][int(k) - 1][name] = f.get_tensor(key)
-                else:
-                    states[int(head)][rest] = f.get_tensor(key)
-    except Exception as exc:
-        raise CorruptTrajectory(f"{path.name}: damaged tensors ({exc})") from None
-    checked = states + (extra["warm"] + extra["control"] if films else [])
-    if any(set(s) != set(states[0]) for s in checked):
-        raise CorruptTrajectory(f"{path.name}: stages hold different parameters")
-    if not films:
-        return states, meta
-    out = []
-    for name in FILMS:
-        if not meta[f"n_{name}"]:
-            out.append(None)
-            continue
-        out.append(Continuation(extra[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"],
-                                meta[f"{name}_source_loss"]))
-    return states, meta, out[0], out[1]
+    return metatraj_v2_film(path, meta, films, names=FILMS, corrupt=CorruptTrajectory, continuation=Continuation)
 
 
 def _read_snapshots(path: Path, meta: dict[str, Any], films: bool):

@@ -8,7 +8,8 @@ the CLI, the pipeline, the Experiments form and the pages list it from then on, 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from know_core.common.errors import KnowError
 from know_core.common.registry import Entry, Option, Registry, discover
@@ -19,16 +20,21 @@ _REGISTRY = Registry("predictor", PredictorInputError)
 
 def register_predictor(name: str, factory: Callable[..., Predictor], *, label: str = "", colour: str | None = None,
                        help: str = "", options: Sequence[Option] = (), min_stages: int | None = None,
-                       order: int = 100) -> None:
+                       order: int = 100, extra: Mapping[str, Any] | None = None) -> None:
     """Make ``factory(**options)`` available as ``get_predictor(name, **options)``; names are unique.
 
     ``min_stages`` (default: the class's own) is the film length it needs; ``order`` places it in every list
     (the built-in baselines come first); ``colour`` is its colour on every page (a stable one is picked if None).
+    ``extra``: what only this predictor has, asked through :func:`predictor_trait` (KNOWN: ``checkpoint``, a function
+    giving its default checkpoint file, whose hash goes into a run's provenance; ``checkpoint_identity``, the card's
+    record kept in results.json; ``meta_trained``, its meta-training counted in its cost; ``official_weights``, the
+    predictor behind ``known-official``).
     """
     if not name or name != name.strip().lower():
         raise ValueError(f"predictor names are non-empty lower-case words, got {name!r}")
     stages = min_stages if min_stages is not None else getattr(factory, "min_stages", 2)
-    _REGISTRY.add(Entry(name, factory, label or name, help, colour, tuple(options), int(stages), order))
+    _REGISTRY.add(Entry(name, factory, label or name, help, colour, tuple(options), int(stages), order,
+                        dict(extra or {})))
 
 
 def available_predictors() -> list[str]:
@@ -43,6 +49,13 @@ def predictor_entry(name: str) -> Entry:
 
 def predictor_entries() -> list[Entry]:
     return _REGISTRY.entries()
+
+
+def predictor_trait(name: str, key: str, default: Any = None) -> Any:
+    """``extra[key]`` of the predictor called exactly ``name``; ``default`` for a name that is no predictor's (a
+    variant, an oracle row) or a predictor without it."""
+    entry = _REGISTRY._entries.get(name)
+    return default if entry is None else entry.trait(key, default)
 
 
 def get_predictor(name: str, **options) -> Predictor:
@@ -73,6 +86,7 @@ from .known_net import KNOWN  # noqa: E402
 
 __all__ = [
     "KNOWN", "Option", "Predictor", "PredictorInputError", "available_predictors", "get_predictor", "load_keras_h5",
-    "load_known_checkpoint", "predict_fast", "predictor_entries", "predictor_entry", "register_predictor",
+    "load_known_checkpoint", "predict_fast", "predictor_entries", "predictor_entry", "predictor_trait",
+    "register_predictor",
     "save_known_checkpoint",
 ]

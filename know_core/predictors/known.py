@@ -63,7 +63,28 @@ class KNOWNPredictor(Predictor):
         return f"known: KNOWN hyper-model, {self.source} (input mode {modes})"
 
 
+def default_checkpoint() -> Path:
+    """The default checkpoint file, looked up when asked (a test may point the module elsewhere)."""
+    from . import known_checkpoint
+
+    return known_checkpoint.DEFAULT_CHECKPOINT
+
+
+def checkpoint_identity() -> dict | None:
+    """Which default KNOWN produced a run's ``known`` rows: its card's hash and command (None when it is missing)."""
+    import json
+
+    card = default_checkpoint().with_suffix(".json")
+    if not card.exists():
+        return None
+    data = json.loads(card.read_text(encoding="utf-8"))
+    return {"sha256": data.get("sha256"), "command": data.get("command")}
+
+
 register_predictor("known", KNOWNPredictor, label="KNOWN", colour="#2ca02c", order=30,
                    help="the learned hyper-model: one network per parameter group on a 5-stage window",
+                   extra={"checkpoint": default_checkpoint, "checkpoint_identity": checkpoint_identity,
+                          "makes_checkpoint": "`python -m know_core metatrain`", "meta_trained": True,
+                          "official_weights": True},
                    options=[Option("weights", "path", None, "a folder with KNOWN_{Conv,FC,Bias}.h5 (the official "
                                    "networks) or a .safetensors checkpoint; default: the project's own checkpoint")])

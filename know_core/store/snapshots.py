@@ -3,8 +3,8 @@
 Film ``f``'s snapshot ``i`` holds its tensors as ``"{f}/{i}/{param}"``; the header entry ``snapshots`` is JSON
 ``{"format": "know-snapshots/1", "films": {name: count}, "sha256": <payload digest>, **meta}``. ``unpack`` refuses a
 malformed header, counts that do not match the stored keys, snapshots of differing names or shapes and a payload that
-does not match its digest. Files written before this format (keys ``"{s}/{param}"``, a ``stages`` count and
-JSON-valued metadata) are read by ``read_legacy``, the one compatibility branch.
+does not match its digest. Files written before this format are read by :mod:`know_core.store.legacy`, where every old
+format lives.
 """
 
 from __future__ import annotations
@@ -89,45 +89,10 @@ def unpack(tensors: dict, metadata: dict[str, str], file: str) -> tuple[dict[str
     return films, header
 
 
-def read_legacy(tensors: dict, metadata: dict[str, str], file: str, film: str) -> tuple[dict, dict[str, Any]]:
-    """(films, meta) of a file of the layout before ``know-snapshots/1``: keys ``"{s}/{param}"``, metadata
-    ``stages`` and JSON-valued entries (``groups``, ``sizes``, …)."""
-    try:
-        count = int(metadata["stages"])
-    except (KeyError, ValueError):
-        raise Damaged(file, "metadata: stages is missing or not an integer") from None
-    if not 1 <= count <= MAX_SNAPSHOTS:
-        raise Damaged(file, f"metadata: stages = {count} is outside [1, {MAX_SNAPSHOTS}]")
-    grouped = {(film, idx): state for (idx,), state in _group(tensors, file, 1).items()}
-    meta = {}
-    for key, value in metadata.items():
-        if key != "stages":
-            try:
-                meta[key] = json.loads(value)
-            except ValueError:
-                raise Damaged(file, f"metadata: {key} is not JSON") from None
-    return _films(grouped, {film: count}, file), meta
-
-
-def legacy_seed_films(tensors: dict, file: str) -> dict[str, list[dict]]:
-    """The films of a seed file written before this format: ``traj/{s}/…``, ``control/{c}/…`` (c from 1) and the
-    single snapshots ``pred/{method}/{scale}/…``, ``oracle/{scale}/…``, ``warm/{scale}/…`` (as films
-    ``pred:{method}:{scale}``, ``oracle:{scale}``, ``warm:{scale}``)."""
-    grouped: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-    for key, t in tensors.items():
-        kind, _, rest = key.partition("/")
-        parts = rest.split("/", 2 if kind == "pred" else 1)
-        if kind not in ("traj", "control", "pred", "oracle", "warm") or len(parts) < (3 if kind == "pred" else 2) \
-                or not all(parts) or (kind == "control" and not parts[0].isdigit()):
-            raise Damaged(file, f"malformed key {key[:80]!r}")
-        film, idx = ((kind, parts[0]) if kind == "traj" else ("control", str(int(parts[0]) - 1)) if kind == "control"
-                     else (":".join([kind, *parts[:-1]]), "0"))
-        grouped.setdefault((film, idx), {})[parts[-1]] = t
-    films = {f for f, _ in grouped}
-    return _films(grouped, {f: sum(1 for g, _ in grouped if g == f) for f in films}, file)
-
-
 def read(tensors: dict, metadata: dict[str, str], file: str, legacy_film: str) -> tuple[dict, dict[str, Any]]:
-    """``unpack`` for files of this format, ``read_legacy`` (as film ``legacy_film``) for older ones."""
-    return unpack(tensors, metadata, file) if HEADER in metadata else read_legacy(tensors, metadata, file,
-                                                                                   legacy_film)
+    """``unpack`` for files of this format, :func:`know_core.store.legacy.snapshot_film` (as film ``legacy_film``) for
+    older ones."""
+    from know_core.store.legacy import snapshot_film
+
+    return unpack(tensors, metadata, file) if HEADER in metadata else snapshot_film(tensors, metadata, file,
+                                                                                     legacy_film)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from know_core.experiment.methods import BASELINE
 from know_core.common.stats import t_interval
 
 METRICS = {
@@ -51,7 +52,7 @@ def markdown(table: pd.DataFrame, axes: list[str], name: str) -> str:
         lines += [f"### {label}", f"The film forgot on {forgot} of {len(films)} seeds.", "",
                   "| method | k | vs naive (target acc) | vs its shrinkage control | warm-oracle error | n |",
                   "|---|---|---|---|---|---|"]
-        methods = rows[rows["method"].map(lambda m: m not in ("naive", "scratch", "(film)")
+        methods = rows[rows["method"].map(lambda m: m not in (BASELINE, "scratch", "(film)")
                                           and not str(m).startswith("shrink:"))]
         for (method, k), g in methods.groupby(["method", "k"], sort=True):
             cells = [_fmt(interval(g[c]), c != "warm_mean") if c in g.columns else "–"

@@ -1,19 +1,21 @@
 """Scaling page: accuracy against the scaling factor ×1, ×2, ×4 … per method, with error bars over seeds; then what
-KNOW costs beside what it gains (:mod:`pages._cost`)."""
+KNOW costs beside what it gains (:mod:`screens._cost`)."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
+from know_core.api import (BASELINE, aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
                            predicted_methods, protocol_line)
-from pages._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
-                           scale_axis, show_figure, sync_url)
-from pages._common import md
-from pages._cost import cost_section
-from pages._domains import pick_domain
-from pages._presentation import prose
+from screens._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
+                             scale_axis, show_figure, sync_url)
+from screens._common import md
+from screens._cost import cost_section
+from screens._domains import pick_domain
+from screens._presentation import prose
+
+PAGE = {"title": "Scaling", "icon": ":material/trending_up:", "order": 40}  # read by screens._routing unrun
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -52,7 +54,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
             continue
         res = res.at_domain(domain)
         agg = {(a["method"], a["scale"]): a for a in aggregate(res.rows, metric)}
-        naive = agg.get(("naive", 1.0))
+        naive = agg.get((BASELINE, 1.0))
         tag = f" · {info.name}" if len(chosen) > 1 else ""
         methods = [m for m in PREDICTED if any(key[0] == m for key in agg)]
         methods += [f"{m}+dc" for m in PREDICTED if any(key[0] == f"{m}+dc" for key in agg)]

@@ -1,5 +1,5 @@
 """Figures on a page: full width, an export menu (interactive HTML; PNG where kaleido works), the scale axis, and
-large fonts in presentation mode (:mod:`pages._presentation`)."""
+large fonts in presentation mode (:mod:`screens._presentation`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages._presentation import presenting
+from screens._presentation import presenting
 
 PLOT_CONFIG = {"displaylogo": False}
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 import streamlit as st
 
-from pages._reads import list_runs
+from screens._reads import list_runs
 
 
 def live_panel(kind: str, panel: Callable[[], None], every: float) -> None:

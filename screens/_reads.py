@@ -11,7 +11,7 @@ import streamlit as st
 
 from know_core import api
 from know_core.api import DEFAULT_RUNS_DIR, ExperimentResult, KnowError, RunInfo, RunStore
-from pages._text import md
+from screens._text import md
 
 
 def runs_dir() -> str:

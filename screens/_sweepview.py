@@ -10,11 +10,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import SWEEP_FILM_METRICS, SWEEP_METRICS, KnowError, heatmap_data, resume_sweep, stop_sweep
-from pages._figures import show_figure
-from pages._reads import runs_dir
-from pages._routing import PAGES
-from pages._text import md
+from know_core.api import BASELINE, SWEEP_FILM_METRICS, SWEEP_METRICS, KnowError, heatmap_data, resume_sweep, stop_sweep
+from screens._figures import show_figure
+from screens._reads import runs_dir
+from screens._routing import PAGES
+from screens._text import md
 
 DIMS = ("k", "seed", "method")  # columns of every sweep table a heatmap can use besides the sweep's axes
 FILM = SWEEP_FILM_METRICS  # one value per seed's film, not per method
@@ -99,7 +99,7 @@ def default_filter(column: str, values: list[str]) -> str:
     """The filter a heatmap starts with: a predicting method (not a baseline or control), one step back, all else
     pooled."""
     if column == "method":
-        preferred = [v for v in values if v not in ("naive", "scratch", "control", "(film)")
+        preferred = [v for v in values if v not in (BASELINE, "scratch", "control", "(film)")
                      and not v.startswith(("oracle", "shrink:"))]
         return (preferred or values or [ALL])[0]
     if column == "k":

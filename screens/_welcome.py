@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from know_core.api import KnowError, start_preset
-from pages._reads import list_runs, runs_dir
-from pages._routing import PAGES
-from pages._text import md
+from screens._reads import list_runs, runs_dir
+from screens._routing import PAGES
+from screens._text import md
 
 
 def launch_quick_demo() -> None:

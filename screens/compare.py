@@ -9,14 +9,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import OFFICIAL, backtest_headline, collapse_verdicts, invalid_methods, method_colour, protocol_line
-from pages._common import (experiment_runs, finished_or_welcome, load_results, md, pick_runs, run_label,
-                           show_figure, sync_url)
-from pages._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
-from pages._domains import pick_domain
-from pages._figures import legend_below
-from pages._retrodiction import retrodiction_headlines, retrodiction_section
-from pages._presentation import prose
+from know_core.api import (BASELINE, OFFICIAL, backtest_headline, collapse_verdicts, invalid_methods, method_colour,
+                           protocol_line)
+from screens._common import (experiment_runs, finished_or_welcome, load_results, md, pick_runs, run_label,
+                             show_figure, sync_url)
+from screens._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
+from screens._domains import pick_domain
+from screens._figures import legend_below
+from screens._retrodiction import retrodiction_headlines, retrodiction_section
+from screens._presentation import prose
+
+PAGE = {"title": "Compare", "icon": ":material/compare_arrows:", "order": 30}  # read by screens._routing unrun
 
 st.title("Compare")
 headline = st.empty()  # the page's answer, above everything else once the runs are read
@@ -47,10 +50,10 @@ for info, res in loaded:
 
 def layer_backtest_figure(info, res) -> go.Figure | None:
     """Backtest error per layer for the first seed of one run (computed here on demand; predictions only, cached)."""
-    from pages._common import layer_backtest_rows
+    from screens._common import layer_backtest_rows
 
     seed = res.seeds[0]
-    methods = [m for m in res.config.methods if m != "naive"] + ([OFFICIAL] if res.config.official_known else [])
+    methods = [m for m in res.config.methods if m != BASELINE] + ([OFFICIAL] if res.config.official_known else [])
     rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res.config.official_known)
     for row in rows:
         if row.get("note"):

@@ -10,15 +10,17 @@ import typing
 import pandas as pd
 import streamlit as st
 
-from know_core.api import (AUGMENTS, DEFAULT_CHECKPOINT, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL,
-                           PROTOCOL_KEYS, PROTOCOLS, RECIPES, WARM_MODES, ConfigError, ExperimentConfig, KnowError,
-                           apply_protocol, available_datasets, available_models, available_predictors,
-                           available_presets, cancel, describe, domain_base, field_of, fmt, preset, reconcile,
-                           resolve_experiment, run_headline, start, watch)
-from pages._common import PAGES, list_runs, load_results, runs_dir, welcome
-from pages._common import md
-from pages._live import live_panel, note_running
-from pages._presentation import prose
+from know_core.api import (AUGMENTS, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL, PROTOCOL_KEYS, PROTOCOLS, RECIPES,
+                           WARM_MODES, ConfigError, ExperimentConfig, KnowError, apply_protocol, available_datasets,
+                           available_models, available_predictors, available_presets, cancel, describe, domain_base,
+                           field_of, fmt, missing_checkpoints, predictor_entry, preset, reconcile, resolve_experiment,
+                           run_headline, start, watch)
+from screens._common import PAGES, list_runs, load_results, runs_dir, welcome
+from screens._common import md
+from screens._live import live_panel, note_running
+from screens._presentation import prose
+
+PAGE = {"title": "Experiments", "icon": ":material/play_circle:", "order": 10}  # read by screens._routing unrun
 
 st.title("Experiments")
 prose(
@@ -205,10 +207,10 @@ def experiment_form() -> None:
         except (ConfigError, KnowError, ValueError) as exc:
             st.error(f"Not launched — {md(exc)}")
             return
-        if "known" in cfg.methods:
-            if not DEFAULT_CHECKPOINT.is_file():
-                st.warning("The default KNOWN checkpoint is not there yet, so the method `known` will be listed as "
-                           "invalid in the results (`python -m know_core metatrain` makes it).")
+        for name in missing_checkpoints(cfg.methods):
+            entry = predictor_entry(name)
+            st.warning(f"The default {entry.title} checkpoint is not there yet, so the method `{name}` will be listed "
+                       f"as invalid in the results ({entry.trait('makes_checkpoint')} makes it).")
         try:
             run_id = start(cfg, runs_dir(), run_name.strip() or None)
         except KnowError as exc:

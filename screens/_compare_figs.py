@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from know_core.api import SHRINK_PREFIX, aggregate, method_colour, predicted_methods
+from know_core.api import BASELINE, SHRINK_PREFIX, aggregate, method_colour, predicted_methods
 from know_core.api import fmt
-from pages._figures import legend_below
+from screens._figures import legend_below
 
 PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official
 
@@ -45,10 +45,10 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
                     opacity=0.55 if variant else 1.0,
                     customdata=[fmt.mean_std(a["mean"], a["std"], a["n"]) for a in entries],
                     hovertemplate="%{x}<br>%{customdata}<extra>%{fullData.name}</extra>"))
-        naive = next((a for a in agg if a["method"] == "naive"), None)
+        naive = next((a for a in agg if a["method"] == BASELINE), None)
         if naive is not None:
             refs.append(naive["mean"])
-            fig.add_hline(y=naive["mean"], line=dict(color=method_colour("naive"), dash="dot"),
+            fig.add_hline(y=naive["mean"], line=dict(color=method_colour(BASELINE), dash="dot"),
                           annotation_text=f"naive Θ0{tag(info)}",
                           annotation_position=NAIVE_LABELS[i % len(NAIVE_LABELS)])  # runs' labels never stack
     values = [v for trace in fig.data for v in trace.y if v is not None] + refs

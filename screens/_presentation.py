@@ -2,7 +2,7 @@
 type, hides the prose (intro paragraphs, explanatory captions) and keeps the headlines and figures.
 
 ``app.py`` draws the toggle on every run, so its state survives page switches; pages write their prose through
-:func:`prose`, and :func:`pages._figures.show_figure` enlarges figure fonts while :func:`presenting`.
+:func:`prose`, and :func:`screens._figures.show_figure` enlarges figure fonts while :func:`presenting`.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from know_core.api import fmt, retrodiction_headline, retrodiction_summary
-from pages._common import md, show_figure
-from pages._figures import legend_below
+from screens._common import md, show_figure
+from screens._figures import legend_below
 
 GROUP_COLORS = {"conv": "#1f77b4", "fc": "#ff7f0e", "bias": "#2ca02c"}
 # rows count from the bottom (start_cell="bottom-left"): row 1, the cosines, carries the shared x-axis and its title

@@ -2,7 +2,7 @@
 same plane, and downstream accuracy. Each screen is a headline and one figure (or a note saying what the run lacks).
 
 Numbers come from the façade (``know_core.api``: ``film_panel``, ``pca_view``, ``aggregate``, the headlines); the
-film's figure is the Trajectory page's (:func:`pages._film.film_figure`). Nothing here trains or fits anything but
+film's figure is the Trajectory page's (:func:`screens._film.film_figure`). Nothing here trains or fits anything but
 drawing.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from know_core.api import (ExperimentResult, ForgetRun, SeedWeights, aggregate, downstream_headline, film_headline,
-                           film_panel, method_colour, method_order, pca_view, retrodiction_headline)
-from pages._figures import scale_axis
-from pages._film import film_figure
+from know_core.api import (BASELINE, ExperimentResult, ForgetRun, SeedWeights, aggregate, downstream_headline,
+                           film_headline, film_panel, method_colour, method_order, pca_view, retrodiction_headline)
+from screens._figures import scale_axis
+from screens._film import film_figure
 
 STEPS = ("film", "pca", "predictions", "warm", "downstream")
 TITLES = {"film": "The film", "pca": "The PCA picture", "predictions": "The predictions",
@@ -110,9 +110,9 @@ def pca_screen(sw: SeedWeights, r: float) -> Screen:
 
 
 def predictions_screen(sw: SeedWeights, r: float) -> Screen:
-    if not sw.predictions or all(m == "naive" for m in sw.predictions):
+    if not sw.predictions or all(m == BASELINE for m in sw.predictions):
         return Screen("This run made no predictions.", note="Only Θ0 (naive) was kept: nothing to run backwards.")
-    methods = sorted((m for m in sw.predictions if m != "naive"), key=method_order)
+    methods = sorted((m for m in sw.predictions if m != BASELINE), key=method_order)
     return Screen(f"Running the film backwards: {', '.join(methods)} continue it past Θ0.",
                   pca_figure(sw, r, ("prediction",), "Predictions ×2, ×4 … in the same plane"))
 
@@ -138,8 +138,8 @@ def at_one_domain(res: ExperimentResult) -> ExperimentResult:
 
 def downstream_figure(res: ExperimentResult) -> go.Figure | None:
     agg = aggregate(res.rows, "target_acc")
-    naive = next((a for a in agg if a["method"] == "naive"), None)
-    methods = sorted({a["method"] for a in agg if a["method"] not in ("naive", "scratch")
+    naive = next((a for a in agg if a["method"] == BASELINE), None)
+    methods = sorted({a["method"] for a in agg if a["method"] not in (BASELINE, "scratch")
                       and not a["method"].startswith("shrink:")}, key=method_order)
     if not methods:
         return None
@@ -147,14 +147,14 @@ def downstream_figure(res: ExperimentResult) -> go.Figure | None:
     for method in methods:
         points = sorted((a for a in agg if a["method"] == method), key=lambda a: a["scale"])
         points = ([naive] if naive is not None else []) + points
-        xs = [1.0 if a["method"] == "naive" else a["scale"] for a in points]
+        xs = [1.0 if a["method"] == BASELINE else a["scale"] for a in points]
         scales += xs
         fig.add_trace(go.Scatter(x=xs, y=[a["mean"] for a in points], name=method, mode="lines+markers",
                                  error_y=dict(type="data", array=[a["std"] or 0 for a in points], visible=True),
                                  line=dict(color=method_colour(method.removesuffix("+dc")), width=3),
                                  marker=dict(size=12)))
     if naive is not None:
-        fig.add_hline(y=naive["mean"], line=dict(color=method_colour("naive"), dash="dot", width=2),
+        fig.add_hline(y=naive["mean"], line=dict(color=method_colour(BASELINE), dash="dot", width=2),
                       annotation_text="naive Θ0", annotation_position="bottom right")
     fig.update_layout(title="Target accuracy after fine-tuning, by scaling factor", xaxis=scale_axis(scales),
                       yaxis_title="target test accuracy (fraction)", height=560, legend_title="method")

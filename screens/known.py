@@ -11,11 +11,13 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from know_core.api import (DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, KnowError, available_predictors,
-                           fmt, get_predictor, load_transfer, method_colour, official_known_folder, predictor_entry,
-                           transfer_rows)
-from pages._common import REPO, md, show_figure
-from pages._presentation import prose
+from know_core.api import (BASELINE, DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, KnowError,
+                           available_predictors, fmt, get_predictor, load_transfer, method_colour,
+                           official_known_folder, predictor_entry, transfer_rows)
+from screens._common import REPO, md, show_figure
+from screens._presentation import prose
+
+PAGE = {"title": "KNOWN", "icon": ":material/neurology:", "order": 60}  # read by screens._routing unrun
 
 COLUMNS = ["θ₋₄ (most forgotten)", "θ₋₃", "θ₋₂", "θ₋₁", "θ0"]
 EXAMPLES = pd.DataFrame([
@@ -75,7 +77,7 @@ if bad_group:
     st.stop()
 
 references = [m for m in available_predictors()  # every other predictor that reads a window of this length
-              if m not in ("naive", "known") and predictor_entry(m).min_stages <= len(COLUMNS)]
+              if m not in (BASELINE, "known") and predictor_entry(m).min_stages <= len(COLUMNS)]
 methods = {**{m: predictor(m) for m in references}, **nets}
 table, rollouts = [], {}
 for i, row in edited.reset_index(drop=True).iterrows():

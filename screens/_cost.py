@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from know_core.api import base_name, break_even_text, cost_ledger, method_colour, standard_reference
-from pages._common import md, show_figure
+from screens._common import md, show_figure
 
 INTRO = (
     "What KNOW costs beside what it gains. **Overhead**: what KNOW adds once per source network — the forgetting "

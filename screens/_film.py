@@ -11,7 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from know_core.api import SeedTrajectory, film_panel, fmt, method_colour, stage_tick_labels
-from pages._common import show_figure
+from screens._common import show_figure
 
 FILM = method_colour("trajectory")
 WARM = method_colour("oracle-warm")

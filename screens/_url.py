@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from know_core.api import RunInfo
-from pages._text import run_label
+from screens._text import run_label
 
 
 def url_value(name: str, default: Any, options: list | None = None, cast=str) -> Any:

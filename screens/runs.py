@@ -8,11 +8,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (KnowError, collapse_verdicts, delete, fmt, load_forget_run, protocol_line, rename, resume,
-                           stored_headline)
-from pages._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
-                           sync_url, url_list, welcome)
-from pages._presentation import prose
+from know_core.api import (BASELINE, KnowError, collapse_verdicts, delete, fmt, load_forget_run, protocol_line, rename,
+                           resume, stored_headline)
+from screens._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
+                             sync_url, url_list, welcome)
+from screens._presentation import prose
+
+PAGE = {"title": "Runs", "icon": ":material/folder_open:", "order": 70}  # read by screens._routing unrun
 
 STATUSES = ["running", "done", "damaged", "failed", "cancelled"]
 
@@ -175,7 +177,7 @@ def weights_bytes(seed: int, method: str, scale: float) -> bytes:
     from safetensors.torch import save
 
     sw = seed_weights(runs_dir(), run_id, info.updated, seed)
-    state = sw.stages[0] if method == "naive" else (sw.oracles[scale] if method == "oracle"
+    state = sw.stages[0] if method == BASELINE else (sw.oracles[scale] if method == "oracle"
                                                     else sw.predictions[method][scale])
     meta = {"run": run_id, "method": method, "scale": f"{scale:g}", "seed": str(seed)}
     return save({k: v.contiguous() for k, v in state.items()}, metadata=meta)
@@ -203,10 +205,11 @@ def experiment_view() -> None:
     except KnowError as exc:
         st.error(f"The weights of this run cannot be read: {md(exc)}")
         return
-    choices = [("naive", 1.0)] + [(m, s) for m, by in sw.predictions.items() if m != "naive" for s in sorted(by)]
+    choices = [(BASELINE, 1.0)] + [(m, s) for m, by in sw.predictions.items() if m != BASELINE for s in sorted(by)]
     choices += [("oracle", s) for s in sorted(sw.oracles)]
     method, scale = c2.selectbox("Network", choices, key="runs-w-net",
-                                 format_func=lambda c: "Θ0 (naive)" if c[0] == "naive" else f"{c[0]} {fmt.scale(c[1])}")
+                                 format_func=lambda c: f"Θ0 ({BASELINE})" if c[0] == BASELINE
+                                 else f"{c[0]} {fmt.scale(c[1])}")
     with c3:
         st.write("")
         st.download_button("Download (safetensors)", data=lambda: weights_bytes(seed, method, scale),

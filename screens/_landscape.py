@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from know_core.api import KnowError, contour_key, contour_status, start_contour
-from pages._common import md, runs_dir
+from screens._common import md, runs_dir
 
 
 def landscape(run_id: str, seed: int, layer: str | None) -> dict | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from know_core.api import ExperimentResult
-from pages._url import sync_url, url_value
+from screens._url import sync_url, url_value
 
 
 def pick_domain(results: list[ExperimentResult], key: str) -> int | str | None:
