@@ -137,31 +137,31 @@ class Members:
         """The whole resident set as every member's subset."""
         return [torch.arange(len(self.y), device=self.y.device)] * self.k
 
-    def logits(self, xb: torch.Tensor) -> torch.Tensor:
-        """Logits (K, B, classes) for inputs ``xb`` (K, B, ...), member k seeing ``xb[k]``."""
+    def logits(self, xb: torch.Tensor) -> list[torch.Tensor] | tuple[torch.Tensor, ...]:
+        """Each member's logits (B, classes) for inputs ``xb`` (K, B, ...), member k seeing ``xb[k]``."""
         if self.net is None:
-            return self.models[0](xb[0]).unsqueeze(0)
-        return self.net([torch.stack(ps) for ps in zip(*(m.parameters() for m in self.models))], xb)
+            return [self.models[0](xb[0])]
+        return self.net([torch.stack(ps) for ps in zip(*(m.parameters() for m in self.models))], xb).unbind(0)
 
 
 def _step(m: Members, optimizer: torch.optim.Optimizer, idx: torch.Tensor, gens: list[torch.Generator],
           active: torch.Tensor) -> torch.Tensor:
     """One optimiser step; ``idx`` (K, B) indexes the resident data. Returns each member's batch loss (K,)."""
     k, b = idx.shape
+    live = active.tolist()
     flat = idx.flatten().to(m.x.device)
     xb, yb = m.x.index_select(0, flat).view(k, b, *m.x.shape[1:]), m.y.index_select(0, flat).view(k, b)
     if m.augment != "none":
-        xb = torch.stack([augment_batch(xb[j], m.augment, gens[j]) if active[j] else xb[j] for j in range(k)])
-    logits = m.logits(xb)
+        xb = torch.stack([augment_batch(xb[j], m.augment, gens[j]) if live[j] else xb[j] for j in range(k)])
     # one cross-entropy per member: the batched reduction would sum in another order than the member's own run
-    losses = torch.stack([nn.functional.cross_entropy(logits[j], yb[j]) for j in range(k)])
+    losses = [nn.functional.cross_entropy(logits, yb[j]) for j, logits in enumerate(m.logits(xb))]
     optimizer.zero_grad(set_to_none=True)
-    (losses * active.to(losses.device, losses.dtype)).sum().backward()
-    for j in (~active).nonzero().flatten().tolist():  # no gradient: the optimiser leaves the member and its state
+    torch.stack([loss for loss, on in zip(losses, live) if on]).sum().backward()  # each member's gradient its own
+    for j in (j for j, on in enumerate(live) if not on):  # no gradient: the optimiser leaves the member and its state
         for p in m.models[j].parameters():
             p.grad = None
     optimizer.step()
-    return losses.detach()
+    return torch.stack(losses).detach()
 
 
 def _orders(subsets: list[torch.Tensor], gens: list[torch.Generator], active: torch.Tensor) -> list[torch.Tensor]:
