@@ -259,7 +259,8 @@ def _forget(ctx: FilmContext, m: Members, optimizer: torch.optim.Optimizer, gens
         removed = ctx.splits[j].pool[size:sizes[0]].to(ctx.device)
         return evaluate(m.models[j], ctx.x[removed], ctx.y[removed])[1]
 
-    removed_theta0 = [measure(j, sizes[-1] if len(sizes) > 1 else None) for j in range(k)]  # on what S−1 lacks
+    # Θ0 measured, and its accuracy on what the last stage no longer sees
+    removed_theta0 = [measure(j, sizes[-1] if len(sizes) > 1 else None) for j in range(k)]
     train_loss = [[h[-1]["train_loss"]] for h in histories]
     stage_steps, cap_hit = [[0] for _ in range(k)], [[False] for _ in range(k)]
     if cfg.carry_optimizer:
