@@ -19,7 +19,7 @@ from know_core.engine.config import OptimConfig
 from know_core.data import load_dataset
 from know_core.data.fashion_mnist import fashion_mnist_available
 from know_core.models import create_model
-from know_core.engine.train import make_optimizer, train_epoch
+from know_core.engine.train import Members, make_optimizer, train_epoch
 
 N, BATCH, ROUNDS = 20_000, 128, 5
 
@@ -64,7 +64,8 @@ def main() -> None:
 
     def ours():
         model, opt = fresh(ds)
-        train_epoch(model, opt, x, y, BATCH, torch.Generator().manual_seed(0))
+        m = Members([model], x, y, BATCH)
+        train_epoch(m, opt, m.everything(), [torch.Generator().manual_seed(0)])
 
     def dataloader():
         model, opt = fresh(ds)

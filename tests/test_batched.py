@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 
 import pytest
@@ -9,9 +10,8 @@ from know_core.engine.config import AUGMENTS, OptimConfig, PretrainConfig
 from know_core.common.errors import Cancelled, ConfigError
 from know_core.engine.forgetting import run_forgetting
 from know_core.models import create_model
-from know_core.engine.stacked import StackedNet, StackedOptimizer
-from know_core.engine.train import augment_batch
-from know_core.common.hooks import Hooks
+from know_core.engine.stacked import StackedNet
+from know_core.engine.train import Hooks, Members, _step, augment_batch, make_optimizer
 
 
 def digits(**changes):
@@ -93,29 +93,30 @@ def test_augmented_batches_keep_the_plain_layout(kind, channels):
 
 @pytest.mark.parametrize("optimizer, mask", [("adam", None), ("adamw", [True, False, True]),
                                              ("sgd", [False, True, True])])
-def test_stacked_optimizer_is_torch_per_member(optimizer, mask):
-    cfg = OptimConfig(optimizer=optimizer, weight_decay=0.1, lr=0.01)
+def test_one_optimiser_over_the_members_is_torch_per_member(optimizer, mask):
+    """The loop's step over K stacked members, some masked (stopped): each active member moves as its own net with its
+    own torch optimiser would, and a masked member's weights and optimiser state stay put."""
+    cfg = OptimConfig(optimizer=optimizer, weight_decay=0.1, lr=0.01, momentum=0.9)
     models = [create_model("mlp", (1, 4, 4), 3) for _ in range(3)]
-    net = StackedNet(models[0])
-    params = net.stack([m.state_dict() for m in models], torch.device("cpu"))
-    before = [p.detach().clone() for p in params]
-    from know_core.engine.train import make_optimizer
-    torch_opts = [make_optimizer(m, cfg) for m in models]
-    stacked = StackedOptimizer(params, cfg)
-    active = None if mask is None else torch.tensor(mask)
-    for _ in range(3):
-        grads = [torch.randn_like(p) for p in params]
-        stacked.step(grads, active)
-        for k, (m, opt) in enumerate(zip(models, torch_opts)):
-            if active is None or active[k]:
-                for p, g in zip(m.parameters(), grads):
-                    p.grad = g[k].clone()
-                opt.step()
-    for k, m in enumerate(models):
-        for p, q, old in zip(params, m.parameters(), before):
-            assert torch.equal(p[k], q.detach())
-            if active is not None and not active[k]:
-                assert torch.equal(p[k], old[k])  # a masked member did not move
+    own = [copy.deepcopy(m) for m in models]
+    x, y = torch.randn(40, 1, 4, 4), torch.randint(0, 3, (40,))
+    m = Members(models, x, y, 8, net=StackedNet(models[0]), seeds=[0, 1, 2])
+    opt, own_opts = make_optimizer(models, cfg), [make_optimizer(o, cfg) for o in own]
+    active = m.all_active() if mask is None else torch.tensor(mask)
+    frozen = [[p.detach().clone() for p in models[k].parameters()] for k in range(3) if not active[k]]
+    for i in range(3):
+        idx = torch.stack([torch.arange(8) + 8 * ((i + k) % 5) for k in range(3)])
+        _step(m, opt, idx, [torch.Generator()] * 3, active)
+        for k in active.nonzero().flatten().tolist():
+            own_opts[k].zero_grad()
+            torch.nn.functional.cross_entropy(own[k](x[idx[k]]), y[idx[k]]).backward()
+            own_opts[k].step()
+    for k in range(3):
+        for p, q in zip(models[k].parameters(), own[k].parameters()):
+            assert torch.equal(p, q)
+            assert (p in opt.state) == bool(active[k])  # a masked member never got optimiser state
+    still = [list(models[k].parameters()) for k in range(3) if not active[k]]
+    assert all(torch.equal(p, q) for ps, qs in zip(still, frozen) for p, q in zip(ps, qs))
 
 
 @pytest.mark.parametrize("model, shape", [("simple_cnn", (1, 8, 8)), ("simple_cnn", (1, 28, 28)), ("mlp", (1, 8, 8))])

@@ -19,10 +19,10 @@ def record_stages(monkeypatch):
     calls = []
     real = forgetting.train_stage
 
-    def spy(model, optimizer, x, y, budget, batch, gen, hooks, phase, step=0, total=0, augment="none"):
-        result, step = real(model, optimizer, x, y, budget, batch, gen, hooks, phase, step, total, augment)
-        calls.append((phase, x.detach().clone(), result.steps))
-        return result, step
+    def spy(members, optimizer, subsets, budget, gens, phase, step=0, total=0):
+        results, step = real(members, optimizer, subsets, budget, gens, phase, step, total)
+        calls.append((phase, members.x[subsets[0]].detach().clone(), results[0].steps))
+        return results, step
 
     monkeypatch.setattr(forgetting, "train_stage", spy)
     monkeypatch.setattr(continuation, "train_stage", spy)

@@ -17,49 +17,47 @@ import copy
 import torch
 
 from know_core.engine.forgetting import Continuation, FilmContext, cpu_state
-from know_core.models import create_model
 from know_core.engine.stages import train_stage
 from know_core.engine.train import evaluate, make_optimizer, set_lr
-from know_core.common.hooks import Hooks
 
 WARM_SEED_OFFSET = 1_000_003
 CONTROL_SEED_OFFSET = 2_000_003
 
 
-def _film(ctx: FilmContext, theta0: dict[str, torch.Tensor], theta0_opt: dict, sizes: list[int], seed: int,
-          hooks: Hooks, phase: str) -> Continuation:
+def _film(ctx: FilmContext, theta0: list[dict[str, torch.Tensor]], theta0_opt: dict, sizes: list[int], offset: int,
+          phase: str) -> list[Continuation]:
+    """Every member's film from its Θ0 over ``sizes`` with the stage budget, each from its own generator."""
     cfg = ctx.cfg
-    model = create_model(cfg.model, ctx.ds.input_shape, ctx.ds.num_classes).to(ctx.device)
-    model.load_state_dict(theta0)
-    optimizer = make_optimizer(model, cfg.optim, ctx.forget_lr)
+    models = [ctx.new_model(state) for state in theta0]
+    optimizer = make_optimizer(models, cfg.optim, ctx.forget_lr)
     if cfg.carry_optimizer:  # a copy: torch's load_state_dict aliases the moment tensors, and the warm film's
         optimizer.load_state_dict(copy.deepcopy(theta0_opt))  # updates would leak into the control film's start
         set_lr(optimizer, ctx.forget_lr)
-    gen = torch.Generator().manual_seed(seed)
+    m = ctx.members(models)
+    gens = [torch.Generator().manual_seed(c.seed + offset) for c in ctx.cfgs]
     total = sum(ctx.budget.planned_steps(n, ctx.batch) for n in sizes)
-    out = Continuation([], [], [], [])
+    out = [Continuation([], [], [], []) for _ in models]
     step = 0
     for size in sizes:
         if not cfg.carry_optimizer:
-            optimizer = make_optimizer(model, cfg.optim, ctx.forget_lr)
-        _, step = train_stage(model, optimizer, *ctx.subset(size), ctx.budget, ctx.batch, gen, hooks, phase, step,
-                              total, cfg.augment)
-        loss, acc = evaluate(model, ctx.x_test, ctx.y_test)
-        out.states.append(cpu_state(model))
-        out.sizes.append(size)
-        out.source_acc.append(acc)
-        out.source_loss.append(loss)
+            optimizer = make_optimizer(models, cfg.optim, ctx.forget_lr)
+        _, step = train_stage(m, optimizer, ctx.subsets(size), ctx.budget, gens, phase, step, total)
+        for model, film in zip(models, out):
+            loss, acc = evaluate(model, ctx.x_test, ctx.y_test)
+            film.states.append(cpu_state(model))
+            film.sizes.append(size)
+            film.source_acc.append(acc)
+            film.source_loss.append(loss)
     return out
 
 
-def record_warm(ctx: FilmContext, theta0: dict[str, torch.Tensor], theta0_opt: dict, sizes: list[int],
-                hooks: Hooks) -> Continuation:
-    """Θ_{−1} … Θ_{−K} on the supersets of ``sizes`` (|D_{−1}| < |D_{−2}| < …)."""
-    return _film(ctx, theta0, theta0_opt, sizes, ctx.cfg.seed + WARM_SEED_OFFSET, hooks, "warm oracles")
+def record_warm(ctx: FilmContext, theta0: list[dict[str, torch.Tensor]], theta0_opt: dict,
+                sizes: list[int]) -> list[Continuation]:
+    """Θ_{−1} … Θ_{−K} of every member on the supersets of ``sizes`` (|D_{−1}| < |D_{−2}| < …)."""
+    return _film(ctx, theta0, theta0_opt, sizes, WARM_SEED_OFFSET, "warm oracles")
 
 
-def record_control(ctx: FilmContext, theta0: dict[str, torch.Tensor], theta0_opt: dict, stages: int,
-                   hooks: Hooks) -> Continuation:
-    """C_1 … C_stages: every stage on D0 itself, with the forgetting stages' budget."""
-    return _film(ctx, theta0, theta0_opt, [ctx.sizes[0]] * stages, ctx.cfg.seed + CONTROL_SEED_OFFSET, hooks,
-                 "control film")
+def record_control(ctx: FilmContext, theta0: list[dict[str, torch.Tensor]], theta0_opt: dict,
+                   stages: int) -> list[Continuation]:
+    """C_1 … C_stages of every member: every stage on D0 itself, with the forgetting stages' budget."""
+    return _film(ctx, theta0, theta0_opt, [ctx.sizes[0]] * stages, CONTROL_SEED_OFFSET, "control film")

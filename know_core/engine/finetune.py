@@ -18,8 +18,7 @@ from know_core.data import Dataset
 from know_core.common.errors import ConfigError
 from know_core.common.fields import knob
 from know_core.models import param_groups
-from know_core.engine.train import evaluate, steps_per_epoch, train_epoch
-from know_core.common.hooks import Hooks
+from know_core.engine.train import Hooks, Members, evaluate, steps_per_epoch, train_epoch
 
 RECIPES = ("simple", "release")
 
@@ -63,9 +62,9 @@ def replace_head(model: nn.Module, num_classes: int, seed: int) -> str:
 def finetune(model: nn.Module, target: Dataset, x: torch.Tensor, y: torch.Tensor, cfg: FinetuneConfig, seed: int,
              hooks: Hooks | None = None, phase: str = "fine-tuning") -> float:
     """Fine-tune ``model`` (its head already replaced) on ``x``, ``y``; returns target test accuracy."""
-    hooks = hooks or Hooks()
     device = x.device
-    gen = torch.Generator().manual_seed(seed)
+    m = Members([model], x, y, cfg.batch_size, hooks=hooks or Hooks())
+    gens = [torch.Generator().manual_seed(seed)]
     head = head_name(model)
     groups = param_groups(model)
     per_epoch = steps_per_epoch(len(y), cfg.batch_size)
@@ -75,12 +74,12 @@ def finetune(model: nn.Module, target: Dataset, x: torch.Tensor, y: torch.Tensor
         warm = [p for n, p in model.named_parameters() if n.startswith(head + ".") or groups.get(n) == "norm"]
         optimizer = torch.optim.Adam(warm, lr=cfg.lr)
         for _ in range(head_epochs):
-            _, step = train_epoch(model, optimizer, x, y, cfg.batch_size, gen, hooks, phase, step, total)
+            _, step = train_epoch(m, optimizer, m.everything(), gens, None, phase, step, total)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
                 if cfg.recipe == "release" else None)
     for _ in range(cfg.epochs):
-        _, step = train_epoch(model, optimizer, x, y, cfg.batch_size, gen, hooks, phase, step, total)
+        _, step = train_epoch(m, optimizer, m.everything(), gens, None, phase, step, total)
         if schedule is not None:
             schedule.step()
     return evaluate(model, target.x_test.to(device), target.y_test.to(device))[1]

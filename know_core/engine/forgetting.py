@@ -20,22 +20,13 @@ from know_core.common.errors import ConfigError
 from know_core.common.ledger import Ledger
 from know_core.engine.measure import ForgettingReport, measure_film
 from know_core.models import GROUPS, check_model, create_model, param_groups
-from know_core.engine.stages import StageBudget, train_stage
+from know_core.engine.stacked import StackedNet
+from know_core.engine.stages import StageBudget, parse_budget, pretrain_members, train_stage
 from know_core.engine.windows import flatten
-from know_core.engine.train import (
-    Hooks,
-    evaluate,
-    evaluate_samples,
-    make_optimizer,
-    pick_device,
-    set_lr,
-    steps_per_epoch,
-    train_epoch,
-)
+from know_core.engine.train import Hooks, Members, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr
 
 FORGETTING_TOLERANCE = 0.005  # endpoint rule for films recorded without per-sample figures (older runs)
 WARM_MAX_STEPS = 3  # a forget run continues the film at most ×(1/r)^3 the other way
-PLATEAU_TOL = 0.01  # pre-training to a plateau: the training loss must improve by 1 % to count
 
 
 @dataclass
@@ -128,33 +119,9 @@ def check_stage_sizes(cfg: ForgetConfig, ds: Dataset, n0: int) -> list[int]:
 def pretrain(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
              x_val: torch.Tensor, y_val: torch.Tensor, cfg: ForgetConfig, batch_size: int,
              generator: torch.Generator, hooks: Hooks, phase: str = "pre-training") -> list[dict[str, float]]:
-    """Train until validation accuracy stops improving (keeping the best-validation weights), until the training
-    loss reaches a plateau (``pretrain.until="plateau"``), or exactly ``max_epochs``."""
-    pc = cfg.pretrain
-    history: list[dict[str, float]] = []
-    best, best_state, stale, best_loss = (-1.0, 0.0), None, 0, float("inf")
-    total = pc.max_epochs * steps_per_epoch(len(y), batch_size)
-    step = 0
-    for epoch in range(1, pc.max_epochs + 1):
-        loss, step = train_epoch(model, optimizer, x, y, batch_size, generator, hooks, phase, step, total,
-                                 cfg.augment)
-        val_loss, val_acc = evaluate(model, x_val, y_val)
-        history.append({"epoch": epoch, "train_loss": loss, "val_loss": val_loss, "val_acc": val_acc})
-        hooks.report(phase, step, total, epoch=epoch, train_loss=loss, val_acc=val_acc)
-        if pc.until == "plateau":
-            stale = 0 if loss < best_loss * (1 - PLATEAU_TOL) else stale + 1
-            best_loss = min(best_loss, loss)
-        else:
-            # Patience counts epochs without an accuracy gain; among equally accurate epochs the lower loss is kept
-            # (on small validation sets accuracy ties are common, and the loss can shrink forever on separable data).
-            stale = 0 if val_acc > best[0] else stale + 1
-            if (val_acc, -val_loss) > best:
-                best, best_state = (val_acc, -val_loss), copy.deepcopy(model.state_dict())
-        if pc.early_stop and stale >= pc.patience:
-            break
-    if pc.early_stop and pc.until == "val_acc" and best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+    """:func:`pretrain_members` for one model on all of ``x``, ``y``."""
+    m = Members([model], x, y, batch_size, cfg.augment, hooks)
+    return pretrain_members(m, optimizer, m.everything(), [(x_val, y_val)], cfg, [generator], phase)[0]
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -183,11 +150,12 @@ def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Data
 
 @dataclass
 class FilmContext:
-    """What every film of one run trains with: resident data, the split, the budget, the recipe."""
+    """What every film of one run trains with (or of K seed-batched runs, one ``cfgs`` and ``splits`` entry per
+    member): resident data, the splits, the budget, the recipe, and the stacked forward pass when K > 1."""
 
-    cfg: ForgetConfig
+    cfgs: list[ForgetConfig]  # one per member; they differ in the seed only
     ds: Dataset
-    split: SourceSplit
+    splits: list[SourceSplit]
     sizes: list[int]
     device: torch.device
     batch: int
@@ -196,81 +164,125 @@ class FilmContext:
     y: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    hooks: Hooks
+    net: StackedNet | None = None
+
+    @property
+    def cfg(self) -> ForgetConfig:
+        return self.cfgs[0]
 
     @property
     def forget_lr(self) -> float:
         return self.cfg.forget_lr or self.cfg.optim.lr
 
-    def subset(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.split.pool[:n].to(self.device)
-        return self.x[idx], self.y[idx]
+    def subsets(self, n: int) -> list[torch.Tensor]:
+        """Each member's D of size ``n``: indices into the resident training set."""
+        return [split.pool[:n].to(self.device) for split in self.splits]
+
+    def new_model(self, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+        model = create_model(self.cfg.model, self.ds.input_shape, self.ds.num_classes).to(self.device)
+        if state is not None:
+            model.load_state_dict(state)
+        return model
+
+    def members(self, models: list[nn.Module]) -> Members:
+        return Members(models, self.x, self.y, self.batch, self.cfg.augment, self.hooks, self.net,
+                       [c.seed for c in self.cfgs])
 
 
 def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
                    warm_steps: int = WARM_MAX_STEPS) -> tuple[Trajectory, Ledger]:
     """Pre-train Θ0, record the forgetting film (and, unless ``warm="off"``, the warm oracles and the control film).
     Returns the trajectory and its :class:`~know_core.common.ledger.Ledger` (seconds per phase)."""
+    trajs, timings = run_members([cfg], hooks, warm_steps)
+    return trajs[0], timings
+
+
+def run_members(cfgs: list[ForgetConfig], hooks: Hooks | None = None, warm_steps: int = WARM_MAX_STEPS,
+                exact: bool = True) -> tuple[list[Trajectory], Ledger]:
+    """:func:`run_forgetting` for K configs that differ in the seed only, trained as K members of one loop (K > 1:
+    stackable models only, ``batched.py`` checks). ``exact``: see ``stacked.StackedNet``."""
     from know_core.engine.continuation import record_control, record_warm
 
-    ds, split, sizes = preflight(cfg, warm_steps)
-    hooks = hooks or Hooks()
+    flights = [preflight(c, warm_steps) for c in cfgs]
+    cfg, (ds, split, sizes) = cfgs[0], flights[0]
     device = pick_device(cfg.device)
-    ctx = FilmContext(cfg, ds, split, sizes, device, resolved_batch_size(cfg, ds), cfg.stage_budget,
-                      ds.x_train.to(device), ds.y_train.to(device), ds.x_test.to(device), ds.y_test.to(device))
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, ds.input_shape, ds.num_classes).to(device)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    ctx = FilmContext(cfgs, ds, [f[1] for f in flights], sizes, device, resolved_batch_size(cfg, ds),
+                      parse_budget(cfg.stage_budget), ds.x_train.to(device), ds.y_train.to(device),
+                      ds.x_test.to(device), ds.y_test.to(device), hooks or Hooks())
+    models = []
+    for c in cfgs:
+        torch.manual_seed(c.seed)
+        models.append(ctx.new_model())
+    ctx.net = StackedNet(models[0], exact) if len(models) > 1 else None
+    m = ctx.members(models)
+    gens = [torch.Generator().manual_seed(c.seed) for c in cfgs]
     timings = Ledger(device)
 
     timings.start("pretrain")
-    optimizer = make_optimizer(model, cfg.optim)
-    val = split.val.to(device)
-    history = pretrain(model, optimizer, *ctx.subset(sizes[0]), ctx.x[val], ctx.y[val], cfg, ctx.batch, gen, hooks)
+    optimizer = make_optimizer(models, cfg.optim)
+    vals = [(ctx.x[v], ctx.y[v]) for v in (f[1].val.to(device) for f in flights)]
+    histories = pretrain_members(m, optimizer, ctx.subsets(sizes[0]), vals, cfg, gens)
     timings.stop("pretrain")
     theta0_opt = copy.deepcopy(optimizer.state_dict())
 
-    timings.start("forgetting")
-    states = [cpu_state(model)]
-    losses, correct = [], []
-    removed_acc: list[float | None] = [None]
+    with timings.phase("forgetting"):
+        trajs = _forget(ctx, m, optimizer, gens, histories)
+    if cfg.warm != "off":
+        theta0 = [t.states[0] for t in trajs]
+        with timings.phase("warm"):
+            supersets = warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)
+            warm = record_warm(ctx, theta0, theta0_opt, supersets) if supersets else [None] * len(trajs)
+        with timings.phase("control"):
+            control = record_control(ctx, theta0, theta0_opt, max(len(sizes) - 1, len(supersets)))
+        for traj, w, c in zip(trajs, warm, control):
+            traj.warm, traj.control = w, c
+    return trajs, timings
 
-    def measure(m: nn.Module) -> None:
-        loss, ok = evaluate_samples(m, ctx.x_test, ctx.y_test)
-        losses.append(loss)
-        correct.append(ok)
 
-    measure(model)
-    removed_last = split.pool[sizes[-1]:sizes[0]].to(device)  # Θ0 on what the last stage no longer sees
-    removed_theta0 = evaluate(model, ctx.x[removed_last], ctx.y[removed_last])[1] if len(sizes) > 1 else None
-    train_loss, stage_steps, cap_hit = [history[-1]["train_loss"]], [0], [False]
+def _forget(ctx: FilmContext, m: Members, optimizer: torch.optim.Optimizer, gens: list[torch.Generator],
+            histories: list[list[dict[str, float]]]) -> list[Trajectory]:
+    """The forgetting stages of every member, each measured on the test set and on what its stages no longer see."""
+    cfg, sizes, k = ctx.cfg, ctx.sizes, m.k
+    states = [[cpu_state(model)] for model in m.models]
+    losses: list[list[torch.Tensor]] = [[] for _ in range(k)]
+    correct: list[list[torch.Tensor]] = [[] for _ in range(k)]
+    removed_acc: list[list[float | None]] = [[None] for _ in range(k)]
+
+    def measure(j: int, size: int | None) -> float | None:
+        """Member j's per-sample test figures; returns its accuracy on the pool between ``size`` and |D0|."""
+        loss, ok = evaluate_samples(m.models[j], ctx.x_test, ctx.y_test)
+        losses[j].append(loss)
+        correct[j].append(ok)
+        if size is None:
+            return None
+        removed = ctx.splits[j].pool[size:sizes[0]].to(ctx.device)
+        return evaluate(m.models[j], ctx.x[removed], ctx.y[removed])[1]
+
+    # Θ0 measured, and its accuracy on what the last stage no longer sees
+    removed_theta0 = [measure(j, sizes[-1] if len(sizes) > 1 else None) for j in range(k)]
+    train_loss = [[h[-1]["train_loss"]] for h in histories]
+    stage_steps, cap_hit = [[0] for _ in range(k)], [[False] for _ in range(k)]
     if cfg.carry_optimizer:
         set_lr(optimizer, ctx.forget_lr)
     total = sum(ctx.budget.planned_steps(n, ctx.batch) for n in sizes[1:])
     step = 0
     for s, size in enumerate(sizes[1:], start=1):
         if not cfg.carry_optimizer:
-            optimizer = make_optimizer(model, cfg.optim, ctx.forget_lr)
-        result, step = train_stage(model, optimizer, *ctx.subset(size), ctx.budget, ctx.batch, gen, hooks,
-                                   "forgetting", step, total, cfg.augment)
-        measure(model)
-        removed = split.pool[size:sizes[0]].to(device)
-        removed_acc.append(evaluate(model, ctx.x[removed], ctx.y[removed])[1])
-        states.append(cpu_state(model))
-        train_loss.append(result.train_loss)
-        stage_steps.append(result.steps)
-        cap_hit.append(result.cap_hit)
-        hooks.report("forgetting", step, total, stage=s, source_loss=float(losses[-1].mean()))
-    groups = param_groups(model)
-    report = measure_film(losses, correct, removed_acc, removed_theta0, [predicted_flat(st, groups) for st in states])
-    timings.stop("forgetting")
-
-    traj = Trajectory(states, groups, sizes, train_loss, report.source_acc, report.source_loss, history, report,
-                      stage_steps=stage_steps, cap_hit=cap_hit)
-    if cfg.warm != "off":
-        with timings.phase("warm"):
-            supersets = warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)
-            traj.warm = record_warm(ctx, states[0], theta0_opt, supersets, hooks) if supersets else None
-        with timings.phase("control"):
-            n_control = max(len(sizes) - 1, len(supersets))
-            traj.control = record_control(ctx, states[0], theta0_opt, n_control, hooks)
-    return traj, timings
+            optimizer = make_optimizer(m.models, cfg.optim, ctx.forget_lr)
+        results, step = train_stage(m, optimizer, ctx.subsets(size), ctx.budget, gens, "forgetting", step, total)
+        for j, result in enumerate(results):
+            removed_acc[j].append(measure(j, size))
+            states[j].append(cpu_state(m.models[j]))
+            train_loss[j].append(result.train_loss)
+            stage_steps[j].append(result.steps)
+            cap_hit[j].append(result.cap_hit)
+        ctx.hooks.report("forgetting", step, total, stage=s, source_loss=sum(float(l[-1].mean()) for l in losses) / k)
+    groups = param_groups(m.models[0])
+    trajs = []
+    for j in range(k):
+        report = measure_film(losses[j], correct[j], removed_acc[j], removed_theta0[j],
+                              [predicted_flat(st, groups) for st in states[j]])
+        trajs.append(Trajectory(states[j], groups, sizes, train_loss[j], report.source_acc, report.source_loss,
+                                histories[j], report, stage_steps=stage_steps[j], cap_hit=cap_hit[j]))
+    return trajs

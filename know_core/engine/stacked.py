@@ -1,4 +1,4 @@
-"""K copies of one small network trained as one: stacked weights, a grouped forward pass, a per-member optimiser.
+"""K copies of one small network run as one: their weights stacked, a grouped forward pass.
 
 Member k's weights are slice ``[k]`` of every stacked tensor. The forward pass runs all members at once: convolutions
 as one grouped convolution (members side by side along the channels, channels-last, where CPU max-pooling is fast),
@@ -6,9 +6,8 @@ dense layers as one batched matrix product. The members' losses are summed befor
 gradient is its own. In exact mode (the default) it is its own bit for bit: weight gradients come from each member's
 own kernels, and grouped kernels run only where a probe (once per layer and shape) finds them equal to the members'
 own, because oneDNN's grouped kernels may sum in another order and Adam amplifies a last-bit difference into a
-different run. :class:`StackedOptimizer` reproduces ``torch.optim`` Adam / AdamW / SGD (single-tensor
-form) element by element, with a step count per member and an ``active`` mask, so members can stop at different times
-(early stopping, converge budgets) without their weights or optimiser state moving afterwards.
+different run. The weights themselves stay in each member's own module, stacked afresh at every forward pass, so
+the training loop (``train.py``) and torch's optimisers treat member k as its own network.
 
 Only plain sequential nets are stacked (conv / ReLU / max-pool / flatten / dense: ``simple_cnn`` and its variants,
 ``mlp``); :func:`stack_support` says why another model is not.
@@ -19,8 +18,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from know_core.engine.config import OptimConfig
 
 _FEATURE_LAYERS = (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
 _DENSE_LAYERS = (nn.Linear, nn.ReLU)
@@ -62,17 +59,6 @@ class StackedNet:
     def stack(self, states: list[dict[str, torch.Tensor]], device: torch.device) -> list[torch.Tensor]:
         """Stacked leaf tensors (K, *shape) from K state dicts."""
         return [torch.stack([s[n] for s in states]).to(device).requires_grad_(True) for n in self.names]
-
-    def member(self, params: list[torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-        """Member k's state dict (detached CPU copies)."""
-        return {n: p[k].detach().to("cpu", copy=True) for n, p in zip(self.names, params)}
-
-    @torch.no_grad()
-    def load_member(self, model: nn.Module, params: list[torch.Tensor], k: int) -> nn.Module:
-        """Copy member k's weights into ``model`` (a module of the template's architecture) and return it."""
-        for p, stacked in zip(model.parameters(), params):
-            p.copy_(stacked[k])
-        return model
 
     def __call__(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Logits (K, B, classes) for inputs ``x`` (K, B, C, H, W), member k seeing ``x[k]``."""
@@ -177,77 +163,3 @@ class _Linear(torch.autograd.Function):
         h, w = ctx.saved_tensors
         gw = torch.stack([grad[j].t().mm(h[j]) for j in range(w.shape[0])])
         return torch.bmm(grad, w), gw, grad.sum(1) if ctx.has_bias else None
-
-
-class StackedOptimizer:
-    """``torch.optim`` Adam / AdamW / SGD over stacked weights, each member with its own step count.
-
-    The update is the very arithmetic of torch's single-tensor optimisers, applied to the stacked tensors at once
-    when every member is active at one step count, else to each group of active members sharing a step count;
-    inactive members' weights and state are not touched."""
-
-    def __init__(self, params: list[torch.Tensor], cfg: OptimConfig, lr: float | None = None):
-        self.params, self.cfg = params, cfg
-        self.lr = cfg.lr if lr is None else lr
-        k = params[0].shape[0]
-        self.steps = [0] * k
-        self.state = [[torch.zeros_like(p, memory_format=torch.contiguous_format).detach() for p in params]
-                      for _ in range(1 if cfg.optimizer == "sgd" else 2)]
-
-    def state_dict(self) -> dict:
-        return {"steps": list(self.steps), "state": [[t.clone() for t in group] for group in self.state]}
-
-    def load_state_dict(self, saved: dict) -> None:
-        self.steps = list(saved["steps"])
-        self.state = [[t.clone() for t in group] for group in saved["state"]]
-
-    @torch.no_grad()
-    def step(self, grads: list[torch.Tensor], active: torch.Tensor | None = None) -> None:
-        """Apply one update from ``grads`` to the members where ``active`` (a bool tensor (K,); None: all)."""
-        members = range(len(self.steps)) if active is None else active.nonzero().flatten().tolist()
-        groups: dict[int, list[int]] = {}
-        for k in members:
-            self.steps[k] += 1
-            groups.setdefault(self.steps[k], []).append(k)
-        for step, group in groups.items():
-            if len(group) == len(self.steps):  # everyone, at one step: update the stacked tensors in place
-                self._update(self.params, grads, self.state, step)
-                continue
-            idx = torch.tensor(group, device=self.params[0].device)  # members at this step: gather, update, scatter
-            params, state = [p[idx] for p in self.params], [[t[idx] for t in ts] for ts in self.state]
-            self._update(params, [g[idx] for g in grads], state, step)
-            for dst, src in zip([self.params, *self.state], [params, *state]):
-                for d, v in zip(dst, src):
-                    d[idx] = v
-
-    def _update(self, params: list[torch.Tensor], grads: list[torch.Tensor], state: list[list[torch.Tensor]],
-                step: int) -> None:
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if self.cfg.optimizer == "sgd":
-                self._sgd(p, g, state[0][i])
-            else:
-                self._adam(p, g, state[0][i], state[1][i], step)
-
-    def _adam(self, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int) -> None:
-        """torch.optim.Adam / AdamW's single-tensor update, operation for operation."""
-        lr, wd, eps = self.lr, self.cfg.weight_decay, 1e-8
-        beta1, beta2 = 0.9, 0.999
-        if wd != 0:
-            if self.cfg.optimizer == "adamw":
-                p.mul_(1 - lr * wd)
-            else:
-                g = g.add(p, alpha=wd)
-        m.lerp_(g, 1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        step_size = lr / (1 - beta1 ** float(step))
-        denom = (v.sqrt() / (1 - beta2 ** float(step)) ** 0.5).add_(eps)
-        p.addcdiv_(m, denom, value=-step_size)
-
-    def _sgd(self, p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor) -> None:
-        wd, momentum = self.cfg.weight_decay, self.cfg.momentum
-        if wd != 0:
-            g = g.add(p, alpha=wd)
-        if momentum != 0:
-            buf.mul_(momentum).add_(g)  # a zero buffer makes the first step's buffer the gradient itself, as torch
-            g = buf
-        p.add_(g, alpha=-self.lr)

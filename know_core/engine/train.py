@@ -1,4 +1,5 @@
-"""Tensor-resident training loop with progress and cancellation hooks, plus evaluation.
+"""The one training loop, over K members (K = 1 for a plain model), with progress and cancellation hooks, plus
+evaluation.
 
 Data stays on the device as tensors and each batch is one ``index_select``; no DataLoader, no PIL. The loop knows
 nothing about tqdm or Streamlit: callers pass :class:`Hooks` (a progress callback and a stop predicate), the way
@@ -17,6 +18,7 @@ from torch import nn
 from know_core.common.hooks import Hooks, ProgressEvent  # noqa: F401  (the loop reports through them)
 from know_core.engine.config import OptimConfig
 from know_core.common.errors import Cancelled, ConfigError, TrainingDiverged
+from know_core.engine.stacked import StackedNet
 
 DIVERGED_LOSS = 1e6  # a cross-entropy this large means logits of ~1e6: training has diverged
 
@@ -30,13 +32,21 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(model: nn.Module, cfg: OptimConfig, lr: float | None = None) -> torch.optim.Optimizer:
+def make_optimizer(models: nn.Module | list[nn.Module], cfg: OptimConfig,
+                   lr: float | None = None) -> torch.optim.Optimizer:
+    """``cfg``'s torch optimiser over the parameters of ``models`` (one module, or K members: per-parameter state and
+    step counts make it K independent optimisers)."""
     lr = cfg.lr if lr is None else lr
+    models = models if isinstance(models, list) else [models]
+    params = [p for m in models for p in m.parameters()]
+    # K > 1: torch's multi-tensor form, op for op the single-tensor one (what a plain model gets on the CPU) with the
+    # scalars computed alike, but one C++ loop over the K members' tensors instead of a Python one
+    many = {"foreach": True} if len(models) > 1 else {}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, **many)
     if cfg.optimizer == "adamw":  # decoupled weight decay: shrinks weights without going through Adam's scaling
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay, **many)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **many)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -67,69 +77,135 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> tor
     return x.clone(memory_format=torch.contiguous_format)
 
 
-def _step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-    loss = nn.functional.cross_entropy(model(xb), yb)
+@dataclass
+class Members:
+    """K networks trained as one by the loop below (K = 1: a plain model, any architecture), on resident data.
+
+    Each member has its own subset, generator (shuffles, augmentation draws) and stopping rule, and its own weights in
+    its own module, so one ``torch.optim`` optimiser over all members' parameters is K independent optimisers (its
+    state and step counts are per parameter tensor). K > 1 runs the forward pass of all members at once through
+    ``net`` (``stacked.py``), bit for bit each member's own. A stopped member (``active`` False) draws nothing from
+    its generator and gets no gradient, so the optimiser skips it: its run is the one it would have had alone."""
+
+    models: list[nn.Module]
+    x: torch.Tensor
+    y: torch.Tensor
+    batch: int
+    augment: str = "none"
+    hooks: Hooks = field(default_factory=Hooks)
+    net: StackedNet | None = None  # K > 1: the grouped forward pass over the members' stacked weights
+    seeds: list[int] = field(default_factory=list)  # for messages only
+
+    def __post_init__(self):
+        if len(self.models) > 1 and self.net is None:
+            raise ValueError(f"{len(self.models)} members need a StackedNet to run their forward pass together")
+
+    @property
+    def k(self) -> int:
+        return len(self.models)
+
+    def all_active(self) -> torch.Tensor:
+        return torch.ones(self.k, dtype=torch.bool)
+
+    def everything(self) -> list[torch.Tensor]:
+        """The whole resident set as every member's subset."""
+        return [torch.arange(len(self.y), device=self.y.device)] * self.k
+
+    def logits(self, xb: torch.Tensor) -> list[torch.Tensor] | tuple[torch.Tensor, ...]:
+        """Each member's logits (B, classes) for inputs ``xb`` (K, B, ...), member k seeing ``xb[k]``."""
+        if self.net is None:
+            return [self.models[0](xb[0])]
+        return self.net([torch.stack(ps) for ps in zip(*(m.parameters() for m in self.models))], xb).unbind(0)
+
+
+def _step(m: Members, optimizer: torch.optim.Optimizer, idx: torch.Tensor, gens: list[torch.Generator],
+          active: torch.Tensor) -> torch.Tensor:
+    """One optimiser step; ``idx`` (K, B) indexes the resident data. Returns each member's batch loss (K,)."""
+    k, b = idx.shape
+    live = active.tolist()
+    flat = idx.flatten().to(m.x.device)
+    xb, yb = m.x.index_select(0, flat).view(k, b, *m.x.shape[1:]), m.y.index_select(0, flat).view(k, b)
+    if m.augment != "none":
+        xb = torch.stack([augment_batch(xb[j], m.augment, gens[j]) if live[j] else xb[j] for j in range(k)])
+    # one cross-entropy per member: the batched reduction would sum in another order than the member's own run
+    losses = [nn.functional.cross_entropy(logits, yb[j]) for j, logits in enumerate(m.logits(xb))]
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    torch.stack([loss for loss, on in zip(losses, live) if on]).sum().backward()  # each member's gradient its own
+    for j in (j for j, on in enumerate(live) if not on):  # no gradient: the optimiser leaves the member and its state
+        for p in m.models[j].parameters():
+            p.grad = None
     optimizer.step()
-    return loss.detach()
+    return torch.stack(losses).detach()
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                batch_size: int, generator: torch.Generator, hooks: Hooks | None = None, phase: str = "train",
-                step: int = 0, total_steps: int = 0, augment: str = "none") -> tuple[float, int]:
-    """One shuffled pass over resident tensors ``x``, ``y``. Returns (mean loss, steps done so far)."""
-    hooks = hooks or Hooks()
-    model.train()
-    n = len(y)
-    order = torch.randperm(n, generator=generator).to(x.device)
-    loss_sum = torch.zeros((), device=x.device)
-    for start in range(0, n, batch_size):
-        hooks.check()
-        idx = order[start:start + batch_size]
-        xb, yb = augment_batch(x.index_select(0, idx), augment, generator), y.index_select(0, idx)
-        loss_sum += _step(model, optimizer, xb, yb) * len(idx)
-        step += 1
-        if hooks.progress is not None:
-            hooks.report(phase, step, total_steps)
-    mean_loss = float(loss_sum) / n
-    check_diverged(model, mean_loss, phase)
-    return mean_loss, step
+def _orders(subsets: list[torch.Tensor], gens: list[torch.Generator], active: torch.Tensor) -> list[torch.Tensor]:
+    """Each active member's subset in a fresh shuffled order (its generator's draw); a stopped member draws nothing."""
+    return [sub[torch.randperm(len(sub), generator=g).to(sub.device)] if active[j] else sub
+            for j, (sub, g) in enumerate(zip(subsets, gens))]
 
 
-def check_diverged(model: nn.Module, mean_loss: float, phase: str) -> None:
-    """Stop a run whose loss or weights went non-finite or exploded, with the reason."""
-    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
-    if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS or not bool(finite):
-        what = "weights became" if bool(finite) is False else "loss became"
-        raise TrainingDiverged(f"{phase}: the {what} NaN or infinite or exploded (mean loss {mean_loss:.3g}; is the "
-                               "learning rate far too high?); the run was stopped")
+def _tick(m: Members, phase: str, step: int, total: int) -> int:
+    step += 1
+    if m.hooks.progress is not None:
+        m.hooks.report(phase, step, total)
+    return step
 
 
-def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int,
-                batch_size: int, generator: torch.Generator, hooks: Hooks | None = None, phase: str = "train",
-                step: int = 0, total_steps: int = 0, augment: str = "none") -> tuple[float, int]:
-    """Exactly ``steps`` optimiser steps over reshuffled passes of ``x``, ``y`` (the last pass may stop midway).
-    Returns (mean loss over the last pass's worth of steps, steps done so far)."""
-    hooks = hooks or Hooks()
-    model.train()
-    n, per_epoch = len(y), steps_per_epoch(len(y), batch_size)
+def train_epoch(m: Members, optimizer: torch.optim.Optimizer, subsets: list[torch.Tensor],
+                gens: list[torch.Generator], active: torch.Tensor | None = None, phase: str = "train", step: int = 0,
+                total: int = 0) -> tuple[list[float], int]:
+    """One shuffled pass per active member over its subset (index tensors into ``m.x``, all of one size). Returns
+    (mean loss per member, steps done so far)."""
+    active = m.all_active() if active is None else active
+    for model in m.models:
+        model.train()
+    n = len(subsets[0])
+    orders = _orders(subsets, gens, active)
+    loss_sum = torch.zeros(m.k, device=m.x.device)
+    for start in range(0, n, m.batch):
+        m.hooks.check()
+        idx = torch.stack([o[start:start + m.batch] for o in orders])
+        loss_sum += _step(m, optimizer, idx, gens, active) * idx.shape[1]
+        step = _tick(m, phase, step, total)
+    losses = [float(v) / n for v in loss_sum.cpu()]
+    check_diverged(m, losses, active, phase)
+    return losses, step
+
+
+def train_steps(m: Members, optimizer: torch.optim.Optimizer, subsets: list[torch.Tensor],
+                gens: list[torch.Generator], steps: int, phase: str = "train", step: int = 0,
+                total: int = 0) -> tuple[list[float], int]:
+    """Exactly ``steps`` optimiser steps per member over reshuffled passes (the last pass may stop midway). Returns
+    (mean loss per member over the last pass's worth of steps, steps done so far)."""
+    active = m.all_active()
+    for model in m.models:
+        model.train()
+    per_epoch = steps_per_epoch(len(subsets[0]), m.batch)
     recent: list[torch.Tensor] = []
-    order = torch.randperm(n, generator=generator).to(x.device)
+    orders = _orders(subsets, gens, active)
     for i in range(steps):
-        hooks.check()
-        pos = (i % per_epoch) * batch_size
+        m.hooks.check()
+        pos = (i % per_epoch) * m.batch
         if i and pos == 0:
-            order = torch.randperm(n, generator=generator).to(x.device)
-        idx = order[pos:pos + batch_size]
-        xb, yb = augment_batch(x.index_select(0, idx), augment, generator), y.index_select(0, idx)
-        recent = (recent + [_step(model, optimizer, xb, yb)])[-per_epoch:]
-        step += 1
-        if hooks.progress is not None:
-            hooks.report(phase, step, total_steps)
-    mean_loss = float(torch.stack(recent).mean())
-    check_diverged(model, mean_loss, phase)
-    return mean_loss, step
+            orders = _orders(subsets, gens, active)
+        idx = torch.stack([o[pos:pos + m.batch] for o in orders])
+        recent = (recent + [_step(m, optimizer, idx, gens, active)])[-per_epoch:]
+        step = _tick(m, phase, step, total)
+    stacked = torch.stack(recent)
+    losses = [float(stacked[:, j].contiguous().mean()) for j in range(m.k)]  # each member's own run's reduction
+    check_diverged(m, losses, active, phase)
+    return losses, step
+
+
+def check_diverged(m: Members, losses: list[float], active: torch.Tensor, phase: str) -> None:
+    """Stop a run whose loss or weights went non-finite or exploded, with the reason (and the seed, when batched)."""
+    for j in active.nonzero().flatten().tolist():
+        finite = bool(torch.stack([torch.isfinite(p).all() for p in m.models[j].parameters()]).all())
+        if not math.isfinite(losses[j]) or losses[j] > DIVERGED_LOSS or not finite:
+            what = "loss became" if finite else "weights became"
+            who, run = (f" (seed {m.seeds[j]})", "batched run") if m.k > 1 else ("", "run")
+            raise TrainingDiverged(f"{phase}{who}: the {what} NaN or infinite or exploded (mean loss {losses[j]:.3g}; "
+                                   f"is the learning rate far too high?); the {run} was stopped")
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
