@@ -22,9 +22,9 @@ With ``--extra`` the figures go to ``--json PATH`` (default: stdout only), never
 
 from __future__ import annotations
 
-import _common
-
 import os
+
+import _common
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -35,11 +35,13 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from know_core.experiment.backtest import backtest_run  # noqa: E402
+from know_core.common.fsio import write_json  # noqa: E402
 from know_core.engine.config import ForgetConfig, from_dict  # noqa: E402
 from know_core.engine.extrapolate import extrapolate  # noqa: E402
 from know_core.engine.forgetting import Trajectory  # noqa: E402
-from know_core.common.fsio import write_json  # noqa: E402
+from know_core.experiment.backtest import backtest_run  # noqa: E402
+from know_core.experiment.methods import DC_SUFFIX  # noqa: E402
+from know_core.experiment.retrodiction import extrapolate_dc, score  # noqa: E402
 from know_core.metatrain.collection import collect  # noqa: E402
 from know_core.metatrain.plan import HELDOUT_PROTOCOLS, list_jobs  # noqa: E402
 from know_core.metatrain.trajfile import read_trajectory_file  # noqa: E402
@@ -47,8 +49,6 @@ from know_core.models import GROUPS  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.keras_import import OFFICIAL_FILES, official_known_folder  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.experiment.methods import DC_SUFFIX  # noqa: E402
-from know_core.experiment.retrodiction import extrapolate_dc, score  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = REPO / "runs" / "metadataset" / "heldout"
@@ -121,8 +121,17 @@ def summarise(records: list[tuple[dict, list[dict]]], methods: list[str]) -> dic
         for subset in ("all", "forgot"):
             chosen = [rows for f, rows in mine if subset == "all" or f["forgot"]]
             table[protocol][subset] = {
-                m: {g: {fig: median([r.get(fig) for rows in chosen for r in rows if r["method"] == m and r["group"] == g])
-                        for fig in FIGS} for g in GROUPS} for m in methods}
+                m: {
+                    g: {
+                        fig: median(
+                            [r.get(fig) for rows in chosen for r in rows if r["method"] == m and r["group"] == g]
+                        )
+                        for fig in FIGS
+                    }
+                    for g in GROUPS
+                }
+                for m in methods
+            }
     return table
 
 
@@ -177,13 +186,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--extra", action="append", default=[], help="NAME=CHECKPOINT: another KNOWN to score")
     ap.add_argument("--json", default=None, help="with --extra: where to write the figures")
-    ap.add_argument("--update-card", action="store_true",
-                    help="also write the default KNOWN's held-out figures into its card (known_default.json)")
+    ap.add_argument(
+        "--update-card",
+        action="store_true",
+        help="also write the default KNOWN's held-out figures into its card (known_default.json)",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     jobs = list_jobs("heldout")
-    summary = collect(jobs, HELDOUT_DIR, workers=2,
-                      progress=lambda d, n, r: print(f"  collected {d}/{n} ({r['status']})", file=sys.stderr))
+    summary = collect(
+        jobs,
+        HELDOUT_DIR,
+        workers=2,
+        progress=lambda d, n, r: print(f"  collected {d}/{n} ({r['status']})", file=sys.stderr),
+    )
     collect_s = time.perf_counter() - t0
     preds = predictors(args.extra)
     methods = list(preds)
@@ -193,17 +209,31 @@ def main() -> None:
     table = summarise(records, methods)
     met, notes = goal(table)
     print_table(table, methods)
-    acc = {m: round(statistics.mean(f["accuracy"][m] for f, _ in records if f["accuracy"].get(m) is not None), 4)
-           for m in list(methods) + ["true Θ0", "keep Θ1"] if any(f["accuracy"].get(m) is not None for f, _ in records)}
-    print("\nbacktest rel. err: ‖θ̂0 − θ0‖/‖θ1 − θ0‖ (keep Θ1 = 1.0); warm-oracle rel. err: ‖Θ̂_{−1} − Θ_{−1}‖/‖Θ0 − "
-          "Θ_{−1}‖ (keep Θ0 = 1.0); medians over runs.")
+    acc = {
+        m: round(statistics.mean(f["accuracy"][m] for f, _ in records if f["accuracy"].get(m) is not None), 4)
+        for m in list(methods) + ["true Θ0", "keep Θ1"]
+        if any(f["accuracy"].get(m) is not None for f, _ in records)
+    }
+    print(
+        "\nbacktest rel. err: ‖θ̂0 − θ0‖/‖θ1 − θ0‖ (keep Θ1 = 1.0); warm-oracle rel. err: ‖Θ̂_{−1} − Θ_{−1}‖/‖Θ0 − "
+        "Θ_{−1}‖ (keep Θ0 = 1.0); medians over runs."
+    )
     print(f"goal (forgetting films: ≥ 10 % below keep Θ1 and below {' and '.join(BASELINES)} in every group): {met}")
     print("notes: " + ("; ".join(notes) if notes else "none"))
-    figures = {"runs": len(records), "forgot": sum(f["forgot"] for f, _ in records),
-               "datasets": sorted({f["dataset"] for f, _ in records}), "models": sorted({f["model"] for f, _ in records}),
-               "collect_s": round(collect_s, 1), "backtest_s": round(backtest_s, 1),
-               "collected_trajectories": summary["trajectories"], "methods": methods, "table": table,
-               "source_acc": acc, "goal": met, "notes": notes}
+    figures = {
+        "runs": len(records),
+        "forgot": sum(f["forgot"] for f, _ in records),
+        "datasets": sorted({f["dataset"] for f, _ in records}),
+        "models": sorted({f["model"] for f, _ in records}),
+        "collect_s": round(collect_s, 1),
+        "backtest_s": round(backtest_s, 1),
+        "collected_trajectories": summary["trajectories"],
+        "methods": methods,
+        "table": table,
+        "source_acc": acc,
+        "goal": met,
+        "notes": notes,
+    }
     if args.extra:
         if args.json:
             write_json(Path(args.json), figures)
@@ -219,17 +249,29 @@ def update_card(figures: dict) -> None:
     path = DEFAULT_CHECKPOINT.with_suffix(".json")
     card = json.loads(path.read_text())
     keep = ("naive", "taskvector", "expfit", "known_default")
-    table = {p: {"n_runs": t["n_runs"], "n_forgot": t["n_forgot"], "n_warm": t["n_warm"],
-                 **{sub: {m: t[sub][m] for m in keep} for sub in ("all", "forgot")}}
-             for p, t in figures["table"].items()}
-    card["heldout"] = {"measured": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/bench_backtest.py "
-                       "--update-card", "grid": "heldout", "datasets": figures["datasets"], "models": figures["models"],
-                       "figures": "median over runs: backtest = ‖θ̂0 − θ0‖/‖θ1 − θ0‖ (keep Θ1 = 1.0); warm = "
-                                  "‖Θ̂_{−1} − Θ_{−1}‖/‖Θ0 − Θ_{−1}‖ (keep Θ0 = 1.0); warm_cos = cos(Θ̂_{−1} − Θ0, "
-                                  "Θ_{−1} − Θ0); warm_cos_data against Θ_{−1} − C_1",
-                       "goal": "on films that forgot: ≥ 10 % below keep Θ1 and below taskvector and expfit in "
-                               "every group (backtest)",
-                       "goal_met": figures["goal"], "notes": figures["notes"], "table": table}
+    table = {
+        p: {
+            "n_runs": t["n_runs"],
+            "n_forgot": t["n_forgot"],
+            "n_warm": t["n_warm"],
+            **{sub: {m: t[sub][m] for m in keep} for sub in ("all", "forgot")},
+        }
+        for p, t in figures["table"].items()
+    }
+    card["heldout"] = {
+        "measured": time.strftime("%Y-%m-%d %H:%M"),
+        "command": "python benchmarks/bench_backtest.py --update-card",
+        "grid": "heldout",
+        "datasets": figures["datasets"],
+        "models": figures["models"],
+        "figures": "median over runs: backtest = ‖θ̂0 − θ0‖/‖θ1 − θ0‖ (keep Θ1 = 1.0); warm = "
+        "‖Θ̂_{−1} − Θ_{−1}‖/‖Θ0 − Θ_{−1}‖ (keep Θ0 = 1.0); warm_cos = cos(Θ̂_{−1} − Θ0, "
+        "Θ_{−1} − Θ0); warm_cos_data against Θ_{−1} − C_1",
+        "goal": "on films that forgot: ≥ 10 % below keep Θ1 and below taskvector and expfit in every group (backtest)",
+        "goal_met": figures["goal"],
+        "notes": figures["notes"],
+        "table": table,
+    }
     write_json(path, card)
 
 

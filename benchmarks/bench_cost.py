@@ -8,15 +8,15 @@ and CPU. ``--seed`` picks the seed (default 0).
 
 from __future__ import annotations
 
-import _common
-
 import argparse
 
+import _common
+
+from know_core.common.hooks import Hooks
 from know_core.data.fashion_mnist import fashion_mnist_available
-from know_core.experiment.spec import preset
 from know_core.experiment.cost import seed_overhead
 from know_core.experiment.seed import SeedContext, run_seed
-from know_core.common.hooks import Hooks
+from know_core.experiment.spec import preset
 
 
 def main() -> None:

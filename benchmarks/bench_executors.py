@@ -17,9 +17,9 @@ import _common
 import pandas as pd
 
 from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
+from know_core.engine.protocols import apply_protocol
 from know_core.executors import Unit, make_executor
 from know_core.experiment.spec import ExperimentConfig
-from know_core.engine.protocols import apply_protocol
 from know_core.store.runstore import RunStore
 from know_core.sweep import SweepSpec, create_sweep, run_sweep
 

@@ -20,12 +20,12 @@ import time
 import _common
 import torch
 
-from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
 from know_core.data import load_dataset
 from know_core.data.fashion_mnist import fashion_mnist_available
-from know_core.experiment.spec import preset
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
 from know_core.engine.forgetting import run_forgetting
 from know_core.engine.protocols import apply_protocol
+from know_core.experiment.spec import preset
 
 
 def timed_run(cfg: ForgetConfig) -> dict:

@@ -12,8 +12,6 @@ times the quick preset alone (idle and loaded, about 3 minutes).
 
 from __future__ import annotations
 
-import _common
-
 import argparse
 import os
 import subprocess
@@ -21,11 +19,13 @@ import sys
 import tempfile
 import time
 
-from know_core.data.fashion_mnist import fashion_mnist_available
-from know_core.experiment.spec import preset
-from know_core.experiment.pipeline import run_experiment
-from know_core.common.threads import Adaptive, env_threads
+import _common
+
 from know_core.common.hooks import Hooks
+from know_core.common.threads import Adaptive, env_threads
+from know_core.data.fashion_mnist import fashion_mnist_available
+from know_core.experiment.pipeline import run_experiment
+from know_core.experiment.spec import preset
 
 PHASES = ("pretrain_s", "forgetting_s", "warm_s", "control_s", "predict_s", "oracles_s", "finetune_s", "backtest_s")
 

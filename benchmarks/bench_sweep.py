@@ -20,9 +20,9 @@ import time
 import _common
 import torch
 
+from know_core.data import load_dataset
 from know_core.engine.batched import batchable, run_forgetting_batched
 from know_core.engine.config import ForgetConfig
-from know_core.data import load_dataset
 from know_core.engine.forgetting import run_forgetting
 from know_core.engine.protocols import apply_protocol
 

@@ -8,18 +8,17 @@ can reach. Goal (issue 2): our overhead over bare <= 5 % of step time.
 from __future__ import annotations
 
 import _common
-
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from know_core.engine.config import OptimConfig
 from know_core.data import load_dataset
 from know_core.data.fashion_mnist import fashion_mnist_available
-from know_core.models import create_model
+from know_core.engine.config import OptimConfig
 from know_core.engine.train import Members, make_optimizer, train_epoch
+from know_core.models import create_model
 
 N, BATCH, ROUNDS = 20_000, 128, 5
 

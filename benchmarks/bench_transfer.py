@@ -25,9 +25,9 @@ docs/transfer-results.json (``report --transfer``, the KNOWN page).
 
 from __future__ import annotations
 
-import _common
-
 import os
+
+import _common
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -40,14 +40,15 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from bench_backtest import film_rows, median  # noqa: E402
-from know_core.engine.config import ForgetConfig  # noqa: E402
+
 from know_core.common.fsio import write_json  # noqa: E402
+from know_core.engine.config import ForgetConfig  # noqa: E402
+from know_core.experiment.transfer import LABELS, TRANSFER_RESULTS  # noqa: E402
 from know_core.metatrain.collection import collect  # noqa: E402
 from know_core.metatrain.plan import list_jobs  # noqa: E402
 from know_core.models import GROUPS, create_model  # noqa: E402
 from know_core.predictors import get_predictor  # noqa: E402
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor  # noqa: E402
-from know_core.experiment.transfer import LABELS, TRANSFER_RESULTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 META = REPO / "runs" / "metadataset"

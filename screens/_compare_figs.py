@@ -7,8 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from know_core.api import BASELINE, SHRINK_PREFIX, aggregate, method_colour, predicted_methods
-from know_core.api import fmt
+from know_core.api import BASELINE, SHRINK_PREFIX, aggregate, fmt, method_colour, predicted_methods
 from screens._figures import legend_below
 
 PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official

@@ -4,7 +4,6 @@ the façade, ``know_core.api``)."""
 
 from __future__ import annotations
 
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -50,29 +49,60 @@ def film_figure(panel: dict) -> go.Figure:
         fig.add_trace(_line(stages, "removed_acc", "accuracy on the removed samples D0 \\ D_s", FILM, dash="dot",
                             symbol="triangle-up"), 1, 2)
     ticks, labels = stage_tick_labels(panel)
-    fig.update_xaxes(tickvals=ticks, ticktext=labels, title_text="stage s (warm oracles: −k) · data ÷ |D0|", automargin=True)
+    fig.update_xaxes(
+        tickvals=ticks, ticktext=labels, title_text="stage s (warm oracles: −k) · data ÷ |D0|", automargin=True
+    )
     fig.update_yaxes(title_text="source test loss", row=1, col=1)
     fig.update_yaxes(title_text="accuracy (fraction)", row=1, col=2)
-    fig.update_layout(title="Forgetting panel: loss and accuracy along the film",
-                      height=420, legend=dict(orientation="h", y=-0.3), margin=dict(t=70))
+    fig.update_layout(
+        title="Forgetting panel: loss and accuracy along the film",
+        height=420,
+        legend=dict(orientation="h", y=-0.3),
+        margin=dict(t=70),
+    )
     return fig
 
 
 def steps_figure(panel: dict) -> go.Figure:
     stages = [p for p in panel["stages"] if p["stage"] > 0]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=[p["stage"] for p in stages], y=_ys(stages, "step_rel"), name="‖Θₛ − Θₛ₋₁‖ / ‖Θ0‖",
-                         marker_color=FILM, opacity=0.7, hovertemplate="stage %{x}<br>step %{y:.2%} of ‖Θ0‖"
-                                                                       "<extra></extra>"), secondary_y=False)
-    fig.add_trace(go.Scatter(x=[p["stage"] for p in stages], y=_ys(stages, "step_cos"), mode="lines+markers",
-                             name="cosine with the previous step", line=dict(color="black"),
-                             hovertemplate="stage %{x}<br>cosine %{y:.3f}<extra></extra>"), secondary_y=True)
+    fig.add_trace(
+        go.Bar(
+            x=[p["stage"] for p in stages],
+            y=_ys(stages, "step_rel"),
+            name="‖Θₛ − Θₛ₋₁‖ / ‖Θ0‖",
+            marker_color=FILM,
+            opacity=0.7,
+            hovertemplate="stage %{x}<br>step %{y:.2%} of ‖Θ0‖<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[p["stage"] for p in stages],
+            y=_ys(stages, "step_cos"),
+            mode="lines+markers",
+            name="cosine with the previous step",
+            line=dict(color="black"),
+            hovertemplate="stage %{x}<br>cosine %{y:.3f}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
     fig.update_xaxes(title_text="stage s", dtick=1)
     fig.update_yaxes(title_text="relative step", tickformat=".1%", secondary_y=False)
-    fig.update_yaxes(title_text="cosine of successive steps", range=[-1, 1], tickvals=[-1, -0.5, 0, 0.5, 1],
-                     showgrid=False, secondary_y=True)
-    fig.update_layout(title="Step sizes and directions along the film", height=420,
-                      legend=dict(orientation="h", y=-0.3), margin=dict(t=70))
+    fig.update_yaxes(
+        title_text="cosine of successive steps",
+        range=[-1, 1],
+        tickvals=[-1, -0.5, 0, 0.5, 1],
+        showgrid=False,
+        secondary_y=True,
+    )
+    fig.update_layout(
+        title="Step sizes and directions along the film",
+        height=420,
+        legend=dict(orientation="h", y=-0.3),
+        margin=dict(t=70),
+    )
     return fig
 
 
@@ -91,8 +121,10 @@ def forgetting_panel(film: SeedTrajectory, r: float, key: str) -> dict:
     report = panel["report"]
     (st.success if panel["forgot"] else st.warning)(panel["verdict"] or "No verdict recorded for this film.")
     if report is None:
-        st.caption("This run was recorded before forgetting was measured stage by stage: only source accuracy is "
-                   "shown (no loss, removed-sample accuracy, step sizes or p-value).")
+        st.caption(
+            "This run was recorded before forgetting was measured stage by stage: only source accuracy is "
+            "shown (no loss, removed-sample accuracy, step sizes or p-value)."
+        )
     else:
         cols = st.columns([1, 1, 1, 1, 2])  # the pattern is a word, the others numbers: it gets the room
         cols[0].metric("p (loss)", _p(report.p_value), help=f"paired one-sided test, Θ0 vs {_last(panel)}")
@@ -106,14 +138,30 @@ def forgetting_panel(film: SeedTrajectory, r: float, key: str) -> dict:
     if report is not None:
         show_figure(steps_figure(panel), f"{key}-steps")
     if not panel["warm"]:
-        st.caption("No warm oracles in this run (recorded before they existed, turned off, or the source pool "
-                   "cannot hold |D0|/r images).")
+        st.caption(
+            "No warm oracles in this run (recorded before they existed, turned off, or the source pool "
+            "cannot hold |D0|/r images)."
+        )
     with st.expander("Per stage, in numbers"):
-        rows = [{"stage": p["stage"], "images": p["size"], "steps": p.get("steps"), "source loss": p["source_loss"],
-                 "source acc": p["source_acc"], "removed acc": p.get("removed_acc"),
-                 "step ‖Δ‖/‖Θ0‖": p.get("step_rel"), "step cosine": p.get("step_cos"),
-                 "p vs Θ0": p.get("stage_p"), "film": name}
-                for name, part in (("warm oracle", panel["warm"][::-1]), ("forgetting", panel["stages"]),
-                                   ("control", panel["control"])) for p in part]
+        rows = [
+            {
+                "stage": p["stage"],
+                "images": p["size"],
+                "steps": p.get("steps"),
+                "source loss": p["source_loss"],
+                "source acc": p["source_acc"],
+                "removed acc": p.get("removed_acc"),
+                "step ‖Δ‖/‖Θ0‖": p.get("step_rel"),
+                "step cosine": p.get("step_cos"),
+                "p vs Θ0": p.get("stage_p"),
+                "film": name,
+            }
+            for name, part in (
+                ("warm oracle", panel["warm"][::-1]),
+                ("forgetting", panel["stages"]),
+                ("control", panel["control"]),
+            )
+            for p in part
+        ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     return panel

@@ -7,6 +7,7 @@ redraws from memory. A run that cannot be read shows as an error on the page, ne
 from __future__ import annotations
 
 import os
+
 import streamlit as st
 
 from know_core import api

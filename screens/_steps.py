@@ -12,8 +12,20 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from know_core.api import (BASELINE, ExperimentResult, ForgetRun, SeedWeights, aggregate, downstream_headline,
-                           film_headline, film_panel, method_colour, method_order, pca_view, retrodiction_headline)
+from know_core.api import (
+    BASELINE,
+    ExperimentResult,
+    ForgetRun,
+    SeedWeights,
+    aggregate,
+    downstream_headline,
+    film_headline,
+    film_panel,
+    method_colour,
+    method_order,
+    pca_view,
+    retrodiction_headline,
+)
 from screens._figures import scale_axis
 from screens._film import film_figure
 

@@ -31,7 +31,7 @@ def welcome(where: str = "") -> None:
         launch_quick_demo()
 
 
-def finished_or_welcome(runs: list[RunInfo]) -> None:
+def finished_or_welcome(runs: list) -> None:
     """Stop the page with a helpful message when there is nothing finished to show yet."""
     if runs:
         return

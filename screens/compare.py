@@ -9,15 +9,30 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (BASELINE, OFFICIAL, backtest_headline, collapse_verdicts, invalid_methods, method_colour,
-                           protocol_line)
-from screens._common import (experiment_runs, finished_or_welcome, load_results, md, pick_runs, run_label,
-                             show_figure, sync_url)
+from know_core.api import (
+    BASELINE,
+    OFFICIAL,
+    backtest_headline,
+    collapse_verdicts,
+    invalid_methods,
+    method_colour,
+    protocol_line,
+)
+from screens._common import (
+    experiment_runs,
+    finished_or_welcome,
+    load_results,
+    md,
+    pick_runs,
+    run_label,
+    show_figure,
+    sync_url,
+)
 from screens._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
 from screens._domains import pick_domain
 from screens._figures import legend_below
-from screens._retrodiction import retrodiction_headlines, retrodiction_section
 from screens._presentation import prose
+from screens._retrodiction import retrodiction_headlines, retrodiction_section
 
 PAGE = {"title": "Compare", "icon": ":material/compare_arrows:", "order": 30}  # read by screens._routing unrun
 

@@ -10,13 +10,38 @@ import typing
 import pandas as pd
 import streamlit as st
 
-from know_core.api import (AUGMENTS, DEFAULT_PROTOCOL, OPTIMIZERS, PRETRAIN_UNTIL, PROTOCOL_KEYS, PROTOCOLS, RECIPES,
-                           WARM_MODES, ConfigError, ExperimentConfig, KnowError, apply_protocol, available_datasets,
-                           available_models, available_predictors, available_presets, cancel, describe, domain_base,
-                           field_of, fmt, missing_checkpoints, predictor_entry, preset, reconcile, resolve_experiment,
-                           run_headline, start, watch)
-from screens._common import PAGES, list_runs, load_results, runs_dir, welcome
-from screens._common import md
+from know_core.api import (
+    AUGMENTS,
+    DEFAULT_PROTOCOL,
+    OPTIMIZERS,
+    PRETRAIN_UNTIL,
+    PROTOCOL_KEYS,
+    PROTOCOLS,
+    RECIPES,
+    WARM_MODES,
+    ConfigError,
+    ExperimentConfig,
+    KnowError,
+    apply_protocol,
+    available_datasets,
+    available_models,
+    available_predictors,
+    available_presets,
+    cancel,
+    describe,
+    domain_base,
+    field_of,
+    fmt,
+    missing_checkpoints,
+    predictor_entry,
+    preset,
+    reconcile,
+    resolve_experiment,
+    run_headline,
+    start,
+    watch,
+)
+from screens._common import PAGES, list_runs, load_results, md, runs_dir, welcome
 from screens._live import live_panel, note_running
 from screens._presentation import prose
 
@@ -89,17 +114,23 @@ def experiment_form() -> None:
     st.caption(available_presets()[name])
     raw = preset(name)
     names = list(PROTOCOLS)
-    protocol = st.selectbox("Forgetting protocol", names, key=f"protocol-{name}",
-                            index=names.index(raw.source.protocol if raw.source.protocol in names else DEFAULT_PROTOCOL),
-                            format_func=lambda p: f"{p} — {PROTOCOLS[p][0]}",
-                            help="a named bundle of stage budget, optimiser and pre-training rule; the fields below "
-                                 "start at what it sets, and any field you change marks the run '<protocol>+custom'. "
-                                 "release reproduces the official collector")
+    protocol = st.selectbox(
+        "Forgetting protocol",
+        names,
+        key=f"protocol-{name}",
+        index=names.index(raw.source.protocol if raw.source.protocol in names else DEFAULT_PROTOCOL),
+        format_func=lambda p: f"{p} — {PROTOCOLS[p][0]}",
+        help="a named bundle of stage budget, optimiser and pre-training rule; the fields below "
+        "start at what it sets, and any field you change marks the run '<protocol>+custom'. "
+        "release reproduces the official collector",
+    )
     try:
         base = protocol_preset(name, protocol)
     except (KnowError, OSError) as exc:
-        st.warning(f"The protocol cannot be resolved for this preset's data yet ({exc}); the fields show the preset's "
-                   "own settings.")
+        st.warning(
+            f"The protocol cannot be resolved for this preset's data yet ({exc}); the fields show the preset's "
+            "own settings."
+        )
         base = raw
     st.caption(describe(base.source))
     src, ft = base.source, base.finetune
@@ -109,15 +140,19 @@ def experiment_form() -> None:
         v: dict = {}  # dotted config key -> the widget's value
         c1, c2, c3 = st.columns(3)
         run_name = c1.text_input("Run name", value=f"{name} demo")
-        v["source.dataset"] = c2.text_input("Source dataset", src.dataset,
-                                            help=f"one of {', '.join(available_datasets())}; ':0-4' keeps "
-                                                 "classes 0 to 4")
+        v["source.dataset"] = c2.text_input(
+            "Source dataset", src.dataset, help=f"one of {', '.join(available_datasets())}; ':0-4' keeps classes 0 to 4"
+        )
         v["target_dataset"] = c3.text_input("Target dataset", base.target_dataset, help=field_help("target_dataset"))
         models = list(available_models())
         v["source.model"] = c1.selectbox("Model", models, index=models.index(src.model))
-        v["methods"] = c2.multiselect("Methods", available_predictors(), default=base.methods,
-                                      help="each predicted model is also compared with a norm-matched "
-                                           "shrinkage control (Θ0 scaled to the prediction's norms)")
+        v["methods"] = c2.multiselect(
+            "Methods",
+            available_predictors(),
+            default=base.methods,
+            help="each predicted model is also compared with a norm-matched "
+            "shrinkage control (Θ0 scaled to the prediction's norms)",
+        )
         with c3:
             scales, seeds = st.columns(2)
             v["scales"] = scales.text_input("Scales (powers of 1/r)", " ".join(f"{s:g}" for s in base.scales))
@@ -127,79 +162,126 @@ def experiment_form() -> None:
             with a1:
                 v["source.r"] = number("source.r", "r (each subset keeps this fraction)", src.r, "%.3f")
                 v["source.stages"] = number("source.stages", "S (stages, Θ0 included)", src.stages)
-                v["source.d0_fraction"] = number("source.d0_fraction", "D0 share of the source pool",
-                                                 src.d0_fraction, "%.3f")
-                v["source.optim.batch_size"] = st.number_input("Batch size (0: the dataset's default)", 0, None,
-                                                               src.optim.batch_size or 0)
+                v["source.d0_fraction"] = number(
+                    "source.d0_fraction", "D0 share of the source pool", src.d0_fraction, "%.3f"
+                )
+                v["source.optim.batch_size"] = st.number_input(
+                    "Batch size (0: the dataset's default)", 0, None, src.optim.batch_size or 0
+                )
                 v["source.optim.lr"] = number("source.optim.lr", "Learning rate", src.optim.lr, "%.5f")
-                v["source.pretrain.max_epochs"] = number("source.pretrain.max_epochs", "Pre-training: max epochs",
-                                                         src.pretrain.max_epochs)
-                v["source.pretrain.patience"] = number("source.pretrain.patience", "Pre-training: patience (epochs)",
-                                                       src.pretrain.patience)
+                v["source.pretrain.max_epochs"] = number(
+                    "source.pretrain.max_epochs", "Pre-training: max epochs", src.pretrain.max_epochs
+                )
+                v["source.pretrain.patience"] = number(
+                    "source.pretrain.patience", "Pre-training: patience (epochs)", src.pretrain.patience
+                )
             with a2:
                 v["source.stage_budget"] = st.text_input(
-                    "Stage budget", src.stage_budget, help=f"{field_help('source.stage_budget')}. Left as shown it "
-                    "follows the protocol (re-resolved for the D0 and batch size above)")
-                v["source.optim.optimizer"] = st.selectbox("Optimizer", OPTIMIZERS,
-                                                           index=OPTIMIZERS.index(src.optim.optimizer),
-                                                           help="adamw: decoupled weight decay")
-                v["source.optim.weight_decay"] = number("source.optim.weight_decay", "Weight decay",
-                                                        src.optim.weight_decay, "%.5f")
-                v["source.augment"] = st.selectbox("Augmentation while training", AUGMENTS,
-                                                   index=AUGMENTS.index(src.augment))
+                    "Stage budget",
+                    src.stage_budget,
+                    help=f"{field_help('source.stage_budget')}. Left as shown it "
+                    "follows the protocol (re-resolved for the D0 and batch size above)",
+                )
+                v["source.optim.optimizer"] = st.selectbox(
+                    "Optimizer",
+                    OPTIMIZERS,
+                    index=OPTIMIZERS.index(src.optim.optimizer),
+                    help="adamw: decoupled weight decay",
+                )
+                v["source.optim.weight_decay"] = number(
+                    "source.optim.weight_decay", "Weight decay", src.optim.weight_decay, "%.5f"
+                )
+                v["source.augment"] = st.selectbox(
+                    "Augmentation while training", AUGMENTS, index=AUGMENTS.index(src.augment)
+                )
                 v["source.pretrain.until"] = st.selectbox(
-                    "Θ0 trained until", PRETRAIN_UNTIL, index=PRETRAIN_UNTIL.index(src.pretrain.until),
-                    format_func={"val_acc": "validation accuracy stops improving",
-                                 "plateau": "the training loss plateaus"}.get)
+                    "Θ0 trained until",
+                    PRETRAIN_UNTIL,
+                    index=PRETRAIN_UNTIL.index(src.pretrain.until),
+                    format_func={
+                        "val_acc": "validation accuracy stops improving",
+                        "plateau": "the training loss plateaus",
+                    }.get,
+                )
                 v["source.carry_optimizer"] = st.checkbox(
-                    "Carry the optimiser state", src.carry_optimizer,
-                    help="keep Adam's moments from one stage to the next, as the release does")
+                    "Carry the optimiser state",
+                    src.carry_optimizer,
+                    help="keep Adam's moments from one stage to the next, as the release does",
+                )
         with st.expander("Advanced: target task and fine-tuning"):
             a1, a2 = st.columns(2)
             with a1:
-                v["test_domain"] = st.text_input("Held-out domain (rotated: targets)", base.test_domain,
-                                                 help=field_help("test_domain"))
+                v["test_domain"] = st.text_input(
+                    "Held-out domain (rotated: targets)", base.test_domain, help=field_help("test_domain")
+                )
                 v["target_train"] = number("target_train", "Target training images", base.target_train)
-                v["finetune.recipe"] = st.selectbox("Fine-tune recipe", RECIPES, index=RECIPES.index(ft.recipe),
-                                                    help="simple: all layers, constant lr; release: the official "
-                                                         "script's head + norm warm-up, then all layers with "
-                                                         "cosine decay")
-                v["source.device"] = st.selectbox("Device", ["auto", "cpu", "cuda"],
-                                                  index=["auto", "cpu", "cuda"].index(
-                                                      src.device if src.device in ("auto", "cpu", "cuda") else "auto"))
+                v["finetune.recipe"] = st.selectbox(
+                    "Fine-tune recipe",
+                    RECIPES,
+                    index=RECIPES.index(ft.recipe),
+                    help="simple: all layers, constant lr; release: the official "
+                    "script's head + norm warm-up, then all layers with "
+                    "cosine decay",
+                )
+                v["source.device"] = st.selectbox(
+                    "Device",
+                    ["auto", "cpu", "cuda"],
+                    index=["auto", "cpu", "cuda"].index(
+                        src.device if src.device in ("auto", "cpu", "cuda") else "auto"
+                    ),
+                )
             with a2:
                 v["finetune.epochs"] = number("finetune.epochs", "Fine-tune epochs", ft.epochs)
-                v["finetune.head_epochs"] = number("finetune.head_epochs", "Head warm-up epochs (release recipe)",
-                                                   ft.head_epochs)
+                v["finetune.head_epochs"] = number(
+                    "finetune.head_epochs", "Head warm-up epochs (release recipe)", ft.head_epochs
+                )
                 v["finetune.lr"] = number("finetune.lr", "Fine-tune learning rate", ft.lr, "%.5f")
                 v["finetune.batch_size"] = number("finetune.batch_size", "Fine-tune batch size", ft.batch_size)
         with st.expander("Advanced: oracles, controls and options"):
             a1, a2 = st.columns(2)
             with a1:
-                v["oracles"] = st.selectbox("Oracles (real larger-data models)", ["auto", "on", "off"],
-                                            index=["auto", "on", "off"].index(base.oracles))
-                v["oracle_budget"] = st.selectbox("Oracle budget", ["converge", "steps"],
-                                                  index=["converge", "steps"].index(base.oracle_budget))
-                v["source.warm"] = st.selectbox("Warm oracles Θ₋ₖ and the control film", WARM_MODES,
-                                                index=WARM_MODES.index(src.warm),
-                                                help="the film continued on real supersets of D0 (the "
-                                                     "retrodiction's ground truth) and Θ0 trained on D0 itself; "
-                                                     "auto: where the pool holds them")
-                v["official_known"] = st.text_input("Official KNOWN folder (optional)", base.official_known or "",
-                                                    help="a folder holding KNOWN_Conv.h5, KNOWN_FC.h5, "
-                                                         "KNOWN_Bias.h5; adds the method known-official")
+                v["oracles"] = st.selectbox(
+                    "Oracles (real larger-data models)",
+                    ["auto", "on", "off"],
+                    index=["auto", "on", "off"].index(base.oracles),
+                )
+                v["oracle_budget"] = st.selectbox(
+                    "Oracle budget", ["converge", "steps"], index=["converge", "steps"].index(base.oracle_budget)
+                )
+                v["source.warm"] = st.selectbox(
+                    "Warm oracles Θ₋ₖ and the control film",
+                    WARM_MODES,
+                    index=WARM_MODES.index(src.warm),
+                    help="the film continued on real supersets of D0 (the "
+                    "retrodiction's ground truth) and Θ0 trained on D0 itself; "
+                    "auto: where the pool holds them",
+                )
+                v["official_known"] = st.text_input(
+                    "Official KNOWN folder (optional)",
+                    base.official_known or "",
+                    help="a folder holding KNOWN_Conv.h5, KNOWN_FC.h5, KNOWN_Bias.h5; adds the method known-official",
+                )
             with a2:
-                v["drift_correct"] = st.checkbox("Drift correction (+dc)", base.drift_correct,
-                                                 help="adds '<method>+dc': each predictor also runs on the film with "
-                                                      "the control film's drift removed; needs the control film "
-                                                      "(warm auto or on)")
-                v["reset_norm"] = st.checkbox("Reset normalisation layers", base.reset_norm,
-                                              help="the release's behaviour; KNOW does not predict normalisation "
-                                                   "layers, and by default they are kept from Θ0")
-                v["include_embed"] = st.checkbox("Predict ViT embeddings", base.include_embed,
-                                                 help="positional embeddings and class tokens: by default copied "
-                                                      "from Θ0 like normalisation layers; included, they are "
-                                                      "predicted with the fc weights")
+                v["drift_correct"] = st.checkbox(
+                    "Drift correction (+dc)",
+                    base.drift_correct,
+                    help="adds '<method>+dc': each predictor also runs on the film with "
+                    "the control film's drift removed; needs the control film "
+                    "(warm auto or on)",
+                )
+                v["reset_norm"] = st.checkbox(
+                    "Reset normalisation layers",
+                    base.reset_norm,
+                    help="the release's behaviour; KNOW does not predict normalisation "
+                    "layers, and by default they are kept from Θ0",
+                )
+                v["include_embed"] = st.checkbox(
+                    "Predict ViT embeddings",
+                    base.include_embed,
+                    help="positional embeddings and class tokens: by default copied "
+                    "from Θ0 like normalisation layers; included, they are "
+                    "predicted with the fc weights",
+                )
         submitted = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
     if submitted:
         try:
@@ -209,8 +291,10 @@ def experiment_form() -> None:
             return
         for name in missing_checkpoints(cfg.methods):
             entry = predictor_entry(name)
-            st.warning(f"The default {entry.title} checkpoint is not there yet, so the method `{name}` will be listed "
-                       f"as invalid in the results ({entry.trait('makes_checkpoint')} makes it).")
+            st.warning(
+                f"The default {entry.title} checkpoint is not there yet, so the method `{name}` will be listed "
+                f"as invalid in the results ({entry.trait('makes_checkpoint')} makes it)."
+            )
         try:
             run_id = start(cfg, runs_dir(), run_name.strip() or None)
         except KnowError as exc:
@@ -222,8 +306,16 @@ def experiment_form() -> None:
 
 def _phase_table(phases: list[dict]) -> pd.DataFrame:
     now = time.time()
-    return pd.DataFrame([{"phase": p["phase"], "steps": f"{p['done']}/{p['total']}",
-                          "seconds": round((p["ended"] or now) - p["started"], 1)} for p in phases])
+    return pd.DataFrame(
+        [
+            {
+                "phase": p["phase"],
+                "steps": f"{p['done']}/{p['total']}",
+                "seconds": round((p["ended"] or now) - p["started"], 1),
+            }
+            for p in phases
+        ]
+    )
 
 
 def job_card(p: dict, info) -> None:
@@ -237,9 +329,10 @@ def job_card(p: dict, info) -> None:
             st.progress(frac, text=f"overall ≈ {frac:.0%} · {seeds}")
             total = max(int(p.get("total") or 0), 1)
             metrics = ", ".join(f"{k.replace('_', ' ')} {fmt.num(v)}" for k, v in (p.get("metrics") or {}).items())
-            st.progress(min(int(p.get("done") or 0) / total, 1.0),
-                        text=f"{p.get('phase')}: {p.get('done')}/{p.get('total')} steps" + (f" · {metrics}"
-                                                                                           if metrics else ""))
+            st.progress(
+                min(int(p.get("done") or 0) / total, 1.0),
+                text=f"{p.get('phase')}: {p.get('done')}/{p.get('total')} steps" + (f" · {metrics}" if metrics else ""),
+            )
             if p.get("cancel_requested"):
                 button.caption("cancelling…")
             elif button.button("Cancel", key=f"cancel-{p['run_id']}", icon=":material/stop_circle:"):

@@ -11,9 +11,22 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from know_core.api import (BASELINE, DEFAULT_CHECKPOINT, GROUPS, OFFICIAL_ENV, OFFICIAL_FILES, KnowError,
-                           available_predictors, fmt, get_predictor, load_transfer, method_colour,
-                           official_known_folder, predictor_entry, transfer_rows)
+from know_core.api import (
+    BASELINE,
+    DEFAULT_CHECKPOINT,
+    GROUPS,
+    OFFICIAL_ENV,
+    OFFICIAL_FILES,
+    KnowError,
+    available_predictors,
+    fmt,
+    get_predictor,
+    load_transfer,
+    method_colour,
+    official_known_folder,
+    predictor_entry,
+    transfer_rows,
+)
 from screens._common import REPO, md, show_figure
 from screens._presentation import prose
 

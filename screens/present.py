@@ -6,11 +6,33 @@ from __future__ import annotations
 import streamlit as st
 
 from know_core.api import KnowError, load_forget_run
-from screens._common import (damage, experiment_runs, finished_or_welcome, list_runs, load_results, md, pick_run,
-                             runs_dir, seed_weights, show_figure, sync_url, url_value)
+from screens._common import (
+    damage,
+    experiment_runs,
+    finished_or_welcome,
+    list_runs,
+    load_results,
+    md,
+    pick_run,
+    runs_dir,
+    seed_weights,
+    show_figure,
+    sync_url,
+    url_value,
+)
 from screens._presentation import presenting, prose
-from screens._steps import (EXPLAIN, STEPS, TITLES, Screen, downstream_screen, film_screen, forget_film_screen,
-                            pca_screen, predictions_screen, warm_screen)
+from screens._steps import (
+    EXPLAIN,
+    STEPS,
+    TITLES,
+    Screen,
+    downstream_screen,
+    film_screen,
+    forget_film_screen,
+    pca_screen,
+    predictions_screen,
+    warm_screen,
+)
 
 PAGE = {"title": "Present", "icon": ":material/co_present:", "order": 80}  # read by screens._routing unrun
 

@@ -8,10 +8,32 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (BASELINE, KnowError, collapse_verdicts, delete, fmt, load_forget_run, protocol_line, rename,
-                           resume, stored_headline)
-from screens._common import (PAGES, damage, list_runs, load_results, md, runs_dir, seed_weights, show_figure, store,
-                             sync_url, url_list, welcome)
+from know_core.api import (
+    BASELINE,
+    KnowError,
+    collapse_verdicts,
+    delete,
+    fmt,
+    load_forget_run,
+    protocol_line,
+    rename,
+    resume,
+    stored_headline,
+)
+from screens._common import (
+    PAGES,
+    damage,
+    list_runs,
+    load_results,
+    md,
+    runs_dir,
+    seed_weights,
+    show_figure,
+    store,
+    sync_url,
+    url_list,
+    welcome,
+)
 from screens._presentation import prose
 
 PAGE = {"title": "Runs", "icon": ":material/folder_open:", "order": 70}  # read by screens._routing unrun

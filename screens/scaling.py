@@ -6,11 +6,28 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (BASELINE, aggregate, base_name, downstream_headline, fmt, invalid_methods, method_colour,
-                           predicted_methods, protocol_line)
-from screens._common import (experiment_runs, finished_or_welcome, load_results, pick_runs, run_label,
-                             scale_axis, show_figure, sync_url)
-from screens._common import md
+from know_core.api import (
+    BASELINE,
+    aggregate,
+    base_name,
+    downstream_headline,
+    fmt,
+    invalid_methods,
+    method_colour,
+    predicted_methods,
+    protocol_line,
+)
+from screens._common import (
+    experiment_runs,
+    finished_or_welcome,
+    load_results,
+    md,
+    pick_runs,
+    run_label,
+    scale_axis,
+    show_figure,
+    sync_url,
+)
 from screens._cost import cost_section
 from screens._domains import pick_domain
 from screens._presentation import prose

@@ -5,13 +5,36 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from know_core.api import (SWEEP_PHASES, ConfigError, KnowError, available_presets, read_sweep_table,
-                           start_sweep, sweep_headline, sweep_spec, watch_sweep)
+from know_core.api import (
+    SWEEP_PHASES,
+    ConfigError,
+    KnowError,
+    available_presets,
+    read_sweep_table,
+    start_sweep,
+    sweep_headline,
+    sweep_spec,
+    watch_sweep,
+)
 from screens._common import list_runs, md, runs_dir, sync_url, url_value, welcome
 from screens._live import live_panel, note_running
-from screens._sweepview import (ALL, DIMS, FILM, NONE, cell_links, default_axes, default_filter, facet_cells,
-                                filter_options, heat_figure, metric_columns, metric_label, show_heatmap, sweep_card)
 from screens._presentation import prose
+from screens._sweepview import (
+    ALL,
+    DIMS,
+    FILM,
+    NONE,
+    cell_links,
+    default_axes,
+    default_filter,
+    facet_cells,
+    filter_options,
+    heat_figure,
+    metric_columns,
+    metric_label,
+    show_heatmap,
+    sweep_card,
+)
 
 PAGE = {"title": "Sweeps", "icon": ":material/grid_on:", "order": 50}  # read by screens._routing unrun
 

@@ -6,14 +6,34 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import (KnowError, continuation_scores, film_frames, film_headline, fmt, layers, method_colour,
-                           method_order, natural_key, pca_view, protocol_line)
-from screens._common import (experiment_runs, finished_or_welcome, load_results, pick_run, runs_dir,
-                             seed_weights, show_figure, sync_url, url_value)
+from know_core.api import (
+    KnowError,
+    continuation_scores,
+    film_frames,
+    film_headline,
+    fmt,
+    layers,
+    method_colour,
+    method_order,
+    natural_key,
+    pca_view,
+    protocol_line,
+)
+from screens._common import (
+    experiment_runs,
+    finished_or_welcome,
+    load_results,
+    md,
+    pick_run,
+    runs_dir,
+    seed_weights,
+    show_figure,
+    sync_url,
+    url_value,
+)
 from screens._curves import curves_figure
 from screens._film import forgetting_panel
 from screens._landscape import landscape
-from screens._common import md
 from screens._presentation import prose
 
 PAGE = {"title": "Trajectory", "icon": ":material/scatter_plot:", "order": 20}  # read by screens._routing unrun

@@ -6,18 +6,34 @@ import dataclasses
 from pathlib import Path
 
 from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig
-from know_core.experiment.spec import ExperimentConfig
 from know_core.engine.finetune import FinetuneConfig
+from know_core.experiment.spec import ExperimentConfig
 
 
 def tiny_experiment(**overrides) -> ExperimentConfig:
     """Runs in a few seconds on one core: 2 synthetic classes → 2 others, r = 0.5, S = 4, ×2 and ×4 with oracles."""
-    source = ForgetConfig(dataset="synthetic:0-1", model="mlp", r=0.5, stages=4, stage_budget="epochs:1", d0_fraction=0.25,
-                          device="cpu", optim=OptimConfig(batch_size=8),
-                          pretrain=PretrainConfig(max_epochs=4, patience=2))
-    base = dict(preset="tiny", source=source, target_dataset="synthetic:2-3", target_train=40,
-                finetune=FinetuneConfig(epochs=2, batch_size=16), methods=["naive", "taskvector", "expfit"],
-                scales=[2.0, 4.0], seeds=[0], oracles="auto")
+    source = ForgetConfig(
+        dataset="synthetic:0-1",
+        model="mlp",
+        r=0.5,
+        stages=4,
+        stage_budget="epochs:1",
+        d0_fraction=0.25,
+        device="cpu",
+        optim=OptimConfig(batch_size=8),
+        pretrain=PretrainConfig(max_epochs=4, patience=2),
+    )
+    base = dict(
+        preset="tiny",
+        source=source,
+        target_dataset="synthetic:2-3",
+        target_train=40,
+        finetune=FinetuneConfig(epochs=2, batch_size=16),
+        methods=["naive", "taskvector", "expfit"],
+        scales=[2.0, 4.0],
+        seeds=[0],
+        oracles="auto",
+    )
     base.update(overrides)
     return ExperimentConfig(**base)
 

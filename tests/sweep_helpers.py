@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from experiment_helpers import tiny_experiment
 
 from know_core.store.runstore import RunStore
 from know_core.sweep import SweepSpec, create_sweep, run_sweep
-
-from experiment_helpers import tiny_experiment
 
 VOLATILE = ("run_id",)  # differs by construction; cost_* columns are timings
 

@@ -4,12 +4,12 @@ import math
 
 import pytest
 import torch
-
 from experiment_helpers import tiny_experiment
-from know_core.experiment import analysis, landscape, seedweights
-from know_core.experiment.pca import fit_pca, pca_view, weight_curves
+
 from know_core.common.errors import KnowError
 from know_core.engine.windows import flatten
+from know_core.experiment import analysis, landscape, seedweights
+from know_core.experiment.pca import fit_pca, pca_view, weight_curves
 
 
 @pytest.fixture(scope="module")

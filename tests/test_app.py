@@ -4,10 +4,9 @@ Every page is checked on an empty store and on a store holding a finished experi
 """
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO, tiny_config
 from experiment_helpers import tiny_experiment
+from streamlit.testing.v1 import AppTest
 
 PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs", "present"]
 

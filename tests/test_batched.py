@@ -3,15 +3,15 @@ import dataclasses
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
+from know_core.common.errors import Cancelled, ConfigError
 from know_core.engine.batched import batchable, run_forgetting_batched, run_seeds
 from know_core.engine.config import AUGMENTS, OptimConfig, PretrainConfig
-from know_core.common.errors import Cancelled, ConfigError
 from know_core.engine.forgetting import run_forgetting
-from know_core.models import create_model
 from know_core.engine.stacked import StackedNet
 from know_core.engine.train import Hooks, Members, _step, augment_batch, make_optimizer
+from know_core.models import create_model
 
 
 def digits(**changes):

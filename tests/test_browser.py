@@ -11,7 +11,6 @@ import re
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, browser_page, screenshot_path, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,

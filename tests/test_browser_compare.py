@@ -6,7 +6,6 @@ import dataclasses
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
 from experiment_helpers import tiny_experiment
 

@@ -7,7 +7,6 @@ import re
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, REPO, browser_page, streamlit_server, wait_for_app
 from test_present import FIGURES
 
@@ -18,9 +17,9 @@ FONT_PX = "e => parseFloat(getComputedStyle(e).fontSize)"
 
 
 def test_present_mode_walks_every_step_of_a_run(tmp_path):
+    from experiment_helpers import tiny_experiment
     from playwright.sync_api import expect
 
-    from experiment_helpers import tiny_experiment
     from know_core.jobs.lifecycle import record_experiment
     from know_core.store.runstore import RunStore
 

@@ -4,7 +4,6 @@ confirmation that survives the full rerun the deletion triggers."""
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
 from conftest import tiny_config
 

@@ -6,7 +6,6 @@ import re
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
@@ -15,10 +14,10 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
 
 def test_the_sweeps_page_shows_progress_and_a_clickable_heatmap(tmp_path):
     from playwright.sync_api import expect
+    from sweep_helpers import run_tiny
 
     import know_core.api as api
     from know_core.executors import make_executor
-    from sweep_helpers import run_tiny
 
     root = tmp_path / "runs"
     sweep_id, _ = run_tiny(root, make_executor("inline"))

@@ -5,7 +5,6 @@ temporary folder."""
 import shutil
 
 import pytest
-
 from browser import CHROMIUM, browser_page, streamlit_server, wait_for_app
 from experiment_helpers import record_cnn_experiment
 

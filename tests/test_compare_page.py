@@ -5,11 +5,11 @@ legends cannot collide (AppTest sees the specs; tests/test_browser_layout.py mea
 import dataclasses
 
 import pytest
-
 from experiment_helpers import tiny_experiment
-from know_core.api import load_experiment, retrodiction_headline
 from page_helpers import chart, charts
 from test_hostile_pages import run_page
+
+from know_core.api import load_experiment, retrodiction_headline
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import pytest
 
-from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict, with_overrides
 from know_core.common.errors import ConfigError
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict, with_overrides
 
 
 @pytest.mark.parametrize("changes, message", [

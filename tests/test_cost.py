@@ -4,12 +4,12 @@ import json
 import math
 
 import pytest
-
 from conftest import REPO, tiny_config
+
 from know_core.cli import main
-from know_core.experiment.cost import break_even, cost_table, fieller, meta_training_s, oracle_cost, seed_overhead
-from know_core.engine.forgetting import run_forgetting
 from know_core.common.ledger import Ledger, phases_of
+from know_core.engine.forgetting import run_forgetting
+from know_core.experiment.cost import break_even, cost_table, fieller, meta_training_s, oracle_cost, seed_overhead
 
 
 def test_a_phase_records_wall_cpu_and_no_gpu_on_the_cpu():
@@ -191,9 +191,9 @@ def test_report_cost_on_the_standard_reference(capsys):
 def test_an_experiment_records_the_ledger_and_the_scaling_page_shows_the_cost(tmp_path, monkeypatch):
     import json as json_
 
+    from experiment_helpers import tiny_experiment
     from streamlit.testing.v1 import AppTest
 
-    from experiment_helpers import tiny_experiment
     from know_core.api import cost_ledger, load_experiment
     from know_core.jobs.lifecycle import record_experiment
     from know_core.store.runstore import RunStore

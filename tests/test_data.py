@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from know_core import data
-from know_core.data import fashion_mnist, load_dataset, nested_order, stage_sizes
 from know_core.common.errors import DataError
+from know_core.data import fashion_mnist, load_dataset, nested_order, stage_sizes
 
 
 @pytest.mark.parametrize("name", ["digits", "synthetic", "mnist-5k"])

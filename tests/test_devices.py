@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from know_core.engine.config import OptimConfig
+from know_core.engine.train import make_optimizer
 from know_core.models import available_models, create_model
 from know_core.predictors import available_predictors, get_predictor, predict_fast
 from know_core.predictors.known_net import KNOWN
-from know_core.engine.train import make_optimizer
 
 META = torch.device("meta")
 

@@ -7,8 +7,8 @@ import pytest
 
 from know_core.api import start, watch
 from know_core.common.errors import ConfigError
-from know_core.experiment.spec import available_presets, preset, resolve_experiment
 from know_core.experiment.pipeline import preflight_experiment, run_experiment
+from know_core.experiment.spec import available_presets, preset, resolve_experiment
 
 
 def _refusal(cfg) -> str:

@@ -4,7 +4,6 @@ the domain it picks."""
 import json
 
 import pytest
-
 from experiment_helpers import tiny_experiment
 from test_hostile_pages import run_page
 

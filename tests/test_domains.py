@@ -3,16 +3,16 @@ disjoint domains, leave-one-domain-out bookkeeping through an experiment, and th
 
 import pytest
 import torch
-
 from experiment_helpers import tiny_experiment
+
 from know_core.api import ExperimentResult
 from know_core.cli import main
+from know_core.common.errors import ConfigError
 from know_core.data import load_dataset, nested_order
 from know_core.data.rotated import ANGLES, domain_shares, domain_target, held_out_domains, rotate
-from know_core.common.errors import ConfigError
-from know_core.experiment.spec import preset
 from know_core.experiment.pipeline import run_experiment
-from know_core.common.stats import MEAN, summarise_rows
+from know_core.experiment.spec import preset
+from know_core.experiment.stats import MEAN, summarise_rows
 
 
 def test_four_quarter_turns_give_the_image_back_exactly():

@@ -106,6 +106,7 @@ def test_ray_is_imported_only_for_the_ray_executor(tmp_path):
 
 def test_an_experiments_seeds_give_the_same_rows_in_parallel_as_inline(tmp_path):
     from experiment_helpers import tiny_experiment
+
     from know_core.experiment.pipeline import run_experiment
 
     cfg = tiny_experiment(seeds=[0, 1])

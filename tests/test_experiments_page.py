@@ -4,7 +4,6 @@ through pre-training, stale metrics while fine-tuning, and a finished job withou
 import json
 
 import pytest
-
 from experiment_helpers import tiny_experiment
 from page_helpers import order, page
 from test_hostile_pages import run_page
@@ -109,9 +108,8 @@ def test_a_running_job_comes_before_the_form(monkeypatch, tmp_path):
     """start.sh launches the quick demo in the background: the first thing a newcomer sees is that run happening
     (its job card above the form), not a form with the progress below the fold. With nothing running the form comes
     first and the jobs right below Launch (the test above)."""
-    from know_core.store.runstore import RunStore
-
     from know_core.engine.config import to_dict
+    from know_core.store.runstore import RunStore
 
     RunStore(tmp_path).create_in_place("experiment", to_dict(tiny_experiment()), name="quick demo")  # owned by us
     at = page(monkeypatch, tmp_path, "experiments")

@@ -2,18 +2,18 @@ import json
 
 import pytest
 import torch
-
 from conftest import tiny_config
-from know_core.experiment.backtest import backtest_run, backtest_weights, format_table
+
 from know_core.cli import main
 from know_core.common.errors import KnowError
 from know_core.engine.extrapolate import NonFinitePrediction, extrapolate, prediction_file
 from know_core.engine.forgetting import Trajectory
+from know_core.experiment.backtest import backtest_run, backtest_weights, format_table
+from know_core.experiment.films import open_forget_run
 from know_core.models import create_model, param_groups
 from know_core.predictors import Predictor, get_predictor
-from know_core.experiment.films import open_forget_run
-from know_core.store.snapshots import unpack
 from know_core.store.runstore import RunStore
+from know_core.store.snapshots import unpack
 
 
 def linear_trajectory(model_name="small_resnet", stages=5, seed=0) -> Trajectory:

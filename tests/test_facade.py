@@ -4,7 +4,6 @@ only ``know_core.api`` (or ``from know_core import api``). A new deep import fai
 import ast
 
 import pytest
-
 from conftest import REPO
 
 FACADE = "know_core.api"
@@ -38,4 +37,7 @@ def test_the_check_catches_a_deep_import(tmp_path):
     page = tmp_path / "page.py"
     page.write_text("import know_core.jobs\nfrom know_core import api\nfrom know_core.api import KnowError\n"
                     "def f():\n    from know_core.experiment.panels import protocol_line\n")
-    assert engine_imports(page) == [(1, "import know_core.jobs"), (5, "from know_core.experiment.panels import protocol_line")]
+    assert engine_imports(page) == [
+        (1, "import know_core.jobs"),
+        (5, "from know_core.experiment.panels import protocol_line"),
+    ]

@@ -7,11 +7,11 @@ import torch
 
 import know_core.engine.continuation as continuation
 import know_core.engine.forgetting as forgetting
-from know_core.engine.forgetting import Continuation, run_forgetting, source_split
+from know_core.engine.filmcontext import Continuation
+from know_core.engine.forgetting import run_forgetting, source_split
 from know_core.engine.measure import measure_film
-from know_core.predictors import get_predictor
 from know_core.experiment.retrodiction import drift_corrected_film, extrapolate_dc, score
-from know_core.engine.stages import StageResult
+from know_core.predictors import get_predictor
 
 
 def record_stages(monkeypatch):
@@ -109,7 +109,9 @@ def _correct(n=2000):
 
 def _report(deltas, seed=0):
     base = _losses(seed=seed)
-    noise = lambda s: (torch.rand(len(base), generator=torch.Generator().manual_seed(s), dtype=torch.float64) - .5) * .02  # noqa: E731
+    def noise(s):
+        return (torch.rand(len(base), generator=torch.Generator().manual_seed(s), dtype=torch.float64) - 0.5) * 0.02
+
     losses = [base] + [base + d + noise(s) for s, d in enumerate(deltas, start=1)]
     flat = [torch.full((10,), float(s)) for s in range(len(losses))]
     return measure_film(losses, [_correct()] * len(losses), [None] + [0.9] * len(deltas), 0.95, flat)
@@ -136,8 +138,7 @@ def test_accuracy_verdict_is_mcnemar_on_disagreements():
     correct0 = _correct()
     worse = correct0.clone()
     worse[:60] = False  # 60 samples lost, none gained
-    report = measure_film([base, base + 0.1], [correct0, worse], [None, 0.5], 0.95,
-                          [torch.zeros(3), torch.ones(3)])
+    report = measure_film([base, base + 0.1], [correct0, worse], [None, 0.5], 0.95, [torch.zeros(3), torch.ones(3)])
     assert report.forgot_acc and report.p_value_acc < 1e-10
     assert report.kind == "erasure"  # the removed samples fell from .95 to .5: far below the test accuracy edge
 
@@ -186,6 +187,7 @@ def test_score_rows_have_group_and_layer_levels():
 
 def test_experiment_records_warm_oracles_and_retrodiction(tmp_path):
     from experiment_helpers import tiny_experiment
+
     from know_core.experiment.pipeline import run_experiment
 
     cfg = tiny_experiment(drift_correct=True, oracles="off")
@@ -214,11 +216,28 @@ def test_predict_drift_corrected_from_a_stored_run(tmp_path, tiny_cfg, capsys):
 
     store = RunStore(tmp_path)
     with_control = record_forgetting(pooled(tiny_cfg, stage_budget="steps:5"), store)
-    assert main(["predict", "--run", with_control, "--method", "taskvector", "--steps", "2", "--drift-correct",
-                 "--runs-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                with_control,
+                "--method",
+                "taskvector",
+                "--steps",
+                "2",
+                "--drift-correct",
+                "--runs-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / with_control / "pred-taskvector+dc.safetensors").exists()
     without = record_forgetting(pooled(tiny_cfg, stage_budget="steps:5", warm="off"), store)
     capsys.readouterr()
-    assert main(["predict", "--run", without, "--method", "taskvector", "--drift-correct",
-                 "--runs-dir", str(tmp_path)]) == 2
+    assert (
+        main(["predict", "--run", without, "--method", "taskvector", "--drift-correct", "--runs-dir", str(tmp_path)])
+        == 2
+    )
     assert "no control film" in capsys.readouterr().err

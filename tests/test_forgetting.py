@@ -1,10 +1,10 @@
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from know_core.common.errors import Cancelled, ConfigError
-from know_core.engine.forgetting import Trajectory, run_forgetting
 from know_core.common.hooks import Hooks
+from know_core.engine.forgetting import Trajectory, run_forgetting
 from know_core.engine.windows import from_vectors, to_windows
 
 

@@ -4,10 +4,19 @@ the parts a run may lack (no oracles, one seed, a forgetting-only run, a failed 
 from types import SimpleNamespace as NS
 
 import pytest
-
 from experiment_helpers import tiny_experiment
-from know_core.api import (backtest_headline, collapse_verdicts, downstream_headline, film_headline, load_experiment,
-                           load_forget_run, retrodiction_headline, run_headline, status_headline)
+
+from know_core.api import (
+    backtest_headline,
+    collapse_verdicts,
+    downstream_headline,
+    film_headline,
+    load_experiment,
+    load_forget_run,
+    retrodiction_headline,
+    run_headline,
+    status_headline,
+)
 from know_core.api.fmt import pvalue
 
 

@@ -1,8 +1,8 @@
 """The CLI opens with the run's headline: ``runs show RUN_ID`` (after the line naming the run) and ``report``."""
 
 import pytest
-
 from experiment_helpers import tiny_experiment
+
 from know_core.api import load_experiment, run_headline, stored_headline
 from know_core.cli import main
 
@@ -54,5 +54,7 @@ def test_report_shows_no_spread_for_one_seed_and_one_verdict_per_kind(experiment
         assert main(["report", str(root / run_id / "results.json"), *extra]) == 0
         out = capsys.readouterr().out
         assert "±" not in out
-        one_seed = [line for line in out.splitlines()[1:] if "one seed" in line.lower() and "no interval" in line.lower()]
+        one_seed = [
+            line for line in out.splitlines()[1:] if "one seed" in line.lower() and "no interval" in line.lower()
+        ]
         assert len(one_seed) == 1, one_seed

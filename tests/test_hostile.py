@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 import torch
-
 from hostile_helpers import build_store, clone, edit_json, retensor, rewrite, safetensors_bytes, sql
+
 from know_core.cli import main
 from know_core.store.runstore import RunStore
 

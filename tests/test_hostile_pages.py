@@ -4,16 +4,14 @@ becomes Markdown (an image or link a browser would fetch)."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO
 from hostile_helpers import build_store, clone, sql
+from streamlit.testing.v1 import AppTest
 from test_hostile import BOUNDS_CASES, FILES_CASES
 
 PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs", "present"]

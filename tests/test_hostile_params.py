@@ -108,8 +108,8 @@ def test_refused_before_anything_is_recorded(tmp_path, capsys, results_file, mon
     (tmp_path / "runs").mkdir()
     (tmp_path / "list.json").write_text("[]")
     (tmp_path / "summary5.json").write_text(json.dumps({"summary": 5, "rows": [], "verdicts": []}))
-    from know_core.experiment.spec import preset
     from know_core.engine.config import to_dict
+    from know_core.experiment.spec import preset
 
     good = {"config": to_dict(preset("quick")), "rows": [{"method": "naive", "scale": 1.0}],
             "summary": [{"method": "naive", "scale": 1.0, "mean": 0.5, "std": None, "n": 1}], "verdicts": [],

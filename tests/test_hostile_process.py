@@ -13,10 +13,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO, tiny_config
-from know_core.common import liveness
+
 from know_core.cli import main
+from know_core.common import liveness
 from know_core.store.runstore import RunStore
 
 TINY = ["--dataset", "synthetic", "--model", "mlp", "--stages", "4", "--pretrain-epochs", "4", "--batch-size", "32",

@@ -6,11 +6,11 @@ import signal
 import time
 
 import pytest
-
 from experiment_helpers import tiny_experiment
-from know_core.jobs import launch as jobs
-from know_core.engine.config import PretrainConfig
+
 from know_core.common.errors import ConfigError
+from know_core.engine.config import PretrainConfig
+from know_core.jobs import launch as jobs
 from know_core.store.runstore import RunStore
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import OFFICIAL_KNOWN
+
 from know_core.predictors import KNOWN, get_predictor, load_keras_h5, predict_fast
 from know_core.predictors.known import KERAS_LAYERS, OFFICIAL_FILES
 
@@ -96,7 +96,9 @@ def test_importer_maps_layers_by_name(tmp_path: Path):
 
 def test_importer_names_a_missing_layer(tmp_path: Path):
     path = write_keras_h5(KNOWN(), tmp_path / "net.h5", skip="dense_7")
-    with pytest.raises(ValueError, match=r"layer 'dense_7' \(d_stream.squeeze\) has no array 'dense_7/dense_7/kernel:0'"):
+    with pytest.raises(
+        ValueError, match=r"layer 'dense_7' \(d_stream.squeeze\) has no array 'dense_7/dense_7/kernel:0'"
+    ):
         load_keras_h5(path)
 
 

@@ -4,7 +4,6 @@ flattened by one spike, and no headline."""
 import json
 
 import pytest
-
 from page_helpers import chart, order, page, texts
 
 SPIKE = 14.88

@@ -10,20 +10,19 @@ import warnings
 
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors.torch import save_file
 
 from know_core.cli import main
-from know_core.engine.config import OptimConfig, PretrainConfig
 from know_core.common.errors import DataError, KnowError
 from know_core.common.fsio import sha256_file
+from know_core.engine.config import OptimConfig, PretrainConfig
 from know_core.metatrain.collection import collect, is_done, read_trajectory_file, run_job
-from know_core.metatrain.plan import list_jobs, make_job
 from know_core.metatrain.metadataset import load_metadataset, split_ids
+from know_core.metatrain.plan import list_jobs, make_job
 from know_core.metatrain.training import Recipe, metatrain, sample_figures
 from know_core.predictors import load_known_checkpoint
 from know_core.predictors.known import DEFAULT_CHECKPOINT, KNOWNPredictor
-
-from conftest import tiny_config
 
 
 def tiny_job(seed: int, model: str = "mlp"):
@@ -80,7 +79,7 @@ def test_split_is_by_trajectory_never_by_weight(collection):
     out, jobs, _ = collection
     meta = load_metadataset(out, val_fraction=0.34, seed=0)
     assert meta.val_ids and not set(meta.train_ids) & set(meta.val_ids)
-    shared = set(meta.val) & set(meta.train)  # a group only one split holds (e.g. conv of the one CNN) has nothing to mix
+    shared = set(meta.val) & set(meta.train)  # a group one split alone holds (conv of the one CNN) has nothing to mix
     assert shared
     for group in shared:
         train_traj = set((meta.train[group].block // 8).tolist())
@@ -133,8 +132,20 @@ def test_miniature_recipe_loss_falls_and_writes_checkpoint_and_card(collection, 
     # the epoch cap, not the clock, ends this run: a time cap would make the curve depend on the machine's load
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a good folder trains without any warning
-        card = metatrain(out, ck, Recipe(minutes=5, max_epochs=6, patience=6, workers=1, val_fraction=0.34,
-                                         epoch_rows=20_000, batch_size=256, sample_rows=200))
+        card = metatrain(
+            out,
+            ck,
+            Recipe(
+                minutes=5,
+                max_epochs=6,
+                patience=6,
+                workers=1,
+                val_fraction=0.34,
+                epoch_rows=20_000,
+                batch_size=256,
+                sample_rows=200,
+            ),
+        )
     assert ck.is_file() and ck.with_suffix(".json").is_file()
     assert card["sha256"] == sha256_file(ck) and card["time"]["train_s"] > 0
     for group, curves in card["curves"].items():
@@ -187,9 +198,20 @@ def test_default_grid_mixes_budgets_and_records_them():
 def test_collected_file_round_trips_budget_warm_oracles_and_control(tmp_path):
     from know_core.metatrain.trajfile import CorruptTrajectory, read_metadata
 
-    job = make_job(tiny_config(model="mlp", stages=7, r=0.75, seed=3, d0_fraction=0.5, stage_budget="steps:6",
-                               carry_optimizer=False, optim=OptimConfig(batch_size=16),
-                               pretrain=PretrainConfig(max_epochs=3, patience=2)), "test")
+    job = make_job(
+        tiny_config(
+            model="mlp",
+            stages=7,
+            r=0.75,
+            seed=3,
+            d0_fraction=0.5,
+            stage_budget="steps:6",
+            carry_optimizer=False,
+            optim=OptimConfig(batch_size=16),
+            pretrain=PretrainConfig(max_epochs=3, patience=2),
+        ),
+        "test",
+    )
     run_job(job, tmp_path)
     path = tmp_path / f"{job.id}.safetensors"
     states, meta, warm, control = read_trajectory_file(path, films=True)
@@ -213,14 +235,28 @@ def test_collected_file_round_trips_budget_warm_oracles_and_control(tmp_path):
         read_trajectory_file(tmp_path / "tampered.safetensors")
     # the metatraj/2 layout (its writer, inline) is still read
     old = {f"{s}/{k}": t for s, state in enumerate(states) for k, t in state.items()}
-    old.update({f"{n}/{k}/{name}": t for n, film in (("warm", warm), ("control", control))
-                for k, state in enumerate(film.states, start=1) for name, t in state.items()})
+    old.update(
+        {
+            f"{n}/{k}/{name}": t
+            for n, film in (("warm", warm), ("control", control))
+            for k, state in enumerate(film.states, start=1)
+            for name, t in state.items()
+        }
+    )
     computed = ("format", "stages", "n_tensors", "budget", "n_warm", "n_control")
-    save_file(old, str(tmp_path / "v2.safetensors"), metadata={
-        "format": "know_core.metatraj/2", "stages": str(len(states)),
-        **{k: json.dumps(v) for k, v in meta.items() if k not in computed}})
+    save_file(
+        old,
+        str(tmp_path / "v2.safetensors"),
+        metadata={
+            "format": "know_core.metatraj/2",
+            "stages": str(len(states)),
+            **{k: json.dumps(v) for k, v in meta.items() if k not in computed},
+        },
+    )
     states2, meta2, warm2, control2 = read_trajectory_file(tmp_path / "v2.safetensors", films=True)
-    assert meta2["format"] == "know_core.metatraj/2" and meta2["budget"] == "steps:6" and control2.sizes == control.sizes
+    assert (
+        meta2["format"] == "know_core.metatraj/2" and meta2["budget"] == "steps:6" and control2.sizes == control.sizes
+    )
     assert all(torch.equal(states2[s][k], states[s][k]) for s in range(7) for k in states[0])
     assert all(torch.equal(warm2.states[1][k], warm.states[1][k]) for k in states[0])
 
@@ -230,22 +266,49 @@ def test_old_format_files_stay_readable_and_unknown_formats_are_refused(tmp_path
 
     state = {"w": torch.ones(3, 2), "b": torch.zeros(3)}
     job = {"id": "x", "grid": "old", "config": {"dataset": "digits", "epochs": 1}}
-    meta = {"format": "know_core.metatraj/1", "job": json.dumps(job), "groups": json.dumps({"w": "fc", "b": "bias"}),
-            "stages": "2", "stage_sizes": "[10, 5]", "source_acc": "[0.9, 0.8]", "forgot": "true",
-            "pretrain_epochs": "3", "timings": "{}"}
-    save_file({f"{s}/{k}": v * (s + 1) for s in range(2) for k, v in state.items()}, str(tmp_path / "old.safetensors"),
-              metadata=meta)
+    meta = {
+        "format": "know_core.metatraj/1",
+        "job": json.dumps(job),
+        "groups": json.dumps({"w": "fc", "b": "bias"}),
+        "stages": "2",
+        "stage_sizes": "[10, 5]",
+        "source_acc": "[0.9, 0.8]",
+        "forgot": "true",
+        "pretrain_epochs": "3",
+        "timings": "{}",
+    }
+    save_file(
+        {f"{s}/{k}": v * (s + 1) for s in range(2) for k, v in state.items()},
+        str(tmp_path / "old.safetensors"),
+        metadata=meta,
+    )
     states, m, warm, control = read_trajectory_file(tmp_path / "old.safetensors", films=True)
     assert len(states) == 2 and m["budget"] == "epochs:1" and warm is None and control is None
-    save_file({"0/w": torch.ones(1)}, str(tmp_path / "future.safetensors"),
-              metadata={**meta, "format": "know_core.metatraj/9"})
+    save_file(
+        {"0/w": torch.ones(1)},
+        str(tmp_path / "future.safetensors"),
+        metadata={**meta, "format": "know_core.metatraj/9"},
+    )
     with pytest.raises(CorruptTrajectory, match="metatraj/9"):
         read_metadata(tmp_path / "future.safetensors")
 
 
 def test_metadataset_targets_warm_oracle_and_drift_corrected(tmp_path):
-    jobs = [make_job(tiny_config(model="mlp", stages=7, r=0.75, seed=s, d0_fraction=0.5, optim=OptimConfig(batch_size=16),
-                                 pretrain=PretrainConfig(max_epochs=3, patience=2)), "test") for s in (4, 5)]
+    jobs = [
+        make_job(
+            tiny_config(
+                model="mlp",
+                stages=7,
+                r=0.75,
+                seed=s,
+                d0_fraction=0.5,
+                optim=OptimConfig(batch_size=16),
+                pretrain=PretrainConfig(max_epochs=3, patience=2),
+            ),
+            "test",
+        )
+        for s in (4, 5)
+    ]
     collect(jobs, tmp_path, workers=1)
     back = load_metadataset(tmp_path, val_fraction=0.5)
     warm = load_metadataset(tmp_path, val_fraction=0.5, target="warm")

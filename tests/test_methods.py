@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from know_core.experiment import methods
-from know_core.engine.config import ForgetConfig
 from know_core.common.errors import ConfigError
+from know_core.engine.config import ForgetConfig
+from know_core.experiment import methods
 from know_core.experiment.spec import ExperimentConfig, available_presets, preset
 
 

@@ -17,7 +17,7 @@ def test_simple_cnn_is_the_official_collector_net():
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [c.out_channels for c in convs] == [8, 16, 32, 32] and all(c.kernel_size == (3, 3) for c in convs)
-    assert [l.out_features for l in linears] == [64, 10]
+    assert [layer.out_features for layer in linears] == [64, 10]
 
 
 def test_every_parameter_has_its_know_group():

@@ -14,7 +14,12 @@ from know_core.engine.extrapolate import extrapolate
 from know_core.predictors import get_predictor, predictor_entry
 from know_core.predictors.base import PredictorInputError
 from know_core.predictors.nino_checkpoint import (
-    LICENSE, RELEASED, NiNoCheckpointError, checkpoint_path, load_nino_checkpoint)
+    LICENSE,
+    RELEASED,
+    NiNoCheckpointError,
+    checkpoint_path,
+    load_nino_checkpoint,
+)
 from know_core.predictors.nino_mlp import CONTEXT, layer_type
 
 GOLDEN = Path(__file__).parent / "golden" / "nino_golden.safetensors"

@@ -1,4 +1,5 @@
-"""One override path: dotted keys (``--set KEY=VALUE``, the generated flags, the Experiments form) parsed by each field's
+"""One override path: dotted keys (``--set KEY=VALUE``, the generated flags, the Experiments form) parsed by each
+field's
 type, validated once per boundary crossing, with the range of a field written once in its metadata."""
 
 from __future__ import annotations
@@ -9,42 +10,89 @@ import types
 from pathlib import Path
 
 import pytest
+from experiment_helpers import tiny_experiment
 from streamlit.testing.v1 import AppTest
 
-from experiment_helpers import tiny_experiment
-from know_core.jobs import launch as jobs, worker
 from know_core.cli import build_parser, main
-from know_core.engine.config import ForgetConfig, with_overrides
 from know_core.common.errors import ConfigError, KnowError
+from know_core.engine.config import ForgetConfig, with_overrides
 from know_core.experiment.spec import ExperimentConfig
+from know_core.jobs import launch as jobs
+from know_core.jobs import worker
 from know_core.store.runstore import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--dataset", "synthetic", "--model", "mlp", "--stages", "4", "--pretrain-epochs", "2", "--batch-size", "32",
-        "--device", "cpu", "--quiet"]
+TINY = [
+    "--dataset",
+    "synthetic",
+    "--model",
+    "mlp",
+    "--stages",
+    "4",
+    "--pretrain-epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def test_dotted_overrides_are_parsed_by_the_field_type():
-    cfg = with_overrides(ForgetConfig(), {"r": "0.33", "optim.lr": "0.01", "optim.batch_size": "None",
-                                          "balanced": "yes", "pretrain.max_epochs": "7", "stage_budget": "steps:9"})
-    assert (cfg.r, cfg.optim.lr, cfg.optim.batch_size, cfg.balanced, cfg.pretrain.max_epochs, cfg.stage_budget) == \
-        (0.33, 0.01, None, True, 7, "steps:9")
-    exp = with_overrides(ExperimentConfig(), {"source.r": "0.25", "finetune.epochs": "10", "source.optim.lr": "0.02",
-                                              "seeds": "1, 2 3", "scales": "4 16", "official_known": "none"})
-    assert (exp.source.r, exp.finetune.epochs, exp.source.optim.lr, exp.seeds, exp.scales, exp.official_known) == \
-        (0.25, 10, 0.02, [1, 2, 3], [4.0, 16.0], None)
+    cfg = with_overrides(
+        ForgetConfig(),
+        {
+            "r": "0.33",
+            "optim.lr": "0.01",
+            "optim.batch_size": "None",
+            "balanced": "yes",
+            "pretrain.max_epochs": "7",
+            "stage_budget": "steps:9",
+        },
+    )
+    assert (cfg.r, cfg.optim.lr, cfg.optim.batch_size, cfg.balanced, cfg.pretrain.max_epochs, cfg.stage_budget) == (
+        0.33,
+        0.01,
+        None,
+        True,
+        7,
+        "steps:9",
+    )
+    exp = with_overrides(
+        ExperimentConfig(),
+        {
+            "source.r": "0.25",
+            "finetune.epochs": "10",
+            "source.optim.lr": "0.02",
+            "seeds": "1, 2 3",
+            "scales": "4 16",
+            "official_known": "none",
+        },
+    )
+    assert (exp.source.r, exp.finetune.epochs, exp.source.optim.lr, exp.seeds, exp.scales, exp.official_known) == (
+        0.25,
+        10,
+        0.02,
+        [1, 2, 3],
+        [4.0, 16.0],
+        None,
+    )
     assert with_overrides(ExperimentConfig(), {"methods": ["naive"]}).methods == ["naive"]  # typed values pass as is
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"nope": "1"}, "unknown config key 'nope'"),
-    ({"source.nope": "1"}, "unknown config key 'source.nope'"),
-    ({"finetune.epochs.x": "1"}, "unknown config key 'finetune.epochs.x'"),
-    ({"finetune.epochs": "ten"}, "finetune.epochs: expected int, got 'ten'"),
-    ({"source.balanced": "maybe"}, "source.balanced: expected bool"),
-    ({"seeds": "0 x"}, "seeds: expected int, got 'x'"),
-    ({"source": "1"}, "source is a section"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"nope": "1"}, "unknown config key 'nope'"),
+        ({"source.nope": "1"}, "unknown config key 'source.nope'"),
+        ({"finetune.epochs.x": "1"}, "unknown config key 'finetune.epochs.x'"),
+        ({"finetune.epochs": "ten"}, "finetune.epochs: expected int, got 'ten'"),
+        ({"source.balanced": "maybe"}, "source.balanced: expected bool"),
+        ({"seeds": "0 x"}, "seeds: expected int, got 'x'"),
+        ({"source": "1"}, "source is a section"),
+    ],
+)
 def test_bad_dotted_overrides_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         with_overrides(ExperimentConfig(), overrides)
@@ -66,8 +114,27 @@ def test_forget_flags_and_set_share_one_path(monkeypatch, tmp_path):
     import know_core.jobs.lifecycle
 
     seen = stopped_at(monkeypatch, know_core.jobs.lifecycle, "record_forgetting")
-    assert main(["forget", *TINY, "--runs-dir", str(tmp_path), "--lr", "0.005", "--weight-decay", "0.1",
-                 "--set", "r=0.25", "--set", "optim.momentum=0.5", "--set", "pretrain.val_fraction=0.2"]) == 2
+    assert (
+        main(
+            [
+                "forget",
+                *TINY,
+                "--runs-dir",
+                str(tmp_path),
+                "--lr",
+                "0.005",
+                "--weight-decay",
+                "0.1",
+                "--set",
+                "r=0.25",
+                "--set",
+                "optim.momentum=0.5",
+                "--set",
+                "pretrain.val_fraction=0.2",
+            ]
+        )
+        == 2
+    )
     cfg = seen[-1]
     assert (cfg.dataset, cfg.stages, cfg.optim.batch_size, cfg.optim.lr, cfg.r) == ("synthetic", 4, 32, 0.005, 0.25)
     assert (cfg.optim.momentum, cfg.pretrain.val_fraction, cfg.optim.weight_decay) == (0.5, 0.2, 0.1)
@@ -78,24 +145,54 @@ def test_demo_set_reaches_nested_keys(monkeypatch, tmp_path):
     import know_core.cli.demo
 
     seen = stopped_at(monkeypatch, know_core.cli.demo, "check_demo")
-    assert main(["demo", "--out", str(tmp_path / "o"), "--seeds", "3", "4", "--oracles", "off", "--target-train", "50",
-                 "--set", "source.r=0.25", "--set", "finetune.epochs=10", "--set", "source.optim.lr=0.01",
-                 "--set", "scales=4 16"]) == 2
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path / "o"),
+                "--seeds",
+                "3",
+                "4",
+                "--oracles",
+                "off",
+                "--target-train",
+                "50",
+                "--set",
+                "source.r=0.25",
+                "--set",
+                "finetune.epochs=10",
+                "--set",
+                "source.optim.lr=0.01",
+                "--set",
+                "scales=4 16",
+            ]
+        )
+        == 2
+    )
     cfg = seen[-1]
-    assert (cfg.source.r, cfg.finetune.epochs, cfg.source.optim.lr, cfg.scales, cfg.seeds) == \
-        (0.25, 10, 0.01, [4.0, 16.0], [3, 4])
+    assert (cfg.source.r, cfg.finetune.epochs, cfg.source.optim.lr, cfg.scales, cfg.seeds) == (
+        0.25,
+        10,
+        0.01,
+        [4.0, 16.0],
+        [3, 4],
+    )
     assert (cfg.oracles, cfg.source.warm, cfg.target_train) == ("off", "off", 50)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["forget", "--set", "nope=1"], "unknown config key 'nope'"),
-    (["forget", "--set", "r"], "--set 'r': write KEY=VALUE"),
-    (["forget", "--set", "r=2"], "r must be strictly between 0 and 1"),
-    (["forget", "--stages", "two"], "stages: expected int, got 'two'"),
-    (["demo", "--out", "{tmp}/o", "--set", "source.r=abc"], "source.r: expected float, got 'abc'"),
-    (["demo", "--out", "{tmp}/o", "--set", "finetune.nope=1"], "unknown config key 'finetune.nope'"),
-    (["demo", "--out", "{tmp}/o", "--set", "finetune.epochs=0"], "finetune.epochs must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["forget", "--set", "nope=1"], "unknown config key 'nope'"),
+        (["forget", "--set", "r"], "--set 'r': write KEY=VALUE"),
+        (["forget", "--set", "r=2"], "r must be strictly between 0 and 1"),
+        (["forget", "--stages", "two"], "stages: expected int, got 'two'"),
+        (["demo", "--out", "{tmp}/o", "--set", "source.r=abc"], "source.r: expected float, got 'abc'"),
+        (["demo", "--out", "{tmp}/o", "--set", "finetune.nope=1"], "unknown config key 'finetune.nope'"),
+        (["demo", "--out", "{tmp}/o", "--set", "finetune.epochs=0"], "finetune.epochs must be an integer >= 1"),
+    ],
+)
 def test_bad_overrides_are_one_line_exit_2_and_record_nothing(capsys, tmp_path, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if argv[0] == "forget":
@@ -111,9 +208,11 @@ def validations(monkeypatch):
     """How often each config class is validated (ExperimentConfig.validate includes its source's)."""
     counts: collections.Counter = collections.Counter()
     for cls in (ForgetConfig, ExperimentConfig):
+
         def counted(self, _validate=cls.validate, _name=cls.__name__):
             counts[_name] += 1
             return _validate(self)
+
         monkeypatch.setattr(cls, "validate", counted)
     return counts
 

@@ -9,8 +9,8 @@ import sys
 import tomllib
 
 import pytest
-
 from conftest import REPO
+
 from know_core.cli import build_parser
 from know_core.predictors.keras_import import OFFICIAL_ENV, official_known_folder
 from know_core.predictors.known import DEFAULT_CHECKPOINT

@@ -5,23 +5,29 @@ import pytest
 import torch
 
 from know_core.cli import main
-from know_core.engine.config import PretrainConfig
 from know_core.common.errors import ConfigError, DataError
-from know_core.experiment.spec import preset
+from know_core.engine.config import PretrainConfig
 from know_core.engine.finetune import FinetuneConfig
 from know_core.experiment.pipeline import preflight_experiment, run_experiment
 from know_core.experiment.seed import shrinkage_control
+from know_core.experiment.spec import preset
+from know_core.experiment.stats import summarise_rows, t_interval, verdicts
 from know_core.predictors.base import Predictor
-from know_core.common.stats import summarise_rows, t_interval, verdicts
 
 
 def tiny(**overrides):
     """The quick preset shrunk to a few seconds: digits instead of Fashion-MNIST, short pre-training, 20 steps per
     stage, 3 fine-tuning epochs."""
     cfg = preset("quick", methods=["naive", "taskvector", "expfit"], scales=[2.0, 4.0], target_dataset="digits:5-9")
-    cfg.source = dataclasses.replace(cfg.source, dataset="digits:0-4", d0_fraction=1.0, stages=4,
-                                     stage_budget="steps:20", optim=dataclasses.replace(cfg.source.optim, batch_size=16),
-                                     pretrain=PretrainConfig(max_epochs=6, patience=2))
+    cfg.source = dataclasses.replace(
+        cfg.source,
+        dataset="digits:0-4",
+        d0_fraction=1.0,
+        stages=4,
+        stage_budget="steps:20",
+        optim=dataclasses.replace(cfg.source.optim, batch_size=16),
+        pretrain=PretrainConfig(max_epochs=6, patience=2),
+    )
     cfg.finetune = FinetuneConfig(epochs=3, batch_size=16)
     return dataclasses.replace(cfg, **overrides)
 
@@ -83,12 +89,15 @@ def test_non_finite_method_is_marked_invalid_and_others_complete(tmp_path, monke
     assert any(r["method"] == "taskvector" and r["valid"] for r in results["rows"])
 
 
-@pytest.mark.parametrize("change, error, message", [
-    (dict(methods=["magic"]), ConfigError, "unknown method 'magic'"),
-    (dict(scales=[3.0]), ConfigError, "scale 3 is not a power of 1/r = 2"),
-    (dict(seeds=[0, 0]), ConfigError, "seeds must be distinct"),
-    (dict(target_dataset="cifar10"), DataError, "not on disk"),
-])
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(methods=["magic"]), ConfigError, "unknown method 'magic'"),
+        (dict(scales=[3.0]), ConfigError, "scale 3 is not a power of 1/r = 2"),
+        (dict(seeds=[0, 0]), ConfigError, "seeds must be distinct"),
+        (dict(target_dataset="cifar10"), DataError, "not on disk"),
+    ],
+)
 def test_bad_experiment_config(tmp_path, change, error, message):
     with pytest.raises(error, match=message):  # the boundary's check; the engine behind it trusts the config
         preflight_experiment(tiny(**change))
@@ -109,31 +118,39 @@ def test_shrinkage_control_matches_norms_keeps_direction():
 
 
 def test_statistics_and_verdicts():
-    rows = [{"method": m, "scale": s, "seed": seed, "target_acc": acc, "valid": True}
-            for seed, base in enumerate([0.80, 0.82, 0.81])
-            for m, s, acc in (("naive", 1, base), ("scratch", 1, base - 0.1), ("expfit", 2, base + 0.02),
-                              ("shrink:expfit", 2, base + 0.019))]
+    rows = [
+        {"method": m, "scale": s, "seed": seed, "target_acc": acc, "valid": True}
+        for seed, base in enumerate([0.80, 0.82, 0.81])
+        for m, s, acc in (
+            ("naive", 1, base),
+            ("scratch", 1, base - 0.1),
+            ("expfit", 2, base + 0.02),
+            ("shrink:expfit", 2, base + 0.019),
+        )
+    ]
     summary = {(e["method"], e["scale"]): e for e in summarise_rows(rows)}
     e = summary[("expfit", 2)]
     assert e["vs_naive"]["mean"] == pytest.approx(0.02) and e["vs_naive"]["ci95"][0] > 0
     assert e["vs_shrink"]["mean"] == pytest.approx(0.001)
     lo, hi = t_interval([1.0, 2.0, 3.0])
-    assert lo == pytest.approx(2 - 4.302653 / 3 ** 0.5, abs=1e-4) and hi == pytest.approx(2 + 4.302653 / 3 ** 0.5, abs=1e-4)
+    assert lo == pytest.approx(2 - 4.302653 / 3**0.5, abs=1e-4) and hi == pytest.approx(2 + 4.302653 / 3**0.5, abs=1e-4)
     text = " ".join(verdicts(list(summary.values()), [True, False, True]))
     assert "NO significant forgetting on 1 of 3 seeds" in text and "expfit ×2 beats naive" in text
 
 
 def test_experiment_inside_the_run_store_is_resumable(tmp_path, monkeypatch):
     from know_core.common.errors import Cancelled
+    from know_core.common.hooks import Hooks
     from know_core.jobs.lifecycle import record_experiment
     from know_core.store.runstore import RunStore
-    from know_core.common.hooks import Hooks
 
     store = RunStore(tmp_path)
     cfg = tiny(seeds=[0, 1])
     ticks = []
-    hooks = Hooks(progress=lambda e: ticks.append(e.phase), should_stop=lambda: "fine-tuning naive" in ticks[-1:]
-                  and ticks.count("fine-tuning naive") > 40)
+    hooks = Hooks(
+        progress=lambda e: ticks.append(e.phase),
+        should_stop=lambda: "fine-tuning naive" in ticks[-1:] and ticks.count("fine-tuning naive") > 40,
+    )
     with pytest.raises(Cancelled):
         record_experiment(cfg, store, hooks)
     run = store.list_runs()[0]

@@ -9,8 +9,17 @@ import pytest
 import torch
 
 import know_core.predictors as registry
-from know_core.predictors import (KNOWN, Option, Predictor, available_predictors, get_predictor, load_known_checkpoint,
-                                  predict_fast, register_predictor, save_known_checkpoint)
+from know_core.predictors import (
+    KNOWN,
+    Option,
+    Predictor,
+    available_predictors,
+    get_predictor,
+    load_known_checkpoint,
+    predict_fast,
+    register_predictor,
+    save_known_checkpoint,
+)
 from know_core.predictors import known as known_module
 
 

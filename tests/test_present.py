@@ -6,10 +6,9 @@ import json
 import sys
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO, tiny_config
 from experiment_helpers import tiny_experiment
+from streamlit.testing.v1 import AppTest
 
 STYLE = '<style id="know-present">'
 TRAJECTORY_INTRO = "Every point is a whole network"  # the Trajectory page's intro paragraph

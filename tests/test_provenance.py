@@ -3,13 +3,14 @@
 import dataclasses
 import shutil
 
-import know_core
-from know_core.common import version
-import know_core.predictors.known_checkpoint as known_checkpoint
-from know_core.experiment import pipeline
-from know_core.common.fsio import sha256_file
-from know_core.experiment.pipeline import config_hash, run_experiment
 from test_pipeline import tiny
+
+import know_core
+import know_core.predictors.known_checkpoint as known_checkpoint
+from know_core.common import version
+from know_core.common.fsio import sha256_file
+from know_core.experiment import pipeline
+from know_core.experiment.pipeline import config_hash, run_experiment
 
 
 def _copy_checkpoint(tmp_path, monkeypatch):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sweep_helpers import assert_same_table, run_tiny, tiny_spec
 
 from know_core.executors import make_executor
 from know_core.store.runstore import RunStore
 from know_core.sweep import create_sweep, run_sweep
 from know_core.sweep.runner import read_sweep
-
-from sweep_helpers import assert_same_table, run_tiny, tiny_spec
 
 ray = pytest.importorskip("ray", reason="Ray is in requirements.txt; this environment lacks it")
 

@@ -53,8 +53,8 @@ def test_knowns_special_cases_are_read_from_its_entry(monkeypatch, tmp_path):
 
 
 def test_old_job_configs_read_through_legacy():
-    from know_core.store.legacy import job_budget, job_protocol
     from know_core.metatrain.trajfile import budget_of
+    from know_core.store.legacy import job_budget, job_protocol
 
     assert budget_of({"epochs": 3}) == job_budget({"epochs": 3}) == "epochs:3"
     assert budget_of({}) == "epochs:1" and budget_of({"stage_budget": "steps:6", "epochs": 3}) == "steps:6"

@@ -5,10 +5,9 @@ the sidebar is built from each page file's ``PAGE`` entry (screens/_routing.py).
 import sys
 
 import pytest
+from conftest import REPO
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
-
-from conftest import REPO
 
 SIDEBAR = "KNOW Explorer — structured forgetting"  # written by app.py only
 

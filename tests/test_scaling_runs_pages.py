@@ -5,11 +5,11 @@ or a delete."""
 import json
 
 import pytest
-
 from conftest import tiny_config
 from experiment_helpers import tiny_experiment
-from know_core.api import downstream_headline, load_experiment, stored_headline
 from test_hostile_pages import run_page
+
+from know_core.api import downstream_headline, load_experiment, stored_headline
 
 
 @pytest.fixture(scope="module")

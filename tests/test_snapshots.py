@@ -7,11 +7,12 @@ import pytest
 import torch
 from conftest import tiny_config
 from hostile_helpers import rewrite
-from know_core.store.loaders import Damaged
-from know_core.jobs.lifecycle import record_forgetting
+
 from know_core.experiment.films import load_trajectory
-from know_core.store.snapshots import digest, pack, unpack
+from know_core.jobs.lifecycle import record_forgetting
+from know_core.store.loaders import Damaged
 from know_core.store.runstore import RunStore
+from know_core.store.snapshots import digest, pack, unpack
 
 
 def films():
@@ -89,8 +90,9 @@ def test_run_folders_of_the_old_layout_still_load(tmp_path):
 
 def test_seed_weights_of_the_old_layout_still_load(tmp_path):
     from experiment_helpers import tiny_experiment
-    from know_core.jobs.lifecycle import record_experiment
+
     from know_core.experiment.seedweights import load_seed
+    from know_core.jobs.lifecycle import record_experiment
 
     store = RunStore(tmp_path)
     run_id = record_experiment(tiny_experiment(), store)

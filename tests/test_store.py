@@ -3,13 +3,13 @@ import multiprocessing as mp
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from know_core.common.errors import Cancelled, ConfigError, RunStoreError
-from know_core.jobs.lifecycle import record_forgetting
-from know_core.experiment.films import load_trajectory, open_forget_run
-from know_core.store.runstore import RunStore
 from know_core.common.hooks import Hooks
+from know_core.experiment.films import load_trajectory, open_forget_run
+from know_core.jobs.lifecycle import record_forgetting
+from know_core.store.runstore import RunStore
 
 
 def test_reloaded_run_is_bit_identical(tmp_path, tiny_cfg):
@@ -36,13 +36,19 @@ def test_listing_rename_delete(stored_run):
     assert store.list_runs(status="failed") == []
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: (p / "trajectory.safetensors").unlink(), "damaged: trajectory.safetensors: missing"),
-    (lambda p: (p / "trajectory.safetensors").write_bytes(b"garbage"), "damaged: trajectory.safetensors: checksum mismatch"),
-    (lambda p: (p / "metrics.csv").write_text("stage,size\n"), "damaged: metrics.csv: checksum mismatch"),
-    (lambda p: (p / "manifest.json").write_text("{"), "damaged: manifest.json: not valid JSON"),
-    (lambda p: (p / "manifest.json").unlink(), "damaged: manifest.json: missing"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "trajectory.safetensors").unlink(), "damaged: trajectory.safetensors: missing"),
+        (
+            lambda p: (p / "trajectory.safetensors").write_bytes(b"garbage"),
+            "damaged: trajectory.safetensors: checksum mismatch",
+        ),
+        (lambda p: (p / "metrics.csv").write_text("stage,size\n"), "damaged: metrics.csv: checksum mismatch"),
+        (lambda p: (p / "manifest.json").write_text("{"), "damaged: manifest.json: not valid JSON"),
+        (lambda p: (p / "manifest.json").unlink(), "damaged: manifest.json: missing"),
+    ],
+)
 def test_damaged_run_is_named_and_others_unaffected(tmp_path, tiny_cfg, damage, message):
     store = RunStore(tmp_path)
     good, bad = record_forgetting(tiny_cfg, store), record_forgetting(tiny_cfg, store)

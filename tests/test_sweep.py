@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sweep_helpers import assert_same_table, run_tiny, tiny_spec
 
 from know_core.cli import main
 from know_core.common.errors import Cancelled, ConfigError
@@ -13,8 +14,6 @@ from know_core.executors import make_executor
 from know_core.store.runstore import RunStore
 from know_core.sweep import create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
 from know_core.sweep.table import TABLE_CSV
-
-from sweep_helpers import assert_same_table, run_tiny, tiny_spec
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +157,7 @@ def test_a_unit_that_starts_right_after_a_write_shows_running_at_the_next_cancel
 def test_a_sweep_over_models_includes_the_vit(tmp_path):
     """vit_tiny works wherever a model works, a sweep included (its embeddings are kept from Θ0 by default)."""
     from experiment_helpers import tiny_experiment
+
     from know_core.sweep import SweepSpec
 
     spec = SweepSpec(tiny_experiment(), [("source.model", ["mlp", "vit_tiny"])], [0], ["forgetting", "backtest"])

@@ -12,21 +12,21 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from hostile_helpers import build_store, edit_json, rewrite, sql
-from know_core.cli import main
-from know_core.store.runstore import RunStore
 from test_hostile import assert_refused, cli
+
+from know_core.store.runstore import RunStore
 
 AXES = [("source.stages", [4]), ("target_train", [40]), ("source.r", [0.5, 0.7])]  # two constant settings first
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    from know_core.executors import make_executor
-    from know_core.sweep import SweepSpec
     from experiment_helpers import tiny_experiment
     from sweep_helpers import run_tiny
+
+    from know_core.executors import make_executor
+    from know_core.sweep import SweepSpec
 
     root = tmp_path_factory.mktemp("sweepbase")
     fid, eid = build_store(root)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
+from experiment_helpers import tiny_experiment
+
 import know_core.api as api
 from know_core.sweep import SweepSpec
-
-from experiment_helpers import tiny_experiment
 
 
 def wait_for(predicate, timeout=300.0):

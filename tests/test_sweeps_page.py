@@ -4,17 +4,17 @@ progress bar with its unit counts, and the heatmap shows a metric's mean with it
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO
+from streamlit.testing.v1 import AppTest
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """(runs dir, sweep id, sweep state): the tiny sweep (source.stages 3, 4 × seeds 0, 1) run inline."""
+    from sweep_helpers import run_tiny
+
     import know_core.api as api
     from know_core.executors import make_executor
-    from sweep_helpers import run_tiny
 
     root = tmp_path_factory.mktemp("sweeps")
     sweep_id, _ = run_tiny(root, make_executor("inline"))
@@ -80,10 +80,11 @@ def test_a_film_metric_counts_each_seed_once_and_the_view_comes_from_the_url(pag
 
 
 def test_a_damaged_sweep_says_why_and_names_stay_text(page, tmp_path):
-    from know_core.store.runstore import RunStore
-    from know_core.sweep import create_sweep
     from sweep_helpers import tiny_spec
     from test_hostile_pages import EVIL, assert_no_markdown_from_names
+
+    from know_core.store.runstore import RunStore
+    from know_core.sweep import create_sweep
 
     store = RunStore(tmp_path)
     evil = create_sweep(store, tiny_spec(), EVIL)
@@ -112,10 +113,11 @@ def test_one_heatmap_per_facet_value_on_one_colour_scale(page, swept):
 
 
 def test_a_sweep_without_axes_still_draws_a_film_metric(page, tmp_path):
-    from know_core.executors import make_executor
-    from know_core.sweep import SweepSpec
     from experiment_helpers import tiny_experiment
     from sweep_helpers import run_tiny
+
+    from know_core.executors import make_executor
+    from know_core.sweep import SweepSpec
 
     run_tiny(tmp_path, make_executor("inline"), SweepSpec(tiny_experiment(), [], [0], ["forgetting"]), "base only")
     at = page(tmp_path, metric="strength")
@@ -126,9 +128,10 @@ def test_a_sweep_without_axes_still_draws_a_film_metric(page, tmp_path):
 
 
 def test_cancel_asks_a_running_sweep_to_stop_and_a_cancelled_one_offers_resume(page, tmp_path):
+    from sweep_helpers import tiny_spec
+
     from know_core.store.runstore import RunStore
     from know_core.sweep import create_sweep
-    from sweep_helpers import tiny_spec
 
     store = RunStore(tmp_path)
     sweep_id = create_sweep(store, tiny_spec(), "to stop")

@@ -1,4 +1,5 @@
-"""Thread choice (know_core.common.threads): the free cores, rounded, never more than the usable ones, never fewer than one;
+"""Thread choice (know_core.common.threads): the free cores, rounded, never more than the usable ones, never fewer than
+one;
 KNOW_THREADS and OMP_NUM_THREADS fix the count; the adaptive chooser follows the other processes' load."""
 
 import subprocess
@@ -12,8 +13,10 @@ from know_core.common import threads
 from know_core.common.errors import ConfigError
 
 
-@pytest.mark.parametrize("busy, cores, want", [(0.0, 2, 2), (0.1, 2, 2), (1.0, 2, 1), (0.7, 2, 1), (2.5, 2, 1),
-                                               (0.0, 8, 8), (3.2, 8, 5), (0.0, 1, 1)])
+@pytest.mark.parametrize(
+    "busy, cores, want",
+    [(0.0, 2, 2), (0.1, 2, 2), (1.0, 2, 1), (0.7, 2, 1), (2.5, 2, 1), (0.0, 8, 8), (3.2, 8, 5), (0.0, 1, 1)],
+)
 def test_free_threads_are_the_free_cores_rounded_within_one_and_the_cores(busy, cores, want):
     assert threads.free_threads(busy, cores) == want
 

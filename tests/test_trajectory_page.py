@@ -2,7 +2,6 @@
 subscripts, a cut side table."""
 
 import pytest
-
 from experiment_helpers import record_cnn_experiment
 from page_helpers import chart, page, texts
 
@@ -81,9 +80,9 @@ def test_side_table_shows_every_column(monkeypatch, cnn_run):
 
 
 def test_the_page_opens_with_the_films_headline(monkeypatch, cnn_run):
-    from know_core.api import film_headline, load_experiment
-
     from page_helpers import order
+
+    from know_core.api import film_headline, load_experiment
 
     root, run_id = cnn_run
     at = page(monkeypatch, root, "trajectory", run=run_id)

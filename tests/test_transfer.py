@@ -4,8 +4,8 @@ import pytest
 
 from know_core.cli import main
 from know_core.common.errors import KnowError
-from know_core.metatrain.plan import list_jobs
 from know_core.experiment.transfer import format_transfer, load_transfer, transfer_rows
+from know_core.metatrain.plan import list_jobs
 
 
 def _figures(tmp_path, backtest=0.9):

@@ -33,9 +33,12 @@ def test_film_panel_of_an_old_entry_has_no_report_and_no_continuation():
 
 
 def test_film_panel_puts_warm_oracles_left_of_theta0_and_the_control_over_the_stages():
-    entry = {"source_acc": [0.9, 0.8], "stage_sizes": [90, 30], "warm": {"sizes": [270, 810], "source_acc": [0.92, 0.93],
-                                                                         "source_loss": [0.3, 0.2]},
-             "control": {"sizes": [90], "source_acc": [0.91], "source_loss": [0.35]}}
+    entry = {
+        "source_acc": [0.9, 0.8],
+        "stage_sizes": [90, 30],
+        "warm": {"sizes": [270, 810], "source_acc": [0.92, 0.93], "source_loss": [0.3, 0.2]},
+        "control": {"sizes": [90], "source_acc": [0.91], "source_loss": [0.35]},
+    }
     panel = film_panel(entry, 1 / 3)
     assert [(p["stage"], round(p["scale"], 6)) for p in panel["warm"]] == [(-1, 3.0), (-2, 9.0)]
     assert [(p["stage"], p["scale"]) for p in panel["control"]] == [(1, 1.0)]
@@ -43,11 +46,25 @@ def test_film_panel_puts_warm_oracles_left_of_theta0_and_the_control_over_the_st
 
 
 def test_retrodiction_summary_averages_seeds_per_method_scale_and_group():
-    rows = [{"seed": s, "method": m, "scale": 2.0, "group": "fc", "layer": layer, "rel_error": e, "cosine": 0.1 * s,
-             "rel_error_data": None, "cosine_data": None}
-            for s, e in ((0, 1.0), (1, 2.0)) for m in ("expfit", "control") for layer in ("", "0.weight")]
+    rows = [
+        {
+            "seed": s,
+            "method": m,
+            "scale": 2.0,
+            "group": "fc",
+            "layer": layer,
+            "rel_error": e,
+            "cosine": 0.1 * s,
+            "rel_error_data": None,
+            "cosine_data": None,
+        }
+        for s, e in ((0, 1.0), (1, 2.0))
+        for m in ("expfit", "control")
+        for layer in ("", "0.weight")
+    ]
     out = retrodiction_summary(rows)
     assert [r["method"] for r in out] == ["expfit", "control"]
     assert out[0]["rel_error"] == 1.5 and out[0]["seeds"] == 2 and out[0]["rel_error_data"] is None
     assert len(retrodiction_summary(rows, level="layer")) == 2 and all(
-        r["layer"] == "0.weight" for r in retrodiction_summary(rows, level="layer"))
+        r["layer"] == "0.weight" for r in retrodiction_summary(rows, level="layer")
+    )

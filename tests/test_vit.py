@@ -1,13 +1,13 @@
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from know_core.cli import main
 from know_core.common.errors import ConfigError
 from know_core.engine.extrapolate import extrapolate
+from know_core.experiment.seedweights import layers
 from know_core.models import check_model, create_model, param_groups, predicted_groups, training_bytes
 from know_core.predictors import get_predictor
-from know_core.experiment.seedweights import layers
 
 
 @pytest.mark.parametrize("shape, patch", [((1, 8, 8), 2), ((1, 28, 28), 7), ((3, 32, 32), 8)])
@@ -76,8 +76,8 @@ def test_bad_vit_exits_2_naming_the_problem_and_records_nothing(tmp_path, capsys
 
 def test_vit_film_predicts_and_backtests(tmp_path, capsys):
     from know_core.experiment.backtest import backtest_run
-    from know_core.jobs.lifecycle import record_forgetting
     from know_core.experiment.films import open_forget_run
+    from know_core.jobs.lifecycle import record_forgetting
     from know_core.store.runstore import RunStore
 
     store = RunStore(tmp_path)

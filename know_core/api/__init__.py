@@ -1,12 +1,14 @@
 """The one surface the dashboard (and, where natural, the CLI) calls: start, watch, cancel, resume, rename, delete and
-list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); read a run as typed objects (:mod:`.results`); compute what a page draws
+list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); read a run as typed objects
+(:mod:`.results`); compute what a page draws
 (:mod:`.views`); list what a run can be made of (:mod:`.catalog`). ``screens/`` imports nothing else from know_core
 (``tests/test_facade.py`` enforces it)."""
 
 from know_core.common.errors import ConfigError, KnowError, RunStoreError
-from know_core.experiment.methods import BASELINE, missing_checkpoints
 from know_core.common.registry import Entry, Registry
+from know_core.experiment.methods import BASELINE, missing_checkpoints
 from know_core.store.runstore import DEFAULT_RUNS_DIR
+
 from .catalog import *  # noqa: F401,F403 — the façade re-exports its parts
 from .catalog import __all__ as _catalog
 from .control import *  # noqa: F401,F403
@@ -22,5 +24,20 @@ from .sweeps import __all__ as _sweeps
 from .views import *  # noqa: F401,F403
 from .views import __all__ as _views
 
-__all__ = ["BASELINE", "ConfigError", "DEFAULT_RUNS_DIR", "Entry", "KnowError", "Registry", "RunStoreError",
-           "missing_checkpoints", *_catalog, *_control, *_cost, *_headline, *_results, *_sweeps, *_views]
+__all__ = [
+    "BASELINE",
+    "ConfigError",
+    "DEFAULT_RUNS_DIR",
+    "Entry",
+    "KnowError",
+    "Registry",
+    "RunStoreError",
+    "missing_checkpoints",
+    *_catalog,
+    *_control,
+    *_cost,
+    *_headline,
+    *_results,
+    *_sweeps,
+    *_views,
+]

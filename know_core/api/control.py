@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from know_core.jobs import launch as jobs
 from know_core.experiment.spec import ExperimentConfig, preset
+from know_core.jobs import launch as jobs
 from know_core.store.runstore import RunInfo, RunStore
 
 Root = str | os.PathLike

@@ -8,8 +8,9 @@ from typing import Any
 
 from know_core.experiment.cost import break_even_text, cost_table, meta_training_s
 from know_core.store.loaders import Damaged, read_json
-from ..predictors.known_checkpoint import DEFAULT_CHECKPOINT
 from know_core.store.schemas import check_results
+
+from ..predictors.known_checkpoint import DEFAULT_CHECKPOINT
 from .results import ExperimentResult
 
 STANDARD_REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "standard-results.json"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
+import pandas as pd
+
 MISSING = "—"
 
 # Raw column names → what a person reads. Pages pass their tables through :func:`labelled`.
@@ -148,8 +150,6 @@ def labelled(rows: Iterable[Mapping[str, Any]] | Any, *, sig: int = 3, scale_col
              keep: Iterable[str] = ()) -> Any:
     """A table (a DataFrame or rows of dicts) ready to show: numbers through :func:`num`, scale columns as ``×k``,
     missing values as ``—`` and column names through :func:`label`. Columns in ``keep`` are left as they are."""
-    import pandas as pd
-
     frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     scales, kept = set(scale_columns), set(keep)
     for col in frame.columns:

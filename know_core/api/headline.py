@@ -14,9 +14,13 @@ from statistics import mean
 from types import SimpleNamespace
 from typing import Any, Iterable
 
+from know_core.api.results import load_experiment
+from know_core.common.errors import KnowError
 from know_core.experiment.methods import BASELINE, SHRINK_PREFIX, base_name
 from know_core.experiment.methods import label as method_label
-from know_core.experiment.panels import retrodiction_summary
+from know_core.experiment.panels import report_of, retrodiction_summary
+from know_core.store.runstore import RunStore
+
 from .fmt import interval, num, pvalue, scale, signed
 
 NOT_PREDICTORS = (BASELINE, "scratch", "oracle", "oracle-warm", "control")
@@ -203,11 +207,6 @@ def status_headline(status: str, error: str | None = None) -> str | None:
 def stored_headline(root: Any, run_id: str) -> str:
     """The headline of a stored run, read from the run store: the sentence of an unfinished or damaged run, the film
     verdict of a forget run (from its summary, no weights read), the whole headline of a finished experiment."""
-    from know_core.common.errors import KnowError
-    from know_core.store.runstore import RunStore
-    from know_core.experiment.panels import report_of
-    from .results import load_experiment
-
     try:
         info = RunStore(root, create=False).info(run_id)
         if info.status != "done" or info.kind == "sweep":

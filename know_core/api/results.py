@@ -1,7 +1,8 @@
 """Runs read as typed objects: an experiment's results, a forget run's trajectory, one seed's stored weights.
 
 Every read goes through the run store's bounded, validated loaders (:mod:`know_core.store.loaders`,
-:mod:`know_core.store.schemas`, :func:`know_core.jobs.lifecycle.check_run`); this module only turns what they return into dataclasses.
+:mod:`know_core.store.schemas`, :func:`know_core.jobs.lifecycle.check_run`); this module only turns what they return
+into dataclasses.
 """
 
 from __future__ import annotations
@@ -10,18 +11,18 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from know_core.engine.config import ForgetConfig
 from know_core.common.errors import RunStoreError
-from know_core.experiment.spec import ExperimentConfig
+from know_core.engine.config import ForgetConfig
 from know_core.engine.forgetting import Trajectory
 from know_core.engine.measure import ForgettingReport
-from know_core.jobs.lifecycle import check_run
 from know_core.experiment.films import open_forget_run
-from know_core.store.schemas import check_config
-from know_core.experiment.seedweights import SeedWeights, load_seed
-from know_core.common.stats import MEAN, domain_mean_rows, domain_prefix, domains_of
-from know_core.store.runstore import RunInfo, RunStore
 from know_core.experiment.panels import report_of
+from know_core.experiment.seedweights import SeedWeights, load_seed
+from know_core.experiment.spec import ExperimentConfig
+from know_core.experiment.stats import MEAN, domain_mean_rows, domain_prefix, domains_of
+from know_core.jobs.lifecycle import check_run
+from know_core.store.runstore import RunInfo, RunStore
+from know_core.store.schemas import check_config
 
 
 @dataclass
@@ -38,9 +39,15 @@ class SeedTrajectory:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "SeedTrajectory":
-        return cls(seed=record["seed"], forgot=record["forgot"], verdict=record["verdict"],
-                   source_acc=list(record["source_acc"]), stage_sizes=list(record["stage_sizes"]),
-                   report=report_of(record), record=record)
+        return cls(
+            seed=record["seed"],
+            forgot=record["forgot"],
+            verdict=record["verdict"],
+            source_acc=list(record["source_acc"]),
+            stage_sizes=list(record["stage_sizes"]),
+            report=report_of(record),
+            record=record,
+        )
 
 
 @dataclass
@@ -83,9 +90,12 @@ class ExperimentResult:
             return self
         others = tuple(domain_prefix(d) for d in self.domains if d != domain)
         rows = domain_mean_rows(self.rows) if domain == MEAN else self.rows
-        return replace(self, rows=[r for r in rows if r.get("domain") == domain],
-                       summary=[e for e in self.summary if e.get("domain") == domain],
-                       verdicts=[v for v in self.verdicts if not v.startswith(others)])
+        return replace(
+            self,
+            rows=[r for r in rows if r.get("domain") == domain],
+            summary=[e for e in self.summary if e.get("domain") == domain],
+            verdicts=[v for v in self.verdicts if not v.startswith(others)],
+        )
 
 
 @dataclass
@@ -119,11 +129,16 @@ def load_experiment(root: str | os.PathLike, run_id: str) -> ExperimentResult:
 def experiment_result(data: dict[str, Any]) -> ExperimentResult:
     """A results.json already read and checked (:func:`know_core.store.schemas.check_results`) as typed objects."""
     return ExperimentResult(
-        config=check_config(data["config"], "experiment", "results.json: config"), rows=data["rows"],
-        summary=data["summary"], verdicts=data["verdicts"], backtest=data.get("backtest", []),
+        config=check_config(data["config"], "experiment", "results.json: config"),
+        rows=data["rows"],
+        summary=data["summary"],
+        verdicts=data["verdicts"],
+        backtest=data.get("backtest", []),
         retrodiction=data.get("retrodiction") or [],
-        trajectories=[SeedTrajectory.from_record(t) for t in data["trajectories"]], timings=data["timings"],
-        known_checkpoint=data.get("known_checkpoint"))
+        trajectories=[SeedTrajectory.from_record(t) for t in data["trajectories"]],
+        timings=data["timings"],
+        known_checkpoint=data.get("known_checkpoint"),
+    )
 
 
 def load_forget_run(root: str | os.PathLike, run_id: str) -> ForgetRun:
@@ -136,5 +151,17 @@ def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWe
     return load_seed(RunStore(root).open(run_id), seed)
 
 
-__all__ = ["ExperimentResult", "ForgetRun", "RunInfo", "RunStore", "SeedTrajectory", "SeedWeights", "damage",
-           "experiment_result", "load_experiment", "load_forget_run", "load_seed_weights", "open_store"]
+__all__ = [
+    "ExperimentResult",
+    "ForgetRun",
+    "RunInfo",
+    "RunStore",
+    "SeedTrajectory",
+    "SeedWeights",
+    "damage",
+    "experiment_result",
+    "load_experiment",
+    "load_forget_run",
+    "load_seed_weights",
+    "open_store",
+]

@@ -8,11 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from know_core.jobs import launch as jobs
+from know_core.api.fmt import num
+from know_core.api.headline import _name
 from know_core.common.errors import ConfigError
-from know_core.experiment.spec import PHASES, preset, resolve_experiment
 from know_core.experiment.methods import BASELINE
+from know_core.experiment.spec import PHASES, preset, resolve_experiment
+from know_core.jobs import launch as jobs
 from know_core.store.runstore import RunInfo, RunStore
+
 from ..sweep import SweepSpec, cancel_sweep, parse_axis, parse_seeds, read_sweep, sweep_progress
 from ..sweep.state import read_table
 from ..sweep.summary import METRICS, interval, with_means
@@ -111,9 +114,6 @@ def sweep_headline(table: pd.DataFrame, name: str = "This sweep") -> str:
     """One plain sentence for a sweep's table: on how many of its films (cell × seed) the film forgot, and whether any
     predictor got closer than keeping Θ0 to the real larger-data network (the warm oracle) in any row — with the
     nearest one's median — so the Sweeps page answers before its heatmap."""
-    from .fmt import num
-    from .headline import _name
-
     if table.empty or "cell" not in table.columns:
         return f"{name} has no finished cell yet."
     films = table.drop_duplicates(["cell", "seed"])

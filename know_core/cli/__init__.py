@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Callable
 
+from tqdm import tqdm
+
 from know_core.common.errors import Cancelled, KnowError
+from know_core.common.fsio import write_failure
 from know_core.common.registry import Entry, Registry, discover
-from know_core.store.runstore import DEFAULT_RUNS_DIR
+from know_core.common.threads import apply_threads
 from know_core.engine.train import Hooks, ProgressEvent
+from know_core.executors import EXECUTORS, make_executor
+from know_core.store.runstore import DEFAULT_RUNS_DIR
 
 COMMANDS = Registry("command", KnowError)  # filled by this package's modules on import (discover, in build_parser)
 
@@ -42,8 +48,6 @@ class TqdmHooks(Hooks):
         self._lines = not sys.stderr.isatty()
 
     def _on_progress(self, event: ProgressEvent) -> None:
-        from tqdm import tqdm
-
         if self._lines:
             if event.phase != self._phase:
                 self._phase = event.phase
@@ -73,8 +77,6 @@ def runs_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 def executor_args(parser: argparse.ArgumentParser, default: str = "local", workers: int | None = None) -> None:
     """``--executor``, ``--workers`` and ``--ray-address``: where units of work run (see know_core.executors)."""
-    from ..executors import EXECUTORS
-
     parser.add_argument("--executor", default=default, choices=EXECUTORS.names(),
                         help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.helps().items()) + f" (default {default})")
     parser.add_argument("--workers", type=int, default=workers,
@@ -86,8 +88,6 @@ def executor_args(parser: argparse.ArgumentParser, default: str = "local", worke
 def make_executor_from(args: argparse.Namespace, hooks: Hooks | None = None):
     """The executor ``args`` ask for; one that runs in this process (``inline``: its ``in_process`` trait) keeps
     ``hooks`` (progress bars, Ctrl-C) and lets the first error through as it is."""
-    from ..executors import EXECUTORS, make_executor
-
     in_process = EXECUTORS.get(args.executor).trait("in_process")
     if in_process is not None:
         return in_process(hooks)
@@ -106,16 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
-
-    from know_core.common.fsio import write_failure
-
     args = build_parser().parse_args(argv)
     if COMMANDS.get(args.command).trait("threaded"):
-        from know_core.common.threads import apply_threads
-
         try:
-            apply_threads()  # the cores that are free now (KNOW_THREADS or OMP_NUM_THREADS fix it): know_core.common.threads
+            apply_threads()  # the cores free now (KNOW_THREADS or OMP_NUM_THREADS fix it): know_core.common.threads
         except KnowError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -133,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("error: not enough memory for this request; use fewer steps, a smaller model or a smaller dataset",
-              file=sys.stderr)
+        print(
+            "error: not enough memory for this request; use fewer steps, a smaller model or a smaller dataset",
+            file=sys.stderr,
+        )
         return 2
     except OSError as exc:
         failed = write_failure(exc, getattr(exc, "filename", None) or "a file")

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from know_core.common.errors import KnowError
+from know_core.experiment.pipeline import preflight_experiment
+from know_core.store.loaders import check_user_file
+from know_core.store.runstore import RunStore
 
 MAX_SEED = 2**63 - 1
 _SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
@@ -60,8 +63,6 @@ def writable_path(flag: str, path: str | os.PathLike, folder: bool) -> Path:
 
 
 def readable_file(flag: str, path: str | None, folder: bool = False) -> Any:
-    from know_core.store.loaders import check_user_file
-
     return None if path is None else check_user_file(path, flag, folder=folder)
 
 
@@ -69,11 +70,7 @@ def check_demo(args: Any, cfg: Any, preflight: bool = True) -> None:
     """``demo``'s boundary: where its results go, then (``preflight``; a background job's launch does it itself) the
     experiment config, checked once (values, cross-field checks, names, official KNOWN folder, the first seed's
     data)."""
-    from know_core.experiment.pipeline import preflight_experiment
-
     if args.runs_dir is not None:
-        from know_core.store.runstore import RunStore
-
         if not str(args.runs_dir).strip():
             raise KnowError("--runs-dir: an empty path")
         writable_path("--runs-dir", args.runs_dir, folder=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 from know_core.engine.config import ForgetConfig
+from know_core.engine.protocols import resolve_source
+from know_core.jobs.lifecycle import record_forgetting
+from know_core.store.runstore import RunStore
+
 from ..data import available_datasets
 from ..models import available_models
-from know_core.engine.protocols import resolve_source
-from know_core.store.runstore import RunStore
 from . import TqdmHooks, command, runs_dir_arg
 from .config_args import add_field_flags, add_protocol_args, add_set_arg, overrides
 from .runs import print_run
-
 
 FLAGS = ("r", "stages", "seed", "optim.batch_size", "optim.lr", "forget_lr", "pretrain.max_epochs",
          "pretrain.patience", "d0_fraction", "balanced", "device", "data_root")  # generated from the fields' metadata
@@ -38,8 +39,6 @@ def _forget_parser(ps: argparse.ArgumentParser) -> None:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from know_core.jobs.lifecycle import record_forgetting
-
     cfg = resolve_source(ForgetConfig(), args.protocol, overrides(args))
     cfg.validate()  # the boundary: checked once, the engine trusts it from here
     store = RunStore(args.runs_dir)

@@ -18,14 +18,21 @@ import argparse
 import json
 import sys
 
+from tqdm import tqdm
+
 from know_core.common.errors import KnowError
+from know_core.executors import make_executor
+from know_core.metatrain.collection import collect, run_job
+from know_core.metatrain.plan import GRIDS, find_job, list_jobs
+from know_core.metatrain.training import Recipe, metatrain
+from know_core.predictors.known import DEFAULT_CHECKPOINT
+
 from . import checks, command, executor_args
 
 
 @command("collect", "record forgetting trajectories for meta-training KNOWN (resumable)", order=40,
          threaded=True)
 def _collect_parser(p: argparse.ArgumentParser) -> None:
-    from know_core.metatrain.plan import GRIDS
     p.add_argument("--out", default=None, help="collection folder (one .safetensors per finished job)")
     p.add_argument("--grid", default="default", help=f"job grid: {', '.join(GRIDS)} (default: default)")
     p.add_argument("--jobs", type=int, default=None, help="only the first N jobs of the grid")
@@ -36,9 +43,6 @@ def _collect_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from ..metatrain.collection import collect, run_job
-    from know_core.metatrain.plan import find_job, list_jobs
-
     checks.integer("--jobs", args.jobs, 1, 10**9)
     checks.integer("--workers", args.workers, 1, 256)
     if args.list:
@@ -58,9 +62,6 @@ def _collect(args: argparse.Namespace) -> int:
         if args.jobs < 1:
             raise KnowError(f"--jobs must be >= 1, got {args.jobs}")
         jobs = jobs[:args.jobs]
-    from tqdm import tqdm
-
-    from ..executors import make_executor
 
     executor = make_executor(args.executor, args.workers, args.ray_address)
     bar = tqdm(total=None, desc="collect", unit="job", file=sys.stderr, dynamic_ncols=True)
@@ -88,9 +89,6 @@ def _collect(args: argparse.Namespace) -> int:
 
 @command("metatrain", "train one KNOWN per group on a collected meta-dataset", order=41, threaded=True)
 def _metatrain_parser(p: argparse.ArgumentParser) -> None:
-    from ..metatrain.training import Recipe
-    from ..predictors.known import DEFAULT_CHECKPOINT
-
     r = Recipe()
     p.add_argument("--data", required=True, help="collection folder made by `collect`")
     p.add_argument("--out", default=str(DEFAULT_CHECKPOINT),
@@ -133,8 +131,6 @@ def check_recipe(args: argparse.Namespace) -> None:
 
 
 def _metatrain(args: argparse.Namespace) -> int:
-    from ..metatrain.training import Recipe, metatrain
-
     check_recipe(args)
     recipe = Recipe(seed=args.seed, max_epochs=args.max_epochs, patience=args.patience, minutes=args.minutes,
                     modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()), lr=args.lr,

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
-from know_core.experiment.backtest import backtest_run, format_table
 from know_core.common.errors import KnowError
-from know_core.engine.extrapolate import extrapolate, save_predictions
+from know_core.engine.extrapolate import MAX_STEPS, extrapolate, save_predictions
+from know_core.experiment.backtest import backtest_run, format_table
+from know_core.experiment.films import open_forget_run
 from know_core.experiment.methods import DC_SUFFIX
+from know_core.experiment.retrodiction import extrapolate_dc
+from know_core.store.runstore import RunStore
+
 from ..models import predicted_groups
 from ..predictors import Option, available_predictors, get_predictor, predictor_entries
-from know_core.experiment.retrodiction import extrapolate_dc
-from know_core.experiment.films import open_forget_run
-from know_core.engine.extrapolate import MAX_STEPS
-from know_core.store.runstore import RunStore
 from . import checks, command, runs_dir_arg
-
 
 _KINDS = {"float": float, "int": int, "str": str, "path": str}
 
@@ -67,12 +67,20 @@ def _embed_arg(parser: argparse.ArgumentParser) -> None:
 def _predict_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(available_predictors())}")
-    p.add_argument("--steps", type=int, default=3, help=f"K: rolled steps, ×(1/r)^K virtual data (default 3, at most {MAX_STEPS})")
-    p.add_argument("--reset-norm", action="store_true",
-                   help="reset normalisation layers as the official release does (default: keep Θ0's)")
+    p.add_argument(
+        "--steps", type=int, default=3, help=f"K: rolled steps, ×(1/r)^K virtual data (default 3, at most {MAX_STEPS})"
+    )
+    p.add_argument(
+        "--reset-norm",
+        action="store_true",
+        help="reset normalisation layers as the official release does (default: keep Θ0's)",
+    )
     _embed_arg(p)
-    p.add_argument("--drift-correct", action="store_true",
-                   help="predict from the film with the run's control-film drift removed; stored as '<method>+dc'")
+    p.add_argument(
+        "--drift-correct",
+        action="store_true",
+        help="predict from the film with the run's control-film drift removed; stored as '<method>+dc'",
+    )
     _predictor_args(p)
     runs_dir_arg(p)
     p.set_defaults(func=_predict)
@@ -80,8 +88,6 @@ def _predict_parser(p: argparse.ArgumentParser) -> None:
 
 def check_memory(traj, steps: int) -> None:
     """The K predicted models (plus working copies) must fit in the memory that is free now."""
-    import os
-
     per_model = sum(t.numel() * t.element_size() for t in traj.states[0].values())
     need = per_model * (steps + len(traj.states)) * 4
     try:
@@ -89,8 +95,10 @@ def check_memory(traj, steps: int) -> None:
     except (ValueError, OSError):
         return
     if need > free // 2:
-        raise KnowError(f"--steps {steps} needs about {need / 1e9:.1f} GB for this model, more than half of the "
-                        f"{free / 1e9:.1f} GB free; use fewer steps")
+        raise KnowError(
+            f"--steps {steps} needs about {need / 1e9:.1f} GB for this model, more than half of the "
+            f"{free / 1e9:.1f} GB free; use fewer steps"
+        )
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -105,8 +113,10 @@ def _predict(args: argparse.Namespace) -> int:
     method = args.method
     if args.drift_correct:
         if traj.control is None or len(traj.control.states) < len(traj.states) - 1:
-            raise KnowError(f"run {args.run} has no control film long enough for drift correction (recorded with "
-                            "warm oracles off, or before control films existed); re-run forget with --oracles auto")
+            raise KnowError(
+                f"run {args.run} has no control film long enough for drift correction (recorded with "
+                "warm oracles off, or before control films existed); re-run forget with --oracles auto"
+            )
         predicted = extrapolate_dc(traj.states, traj.control, traj.groups, predictor, args.steps, args.reset_norm)
         method += DC_SUFFIX
     else:
@@ -116,18 +126,21 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}")
     print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
     if has_embed:
-        print("embeddings (positional, class token): " + ("predicted with fc" if args.include_embed else
-                                                         "kept from Θ0"))
+        print(
+            "embeddings (positional, class token): " + ("predicted with fc" if args.include_embed else "kept from Θ0")
+        )
     return 0
 
 
-@command("backtest", "hide Θ0 (and Θ1), predict it back from older stages, report the error", order=31,
-         threaded=True)
+@command("backtest", "hide Θ0 (and Θ1), predict it back from older stages, report the error", order=31, threaded=True)
 def _backtest_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
-    p.add_argument("--methods", default=",".join(available_predictors()),
-                   help=f"comma-separated predictors among {', '.join(available_predictors())} (default: all; one "
-                        "that cannot load, e.g. known without its checkpoint, is skipped with a note)")
+    p.add_argument(
+        "--methods",
+        default=",".join(available_predictors()),
+        help=f"comma-separated predictors among {', '.join(available_predictors())} (default: all; one "
+        "that cannot load, e.g. known without its checkpoint, is skipped with a note)",
+    )
     p.add_argument("--steps", type=int, default=1, choices=[1, 2], help="stages hidden (default 1)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     _embed_arg(p)

@@ -1,4 +1,4 @@
-"""``runs list|show|delete|resume|reindex``: what is stored, one run's stages and verdict, and keeping the store tidy."""
+"""``runs list|show|delete|resume|reindex``: what is stored, one run's stages and verdict, and a tidy store."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 
-from ..api import delete, list_runs, stored_headline
 from know_core.common.errors import KnowError, RunStoreError
-from know_core.jobs.lifecycle import check_run
+from know_core.jobs.lifecycle import check_run, resume_run
 from know_core.store.runstore import RunStore
+from know_core.sweep import read_sweep, sweep_progress
+from know_core.sweep.state import TABLE_PARQUET, read_state, rebuild_table, table_damage
+
+from ..api import delete, list_runs, stored_headline
 from . import TqdmHooks, command, runs_dir_arg
 
 
@@ -23,9 +26,11 @@ def print_run(store: RunStore, run_id: str) -> None:
         print_sweep(store, run_id)
         return
     cfg = info.config.get("source", info.config) if isinstance(info.config.get("source"), dict) else info.config
-    print(f"  {cfg.get('dataset', '?')} / {cfg.get('model', '?')}  r={cfg.get('r', '?')}  S={cfg.get('stages', '?')}  "
-          f"seed={info.config.get('seeds', cfg.get('seed', '?'))}" + (f"  preset={info.config['preset']}"
-                                                                       if "preset" in info.config else ""))
+    print(
+        f"  {cfg.get('dataset', '?')} / {cfg.get('model', '?')}  r={cfg.get('r', '?')}  S={cfg.get('stages', '?')}  "
+        f"seed={info.config.get('seeds', cfg.get('seed', '?'))}"
+        + (f"  preset={info.config['preset']}" if "preset" in info.config else "")
+    )
     if info.error:
         print(f"  error: {info.error}")
     if info.status != "done":
@@ -51,17 +56,19 @@ def print_run(store: RunStore, run_id: str) -> None:
 
 def print_sweep(store: RunStore, sweep_id: str) -> None:
     """A sweep's grid, unit counts, refused cells and its cells' runs."""
-    from ..sweep import read_sweep, sweep_progress
-
     state = read_sweep(store, sweep_id)
     counts = sweep_progress(state)
     axes = "  ".join(f"{k}={','.join(map(str, v))}" for k, v in state["spec"]["axes"]) or "(no axes)"
     print(f"  {axes}  seeds={','.join(map(str, state['spec']['seeds']))}  what={','.join(state['spec']['what'])}")
-    print(f"  units: {counts['finished']} done, {counts['running']} running, {counts['failed']} failed, "
-          f"{counts['cancelled']} cancelled, {counts['pending']} pending of {counts['total']}")
+    print(
+        f"  units: {counts['finished']} done, {counts['running']} running, {counts['failed']} failed, "
+        f"{counts['cancelled']} cancelled, {counts['pending']} pending of {counts['total']}"
+    )
     for cell in state["cells"]:
-        print(f"  {cell['key']}  {cell['label']:<40} {cell.get('run_id') or ''}" +
-              (f"  left out: {cell['error']}" if cell.get("error") else ""))
+        print(
+            f"  {cell['key']}  {cell['label']:<40} {cell.get('run_id') or ''}"
+            + (f"  left out: {cell['error']}" if cell.get("error") else "")
+        )
     if (store.root / sweep_id / "results.csv").is_file():
         print(f"  table: {store.root / sweep_id}/results.csv (report it with: report {store.root / sweep_id})")
 
@@ -77,15 +84,21 @@ def _runs_parser(pr: argparse.ArgumentParser) -> None:
     pshow.add_argument("--json", action="store_true")
     pshow.set_defaults(func=_runs_show)
     pdel = rsub.add_parser("delete", help="delete a run that is not running: its folder and its row")
-    pdel.add_argument("--force", action="store_true",
-                      help="also a run listed as running whose owner is on another host or whose record cannot be "
-                           "trusted (never one whose process lives on this host)")
+    pdel.add_argument(
+        "--force",
+        action="store_true",
+        help="also a run listed as running whose owner is on another host or whose record cannot be "
+        "trusted (never one whose process lives on this host)",
+    )
     pdel.set_defaults(func=_runs_delete)
     pres = rsub.add_parser("resume", help="resume a failed or cancelled experiment here (finished seeds are kept)")
     pres.add_argument("--quiet", action="store_true", help="no progress bars")
     pres.set_defaults(func=_runs_resume)
-    pre = rsub.add_parser("reindex", help="add to the index every run folder it lacks (e.g. after index.sqlite "
-                                          "was lost) and rebuild each damaged sweep table from its cells' runs")
+    pre = rsub.add_parser(
+        "reindex",
+        help="add to the index every run folder it lacks (e.g. after index.sqlite "
+        "was lost) and rebuild each damaged sweep table from its cells' runs",
+    )
     pre.set_defaults(func=_runs_reindex)
     for p in (pshow, pdel, pres):
         p.add_argument("id")
@@ -102,10 +115,15 @@ def _runs_list(args: argparse.Namespace) -> int:
         print(f"no runs in {args.runs_dir}")
     for r in runs:
         c = r.config.get("source") if isinstance(r.config.get("source"), dict) else r.config
-        what = (f"{r.summary.get('cells', '?')} cells, {r.summary.get('units', '?')} units" if r.kind == "sweep"
-                else f"forgot={r.summary.get('forgot', '-')}")
-        print(f"{r.id:<48} {r.status:<9} {str(c.get('dataset', '')):<14} {str(c.get('model', '')):<12} {what}"
-              + (f"  {r.error}" if r.status == "damaged" else ""))
+        what = (
+            f"{r.summary.get('cells', '?')} cells, {r.summary.get('units', '?')} units"
+            if r.kind == "sweep"
+            else f"forgot={r.summary.get('forgot', '-')}"
+        )
+        print(
+            f"{r.id:<48} {r.status:<9} {str(c.get('dataset', '')):<14} {str(c.get('model', '')):<12} {what}"
+            + (f"  {r.error}" if r.status == "damaged" else "")
+        )
     return 0
 
 
@@ -130,8 +148,6 @@ def _runs_delete(args: argparse.Namespace) -> int:
 
 
 def _runs_resume(args: argparse.Namespace) -> int:
-    from know_core.jobs.lifecycle import resume_run
-
     store = RunStore(args.runs_dir, create=False)
     hooks = TqdmHooks(args.quiet)
     try:
@@ -154,16 +170,13 @@ def _runs_reindex(args: argparse.Namespace) -> int:
 def _rebuild_sweep_tables(store: RunStore) -> int:
     """Each sweep whose table is damaged (or missing from a finished one) gets it rebuilt from its cells' runs; a
     sweep whose ``sweep.json`` is damaged cannot be (said so; it stays listed as damaged)."""
-    from ..sweep.state import TABLE_PARQUET, read_state, rebuild_table, table_damage
-
     for info in store.list_runs(kind="sweep"):
         if info.status == "running":
             continue
         try:
             state = read_state(store, info.id)
         except RunStoreError as exc:
-            print(f"sweep {info.id} cannot be rebuilt: {exc} (delete it with: runs delete {info.id})",
-                  file=sys.stderr)
+            print(f"sweep {info.id} cannot be rebuilt: {exc} (delete it with: runs delete {info.id})", file=sys.stderr)
             continue
         try:
             table_damage(store, info.id, state)

@@ -14,11 +14,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
 from know_core.common.errors import Cancelled, KnowError
-from ..executors import make_executor
-from know_core.store.loaders import Damaged
 from know_core.experiment.spec import PHASES, available_presets, preset, resolve_experiment
+from know_core.store.loaders import Damaged
 from know_core.store.runstore import RunStore
+from know_core.sweep.state import read_table
+from know_core.sweep.summary import markdown
+
+from ..executors import make_executor
 from ..sweep import SweepSpec, create_sweep, parse_axis, parse_seeds, read_sweep, run_sweep
 from ..sweep.runner import find_sweep
 from . import command, executor_args, runs_dir_arg
@@ -98,8 +103,6 @@ def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
                 print(f"left out: {cell['error']}", file=sys.stderr)
     bar = None
     if not args.quiet:
-        from tqdm import tqdm
-
         bar = tqdm(total=None, desc="sweep", unit="unit", file=sys.stderr, dynamic_ncols=True)
 
     def progress(counts: dict[str, int]) -> None:
@@ -133,9 +136,6 @@ def _run(args: argparse.Namespace, store: RunStore, executor) -> int:
 
 def print_sweep_report(folder: Path, as_markdown: bool) -> int:
     """``report SWEEP_FOLDER``: per cell, the film's verdict and each method against naive and the warm oracle."""
-    from ..sweep.state import read_table
-    from ..sweep.summary import markdown
-
     store = RunStore(folder.parent, create=False)
     state = read_sweep(store, folder.name)
     table = read_table(store, folder.name, state)  # bounded, columns and dtypes checked: else one "damaged" line

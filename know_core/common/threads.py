@@ -23,6 +23,8 @@ import resource
 import time
 from pathlib import Path
 
+import torch
+
 from know_core.common.errors import ConfigError
 
 ENV = "KNOW_THREADS"
@@ -107,8 +109,6 @@ def choose_threads() -> int:
 
 def apply_threads(n: int | None = None) -> int:
     """Set torch's intra-op thread count to ``n`` (default :func:`choose_threads`); returns it."""
-    import torch
-
     n = choose_threads() if n is None else n
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -1,7 +1,8 @@
 """Dataset registry: every dataset arrives as normalised, in-memory float tensors, plus nested subsets for forgetting.
 
 Keeping data as tensors (never PIL + DataLoader) is what makes CPU training fast enough to be interactive
-(docs/method.md). Each loader returns a :class:`Dataset`; a missing dataset raises :class:`DataError` saying how to get it.
+(docs/method.md). Each loader returns a :class:`Dataset`; a missing dataset raises :class:`DataError` saying how to get
+it.
 A new dataset is one file in this package with a loader decorated by :func:`register_dataset` (see ``digits.py``); the
 package imports every module in itself, so ``forget --help``, the Experiments form and the pipeline list it.
 """
@@ -39,8 +40,9 @@ class Dataset:
 
     def describe(self) -> str:
         c, h, w = self.input_shape
-        return (f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test, "
-                f"{c}×{h}×{w}, {self.num_classes} classes")
+        return (
+            f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test, {c}×{h}×{w}, {self.num_classes} classes"
+        )
 
 
 Loader = Callable[[str | None], Dataset]
@@ -48,7 +50,7 @@ _REGISTRY = Registry("dataset", DataError)
 
 
 def register_dataset(name: str, help_text: str, *, label: str = "") -> Callable[[Loader], Loader]:
-    """Decorator adding a loader ``f(data_root) -> Dataset`` under ``name``; ``help_text`` says where data comes from."""
+    """Decorator adding a loader ``f(data_root) -> Dataset`` under ``name``; ``help_text`` says where data is from."""
     return _REGISTRY.decorator(name, help_text, label)
 
 
@@ -89,8 +91,15 @@ def _class_subset(ds: Dataset, name: str, classes: list[int]) -> Dataset:
     relabel = torch.full((ds.num_classes,), -1, dtype=torch.long)
     relabel[torch.tensor(classes)] = torch.arange(len(classes))
     keep_tr, keep_te = relabel[ds.y_train] >= 0, relabel[ds.y_test] >= 0
-    return Dataset(name, ds.x_train[keep_tr], relabel[ds.y_train[keep_tr]], ds.x_test[keep_te],
-                   relabel[ds.y_test[keep_te]], len(classes), ds.default_batch_size)
+    return Dataset(
+        name,
+        ds.x_train[keep_tr],
+        relabel[ds.y_train[keep_tr]],
+        ds.x_test[keep_te],
+        relabel[ds.y_test[keep_te]],
+        len(classes),
+        ds.default_batch_size,
+    )
 
 
 @lru_cache(maxsize=8)
@@ -98,8 +107,14 @@ def _load_cached(name: str, data_root: str | None) -> Dataset:
     return _REGISTRY.get(name).factory(data_root)
 
 
-def normalised(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                default_batch_size: int = 128) -> Dataset:
+def normalised(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    default_batch_size: int = 128,
+) -> Dataset:
     """Tensors in (N, C, H, W), standardised per channel with the training set's statistics."""
     xt = torch.as_tensor(np.ascontiguousarray(x_train), dtype=torch.float32)
     xs = torch.as_tensor(np.ascontiguousarray(x_test), dtype=torch.float32)
@@ -108,8 +123,15 @@ def normalised(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     y_tr = torch.from_numpy(np.array(y_train, dtype=np.int64))
     y_te = torch.from_numpy(np.array(y_test, dtype=np.int64))
     num_classes = int(max(y_tr.max(), y_te.max())) + 1
-    return Dataset(name, ((xt - mean) / std).contiguous(), y_tr, ((xs - mean) / std).contiguous(), y_te,
-                   num_classes, default_batch_size)
+    return Dataset(
+        name,
+        ((xt - mean) / std).contiguous(),
+        y_tr,
+        ((xs - mean) / std).contiguous(),
+        y_te,
+        num_classes,
+        default_batch_size,
+    )
 
 
 def stratified_split(y: np.ndarray, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -133,8 +155,10 @@ def nested_order(labels: torch.Tensor, seed: int, balanced: bool = False) -> tor
     gen = torch.Generator().manual_seed(seed)
     if not balanced:
         return torch.randperm(len(labels), generator=gen)
-    per_class = [idx[torch.randperm(len(idx), generator=gen)]
-                 for idx in (torch.nonzero(labels == c).flatten() for c in torch.unique(labels))]
+    per_class = [
+        idx[torch.randperm(len(idx), generator=gen)]
+        for idx in (torch.nonzero(labels == c).flatten() for c in torch.unique(labels))
+    ]
     rank = torch.cat([torch.arange(len(p)) for p in per_class]).float()
     # Sort by (position within class + a per-class offset in [0,1)), which interleaves the classes round-robin.
     offset = torch.cat([torch.full((len(p),), k / len(per_class)) for k, p in enumerate(per_class)])
@@ -144,8 +168,7 @@ def nested_order(labels: torch.Tensor, seed: int, balanced: bool = False) -> tor
 
 def stage_sizes(n0: int, r: float, stages: int) -> list[int]:
     """|D_s| = ⌊|D0|·r^s⌋ for s = 0..S−1."""
-    return [int(np.floor(n0 * r ** s + 1e-9)) for s in range(stages)]
+    return [int(np.floor(n0 * r**s + 1e-9)) for s in range(stages)]
 
 
 discover(__name__, __path__)
-

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from know_core.common.errors import DataError
+
 from . import Dataset, normalised, register_dataset
 from .torchvision_sets import torchvision_dataset
 

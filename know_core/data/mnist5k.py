@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from know_core.common.errors import DataError
+
 from . import Dataset, normalised, register_dataset, stratified_split
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from know_core.common.errors import ConfigError
+
 from . import _SPLIT_SEED, Dataset, load_dataset
 
 PREFIX = "rotated:"
@@ -29,8 +30,9 @@ def has_domains(name: str) -> bool:
 
 
 def base_of(name: str) -> str:
-    """The dataset spec behind a domain target (``rotated:fashion-mnist:5-9`` → ``fashion-mnist:5-9``), else ``name``."""
-    return str(name)[len(PREFIX):] if has_domains(name) else str(name)
+    """The dataset spec behind a domain target (``rotated:fashion-mnist:5-9`` → ``fashion-mnist:5-9``), else ``name``.
+    """
+    return str(name)[len(PREFIX) :] if has_domains(name) else str(name)
 
 
 def held_out_domains(name: str, test_domain: str) -> list[int | None]:
@@ -39,8 +41,10 @@ def held_out_domains(name: str, test_domain: str) -> list[int | None]:
     text = str(test_domain).strip().lower().removesuffix("°")
     if not has_domains(name):
         if text != "all":
-            raise ConfigError(f"test_domain {test_domain!r}: target {name!r} has no domains (use a target like "
-                              f"{PREFIX}fashion-mnist, or test_domain=all)")
+            raise ConfigError(
+                f"test_domain {test_domain!r}: target {name!r} has no domains (use a target like "
+                f"{PREFIX}fashion-mnist, or test_domain=all)"
+            )
         return [None]
     if not base_of(name):
         raise ConfigError(f"target {name!r}: name a dataset after {PREFIX!r}, e.g. {PREFIX}mnist-5k")
@@ -51,8 +55,10 @@ def held_out_domains(name: str, test_domain: str) -> list[int | None]:
     except ValueError:
         angle = math.nan
     if angle not in ANGLES:
-        raise ConfigError(f"test_domain {test_domain!r} is not one of the domains of {name}: "
-                          f"{', '.join(map(str, ANGLES))} (degrees) or all")
+        raise ConfigError(
+            f"test_domain {test_domain!r} is not one of the domains of {name}: "
+            f"{', '.join(map(str, ANGLES))} (degrees) or all"
+        )
     return [int(angle)]
 
 
@@ -66,8 +72,9 @@ def rotate(x: torch.Tensor, angle: float, fill: float = 0.0) -> torch.Tensor:
     if quarter == int(quarter):
         return torch.rot90(x, int(quarter) % 4, dims=(-2, -1))
     a = math.radians(angle)
-    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]],
-                         dtype=x.dtype, device=x.device).expand(len(x), 2, 3)
+    theta = torch.tensor(
+        [[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], dtype=x.dtype, device=x.device
+    ).expand(len(x), 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
 
@@ -94,8 +101,9 @@ def _domain(base: str, angle: int, data_root: str | None, device: str) -> tuple[
     return rotate(x[idx].to(device), angle, fill), y[idx].to(device)
 
 
-def domain_target(name: str, held_out: int | None, data_root: str | None,
-                  device: torch.device | str = "cpu") -> tuple[Dataset, torch.Tensor]:
+def domain_target(
+    name: str, held_out: int | None, data_root: str | None, device: torch.device | str = "cpu"
+) -> tuple[Dataset, torch.Tensor]:
     """The target task with ``held_out`` left out: training images from every other domain, test images the held-out
     domain's share; and the strata to balance the training draw by (class × domain). A target without domains
     (``held_out`` None) is the dataset itself, balanced by class."""
@@ -110,5 +118,6 @@ def domain_target(name: str, held_out: int | None, data_root: str | None,
     y_train = torch.cat([parts[a][1] for a in train])
     strata = torch.cat([parts[a][1] + ds.num_classes * k for k, a in enumerate(train)])
     x_test, y_test = parts[held_out]
-    return Dataset(f"{name} (held-out {held_out}°)", x_train, y_train, x_test, y_test, ds.num_classes,
-                   ds.default_batch_size), strata.cpu()
+    return Dataset(
+        f"{name} (held-out {held_out}°)", x_train, y_train, x_test, y_test, ds.num_classes, ds.default_batch_size
+    ), strata.cpu()

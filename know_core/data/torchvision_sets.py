@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from know_core.common.errors import DataError
+
 from . import Dataset, normalised, register_dataset
 
 _TORCHVISION = {"mnist": "MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from know_core.engine.config import ForgetConfig, to_dict
-from know_core.data import load_dataset
 from know_core.common.errors import ConfigError
+from know_core.data import load_dataset
+from know_core.engine.config import ForgetConfig, to_dict
 from know_core.engine.forgetting import WARM_MAX_STEPS, Trajectory, run_forgetting, run_members
-from know_core.models import create_model
 from know_core.engine.stacked import stack_support
 from know_core.engine.train import Hooks
+from know_core.models import create_model
 
 
 def batchable(cfgs: list[ForgetConfig]) -> tuple[bool, str]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from know_core.common.errors import ConfigError
 
+pass
+
 BUDGET_HELP = "epochs:N (the release: epochs:1), steps:N (same optimiser steps every stage) or converge[:max epochs]"
 BUDGET_KINDS = ("epochs", "steps", "converge")
 CONVERGE_CAP = 50  # epochs, when ``converge`` names no cap
@@ -56,8 +58,6 @@ class StageBudget:
 
     def planned_steps(self, n: int, batch: int) -> int:
         """Optimiser steps this budget plans for a subset of ``n`` samples (the cap, for converge)."""
-        from know_core.engine.train import steps_per_epoch
-
         return self.amount if self.kind == "steps" else self.amount * steps_per_epoch(n, batch)
 
 
@@ -80,3 +80,8 @@ def parse_budget(text: str | StageBudget) -> StageBudget:
     if value < 1 or value > MAX_AMOUNT:
         raise ConfigError(f"stage_budget {text!r}: the number must be between 1 and 10,000,000; allowed: {BUDGET_HELP}")
     return StageBudget(kind, value, text)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimiser steps of one pass over ``n`` samples in batches of ``batch_size`` (the last batch may be short)."""
+    return -(-n // batch_size)

@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from know_core.engine.budget import BUDGET_HELP, StageBudget, parse_budget
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range, field_of, knob, parse_value
+from know_core.engine.budget import BUDGET_HELP, StageBudget, parse_budget
 
 T = TypeVar("T")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -85,8 +85,12 @@ class ForgetConfig:
     carry_optimizer: bool = knob(True, help="keep the optimiser state across stages (the release) or start each "
                                             "stage fresh")
     augment: str = knob("none", help="on-device augmentation while training", choices=AUGMENTS)
-    warm: str = knob("auto", flag="--oracles", choices=WARM_MODES, help="warm oracles Θ₋ₖ and the control film: auto (where the pool "
-                                                     "holds), on (required), off")
+    warm: str = knob(
+        "auto",
+        flag="--oracles",
+        choices=WARM_MODES,
+        help="warm oracles Θ₋ₖ and the control film: auto (where the pool holds), on (required), off",
+    )
     protocol: str = "custom"  # the named protocol these settings came from (see protocols.py); informational
     forget_lr: float | None = knob(None, help="learning rate of the forgetting stages", low=0, open="low")
     device: str = knob("auto", help="auto, cpu or cuda[:N]")
@@ -103,8 +107,10 @@ class ForgetConfig:
         finite = isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 1
         k = _steps_exact(scale, self.r) if finite else math.nan
         if not finite or abs(k - round(k)) > 1e-6:
-            raise ConfigError(f"scale {scale:g} is not a power of 1/r = {1 / self.r:g} "
-                              f"(valid: {', '.join(f'{self.scale_of(j):g}' for j in range(1, 4))}, …)")
+            raise ConfigError(
+                f"scale {scale:g} is not a power of 1/r = {1 / self.r:g} "
+                f"(valid: {', '.join(f'{self.scale_of(j):g}' for j in range(1, 4))}, …)"
+            )
         return int(round(k))
 
     def scale_of(self, k: int) -> float:

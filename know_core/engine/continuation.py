@@ -16,7 +16,7 @@ import copy
 
 import torch
 
-from know_core.engine.forgetting import Continuation, FilmContext, cpu_state
+from know_core.engine.filmcontext import Continuation, FilmContext, cpu_state
 from know_core.engine.stages import train_stage
 from know_core.engine.train import evaluate, make_optimizer, set_lr
 

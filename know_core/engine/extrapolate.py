@@ -8,12 +8,13 @@ Every prediction is checked: a non-finite value is reported per parameter and ne
 from __future__ import annotations
 
 import torch
+from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
-from know_core.predictors import Predictor
-from know_core.store.snapshots import pack
-from know_core.store.runstore import Run
 from know_core.engine.windows import from_vectors, group_layout, row_owner, to_windows
+from know_core.predictors import Predictor
+from know_core.store.runstore import Run
+from know_core.store.snapshots import pack
 
 
 class NonFinitePrediction(KnowError):
@@ -78,8 +79,6 @@ def save_predictions(run: Run, method: str, predicted: list[dict[str, torch.Tens
                      reset_norm: bool) -> str:
     """Store Θ̂_{−1..−K} in the run as ``pred-<method>.safetensors``: snapshot film ``predictions`` (index k−1 is
     Θ̂_{−k}) with the method, its description and ``reset_norm`` in the header."""
-    from safetensors.torch import save_file
-
     tensors, meta = pack({"predictions": predicted}, {"method": method, "description": description,
                                                        "reset_norm": reset_norm})
     name = prediction_file(method)

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from know_core.engine.config import check_int_at_least, check_positive
-from know_core.data import Dataset
 from know_core.common.errors import ConfigError
 from know_core.common.fields import knob
+from know_core.data import Dataset
+from know_core.engine.budget import steps_per_epoch
+from know_core.engine.config import check_int_at_least, check_positive
+from know_core.engine.train import Hooks, Members, evaluate, train_epoch
 from know_core.models import param_groups
-from know_core.engine.train import Hooks, Members, evaluate, steps_per_epoch, train_epoch
 
 RECIPES = ("simple", "release")
 

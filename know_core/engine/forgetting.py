@@ -14,29 +14,21 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from know_core.engine.config import ForgetConfig
-from know_core.data import Dataset, load_dataset, nested_order, stage_sizes
 from know_core.common.errors import ConfigError
 from know_core.common.ledger import Ledger
+from know_core.data import Dataset, load_dataset, nested_order, stage_sizes
+from know_core.engine.config import ForgetConfig
+from know_core.engine.continuation import record_control, record_warm
+from know_core.engine.filmcontext import Continuation, FilmContext, SourceSplit, cpu_state  # noqa: F401  (re-exported)
 from know_core.engine.measure import ForgettingReport, measure_film
-from know_core.models import GROUPS, check_model, create_model, param_groups
 from know_core.engine.stacked import StackedNet
-from know_core.engine.stages import StageBudget, parse_budget, pretrain_members, train_stage
-from know_core.engine.windows import flatten
+from know_core.engine.stages import parse_budget, pretrain_members, train_stage
 from know_core.engine.train import Hooks, Members, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr
+from know_core.engine.windows import flatten
+from know_core.models import GROUPS, check_model, param_groups
 
 FORGETTING_TOLERANCE = 0.005  # endpoint rule for films recorded without per-sample figures (older runs)
 WARM_MAX_STEPS = 3  # a forget run continues the film at most ×(1/r)^3 the other way
-
-
-@dataclass
-class Continuation:
-    """A film recorded beside the forgetting film: the warm oracles Θ_{−1}, Θ_{−2} … or the control film C_1, C_2 …"""
-
-    states: list[dict[str, torch.Tensor]]
-    sizes: list[int]
-    source_acc: list[float]
-    source_loss: list[float]
 
 
 @dataclass
@@ -70,15 +62,6 @@ class Trajectory:
             return f"forgetting happened: source accuracy fell {first:.3f} → {last:.3f} along the stages"
         return (f"NO forgetting: source accuracy went {first:.3f} → {last:.3f} along the stages; Θ0 may be "
                 "under-trained, and running this film backwards would undo learning rather than add knowledge")
-
-
-@dataclass
-class SourceSplit:
-    """Index sets into the source training set: validation (to judge convergence) and the nested-subset order."""
-
-    val: torch.Tensor
-    pool: torch.Tensor  # nested order over the rest; D0 is pool[:n0], D_s is pool[:⌊n0·r^s⌋], D_{−k} pool[:n0/r^k]
-    n0: int
 
 
 def source_split(ds: Dataset, cfg: ForgetConfig) -> SourceSplit:
@@ -124,11 +107,6 @@ def pretrain(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor
     return pretrain_members(m, optimizer, m.everything(), [(x_val, y_val)], cfg, [generator], phase)[0]
 
 
-def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of the model's parameters and buffers, safe to keep while training goes on."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 def predicted_flat(state: dict[str, torch.Tensor], groups: dict[str, str]) -> torch.Tensor:
     """The predicted groups' weights (conv / fc / bias) of ``state`` as one float64 vector."""
     return flatten(state, [n for n, g in groups.items() if g in GROUPS])
@@ -148,48 +126,6 @@ def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Data
     return ds, split, sizes
 
 
-@dataclass
-class FilmContext:
-    """What every film of one run trains with (or of K seed-batched runs, one ``cfgs`` and ``splits`` entry per
-    member): resident data, the splits, the budget, the recipe, and the stacked forward pass when K > 1."""
-
-    cfgs: list[ForgetConfig]  # one per member; they differ in the seed only
-    ds: Dataset
-    splits: list[SourceSplit]
-    sizes: list[int]
-    device: torch.device
-    batch: int
-    budget: StageBudget
-    x: torch.Tensor
-    y: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    hooks: Hooks
-    net: StackedNet | None = None
-
-    @property
-    def cfg(self) -> ForgetConfig:
-        return self.cfgs[0]
-
-    @property
-    def forget_lr(self) -> float:
-        return self.cfg.forget_lr or self.cfg.optim.lr
-
-    def subsets(self, n: int) -> list[torch.Tensor]:
-        """Each member's D of size ``n``: indices into the resident training set."""
-        return [split.pool[:n].to(self.device) for split in self.splits]
-
-    def new_model(self, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
-        model = create_model(self.cfg.model, self.ds.input_shape, self.ds.num_classes).to(self.device)
-        if state is not None:
-            model.load_state_dict(state)
-        return model
-
-    def members(self, models: list[nn.Module]) -> Members:
-        return Members(models, self.x, self.y, self.batch, self.cfg.augment, self.hooks, self.net,
-                       [c.seed for c in self.cfgs])
-
-
 def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
                    warm_steps: int = WARM_MAX_STEPS) -> tuple[Trajectory, Ledger]:
     """Pre-train Θ0, record the forgetting film (and, unless ``warm="off"``, the warm oracles and the control film).
@@ -202,8 +138,6 @@ def run_members(cfgs: list[ForgetConfig], hooks: Hooks | None = None, warm_steps
                 exact: bool = True) -> tuple[list[Trajectory], Ledger]:
     """:func:`run_forgetting` for K configs that differ in the seed only, trained as K members of one loop (K > 1:
     stackable models only, ``batched.py`` checks). ``exact``: see ``stacked.StackedNet``."""
-    from know_core.engine.continuation import record_control, record_warm
-
     flights = [preflight(c, warm_steps) for c in cfgs]
     cfg, (ds, split, sizes) = cfgs[0], flights[0]
     device = pick_device(cfg.device)
@@ -277,7 +211,7 @@ def _forget(ctx: FilmContext, m: Members, optimizer: torch.optim.Optimizer, gens
             train_loss[j].append(result.train_loss)
             stage_steps[j].append(result.steps)
             cap_hit[j].append(result.cap_hit)
-        ctx.hooks.report("forgetting", step, total, stage=s, source_loss=sum(float(l[-1].mean()) for l in losses) / k)
+        ctx.hooks.report("forgetting", step, total, stage=s, source_loss=sum(float(x[-1].mean()) for x in losses) / k)
     groups = param_groups(m.models[0])
     trajs = []
     for j in range(k):

@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+from scipy.stats import binomtest, norm, t
 
 ALPHA = 0.05
 
@@ -54,29 +55,37 @@ class ForgettingReport:
         acc = " → ".join(f"{v:.3f}" for v in (self.source_acc[0], self.source_acc[-1]))
         if self.pattern == "forgets":
             lost = erased_share(self.removed_acc_theta0, self.removed_acc[-1], self.source_acc[0])
-            rem = f"{self.removed_acc_theta0:.3f} → {self.removed_acc[-1]:.3f}, {min(lost, 1):.0%} of Θ0's edge on them lost"
-            how = {"erasure": f"erasure: the removed samples were forgotten ({rem})",
-                   "overconfidence": f"mostly overconfidence, not erasure: the removed samples stay recognised ({rem})"
-                   }.get(self.kind, "")
-            return (f"forgetting (p = {self.p_value:.2g}): source test loss rose {loss} "
-                    f"({self.strength:.1f} noise bands, smoothness {self.smoothness:.2f}); accuracy {acc}"
-                    f"{' (significant)' if self.forgot_acc else ' (not significant)'}; {how}")
+            rem = (f"{self.removed_acc_theta0:.3f} → {self.removed_acc[-1]:.3f}, "
+                   f"{min(lost, 1):.0%} of Θ0's edge on them lost")
+            how = {
+                "erasure": f"erasure: the removed samples were forgotten ({rem})",
+                "overconfidence": f"mostly overconfidence, not erasure: the removed samples stay recognised ({rem})",
+            }.get(self.kind, "")
+            return (
+                f"forgetting (p = {self.p_value:.2g}): source test loss rose {loss} "
+                f"({self.strength:.1f} noise bands, smoothness {self.smoothness:.2f}); accuracy {acc}"
+                f"{' (significant)' if self.forgot_acc else ' (not significant)'}; {how}"
+            )
         if self.pattern == "dips and recovers":
             worst = max(range(1, len(self.source_loss)), key=lambda s: self.source_loss[s])
-            return (f"dips and recovers: the source test loss rose significantly at stage {worst} "
-                    f"({self.source_loss[0]:.3f} → {self.source_loss[worst]:.3f}) but ended at {self.source_loss[-1]:.3f}"
-                    f" (p = {self.p_value:.2g}); an endpoint rule would miss this — the film is not clean forgetting")
+            return (
+                f"dips and recovers: the source test loss rose significantly at stage {worst} "
+                f"({self.source_loss[0]:.3f} → {self.source_loss[worst]:.3f}) but ended at {self.source_loss[-1]:.3f}"
+                f" (p = {self.p_value:.2g}); an endpoint rule would miss this — the film is not clean forgetting"
+            )
         if self.pattern == "learns":
-            return (f"NO forgetting — the film keeps learning: source test loss fell {loss} (accuracy {acc}); Θ0 is "
-                    "not converged, and running this film backwards would undo learning rather than add knowledge")
-        return (f"NO forgetting: source test loss {loss}, accuracy {acc}, within the test set's noise "
-                f"(p = {self.p_value:.2g}); extrapolating this film backwards has nothing to retrodict")
+            return (
+                f"NO forgetting — the film keeps learning: source test loss fell {loss} (accuracy {acc}); Θ0 is "
+                "not converged, and running this film backwards would undo learning rather than add knowledge"
+            )
+        return (
+            f"NO forgetting: source test loss {loss}, accuracy {acc}, within the test set's noise "
+            f"(p = {self.p_value:.2g}); extrapolating this film backwards has nothing to retrodict"
+        )
 
 
 def paired_loss_test(base: torch.Tensor, other: torch.Tensor) -> tuple[float, float]:
     """(t statistic, one-sided p) that ``other``'s per-sample losses are higher than ``base``'s on average."""
-    from scipy.stats import norm, t
-
     diff = (other - base).double()
     n = len(diff)
     sd = float(diff.std()) if n > 1 else 0.0
@@ -90,8 +99,6 @@ def paired_loss_test(base: torch.Tensor, other: torch.Tensor) -> tuple[float, fl
 
 def mcnemar_p(base_correct: torch.Tensor, other_correct: torch.Tensor) -> float:
     """One-sided exact McNemar p-value that ``other`` gets more samples wrong than ``base`` does."""
-    from scipy.stats import binomtest
-
     lost = int((base_correct & ~other_correct).sum())
     gained = int((~base_correct & other_correct).sum())
     if lost + gained == 0:
@@ -129,8 +136,13 @@ def erased_share(removed_theta0: float, removed_last: float, test_acc0: float) -
     return max(0.0, drop / gap)
 
 
-def measure_film(losses: list[torch.Tensor], correct: list[torch.Tensor], removed_acc: list[float | None],
-                 removed_acc_theta0: float | None, flat_weights: list[torch.Tensor]) -> ForgettingReport:
+def measure_film(
+    losses: list[torch.Tensor],
+    correct: list[torch.Tensor],
+    removed_acc: list[float | None],
+    removed_acc_theta0: float | None,
+    flat_weights: list[torch.Tensor],
+) -> ForgettingReport:
     """The report for a film from per-stage, per-test-sample losses and correctness (stage 0 = Θ0), the accuracy on
     each stage's removed samples, and the flattened predicted weights of every stage."""
     source_loss = [float(v.mean()) for v in losses]
@@ -152,5 +164,20 @@ def measure_film(losses: list[torch.Tensor], correct: list[torch.Tensor], remove
     if forgot and removed_acc[-1] is not None and removed_acc_theta0 is not None:
         kind = "erasure" if erased_share(removed_acc_theta0, removed_acc[-1], source_acc[0]) > 0.5 else "overconfidence"
     rel, cos = _rel_steps(flat_weights)
-    return ForgettingReport(forgot, p_acc < ALPHA, p_value, p_acc, float(strength), smoothness(source_loss), pattern,
-                            kind, source_acc, source_loss, removed_acc, removed_acc_theta0, rel, cos, stage_p)
+    return ForgettingReport(
+        forgot,
+        p_acc < ALPHA,
+        p_value,
+        p_acc,
+        float(strength),
+        smoothness(source_loss),
+        pattern,
+        kind,
+        source_acc,
+        source_loss,
+        removed_acc,
+        removed_acc_theta0,
+        rel,
+        cos,
+        stage_p,
+    )

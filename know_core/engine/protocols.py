@@ -18,10 +18,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from know_core.engine.budget import StageBudget
-from know_core.engine.config import ForgetConfig, with_overrides
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range
+from know_core.data import load_dataset
+from know_core.engine.budget import StageBudget, steps_per_epoch
+from know_core.engine.config import ForgetConfig, with_overrides
+from know_core.engine.forgetting import resolved_batch_size, source_split
 
 DEFAULT_PROTOCOL = "equal-steps"
 PROTOCOL_KEYS = ("stage_budget", "optim.optimizer", "optim.weight_decay", "carry_optimizer", "augment",
@@ -50,7 +52,6 @@ class Protocol:
         if self.budget is not None:
             return self.budget
         d0, batch = _d0_and_batch(cfg)
-        from know_core.engine.train import steps_per_epoch
 
         return StageBudget("steps", self.d0_epochs * steps_per_epoch(d0, batch))
 
@@ -65,9 +66,6 @@ class Protocol:
 
 def _d0_and_batch(cfg: ForgetConfig) -> tuple[int, int]:
     """|D0| and the batch size of ``cfg``'s data: the one part of a protocol that loads the dataset."""
-    from know_core.data import load_dataset
-    from know_core.engine.forgetting import resolved_batch_size, source_split
-
     for part, key, what in (("", "seed", "an integer"), ("", "d0_fraction", "a number"),
                             ("pretrain.", "val_fraction", "a number"), ("optim.", "batch_size", "an integer")):
         section = getattr(cfg, part[:-1]) if part else cfg

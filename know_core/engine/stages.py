@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from know_core.engine.budget import CONVERGE_CAP, StageBudget, parse_budget  # noqa: F401  (importable from here)
+from know_core.engine.budget import CONVERGE_CAP, StageBudget, parse_budget, steps_per_epoch  # noqa: F401  (importable from here)
 from know_core.engine.config import ForgetConfig
-from know_core.engine.train import Members, evaluate, steps_per_epoch, train_epoch, train_steps
+from know_core.engine.train import Members, evaluate, train_epoch, train_steps
 
 CONVERGE_TOL = 0.01  # relative improvement of the epoch's training loss that still counts as falling
 CONVERGE_PATIENCE = 2

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
 
+from know_core.common.errors import ConfigError, TrainingDiverged
 from know_core.common.hooks import Hooks, ProgressEvent  # noqa: F401  (the loop reports through them)
+from know_core.engine.budget import steps_per_epoch  # noqa: F401  (re-exported: the loop counts its steps)
 from know_core.engine.config import OptimConfig
-from know_core.common.errors import Cancelled, ConfigError, TrainingDiverged
 from know_core.engine.stacked import StackedNet
 
 DIVERGED_LOSS = 1e6  # a cross-entropy this large means logits of ~1e6: training has diverged
@@ -206,10 +206,6 @@ def check_diverged(m: Members, losses: list[float], active: torch.Tensor, phase:
             who, run = (f" (seed {m.seeds[j]})", "batched run") if m.k > 1 else ("", "run")
             raise TrainingDiverged(f"{phase}{who}: the {what} NaN or infinite or exploded (mean loss {losses[j]:.3g}; "
                                    f"is the learning rate far too high?); the {run} was stopped")
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
 
 
 @torch.no_grad()

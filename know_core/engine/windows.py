@@ -50,7 +50,7 @@ def row_owner(groups: dict[str, str], state: dict[str, torch.Tensor], group: str
 
 def from_vectors(base: dict[str, torch.Tensor], groups: dict[str, str],
                  vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A state dict with each predicted group's parameters taken from ``vectors[group]`` (N,), the rest from ``base``."""
+    """A state dict with each predicted group's parameters from ``vectors[group]`` (N,), the rest from ``base``."""
     out = {name: tensor.clone() for name, tensor in base.items()}
     for group, entries in group_layout(groups, base).items():
         if not entries or group not in vectors:
@@ -61,6 +61,6 @@ def from_vectors(base: dict[str, torch.Tensor], groups: dict[str, str],
             raise ValueError(f"group {group!r}: got {vec.numel()} values, the model has {expected}")
         for name, shape in entries:
             n = int(torch.Size(shape).numel())
-            out[name] = vec[offset:offset + n].reshape(shape).to(base[name].dtype).clone()
+            out[name] = vec[offset : offset + n].reshape(shape).to(base[name].dtype).clone()
             offset += n
     return out

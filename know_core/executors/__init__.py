@@ -7,10 +7,10 @@ its worker process crashes and otherwise reports each unit's error. ``ray`` is i
 chosen. Each executor is one module here that registers itself (see :mod:`.base`).
 """
 
+from . import probe  # noqa: F401,E402  (registers the executors' own self-check task kind)
 from .base import EXECUTORS, Executor, Outcome, make_executor, raise_first_failure
 from .inline import InlineExecutor
 from .tasks import TASKS, Unit, run_unit, task
-from . import probe  # noqa: F401,E402  (registers the executors' own self-check task kind)
 
 __all__ = ["EXECUTORS", "Executor", "InlineExecutor", "Outcome", "TASKS", "Unit", "make_executor",
            "raise_first_failure", "run_unit", "task"]

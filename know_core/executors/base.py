@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from know_core.common.errors import Cancelled, ConfigError, KnowError
 from know_core.common.registry import Registry
+
 from .tasks import Unit, is_done
 
 EXECUTORS = Registry("executor", ConfigError)  # filled by the executor modules: inline, local, ray

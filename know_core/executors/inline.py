@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from know_core.common.hooks import Hooks
 from know_core.common.registry import Entry
-from know_core.engine.train import Hooks
+
 from .base import EXECUTORS, Executor, Listener, Outcome, failure
 from .tasks import Unit, cancel_requested, run_unit
 

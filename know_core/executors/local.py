@@ -17,7 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from know_core.common.registry import Entry
+
 from .base import EXECUTORS, Executor, Listener, Outcome, failure
 from .tasks import Unit, portable, request_cancel, run_unit
 
@@ -25,8 +28,6 @@ RETRIES = 1  # a unit whose worker crashed runs once more
 
 
 def _init_worker() -> None:
-    import torch
-
     torch.set_num_threads(1)
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable
 
+import torch
+
 from know_core.common.errors import ConfigError
 from know_core.common.registry import Entry, Option
+
 from .base import EXECUTORS, Executor, Listener, Outcome, failure
-from .tasks import Unit, portable, request_cancel
+from .tasks import Unit, portable, request_cancel, run_unit
 
 CONNECT_TIMEOUT_S = 8.0
 RETRIES = 1
@@ -24,10 +27,6 @@ RETRIES = 1
 
 def _run_remote(data: dict[str, Any]) -> dict[str, Any]:
     """A unit inside a Ray worker: one thread, then :func:`run_unit`."""
-    import torch
-
-    from .tasks import Unit, run_unit
-
     torch.set_num_threads(1)
     return run_unit(Unit(**data))
 

@@ -3,16 +3,19 @@ backtest of one seed's stored trajectory (the pictures' numbers are in :mod:`.pc
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from statistics import mean, stdev
 from typing import Any
 
 from know_core.common.errors import KnowError
+from know_core.engine.forgetting import Trajectory
+from know_core.experiment.backtest import backtest_weights
+from know_core.experiment.methods import make_predictor
 from know_core.experiment.seedweights import SeedWeights
 
 
 def aggregate(rows: list[dict], metric: str) -> list[dict[str, Any]]:
     """Mean, standard deviation (over seeds) and count of ``metric`` per (method, scale), valid rows only."""
-    from statistics import mean, stdev
-
     table: dict[tuple[str, float], list[float]] = {}
     for row in rows:
         if row.get("valid", True) and row.get(metric) is not None:
@@ -29,12 +32,6 @@ def invalid_methods(rows: list[dict]) -> dict[str, str]:
 def layer_backtest(sw: SeedWeights, methods: list[str], official_known: str | None = None) -> list[dict[str, Any]]:
     """Backtest rows per layer (hide Θ0, predict it back from the later stages) for each method that can run here;
     a method that cannot (KNOWN without a checkpoint, too few stages) gives one row with a ``note``."""
-    from dataclasses import asdict
-
-    from know_core.experiment.backtest import backtest_weights
-    from know_core.engine.forgetting import Trajectory
-    from know_core.experiment.methods import make_predictor
-
     n = len(sw.stages)
     traj = Trajectory(sw.stages, sw.groups, list(sw.info.get("stage_sizes", [0] * n)), [0.0] * n,
                       list(sw.info.get("source_acc_stages", [0.0] * n)), [0.0] * n)

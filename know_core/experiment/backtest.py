@@ -13,15 +13,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from know_core.engine.config import ForgetConfig
-from know_core.data import load_dataset
 from know_core.common.errors import KnowError
+from know_core.data import load_dataset
+from know_core.engine.config import ForgetConfig
 from know_core.engine.extrapolate import predict_groups
 from know_core.engine.forgetting import Trajectory
-from know_core.models import create_model
-from know_core.predictors import Predictor
 from know_core.engine.train import evaluate
 from know_core.engine.windows import from_vectors, row_owner, to_windows
+from know_core.models import create_model
+from know_core.predictors import Predictor
 
 
 @dataclass

@@ -21,11 +21,11 @@ import math
 from statistics import mean
 from typing import Any
 
-from know_core.store.legacy import all_oracles_phase
 from know_core.common.ledger import phases_of
 from know_core.experiment.methods import BASELINE, DC_SUFFIX, OFFICIAL, SHRINK_PREFIX
+from know_core.experiment.stats import t_interval, t_quantile
 from know_core.predictors import predictor_trait
-from know_core.common.stats import t_interval, t_quantile
+from know_core.store.legacy import all_oracles_phase
 
 NOT_PREDICTIONS = {BASELINE, "scratch", "oracle", "oracle-warm", "control"}
 

@@ -4,15 +4,16 @@ folder and read back bit-identically."""
 from __future__ import annotations
 
 from know_core.common.errors import RunStoreError
-from know_core.engine.config import ForgetConfig
-from know_core.engine.forgetting import Continuation, Trajectory
+from know_core.engine.config import ForgetConfig, from_dict
+from know_core.engine.filmcontext import Continuation
+from know_core.engine.forgetting import Trajectory
 from know_core.engine.measure import ForgettingReport
+from know_core.store.kinds import register_run_kind
+from know_core.store.legacy import read
 from know_core.store.loaders import Damaged
 from know_core.store.runstore import Run, RunStore, RunWriter
 from know_core.store.schemas import check_groups, check_states
-from know_core.store.snapshots import pack, read
-from know_core.engine.config import from_dict
-from know_core.store.kinds import register_run_kind
+from know_core.store.snapshots import pack
 
 TRAJECTORY_FILE = "trajectory.safetensors"
 FILM_FILES = {"warm": "warm.safetensors", "control": "control.safetensors"}

@@ -9,8 +9,12 @@ from typing import Any
 import torch
 
 from know_core.common.errors import KnowError
+from know_core.data import load_dataset
+from know_core.engine.config import ForgetConfig, from_dict
+from know_core.engine.train import evaluate
 from know_core.experiment.pca import pca_view
 from know_core.experiment.seedweights import load_seed, selected_params
+from know_core.models import create_model
 from know_core.store.runstore import Run
 
 
@@ -27,11 +31,6 @@ def contour_grid(run: Run, seed: int, layer: str | None, grid: int, samples: int
     parameters (other layers, normalisation, buffers) are Θ0's; each is evaluated on the first ``samples`` images of
     the source test set. The lattice covers every point of the picture plus ``margin`` of its extent on each side.
     """
-    from know_core.engine.config import ForgetConfig, from_dict
-    from know_core.data import load_dataset
-    from know_core.models import create_model
-    from know_core.engine.train import evaluate
-
     if not isinstance(grid, int) or not 3 <= grid <= 60:
         raise KnowError(f"grid must be an integer between 3 and 60, got {grid!r}")
     source = from_dict(ForgetConfig, run.read_json("config.json")["source"])

@@ -16,11 +16,14 @@ import re
 from statistics import mean, stdev
 from typing import Any
 
-from know_core.engine.config import ForgetConfig, from_dict, scale_of_steps, steps_of_scale
 from know_core.common.errors import KnowError
+from know_core.engine.config import ForgetConfig, from_dict, scale_of_steps, steps_of_scale
 from know_core.engine.measure import ForgettingReport
-from know_core.experiment.methods import method_order
 from know_core.engine.protocols import describe
+from know_core.engine.windows import flatten
+from know_core.experiment.backtest import relative_scores
+from know_core.experiment.methods import method_order
+from know_core.experiment.seedweights import predicted, selected_params
 
 METRICS = ("rel_error", "cosine", "rel_error_data", "cosine_data")
 
@@ -138,10 +141,6 @@ def continuation_scores(sw, r: float, layer: str | None = None) -> list[dict[str
     """For every prediction Θ̂_{−k} whose warm oracle Θ_{−k} is stored: ``rel_error`` ‖Θ̂ − Θ_{−k}‖ / ‖Θ0 − Θ_{−k}‖
     (1 = no better than keeping Θ0) and ``cosine`` of (Θ̂ − Θ0) with (Θ_{−k} − Θ0), over the selected parameters;
     the control C_k is scored too ("keep training on D0": the drift every film shares)."""
-    from know_core.experiment.seedweights import predicted, selected_params
-    from know_core.experiment.backtest import relative_scores
-    from know_core.engine.windows import flatten
-
     if not sw.warm:
         return []
     params = selected_params(sw.groups, layer)

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 
 from know_core.engine.config import steps_of_scale
-from know_core.experiment.seedweights import SeedWeights, predicted, selected_params
 from know_core.engine.windows import flatten
+from know_core.experiment.seedweights import SeedWeights, predicted, selected_params
 
 
 def _accuracy(rows: list[dict], method: str, scale: float) -> float | None:
@@ -104,7 +104,8 @@ def pca_view(sw: SeedWeights, r: float, layer: str | None = None, k: int = 3) ->
 def weight_curves(sw: SeedWeights, r: float, n: int = 6, layer: str | None = None,
                   sample_seed: int = 0) -> list[dict[str, Any]]:
     """For ``n`` scalar weights sampled at random (seeded) among those that moved: the window (value at each stage,
-    with its data size relative to |D0|), every method's rollout at its scales, and the oracle values where they exist."""
+    with its data size relative to |D0|), every method's rollout at its scales, and the oracle values where they
+    exist."""
     params = selected_params(sw.groups, layer)
     sizes = [sw.stages[0][name].numel() for name in params]
     total = sum(sizes)
@@ -125,12 +126,17 @@ def weight_curves(sw: SeedWeights, r: float, n: int = 6, layer: str | None = Non
                 owner = name
                 break
             offset -= size
-        curves.append({
-            "param": owner, "index": offset, "group": sw.groups[owner],
-            "window": [{"scale": r ** s, "value": float(v[index])} for s, v in enumerate(flat_stages)],
-            "methods": {m: [{"scale": s, "value": float(by[s][index])} for s in sorted(by)]
-                        for m, by in flat_preds.items()},
-            "oracle": [{"scale": s, "value": float(flat_oracles[s][index])} for s in sorted(flat_oracles)],
-            "warm": [{"scale": s, "value": float(flat_warm[s][index])} for s in sorted(flat_warm)],
-        })
+        curves.append(
+            {
+                "param": owner,
+                "index": offset,
+                "group": sw.groups[owner],
+                "window": [{"scale": r**s, "value": float(v[index])} for s, v in enumerate(flat_stages)],
+                "methods": {
+                    m: [{"scale": s, "value": float(by[s][index])} for s in sorted(by)] for m, by in flat_preds.items()
+                },
+                "oracle": [{"scale": s, "value": float(flat_oracles[s][index])} for s in sorted(flat_oracles)],
+                "warm": [{"scale": s, "value": float(flat_warm[s][index])} for s in sorted(flat_warm)],
+            }
+        )
     return curves

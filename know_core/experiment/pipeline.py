@@ -16,26 +16,30 @@ from typing import TYPE_CHECKING
 
 from safetensors.torch import save_file
 
-from know_core.engine.batched import run_seeds
-from know_core.engine.config import from_json, to_dict
-from know_core.executors.tasks import task
-from know_core.store.schemas import check_config
+from know_core.common import version
+from know_core.common.errors import ConfigError, KnowError
+from know_core.common.fsio import atomic_write, sha256_file, write_json
+from know_core.common.hooks import Hooks
 from know_core.data import load_dataset
 from know_core.data.rotated import base_of
-from know_core.common.errors import ConfigError, KnowError
-from know_core.experiment.spec import ExperimentConfig
-from know_core.common import version
-from know_core.common.fsio import atomic_write, sha256_file, write_json
-from know_core.store.loaders import check_user_file
-from know_core.experiment.retrodiction import retrodiction_verdicts
-from know_core.engine.names import check_names
+from know_core.engine.batched import run_seeds
+from know_core.engine.config import from_json, to_dict
 from know_core.engine.extrapolate import MAX_STEPS
+from know_core.engine.names import check_names
+from know_core.engine.protocols import describe
+from know_core.executors import InlineExecutor, Unit, raise_first_failure
+from know_core.executors.tasks import task
+from know_core.experiment.methods import official_predictor
+from know_core.experiment.retrodiction import retrodiction_verdicts
 from know_core.experiment.seed import SeedContext, run_seed
+from know_core.experiment.spec import ExperimentConfig
+from know_core.experiment.stats import summarise_rows, verdicts
+from know_core.experiment.suggest import experiment_fixes
+from know_core.predictors import get_predictor, predictor_entries
+from know_core.predictors.known import OFFICIAL_FILES
+from know_core.store.loaders import Damaged, check_user_file, read_json
 from know_core.store.runstore import RunStore
 from know_core.store.snapshots import pack
-from know_core.engine.protocols import describe
-from know_core.common.stats import summarise_rows, verdicts
-from know_core.common.hooks import Hooks
 
 if TYPE_CHECKING:
     from know_core.executors import Executor
@@ -46,9 +50,8 @@ def preflight_experiment(cfg: ExperimentConfig) -> None:
     refuse, before anything is recorded, what would fail later — the values (``validate``, cross-field checks
     included), the names, the official KNOWN folder, the data of the first seed, warm and cold oracles demanded
     (``on``) where the source pool cannot hold the superset. The engine does not check the config again. A refusal
-    names the nearest valid values of the fields that can fix it (:func:`~know_core.experiment.suggest.experiment_fixes`)."""
-    from know_core.experiment.suggest import experiment_fixes
-
+    names the nearest valid values of the fields that can fix it
+    (:func:`~know_core.experiment.suggest.experiment_fixes`)."""
     try:
         _preflight(cfg)
     except ConfigError as exc:
@@ -68,16 +71,14 @@ def _preflight(cfg: ExperimentConfig) -> None:
     if cfg.oracles == "on":
         need = int(round(ctx.sizes[0] * max(cfg.scales)))
         if need > len(ctx.split.pool):
-            raise ConfigError(f"oracle ×{max(cfg.scales):g} needs {need} source images but the pool holds "
-                              f"{len(ctx.split.pool)}; lower d0_fraction or set oracles=auto")
+            raise ConfigError(
+                f"oracle ×{max(cfg.scales):g} needs {need} source images but the pool holds "
+                f"{len(ctx.split.pool)}; lower d0_fraction or set oracles=auto"
+            )
 
 
 def _check_official(path: str) -> None:
     """An official KNOWN folder holding the three .h5 files, readable as KNOWN networks."""
-    from know_core.experiment.methods import official_predictor
-    from know_core.predictors import get_predictor
-    from know_core.predictors.known import OFFICIAL_FILES
-
     folder = check_user_file(path, "official_known", folder=True)
     missing = [f for f in OFFICIAL_FILES.values() if not (folder / f).is_file()]
     if missing:
@@ -87,8 +88,6 @@ def _check_official(path: str) -> None:
 
 def _finished_seed(out: Path, seed: int) -> dict | None:
     """A finished seed's record, read bounded and checked; an unreadable or damaged one is recomputed (None)."""
-    from know_core.store.loaders import Damaged, read_json
-
     if not (out / "seeds" / f"seed-{seed}.json").exists():
         return None
     try:
@@ -111,8 +110,6 @@ def provenance(cfg: ExperimentConfig) -> dict[str, str | None]:
 
 def _checkpointed(methods) -> list:
     """The registry entries of the chosen predictors whose numbers depend on a checkpoint file (KNOWN)."""
-    from know_core.predictors import predictor_entries
-
     return [e for e in predictor_entries() if e.name in methods and e.trait("checkpoint") is not None]
 
 
@@ -129,8 +126,9 @@ def seed_done(cfg: ExperimentConfig, out: Path, seed: int) -> dict | None:
     return saved if saved is not None and saved.get("config_hash") == config_hash(cfg) else None
 
 
-def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks | None = None,
-                 film: tuple | None = None) -> dict:
+def run_one_seed(
+    cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks | None = None, film: tuple | None = None
+) -> dict:
     """One seed of the experiment into ``out/seeds`` (reused when already there): the unit of work that every
     executor runs (:mod:`know_core.executors`). ``film``: the seed's (trajectory, timings) when recorded elsewhere
     (seed-batched). Returns the seed's record."""
@@ -152,13 +150,13 @@ def run_one_seed(cfg: ExperimentConfig, seed: int, out: str | Path, hooks: Hooks
     return result
 
 
-def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None,
-                   executor: "Executor | None" = None) -> dict:
+def run_experiment(
+    cfg: ExperimentConfig, out_dir: str | Path, hooks: Hooks | None = None, executor: "Executor | None" = None
+) -> dict:
     """Run every seed (resuming finished ones from ``out_dir/seeds``) and write ``out_dir/results.json``. ``cfg`` has
     passed :func:`preflight_experiment` at the boundary. Seeds are units of work on ``executor`` (default: inline,
-    in this process, with ``hooks``' progress); a seed that fails or is cancelled stops the experiment with its error."""
-    from know_core.executors import InlineExecutor, Unit, raise_first_failure
-
+    in this process, with ``hooks``' progress); a seed that fails or is cancelled stops the experiment with its
+    error."""
     out = Path(out_dir)
     (out / "seeds").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -185,17 +183,32 @@ def finalize_experiment(cfg: ExperimentConfig, out: str | Path, total_s: float |
     rows = [r for s in seeds for r in s["rows"]]
     summary = summarise_rows(rows)
     results = {
-        "config": to_dict(cfg), "provenance": provenance(cfg), "rows": rows, "summary": summary,
+        "config": to_dict(cfg),
+        "provenance": provenance(cfg),
+        "rows": rows,
+        "summary": summary,
         "verdicts": verdicts(summary, [s["forgot"] for s in seeds])
         + retrodiction_verdicts([r for s in seeds for r in s.get("retrodiction", [])]),
         "backtest": [{**b, "seed": s["seed"]} for s in seeds for b in s["backtest"]],
         "retrodiction": [r for s in seeds for r in s.get("retrodiction", [])],
-        "trajectories": [{"seed": s["seed"], "forgot": s["forgot"], "verdict": s["verdict"],
-                          "source_acc": s["source_acc_stages"], "stage_sizes": s["stage_sizes"],
-                          "stage_steps": s.get("stage_steps"), "forgetting": s.get("forgetting"),
-                          "warm": s.get("warm"), "control": s.get("control")} for s in seeds],
-        "timings": {"total_s": total_s,
-                    "per_seed": [{"seed": s["seed"], **s["timings"], "ledger": s.get("ledger")} for s in seeds]},
+        "trajectories": [
+            {
+                "seed": s["seed"],
+                "forgot": s["forgot"],
+                "verdict": s["verdict"],
+                "source_acc": s["source_acc_stages"],
+                "stage_sizes": s["stage_sizes"],
+                "stage_steps": s.get("stage_steps"),
+                "forgetting": s.get("forgetting"),
+                "warm": s.get("warm"),
+                "control": s.get("control"),
+            }
+            for s in seeds
+        ],
+        "timings": {
+            "total_s": total_s,
+            "per_seed": [{"seed": s["seed"], **s["timings"], "ledger": s.get("ledger")} for s in seeds],
+        },
     }
     for entry in _checkpointed(cfg.methods):  # which checkpoint made these rows (its card's hash and command)
         results[f"{entry.name}_checkpoint"] = entry.trait("checkpoint_identity")()
@@ -206,11 +219,18 @@ def finalize_experiment(cfg: ExperimentConfig, out: str | Path, total_s: float |
 def seal_experiment(store: RunStore, run_id: str, cfg: "ExperimentConfig", results: dict) -> None:
     """Mark a finished experiment run done, with the summary its listing shows."""
     trajs = results["trajectories"]
-    store.finish(run_id, {"preset": cfg.preset, "verdicts": results["verdicts"],
-                          "forgot": all(t["forgot"] for t in trajs), "protocol": describe(cfg.source),
-                          "forgetting": trajs[0].get("forgetting") if len(trajs) == 1 else None,
-                          "forgetting_per_seed": [{"seed": t["seed"], **(t.get("forgetting") or {})} for t in trajs],
-                          "total_s": results["timings"]["total_s"]})
+    store.finish(
+        run_id,
+        {
+            "preset": cfg.preset,
+            "verdicts": results["verdicts"],
+            "forgot": all(t["forgot"] for t in trajs),
+            "protocol": describe(cfg.source),
+            "forgetting": trajs[0].get("forgetting") if len(trajs) == 1 else None,
+            "forgetting_per_seed": [{"seed": t["seed"], **(t.get("forgetting") or {})} for t in trajs],
+            "total_s": results["timings"]["total_s"],
+        },
+    )
 
 
 # The task kinds an executor runs for an experiment: one seed, or several seeds batched.
@@ -241,7 +261,8 @@ def _seeds_done(payload: dict, out: str) -> bool:
 @task("experiment-seeds", done=_seeds_done)
 def experiment_seeds(payload: dict, out: str, hooks: Hooks) -> dict:
     """Several seeds of one experiment whose forgetting films are recorded as one stacked model where
-    :func:`~know_core.engine.batched.batchable` allows (each seed's own film, to float rounding), then finished seed by seed."""
+    :func:`~know_core.engine.batched.batchable` allows (each seed's own film, to float rounding), then finished seed by
+    seed."""
     cfg = _experiment(payload)
     todo = [int(s) for s in payload["seeds"] if seed_done(cfg, Path(out), int(s)) is None]
     max_k = max(cfg.steps_for(s) for s in cfg.scales)

@@ -15,14 +15,16 @@ the drift of k more stages is added back: Θ̂^{dc}_{−k} = Θ̂'_{−k} + (C_k
 
 from __future__ import annotations
 
+from statistics import mean
+
 import torch
 
-from know_core.experiment.backtest import relative_scores
 from know_core.engine.extrapolate import extrapolate
-from know_core.engine.forgetting import Continuation
+from know_core.engine.filmcontext import Continuation
+from know_core.engine.windows import row_owner, to_windows
+from know_core.experiment.backtest import relative_scores
 from know_core.models import GROUPS
 from know_core.predictors import Predictor
-from know_core.engine.windows import row_owner, to_windows
 
 
 def _shift(state: dict[str, torch.Tensor], plus: dict[str, torch.Tensor], minus: dict[str, torch.Tensor],
@@ -85,8 +87,6 @@ def score(pred: dict[str, torch.Tensor], warm: dict[str, torch.Tensor], control:
 
 def retrodiction_table(rows: list[dict]) -> list[dict]:
     """Group-level rows averaged over seeds: one entry per (method, scale, group) with the mean of each score."""
-    from statistics import mean
-
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
         if r.get("layer") == "":

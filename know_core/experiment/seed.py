@@ -11,28 +11,28 @@ import dataclasses
 
 import torch
 
-from know_core.experiment.backtest import backtest_weights, relative_scores
+from know_core.common.errors import ConfigError, KnowError
+from know_core.common.ledger import Ledger
 from know_core.data import nested_order
 from know_core.data.rotated import domain_target, held_out_domains
-from know_core.common.errors import ConfigError, KnowError
-from know_core.experiment.spec import ExperimentConfig
 from know_core.engine.extrapolate import extrapolate
+from know_core.engine.filmcontext import cpu_state
 from know_core.engine.finetune import finetune, replace_head
 from know_core.engine.forgetting import (
     Trajectory,
-    cpu_state,
     predicted_flat,
     preflight,
     pretrain,
     resolved_batch_size,
     run_forgetting,
 )
-from know_core.common.ledger import Ledger
-from know_core.models import GROUPS, create_model, predicted_groups
-from know_core.experiment.methods import BASELINE, DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
-from know_core.predictors import Predictor
-from know_core.experiment.retrodiction import extrapolate_dc, score
 from know_core.engine.train import Hooks, evaluate, make_optimizer, pick_device
+from know_core.experiment.backtest import backtest_weights, relative_scores
+from know_core.experiment.methods import BASELINE, DC_SUFFIX, SHRINK_PREFIX, make_predictor, min_stages
+from know_core.experiment.retrodiction import extrapolate_dc, score
+from know_core.experiment.spec import ExperimentConfig
+from know_core.models import GROUPS, create_model, predicted_groups
+from know_core.predictors import Predictor
 
 
 def shrinkage_control(theta0: dict[str, torch.Tensor], predicted: dict[str, torch.Tensor],

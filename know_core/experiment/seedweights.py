@@ -16,7 +16,11 @@ import torch
 from know_core.common.errors import KnowError, RunStoreError
 from know_core.experiment.methods import BASELINE
 from know_core.models import GROUPS
+from know_core.store.legacy import seed_films
+from know_core.store.loaders import Damaged
 from know_core.store.runstore import Run
+from know_core.store.schemas import check_seed_record, check_states
+from know_core.store.snapshots import HEADER, unpack
 
 
 @dataclass
@@ -35,11 +39,6 @@ class SeedWeights:
 
 def load_seed(run: Run, seed: int) -> SeedWeights:
     """Read one seed's weights (checksums verified by the store); a missing file is a RunStoreError naming it."""
-    from know_core.store.loaders import Damaged
-    from know_core.store.schemas import check_seed_record, check_states
-    from know_core.store.legacy import seed_films
-    from know_core.store.snapshots import HEADER, unpack
-
     file = f"seeds/seed-{seed}.safetensors"
     try:
         info = check_seed_record(run.read_json(f"seeds/seed-{seed}.json"), f"seeds/seed-{seed}.json")

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from know_core.common.errors import ConfigError
+from know_core.common.fields import knob
+from know_core.common.registry import Entry, Registry
+from know_core.data.rotated import held_out_domains
 from know_core.engine.config import (
     ForgetConfig,
     OptimConfig,
@@ -18,16 +22,11 @@ from know_core.engine.config import (
     to_json,
     with_overrides,
 )
-from know_core.data.rotated import held_out_domains
-from know_core.common.errors import ConfigError
-from know_core.common.fields import knob
 from know_core.engine.finetune import FinetuneConfig
+from know_core.engine.protocols import DEFAULT_PROTOCOL, apply_protocol, resolve_source
 from know_core.experiment.methods import BASELINE, DC_SUFFIX, OFFICIAL, min_stages
 from know_core.predictors import available_predictors
-from know_core.engine.protocols import DEFAULT_PROTOCOL, apply_protocol, resolve_source
-from know_core.common.registry import Entry, Registry
 from know_core.store.kinds import register_run_kind
-
 
 PHASES = ("forgetting", "backtest", "retrodiction", "downstream")  # forgetting is always recorded: the rest need it
 
@@ -107,7 +106,9 @@ class ExperimentConfig:
 _PRESETS = Registry("preset", ConfigError)
 
 
-def register_preset(name: str, label: str) -> Callable[[Callable[[], ExperimentConfig]], Callable[[], ExperimentConfig]]:
+def register_preset(
+    name: str, label: str
+) -> Callable[[Callable[[], ExperimentConfig]], Callable[[], ExperimentConfig]]:
     """Decorator adding a preset ``f() -> ExperimentConfig`` under ``name``; its docstring is the help line."""
 
     def wrap(fn: Callable[[], ExperimentConfig]) -> Callable[[], ExperimentConfig]:
@@ -127,13 +128,24 @@ def _quick() -> ExperimentConfig:
     """Fashion-MNIST classes 0–4 with a small D0 (1/32 of the pool, ~840 images) as the source task, 100 images of
     classes 5–9 as the target; one seed. Digits cannot show forgetting (docs/forgetting.md); this can, in under a
     minute, with warm oracles up to ×8 for the retrodiction figures (no cold oracles: they would triple the time)."""
-    source = ForgetConfig(dataset="fashion-mnist:0-4", model="simple_cnn", r=0.5, stages=5, d0_fraction=1 / 32,
-                          optim=OptimConfig(batch_size=32), pretrain=PretrainConfig(max_epochs=30, patience=5),
-                          warm="auto")
+    source = ForgetConfig(
+        dataset="fashion-mnist:0-4",
+        model="simple_cnn",
+        r=0.5,
+        stages=5,
+        d0_fraction=1 / 32,
+        optim=OptimConfig(batch_size=32),
+        pretrain=PretrainConfig(max_epochs=30, patience=5),
+        warm="auto",
+    )
     return ExperimentConfig(
-        preset="quick", source=apply_protocol(source, DEFAULT_PROTOCOL),
-        target_dataset="fashion-mnist:5-9", target_train=100, finetune=FinetuneConfig(epochs=20, batch_size=32),
-        oracles="off")
+        preset="quick",
+        source=apply_protocol(source, DEFAULT_PROTOCOL),
+        target_dataset="fashion-mnist:5-9",
+        target_train=100,
+        finetune=FinetuneConfig(epochs=20, batch_size=32),
+        oracles="off",
+    )
 
 
 @register_preset("digits", "Digits (live classes, seconds)")
@@ -142,26 +154,50 @@ def _digits() -> ExperimentConfig:
     digits 5–9; one seed, warm oracles ×2 and ×4, in seconds: for a class or a first look at every page. Digits are
     learnt so easily that the film shows NO forgetting (the verdict says so): running it backwards then undoes
     learning rather than adding knowledge, which is the lesson the quick preset's Fashion-MNIST film contrasts."""
-    source = ForgetConfig(dataset="digits:0-4", model="simple_cnn", r=0.5, stages=5, d0_fraction=0.25,
-                          optim=OptimConfig(batch_size=8), pretrain=PretrainConfig(max_epochs=30, patience=5),
-                          warm="auto")
+    source = ForgetConfig(
+        dataset="digits:0-4",
+        model="simple_cnn",
+        r=0.5,
+        stages=5,
+        d0_fraction=0.25,
+        optim=OptimConfig(batch_size=8),
+        pretrain=PretrainConfig(max_epochs=30, patience=5),
+        warm="auto",
+    )
     return ExperimentConfig(
-        preset="digits", source=apply_protocol(source, DEFAULT_PROTOCOL),
-        target_dataset="digits:5-9", target_train=100, finetune=FinetuneConfig(epochs=20, batch_size=32),
-        oracles="off")
+        preset="digits",
+        source=apply_protocol(source, DEFAULT_PROTOCOL),
+        target_dataset="digits:5-9",
+        target_train=100,
+        finetune=FinetuneConfig(epochs=20, batch_size=32),
+        oracles="off",
+    )
 
 
 @register_preset("standard", "Standard (five seeds, real oracles)")
 def _standard() -> ExperimentConfig:
     """Fashion-MNIST classes 0–4 → 500 images of the held-out classes 5–9; D0 = 1/8 of the source pool so the
     real ×2/×4/×8 models (cold and warm oracles) can be trained; five seeds."""
-    source = ForgetConfig(dataset="fashion-mnist:0-4", model="simple_cnn", r=0.5, stages=5, d0_fraction=0.125,
-                          optim=OptimConfig(batch_size=64), pretrain=PretrainConfig(max_epochs=40, patience=5),
-                          warm="on")
+    source = ForgetConfig(
+        dataset="fashion-mnist:0-4",
+        model="simple_cnn",
+        r=0.5,
+        stages=5,
+        d0_fraction=0.125,
+        optim=OptimConfig(batch_size=64),
+        pretrain=PretrainConfig(max_epochs=40, patience=5),
+        warm="on",
+    )
     return ExperimentConfig(
-        preset="standard", source=apply_protocol(source, DEFAULT_PROTOCOL),
-        target_dataset="fashion-mnist:5-9", target_train=500, finetune=FinetuneConfig(epochs=20, batch_size=32),
-        seeds=[0, 1, 2, 3, 4], oracles="on", drift_correct=True)
+        preset="standard",
+        source=apply_protocol(source, DEFAULT_PROTOCOL),
+        target_dataset="fashion-mnist:5-9",
+        target_train=500,
+        finetune=FinetuneConfig(epochs=20, batch_size=32),
+        seeds=[0, 1, 2, 3, 4],
+        oracles="on",
+        drift_correct=True,
+    )
 
 
 @register_preset("paper", "Paper (ResNet-18, CIFAR-100 → CIFAR-10, GPU)")
@@ -169,11 +205,21 @@ def _paper() -> ExperimentConfig:
     """The release's recipe (ResNet-18, CIFAR-100 → CIFAR-10) for a GPU user with the data under --data-root."""
     return ExperimentConfig(
         preset="paper",
-        source=ForgetConfig(dataset="cifar100", model="resnet18", r=0.5, stages=5, optim=OptimConfig(batch_size=128),
-                            pretrain=PretrainConfig(max_epochs=200, patience=10), protocol="release"),
-        target_dataset="cifar10", target_train=50_000,
+        source=ForgetConfig(
+            dataset="cifar100",
+            model="resnet18",
+            r=0.5,
+            stages=5,
+            optim=OptimConfig(batch_size=128),
+            pretrain=PretrainConfig(max_epochs=200, patience=10),
+            protocol="release",
+        ),
+        target_dataset="cifar10",
+        target_train=50_000,
         finetune=FinetuneConfig(recipe="release", epochs=30, head_epochs=10, lr=1e-3, batch_size=128),
-        oracles="off", reset_norm=True)
+        oracles="off",
+        reset_norm=True,
+    )
 
 
 @register_preset("dg", "Domain generalisation (rotated MNIST-5k, six held-out domains)")
@@ -192,7 +238,8 @@ def preset(name: str, **overrides: Any) -> ExperimentConfig:
 
 def resolve_experiment(cfg: ExperimentConfig, protocol: str | None, overrides: dict[str, Any]) -> ExperimentConfig:
     """The one override path of an experiment (CLI flags, ``--set``, the Experiments form): dotted ``overrides``, those
-    under ``source.`` with the named ``protocol`` (:func:`~know_core.engine.protocols.resolve_source`); not validated (the
+    under ``source.`` with the named ``protocol`` (:func:`~know_core.engine.protocols.resolve_source`); not validated
+    (the
     boundary does that once, with :func:`~know_core.experiment.pipeline.preflight_experiment`)."""
     cfg = with_overrides(cfg, overrides)  # every key and value checked here, so a refusal names the full key
     source = {k.removeprefix("source."): v for k, v in overrides.items() if k.startswith("source.")}

@@ -13,8 +13,10 @@ import operator
 import time
 from typing import Any, Callable, Iterable, TypeVar
 
-from know_core.engine.config import with_overrides
 from know_core.common.errors import ConfigError, KnowError
+from know_core.data import load_dataset
+from know_core.engine.config import with_overrides
+from know_core.engine.forgetting import check_stage_sizes, source_split, warm_sizes
 
 T = TypeVar("T")
 MAX_TRIES = 120  # candidate checks per field, at most
@@ -68,8 +70,6 @@ class _Data:
         self._cache: dict[tuple[str, str | None], Any] = {}
 
     def __call__(self, name: str, root: str | None) -> Any:
-        from know_core.data import load_dataset
-
         if (name, root) not in self._cache:
             self._cache[(name, root)] = load_dataset(name, root)
         return self._cache[(name, root)]
@@ -78,10 +78,9 @@ class _Data:
 def source_check(cfg: Any, data: Callable[[str, str | None], Any]) -> None:
     """The cheap part of an experiment's preflight that the searched fields decide: the values, the stage sizes
     against the batch and the classes, warm oracles and oracles demanded (``on``) against the source pool. Raises
-    ConfigError like the real checks (:func:`~know_core.engine.forgetting.preflight`, :class:`~know_core.experiment.seed.SeedContext`),
+    ConfigError like the real checks (:func:`~know_core.engine.forgetting.preflight`,
+    :class:`~know_core.experiment.seed.SeedContext`),
     which still run on the config that is finally launched."""
-    from know_core.engine.forgetting import check_stage_sizes, source_split, warm_sizes
-
     cfg.validate()
     src = cfg.source
     ds = data(src.dataset, src.data_root)
@@ -94,8 +93,9 @@ def source_check(cfg: Any, data: Callable[[str, str | None], Any]) -> None:
         raise ConfigError("oracles do not fit in the source pool")
 
 
-def experiment_fixes(exc: ConfigError, cfg: Any, full_check: Callable[[Any], None], budget_s: float = 3.0
-                     ) -> ConfigError:
+def experiment_fixes(
+    exc: ConfigError, cfg: Any, full_check: Callable[[Any], None], budget_s: float = 3.0
+) -> ConfigError:
     """:func:`with_fixes` for an experiment: where the refusal comes from the values or the source data's sizes,
     the search runs :func:`source_check` (fast); elsewhere it runs ``full_check`` within ``budget_s`` seconds."""
     data = _Data()

@@ -1,7 +1,8 @@
 """Background jobs: experiments (and contour grids) run in a detached worker process, never in the caller's.
 
 The dashboard calls :func:`launch`; it creates the run in the store (listed as ``running`` at once), starts
-``python -m know_core.jobs.worker run RUN_ID --runs-dir DIR`` (:mod:`.worker`) in its own session and returns. The worker
+``python -m know_core.jobs.worker run RUN_ID --runs-dir DIR`` (:mod:`.worker`) in its own session and returns. The
+worker
 reports through files in the run folder, so any process — another browser session, a reloaded page, the CLI — sees
 the same state:
 
@@ -17,6 +18,7 @@ it never trains.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -25,15 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from know_core.common import liveness
-from know_core.engine.config import to_dict
 from know_core.common.errors import KnowError, RunStoreError
-from know_core.experiment.spec import ExperimentConfig
 from know_core.common.fsio import write_json
+from know_core.engine.config import to_dict
 from know_core.experiment.landscape import contour_key
-from know_core.store.loaders import read_json
 from know_core.experiment.pipeline import preflight_experiment
+from know_core.experiment.spec import ExperimentConfig
 from know_core.jobs.progress import PROGRESS
+from know_core.store.loaders import read_json
 from know_core.store.runstore import RunStore
+from know_core.sweep import create_sweep
 
 if TYPE_CHECKING:
     from know_core.sweep import SweepSpec
@@ -44,18 +47,26 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spawn(args: list[str], log: Path, job_file: Path) -> int:
-    """Start ``python -m know_core.jobs.worker ARGS`` detached (own session, so a page reload or server restart leaves it
+    """Start ``python -m know_core.jobs.worker ARGS`` detached (own session, so a page reload or server restart leaves
+    it
     alone); record its pid; reap it from a thread so a finished worker never lingers as a zombie."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", WORKER, *args], cwd=_PACKAGE_ROOT,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", WORKER, *args],
+            cwd=_PACKAGE_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     write_json(job_file, liveness.record(proc.pid, args=args))
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc.pid
 
 
 def launch(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None = None) -> str:
-    """Check ``cfg`` once (the form's boundary: :func:`~know_core.experiment.pipeline.preflight_experiment`), create its run
+    """Check ``cfg`` once (the form's boundary: :func:`~know_core.experiment.pipeline.preflight_experiment`), create
+    its run
     (status ``running``) and start a worker on it; returns the run id at once. The worker validates the config it
     reads back (its own boundary) and the engine trusts it from there."""
     preflight_experiment(cfg)
@@ -65,14 +76,13 @@ def launch(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None 
     return path.name
 
 
-def launch_if_empty(cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None = None
-                    ) -> tuple[str | None, str]:
+def launch_if_empty(
+    cfg: ExperimentConfig, runs_dir: str | os.PathLike, name: str | None = None
+) -> tuple[str | None, str]:
     """:func:`launch` unless the runs directory already has a finished run or a running experiment (what
     ``scripts/start.sh`` does with the quick demo, so starting twice never starts two demos). The check and the
     launch hold a lock on ``RUNS/.launch.lock``, so two starts at once launch one job. Returns (the new run id or
     None, a line saying what happened)."""
-    import fcntl
-
     store = RunStore(runs_dir)
     with open(store.root / ".launch.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -107,8 +117,16 @@ def progress(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     report = liveness.read_record(path / PROGRESS, 1 << 20) if not path.is_symlink() else None
     if report is None:
         report = {"phase": "starting", "done": 0, "total": 0, "metrics": {}, "phases": []}
-    return {**report, "run_id": run_id, "name": info.name, "status": info.status, "error": info.error,
-            "cancel_requested": (path / CANCEL).exists(), "created": info.created, "updated": info.updated}
+    return {
+        **report,
+        "run_id": run_id,
+        "name": info.name,
+        "status": info.status,
+        "error": info.error,
+        "cancel_requested": (path / CANCEL).exists(),
+        "created": info.created,
+        "updated": info.updated,
+    }
 
 
 def cancel(runs_dir: str | os.PathLike, run_id: str) -> None:
@@ -146,12 +164,12 @@ def resume(runs_dir: str | os.PathLike, run_id: str) -> None:
 
 # Sweeps: the grid is checked and recorded here, a worker runs it on the local executor (see know_core.sweep).
 
-def launch_sweep(spec: "SweepSpec", runs_dir: str | os.PathLike, name: str | None = None,
-                 workers: int | None = None) -> str:
+
+def launch_sweep(
+    spec: "SweepSpec", runs_dir: str | os.PathLike, name: str | None = None, workers: int | None = None
+) -> str:
     """Check and record the sweep (refused cells named in its ``sweep.json``), start a worker that runs it with the
     local executor, and return its id at once. The worker reports through ``sweep.json``; ``.cancel`` stops it."""
-    from know_core.sweep import create_sweep
-
     store = RunStore(runs_dir)
     sweep_id = create_sweep(store, spec, name)
     path = store.root / sweep_id
@@ -165,14 +183,16 @@ def resume_sweep(runs_dir: str | os.PathLike, sweep_id: str) -> None:
     store = RunStore(runs_dir)
     info = store.info(sweep_id)
     if info.kind != "sweep" or info.status not in ("failed", "cancelled"):
-        raise RunStoreError(f"run {sweep_id} is a {info.status} {info.kind} run; only a failed or cancelled sweep "
-                            "can be resumed")
+        raise RunStoreError(
+            f"run {sweep_id} is a {info.status} {info.kind} run; only a failed or cancelled sweep can be resumed"
+        )
     path = store.root / sweep_id
     _spawn(["sweep", sweep_id, "--runs-dir", str(store.root)], path / LOG, path / JOB)
     store.mark(sweep_id, "running")
 
 
 # Contour grids: an analysis job on a finished run, cached in the run folder (see landscape.contour_grid).
+
 
 def contour_files(run_dir: Path, key: str) -> tuple[Path, Path, Path]:
     """(result, job file, log) of one contour grid; dot names keep them out of the run's manifest."""
@@ -188,8 +208,11 @@ def launch_contour(runs_dir: str | os.PathLike, run_id: str, seed: int, layer: s
     if result.exists() or contour_status(runs_dir, run_id, key)["state"] == "running":
         return key
     log.unlink(missing_ok=True)
-    _spawn(["contour", run_id, "--runs-dir", str(store.root), "--seed", str(seed), "--layer", layer,
-            "--grid", str(grid)], log, job_file)
+    _spawn(
+        ["contour", run_id, "--runs-dir", str(store.root), "--seed", str(seed), "--layer", layer, "--grid", str(grid)],
+        log,
+        job_file,
+    )
     return key
 
 

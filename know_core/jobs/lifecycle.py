@@ -7,11 +7,11 @@ import time
 from typing import TYPE_CHECKING
 
 from know_core.common.errors import Cancelled, RunStoreError
+from know_core.common.hooks import Hooks
 from know_core.engine.config import ForgetConfig, to_dict
 from know_core.engine.forgetting import preflight, run_forgetting
 from know_core.engine.names import check_names
 from know_core.engine.protocols import describe
-from know_core.common.hooks import Hooks
 from know_core.experiment.films import load_trajectory, save_trajectory
 from know_core.experiment.pipeline import run_experiment, seal_experiment
 from know_core.experiment.seedweights import load_seed
@@ -53,10 +53,6 @@ def record_experiment(cfg: "ExperimentConfig", store: RunStore, hooks: Hooks | N
     The run folder fills up seed by seed, so a failed or cancelled experiment keeps its finished seeds and a
     later call with the same ``run_id`` picks up from there.
     """
-    from know_core.engine.config import to_dict
-    from know_core.common.errors import Cancelled
-    from know_core.experiment.pipeline import run_experiment
-
     store.require_writable()  # the config was checked at the boundary (CLI, jobs.launch, the worker's start)
     if run_id is None:
         run_id = store.create_in_place("experiment", to_dict(cfg), name).name
@@ -81,9 +77,6 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
 
     An experiment picks up from its finished seeds under the same id. A forget run keeps nothing when it fails, so
     it is run again from its recorded config as a new run, and the failed row is removed once that succeeds."""
-    from know_core.store.loaders import read_json, run_folder
-    from know_core.store.schemas import check_config
-
     info = store.info(run_id)
     if info.status not in ("failed", "cancelled"):
         raise RunStoreError(f"run {run_id} is {info.status}; only a failed or cancelled run can be resumed")
@@ -104,14 +97,10 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
 def check_run(store: RunStore, run_id: str) -> Run:
     """Open a finished run and read everything the pages and commands will: every file checksummed, the config,
     and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged."""
-    from know_core.experiment.seedweights import load_seed
-
     run = store.open(run_id)
     run.verify()
     run.config()
     if run.kind == "sweep":
-        from know_core.sweep import read_sweep
-
         read_sweep(store, run_id)
     elif run.kind == "experiment":
         for traj in run.results()["trajectories"]:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from know_core.experiment.spec import ExperimentConfig
 from know_core.common.fsio import write_json
-from know_core.experiment.methods import BASELINE
 from know_core.engine.train import ProgressEvent
+from know_core.experiment.methods import BASELINE
+from know_core.experiment.spec import ExperimentConfig
 
 if TYPE_CHECKING:
     from know_core.common.threads import Adaptive

@@ -1,8 +1,10 @@
 """The worker process: ``python -m know_core.jobs.worker run|contour|resume|sweep RUN_ID --runs-dir DIR``.
 
-Started detached by :mod:`know_core.jobs.launch`; it runs (or resumes) an experiment with file-based progress and cancel (its seeds are
+Started detached by :mod:`know_core.jobs.launch`; it runs (or resumes) an experiment with file-based progress and
+cancel (its seeds are
 units on the inline executor), runs a sweep on the local executor, computes a contour grid, or resumes a forget run.
-Threads: an experiment takes the cores that are free (:class:`~know_core.common.threads.Adaptive`, looked at again at phase
+Threads: an experiment takes the cores that are free (:class:`~know_core.common.threads.Adaptive`, looked at again at
+phase
 boundaries, so a job started beside another CPU-bound process uses one thread instead of fighting it for both cores);
 a sweep's pool workers take one thread each. Its log (``.worker.log``) gets one line per phase, never progress bars.
 """
@@ -19,15 +21,17 @@ from typing import Any
 
 from know_core.common.errors import Cancelled, KnowError
 from know_core.common.fsio import write_json
-from know_core.jobs.launch import CANCEL, contour_files
-from know_core.experiment.landscape import contour_grid, contour_key
-from know_core.store.loaders import read_json
-from know_core.jobs.progress import ProgressWriter
-from know_core.store.schemas import check_config
-from know_core.store.runstore import RunStore
-from know_core.common.threads import Adaptive, apply_threads
 from know_core.common.hooks import Hooks
+from know_core.common.threads import Adaptive, apply_threads
+from know_core.executors import make_executor
+from know_core.experiment.landscape import contour_grid, contour_key
+from know_core.jobs.launch import CANCEL, contour_files
 from know_core.jobs.lifecycle import record_experiment, resume_run
+from know_core.jobs.progress import ProgressWriter
+from know_core.store.loaders import read_json
+from know_core.store.runstore import RunStore
+from know_core.store.schemas import check_config
+from know_core.sweep import run_sweep
 
 
 def _interrupt(*_: Any) -> None:
@@ -61,8 +65,12 @@ def _run(run_id: str, runs_dir: str) -> int:
         store.mark(run_id, "failed", str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"worker: run {run_id} ({cfg.preset} preset, {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) != 1)}), "
-          f"{threads.threads} thread{'s' * (threads.threads != 1)} to start with", file=sys.stderr, flush=True)
+    print(
+        f"worker: run {run_id} ({cfg.preset} preset, {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) != 1)}), "
+        f"{threads.threads} thread{'s' * (threads.threads != 1)} to start with",
+        file=sys.stderr,
+        flush=True,
+    )
     writer = ProgressWriter(path, cfg, log=sys.stderr, threads=threads)
     cancel_file = path / CANCEL
     hooks = Hooks(progress=writer, should_stop=cancel_file.exists)
@@ -101,9 +109,6 @@ def _contour(run_id: str, runs_dir: str, seed: int, layer: str, grid: int) -> in
 
 def _sweep(sweep_id: str, runs_dir: str, workers: int | None) -> int:
     """Run (or resume) a sweep with the local executor; its state is in ``sweep.json``, its cancel file ``.cancel``."""
-    from know_core.executors import make_executor
-    from know_core.sweep import run_sweep
-
     store = RunStore(runs_dir)
     signal.signal(signal.SIGTERM, _interrupt)
     executor = make_executor("local", workers)

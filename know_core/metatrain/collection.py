@@ -20,15 +20,24 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from safetensors import safe_open
 
-from know_core.engine.forgetting import run_forgetting
 from know_core.common.fsio import write_json
-from ..models import GROUPS
 from know_core.common.hooks import Hooks
-from ..predictors.known_net import STAGES as WINDOW
-from know_core.metatrain.plan import Job
+from know_core.engine.forgetting import run_forgetting
+from know_core.executors import Unit, make_executor
+from know_core.executors.local import single_thread_pool as pool
 from know_core.executors.tasks import task
-from .trajfile import (FILE_FORMAT, CorruptTrajectory, read_metadata, read_trajectory_file,  # noqa: F401 (re-export)
-                       save_trajectory_file, theta0_prefix)
+from know_core.metatrain.plan import Job
+
+from ..models import GROUPS
+from ..predictors.known_net import STAGES as WINDOW
+from .trajfile import (  # noqa: F401 (re-export)
+    FILE_FORMAT,
+    CorruptTrajectory,
+    read_metadata,
+    read_trajectory_file,
+    save_trajectory_file,
+    theta0_prefix,
+)
 
 if TYPE_CHECKING:
     from ..executors import Executor
@@ -71,8 +80,6 @@ def run_job(job: Job, out: str | Path, hooks: Hooks | None = None) -> dict[str, 
 @contextlib.contextmanager
 def single_thread_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """Spawned worker processes with one OpenMP thread each (meta-training's per-group pool)."""
-    from ..executors.local import single_thread_pool as pool
-
     with pool(workers) as p:
         yield p
 
@@ -82,8 +89,6 @@ def collect(jobs: list[Job], out: str | Path, workers: int = 2,
             executor: "Executor | None" = None) -> dict[str, Any]:
     """Run every unfinished job of ``jobs`` into ``out`` as units of work on ``executor`` (default: the local
     process pool with ``workers`` processes, inline for one); returns the folder's summary."""
-    from ..executors import Unit, make_executor
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

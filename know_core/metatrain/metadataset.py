@@ -21,10 +21,12 @@ from typing import Any
 import torch
 
 from know_core.common.errors import DataError
+from know_core.engine.windows import to_windows
+from know_core.experiment.retrodiction import drift_corrected_film
 from know_core.store.legacy import job_protocol
+
 from ..models import GROUPS
 from ..predictors.known_net import STAGES as WINDOW  # KNOWN's window length, defined once with its network
-from know_core.engine.windows import to_windows
 from .trajfile import CorruptTrajectory, read_trajectory_file
 
 # What a window is trained to predict: "backward" the film's own previous stage (θ_{k−1} from θ_{k+4}…θ_k, the
@@ -139,7 +141,6 @@ def load_metadataset(folder: str | Path, val_fraction: float = 0.2, seed: int = 
         elif target == "dc":
             if control is None or len(control.states) < len(states) - 1:
                 continue
-            from know_core.experiment.retrodiction import drift_corrected_film
 
             loaded[tid] = trajectory_pairs(drift_corrected_film(states, control, meta["groups"]), meta["groups"],
                                            max_rows, seed_t)

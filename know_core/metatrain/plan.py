@@ -16,19 +16,19 @@ oracles: they are what the backtest benchmark measures generalisation on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Any
 
-from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict
-from know_core.data import load_dataset
-from know_core.engine.forgetting import source_split
 from know_core.common.errors import ConfigError
-from know_core.predictors.known_net import STAGES as WINDOW
+from know_core.data import load_dataset
+from know_core.engine.config import ForgetConfig, OptimConfig, PretrainConfig, from_dict, to_dict
+from know_core.engine.forgetting import source_split
 from know_core.engine.protocols import apply_protocol
+from know_core.predictors.known_net import STAGES as WINDOW
 
 R_RANGE = (0.3, 0.9)
 STAGES = WINDOW + 2  # two KNOWN windows with a next stage per weight (θ6..θ2 → θ1 and θ5..θ1 → θ0)
@@ -79,26 +79,51 @@ _LRS = (3e-4, 1e-3, 3e-3)
 
 # The mix of stage budgets a training grid samples from, each with its optimiser handling (protocols.py):
 # release = epochs:1 with Adam carried (the official collector); equal-steps = 3 epochs of D0 in optimiser steps on
-# every stage with a fresh Adam; converge = each stage until its training loss stops falling (cap 10 epochs), fresh Adam.
+# every stage with a fresh Adam; converge = each stage until its training loss stops falling (cap 10 epochs), fresh
+# Adam.
 PROTOCOL_MIX = (("release", 4), ("equal-steps", 4), ("converge", 2))
 CONVERGE_BUDGET = "converge:10"
 HELDOUT_PROTOCOLS = ("release", "equal-steps")  # every held-out run is recorded under both
 
 # grid name -> (combos of (dataset, model, jobs per combo), seed range, sampling seed)
 GRIDS: dict[str, tuple[list[tuple[str, str, int]], range, int]] = {
-    "default": ([("digits", "simple_cnn", 14), ("digits", "simple_cnn_narrow", 10), ("digits", "mlp", 14),
-                 ("digits", "small_resnet", 6), ("synthetic", "simple_cnn", 8), ("synthetic", "mlp", 12),
-                 ("synthetic", "simple_cnn_narrow", 8), ("synthetic", "small_resnet", 4),
-                 ("fashion-mnist", "simple_cnn", 2), ("fashion-mnist", "simple_cnn_narrow", 2),
-                 ("fashion-mnist", "mlp", 4)], range(0, 1000), 2026),
+    "default": (
+        [
+            ("digits", "simple_cnn", 14),
+            ("digits", "simple_cnn_narrow", 10),
+            ("digits", "mlp", 14),
+            ("digits", "small_resnet", 6),
+            ("synthetic", "simple_cnn", 8),
+            ("synthetic", "mlp", 12),
+            ("synthetic", "simple_cnn_narrow", 8),
+            ("synthetic", "small_resnet", 4),
+            ("fashion-mnist", "simple_cnn", 2),
+            ("fashion-mnist", "simple_cnn_narrow", 2),
+            ("fashion-mnist", "mlp", 4),
+        ],
+        range(0, 1000),
+        2026,
+    ),
     "mini": ([("synthetic", "mlp", 2), ("digits", "simple_cnn_narrow", 1)], range(0, 1000), 7),
-    "heldout": ([("mnist-5k", "simple_cnn_wide", 3), ("mnist-5k", "simple_cnn", 2), ("mnist-5k", "mlp", 2),
-                 ("digits", "simple_cnn_wide", 4), ("fashion-mnist", "simple_cnn_wide", 1)], range(5000, 6000), 99),
+    "heldout": (
+        [
+            ("mnist-5k", "simple_cnn_wide", 3),
+            ("mnist-5k", "simple_cnn", 2),
+            ("mnist-5k", "mlp", 2),
+            ("digits", "simple_cnn_wide", 4),
+            ("fashion-mnist", "simple_cnn_wide", 1),
+        ],
+        range(5000, 6000),
+        99,
+    ),
     # the transfer report (benchmarks/bench_transfer.py): ViT films added to a meta-dataset, and held-out ViT and
     # MLP films (seeds no other grid uses, both protocols, warm oracles) on which KNOWN's transfer is measured
     "vit": ([("digits", "vit_tiny", 8)], range(2000, 3000), 31),
-    "transfer": ([("digits", "vit_tiny", 3), ("mnist-5k", "vit_tiny", 2), ("digits", "mlp", 2), ("mnist-5k", "mlp", 2)],
-                 range(7000, 8000), 41),
+    "transfer": (
+        [("digits", "vit_tiny", 3), ("mnist-5k", "vit_tiny", 2), ("digits", "mlp", 2), ("mnist-5k", "mlp", 2)],
+        range(7000, 8000),
+        41,
+    ),
 }
 HELDOUT_GRIDS = ("heldout", "transfer")  # recorded under both protocols, with warm oracles
 
@@ -107,8 +132,9 @@ def with_protocol(cfg: ForgetConfig, protocol: str) -> ForgetConfig:
     """``cfg`` under one of the grid's protocols: a named one (protocols.py) or ``converge`` (the equal-steps
     recipe with a ``converge`` budget, recorded as ``equal-steps+custom``)."""
     if protocol == "converge":
-        return dataclasses.replace(apply_protocol(cfg, "equal-steps"), stage_budget=CONVERGE_BUDGET,
-                                   protocol="equal-steps+custom", warm="off")
+        return dataclasses.replace(
+            apply_protocol(cfg, "equal-steps"), stage_budget=CONVERGE_BUDGET, protocol="equal-steps+custom", warm="off"
+        )
     return apply_protocol(cfg, protocol)
 
 
@@ -120,7 +146,9 @@ def feasible_r_min(n0: int, need: int, stages: int = STAGES) -> float:
 def _pool_size(dataset: str, d0_fraction: float, pretrain: PretrainConfig) -> tuple[int, int]:
     """(|D0|, class count), from ``forgetting.source_split`` itself."""
     ds = load_dataset(dataset)
-    return source_split(ds, ForgetConfig(dataset=dataset, d0_fraction=d0_fraction, pretrain=pretrain)).n0, ds.num_classes
+    return source_split(
+        ds, ForgetConfig(dataset=dataset, d0_fraction=d0_fraction, pretrain=pretrain)
+    ).n0, ds.num_classes
 
 
 def list_jobs(grid: str = "default") -> list[Job]:
@@ -139,10 +167,18 @@ def list_jobs(grid: str = "default") -> list[Job]:
             r_low = max(R_RANGE[0], feasible_r_min(n0, max(batch, classes)))
             if r_low > R_RANGE[1]:
                 raise ConfigError(f"grid {grid!r}: {dataset} with batch {batch} cannot hold {STAGES} stages")
-            cfg = ForgetConfig(dataset=dataset, model=model, r=round(rng.uniform(r_low, R_RANGE[1]), 3),
-                               stages=STAGES, seed=rng.choice(seeds), d0_fraction=d0, device="cpu",
-                               warm=_HELDOUT_WARM if grid in HELDOUT_GRIDS else spec["warm"],
-                               optim=OptimConfig(lr=rng.choice(_LRS), batch_size=batch), pretrain=spec["pretrain"])
+            cfg = ForgetConfig(
+                dataset=dataset,
+                model=model,
+                r=round(rng.uniform(r_low, R_RANGE[1]), 3),
+                stages=STAGES,
+                seed=rng.choice(seeds),
+                d0_fraction=d0,
+                device="cpu",
+                warm=_HELDOUT_WARM if grid in HELDOUT_GRIDS else spec["warm"],
+                optim=OptimConfig(lr=rng.choice(_LRS), batch_size=batch),
+                pretrain=spec["pretrain"],
+            )
             protocols = HELDOUT_PROTOCOLS if grid in HELDOUT_GRIDS else rng.choices(names, weights)
             for protocol in protocols:
                 job = make_job(with_protocol(cfg, protocol), grid)

@@ -27,6 +27,7 @@ from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
 from know_core.common.fsio import atomic_write, sha256_file, write_json
+
 from ..predictors import get_predictor
 from ..predictors.known import KNOWN, save_known_checkpoint
 from .collection import SUMMARY_FILE, single_thread_pool
@@ -143,7 +144,8 @@ def metatrain(data: str | Path, out: str | Path, recipe: Recipe, command: str = 
     groups = [g for g in meta.train if g in meta.val]
     if not groups:
         raise KnowError(f"{data}: no group has both training and validation windows; collect more trajectories")
-    log(f"meta-dataset: {json.dumps(meta.describe()['windows'])} windows; loading took {time.perf_counter() - t0:.0f} s")
+    windows = json.dumps(meta.describe()["windows"])
+    log(f"meta-dataset: {windows} windows; loading took {time.perf_counter() - t0:.0f} s")
     tasks = [(g, m) for g in groups for m in recipe.modes]
     rounds = math.ceil(len(tasks) / recipe.workers)
     seconds = max(5.0, recipe.minutes * 60 / rounds - 5.0)
@@ -153,8 +155,10 @@ def metatrain(data: str | Path, out: str | Path, recipe: Recipe, command: str = 
         for fut in futures:
             results.append(fut.result())
             r = results[-1]
-            log(f"{r['group']:<5} {r['mode']:<6} val rel. L1 {r['val']['rel_l1']:.4f}, median rel. L2 "
-                f"{r['val']['median_rel_l2']:.4f} (best epoch {r['best_epoch']}, {r['seconds']:.0f} s, {r['stopped']})")
+            log(
+                f"{r['group']:<5} {r['mode']:<6} val rel. L1 {r['val']['rel_l1']:.4f}, median rel. L2 "
+                f"{r['val']['median_rel_l2']:.4f} (best epoch {r['best_epoch']}, {r['seconds']:.0f} s, {r['stopped']})"
+            )
     chosen, validation, curves = {}, {}, {}
     for g in groups:
         mine = {r["mode"]: r for r in results if r["group"] == g}
@@ -162,21 +166,40 @@ def metatrain(data: str | Path, out: str | Path, recipe: Recipe, command: str = 
         net = KNOWN(mode)
         net.load_state_dict(mine[mode]["state"])
         chosen[g] = net.eval()
-        validation[g] = {"mode": mode, "known": mine[mode]["val"], "naive": {"rel_l1": 1.0, "median_rel_l2": 1.0},
-                         "by_mode": {m: {**r["val"], "best_epoch": r["best_epoch"], "stopped": r["stopped"],
-                                         "seconds": round(r["seconds"], 1)} for m, r in mine.items()},
-                         **baseline_figures(meta.val[g], g)}
+        validation[g] = {
+            "mode": mode,
+            "known": mine[mode]["val"],
+            "naive": {"rel_l1": 1.0, "median_rel_l2": 1.0},
+            "by_mode": {
+                m: {
+                    **r["val"],
+                    "best_epoch": r["best_epoch"],
+                    "stopped": r["stopped"],
+                    "seconds": round(r["seconds"], 1),
+                }
+                for m, r in mine.items()
+            },
+            **baseline_figures(meta.val[g], g),
+        }
         curves[g] = {m: r["curve"] for m, r in mine.items()}
     out = Path(out)
-    card = {"format": "know_core.known-card/1", "checkpoint": out.name, "command": command,
-            "data": {"folder": str(data), **meta.describe(), "collection": _collection_info(Path(data))},
-            "recipe": asdict(recipe), "validation": validation, "curves": curves}
+    card = {
+        "format": "know_core.known-card/1",
+        "checkpoint": out.name,
+        "command": command,
+        "data": {"folder": str(data), **meta.describe(), "collection": _collection_info(Path(data))},
+        "recipe": asdict(recipe),
+        "validation": validation,
+        "curves": curves,
+    }
     save_known_checkpoint(out, chosen, {"card": out.with_suffix(".json").name, "seed": recipe.seed})
     if recipe.sample_rows > 0:
         card["sample"] = _write_sample(out, chosen, meta.val, recipe)
     card["sha256"] = sha256_file(out)
-    card["time"] = {"train_s": round(time.perf_counter() - t0, 1),
-                    "collect_s": card["data"]["collection"].get("seconds")}
+    card["time"] = {
+        "train_s": round(time.perf_counter() - t0, 1),
+        "collect_s": card["data"]["collection"].get("seconds"),
+    }
     write_json(out.with_suffix(".json"), card)
     return card
 
@@ -194,7 +217,7 @@ def _write_sample(out: Path, nets: dict[str, KNOWN], val: dict[str, GroupPairs],
     gen = torch.Generator().manual_seed(recipe.seed)
     tensors = {}
     for g in nets:
-        idx = torch.randperm(len(val[g]), generator=gen)[:recipe.sample_rows].sort().values
+        idx = torch.randperm(len(val[g]), generator=gen)[: recipe.sample_rows].sort().values
         for k in ("x", "y", "w", "block"):
             tensors[f"{g}.{k}"] = getattr(val[g], k)[idx].contiguous()
     path = out.with_name(out.stem + ".valsample.safetensors")
@@ -208,6 +231,10 @@ def _collection_info(folder: Path) -> dict[str, Any]:
         summary = json.loads((folder / SUMMARY_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    return {"bytes": summary.get("bytes"), "trajectories": summary.get("trajectories"),
-            "job_seconds": summary.get("job_seconds"), "seconds": round(sum(h.get("seconds", 0) for h in summary["history"]), 1),
-            "runs": summary["history"]}
+    return {
+        "bytes": summary.get("bytes"),
+        "trajectories": summary.get("trajectories"),
+        "job_seconds": summary.get("job_seconds"),
+        "seconds": round(sum(h.get("seconds", 0) for h in summary["history"]), 1),
+        "runs": summary["history"],
+    }

@@ -1,13 +1,16 @@
 """The collected trajectory file: one safetensors file per finished job, written atomically.
 
-Format ``know_core.metatraj/3`` is a :mod:`know_core.store.snapshots` file: films ``trajectory`` (Θ0…Θ_{S−1}) and, where the
+Format ``know_core.metatraj/3`` is a :mod:`know_core.store.snapshots` file: films ``trajectory`` (Θ0…Θ_{S−1}) and,
+where the
 job recorded them, ``warm`` (Θ_{−1}, Θ_{−2}, …) and ``control`` (C_1, C_2, …); the job, groups, verdict, stage steps,
 timings and the films' sizes and source figures are in its header (``metatraj`` names the format), and the reader
 verifies the payload digest.
 
-Format ``know_core.metatraj/2`` (still read, by :mod:`know_core.store.legacy`) holds the forgetting film Θ0…Θ_{S−1} under
+Format ``know_core.metatraj/2`` (still read, by :mod:`know_core.store.legacy`) holds the forgetting film Θ0…Θ_{S−1}
+under
 ``"{s}/{name}"`` and, where the job recorded them, the warm oracles Θ_{−1}, Θ_{−2}, … under ``"warm/{k}/{name}"``
-(k = 1…) and the same-data control film C_1, C_2, … under ``"control/{k}/{name}"``, with their subset sizes and source figures in the metadata. The job (its
+(k = 1…) and the same-data control film C_1, C_2, … under ``"control/{k}/{name}"``, with their subset sizes and source
+figures in the metadata. The job (its
 resolved config, stage budget included), the groups, the forgetting verdict, the stage steps and the timings are in
 the metadata too.
 
@@ -22,13 +25,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from know_core.common.errors import DataError
-from know_core.engine.forgetting import Continuation, Trajectory
 from know_core.common.fsio import atomic_write
+from know_core.engine.filmcontext import Continuation
+from know_core.engine.forgetting import Trajectory
 from know_core.store.legacy import job_budget, metatraj_v2_film, metatraj_v2_metadata
 from know_core.store.loaders import Damaged
 from know_core.store.snapshots import HEADER, pack, unpack
@@ -45,17 +48,31 @@ class CorruptTrajectory(DataError):
 def save_trajectory_file(path: Path, job: Any, traj: Trajectory, timings: dict[str, float]) -> None:
     """Write ``traj`` (with its warm and control films, where recorded) for ``job`` to ``path`` atomically."""
     films = {"trajectory": traj.states}
-    meta = {"metatraj": FILE_FORMAT, "job": json.loads(job.to_json()), "groups": traj.groups,
-            "stage_sizes": traj.stage_sizes, "source_acc": traj.source_acc, "source_loss": traj.source_loss,
-            "forgot": traj.forgot, "report": traj.report.to_dict() if traj.report is not None else None,
-            "stage_steps": traj.stage_steps, "cap_hit": traj.cap_hit, "pretrain_epochs": len(traj.pretrain_history),
-            "timings": timings}
+    meta = {
+        "metatraj": FILE_FORMAT,
+        "job": json.loads(job.to_json()),
+        "groups": traj.groups,
+        "stage_sizes": traj.stage_sizes,
+        "source_acc": traj.source_acc,
+        "source_loss": traj.source_loss,
+        "forgot": traj.forgot,
+        "report": traj.report.to_dict() if traj.report is not None else None,
+        "stage_steps": traj.stage_steps,
+        "cap_hit": traj.cap_hit,
+        "pretrain_epochs": len(traj.pretrain_history),
+        "timings": timings,
+    }
     for name in FILMS:
         film = getattr(traj, name)
         if film is not None and film.states:
             films[name] = film.states
-            meta.update({f"{name}_sizes": film.sizes, f"{name}_source_acc": film.source_acc,
-                         f"{name}_source_loss": film.source_loss})
+            meta.update(
+                {
+                    f"{name}_sizes": film.sizes,
+                    f"{name}_source_acc": film.source_acc,
+                    f"{name}_source_loss": film.source_loss,
+                }
+            )
     tensors, header = pack(films, meta)
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
@@ -120,6 +137,10 @@ def _read_snapshots(path: Path, meta: dict[str, Any], films: bool):
         raise CorruptTrajectory(f"{path.name}: stages hold different parameters")
     if not films:
         return states, meta
-    extra = [Continuation(stored[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"],
-                          meta[f"{name}_source_loss"]) if name in stored else None for name in FILMS]
+    extra = [
+        Continuation(stored[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"], meta[f"{name}_source_loss"])
+        if name in stored
+        else None
+        for name in FILMS
+    ]
     return states, meta, extra[0], extra[1]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from know_core.common.errors import ConfigError
+
 from . import register_model
 
 

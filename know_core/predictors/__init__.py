@@ -1,7 +1,8 @@
 """Predictor registry: ``get_predictor("expfit")`` instead of if/else chains over names.
 
 A new predictor is one file in this package holding a class deriving :class:`Predictor` and one
-:func:`register_predictor` call; the package imports every module in itself (:func:`know_core.common.registry.discover`), so
+:func:`register_predictor` call; the package imports every module in itself
+(:func:`know_core.common.registry.discover`), so
 the CLI, the pipeline, the Experiments form and the pages list it from then on, with its label, colour and options.
 """
 
@@ -13,14 +14,24 @@ from typing import Any
 
 from know_core.common.errors import KnowError
 from know_core.common.registry import Entry, Option, Registry, discover
+
 from .base import Predictor, PredictorInputError
 
 _REGISTRY = Registry("predictor", PredictorInputError)
 
 
-def register_predictor(name: str, factory: Callable[..., Predictor], *, label: str = "", colour: str | None = None,
-                       help: str = "", options: Sequence[Option] = (), min_stages: int | None = None,
-                       order: int = 100, extra: Mapping[str, Any] | None = None) -> None:
+def register_predictor(
+    name: str,
+    factory: Callable[..., Predictor],
+    *,
+    label: str = "",
+    colour: str | None = None,
+    help: str = "",
+    options: Sequence[Option] = (),
+    min_stages: int | None = None,
+    order: int = 100,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
     """Make ``factory(**options)`` available as ``get_predictor(name, **options)``; names are unique.
 
     ``min_stages`` (default: the class's own) is the film length it needs; ``order`` places it in every list
@@ -33,8 +44,9 @@ def register_predictor(name: str, factory: Callable[..., Predictor], *, label: s
     if not name or name != name.strip().lower():
         raise ValueError(f"predictor names are non-empty lower-case words, got {name!r}")
     stages = min_stages if min_stages is not None else getattr(factory, "min_stages", 2)
-    _REGISTRY.add(Entry(name, factory, label or name, help, colour, tuple(options), int(stages), order,
-                        dict(extra or {})))
+    _REGISTRY.add(
+        Entry(name, factory, label or name, help, colour, tuple(options), int(stages), order, dict(extra or {}))
+    )
 
 
 def available_predictors() -> list[str]:
@@ -64,8 +76,9 @@ def get_predictor(name: str, **options) -> Predictor:
     accepted = [p for p in inspect.signature(entry.factory).parameters if p != "self"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise PredictorInputError(f"predictor {name!r} has no option {unknown[0]!r}; "
-                                  f"its options: {', '.join(accepted) or 'none'}")
+        raise PredictorInputError(
+            f"predictor {name!r} has no option {unknown[0]!r}; its options: {', '.join(accepted) or 'none'}"
+        )
     try:
         for key, value in options.items():
             if (declared := entry.option(key)) is not None:
@@ -85,8 +98,18 @@ from .known_fast import predict_fast  # noqa: E402
 from .known_net import KNOWN  # noqa: E402
 
 __all__ = [
-    "KNOWN", "Option", "Predictor", "PredictorInputError", "available_predictors", "get_predictor", "load_keras_h5",
-    "load_known_checkpoint", "predict_fast", "predictor_entries", "predictor_entry", "predictor_trait",
+    "KNOWN",
+    "Option",
+    "Predictor",
+    "PredictorInputError",
+    "available_predictors",
+    "get_predictor",
+    "load_keras_h5",
+    "load_known_checkpoint",
+    "predict_fast",
+    "predictor_entries",
+    "predictor_entry",
+    "predictor_trait",
     "register_predictor",
     "save_known_checkpoint",
 ]

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from know_core.common.errors import KnowError
+
 from ..models import GROUPS
 
 GPU_CHUNK_ROWS = 1 << 22  # accelerators want few large launches; 4M rows of a 5-stage window are 80 MB

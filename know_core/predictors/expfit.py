@@ -27,8 +27,8 @@ import math
 
 import torch
 
-from .base import Predictor, PredictorInputError
 from . import Option, register_predictor
+from .base import Predictor, PredictorInputError
 
 
 class ExpFitPredictor(Predictor):

@@ -7,14 +7,17 @@ and runs them. The names callers have always imported from here are re-exported.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
+from know_core.predictors import known_checkpoint
+
 from ..models import GROUPS
-from .base import Predictor, PredictorInputError
 from . import Option, register_predictor
+from .base import Predictor, PredictorInputError
 from .keras_import import KERAS_LAYERS, OFFICIAL_FILES, load_official_folder
 from .known_checkpoint import DEFAULT_CHECKPOINT, KNOWNWeightsMissing, load_known_checkpoint, save_known_checkpoint
 from .known_fast import predict_fast
@@ -65,15 +68,11 @@ class KNOWNPredictor(Predictor):
 
 def default_checkpoint() -> Path:
     """The default checkpoint file, looked up when asked (a test may point the module elsewhere)."""
-    from . import known_checkpoint
-
     return known_checkpoint.DEFAULT_CHECKPOINT
 
 
 def checkpoint_identity() -> dict | None:
     """Which default KNOWN produced a run's ``known`` rows: its card's hash and command (None when it is missing)."""
-    import json
-
     card = default_checkpoint().with_suffix(".json")
     if not card.exists():
         return None

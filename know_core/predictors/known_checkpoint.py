@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
 from know_core.common.fsio import atomic_write
+
 from ..models import GROUPS
 from .known_net import KNOWN
 
@@ -27,7 +28,9 @@ class KNOWNWeightsMissing(KnowError, FileNotFoundError):
     """A KNOWN weights file or folder the user asked for (or the default checkpoint) is not on disk."""
 
 
-def save_known_checkpoint(path: str | Path, nets: Mapping[str, KNOWN], metadata: Mapping[str, Any] | None = None) -> Path:
+def save_known_checkpoint(
+    path: str | Path, nets: Mapping[str, KNOWN], metadata: Mapping[str, Any] | None = None
+) -> Path:
     """Write group networks to one safetensors file (keys ``<group>.<param>``), atomically.
 
     The header records each network's input mode and ``metadata`` (any JSON-serialisable mapping), so a checkpoint
@@ -39,10 +42,16 @@ def save_known_checkpoint(path: str | Path, nets: Mapping[str, KNOWN], metadata:
         user = json.dumps(dict(metadata or {}), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint metadata must be JSON-serialisable: {exc}") from None
-    tensors = {f"{group}.{key}": value.detach().cpu().contiguous()
-               for group, net in nets.items() for key, value in net.state_dict().items()}
-    header = {"format": CHECKPOINT_FORMAT, "metadata": user,
-              "input_modes": json.dumps({group: net.input_mode for group, net in nets.items()})}
+    tensors = {
+        f"{group}.{key}": value.detach().cpu().contiguous()
+        for group, net in nets.items()
+        for key, value in net.state_dict().items()
+    }
+    header = {
+        "format": CHECKPOINT_FORMAT,
+        "metadata": user,
+        "input_modes": json.dumps({group: net.input_mode for group, net in nets.items()}),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:
@@ -67,7 +76,7 @@ def load_known_checkpoint(path: str | Path) -> tuple[dict[str, KNOWN], dict[str,
             raise ValueError(f"{path.name}: unexpected key {key!r} (keys must start with one of {GROUPS})")
     template, nets = KNOWN().state_dict(), {}
     for group in GROUPS:
-        state = {key[len(group) + 1:]: t for key, t in tensors.items() if key.startswith(group + ".")}
+        state = {key[len(group) + 1 :]: t for key, t in tensors.items() if key.startswith(group + ".")}
         if not state:
             continue
         for name in sorted(set(state) | set(template)):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Predictor
 from . import register_predictor
+from .base import Predictor
 
 
 class NaivePredictor(Predictor):

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Predictor, PredictorInputError, check_group, check_steps, check_window, run_chunks
 from . import Option, register_predictor
+from .base import Predictor, PredictorInputError, check_group, check_steps, check_window, run_chunks
 from .nino_checkpoint import NiNoCheckpointError, load_nino_checkpoint
 
 CONTEXT = 5  # c: states NiNo reads

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from know_core.common.errors import RunStoreError
-from know_core.common.liveness import OWNER, read_record
+from know_core.common.liveness import JOB, OWNER, read_record
 from know_core.store.loaders import LIMITS, Damaged, read_json, run_folder
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
@@ -100,8 +100,6 @@ def guarded(db: sqlite3.Connection, path: Path, close: bool = True) -> Iterator[
 def folder_rows(root: Path) -> list[tuple]:
     """Index rows rebuilt from the run folders: sealed runs (a manifest) are done, the others failed and resumable.
     Names come from the owner record when it survived; config and summary from their files when readable."""
-    from know_core.common.liveness import JOB
-
     rows = []
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)

@@ -10,11 +10,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import torch
-
 from safetensors import safe_open
 
 from know_core.store.loaders import Damaged
-from know_core.store.snapshots import MAX_SNAPSHOTS, _films, _group
+from know_core.store.snapshots import HEADER, MAX_SNAPSHOTS, _films, _group, unpack
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -119,3 +118,10 @@ def metatraj_v2_film(path: Path, meta: dict[str, Any], films: bool, *, names: tu
         out.append(Continuation(extra[name], meta[f"{name}_sizes"], meta[f"{name}_source_acc"],
                                 meta[f"{name}_source_loss"]))
     return states, meta, out[0], out[1]
+
+
+def read(tensors: dict, metadata: dict[str, str], file: str, legacy_film: str) -> tuple[dict, dict[str, Any]]:
+    """``unpack`` for files of this format, :func:`know_core.store.legacy.snapshot_film` (as film ``legacy_film``) for
+    older ones."""
+    return unpack(tensors, metadata, file) if HEADER in metadata else snapshot_film(tensors, metadata, file,
+                                                                                     legacy_film)

@@ -18,7 +18,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from know_core.common.errors import RunStoreError
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from know_core.common.errors import KnowError, RunStoreError
 
 MiB = 1 << 20
 LIMITS = {"json": 64 * MiB, "csv": 64 * MiB, "manifest": 8 * MiB, "tensors": 8 << 30, "header": 64 * MiB,
@@ -151,16 +154,14 @@ def safetensors_header(path: Path, name: str, size: int) -> dict[str, Any]:
         if count > MAX_TENSOR_ELEMENTS:
             raise Damaged(name, f"tensor {key!r} has {count:,} elements, over the limit")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
-                and 0 <= offsets[0] <= offsets[1] <= body and offsets[1] - offsets[0] == count * _DTYPE_BYTES[entry["dtype"]]):
+                and 0 <= offsets[0] <= offsets[1] <= body
+                and offsets[1] - offsets[0] == count * _DTYPE_BYTES[entry["dtype"]]):
             raise Damaged(name, f"tensor {key!r} does not fit the file")
     return {"tensors": header, "metadata": meta}
 
 
 def read_tensors(folder: Path, name: str, limit: int = LIMITS["tensors"]):
     """(tensors, metadata) of a safetensors file inside ``folder``, after the checks above."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = inside(folder, name, limit)
     header = safetensors_header(path, name, path.stat().st_size)
     try:
@@ -172,8 +173,6 @@ def read_tensors(folder: Path, name: str, limit: int = LIMITS["tensors"]):
 def check_user_file(path: str | os.PathLike, what: str, limit: int = LIMITS["tensors"], folder: bool = False) -> Path:
     """A file (or folder) the user named on the command line: it exists, is regular (or a directory) and small
     enough; symlinks are allowed here since the user chose the path. Raises a one-line KnowError otherwise."""
-    from know_core.common.errors import KnowError
-
     p = Path(path)
     if not str(path).strip():
         raise KnowError(f"{what}: an empty path")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
 from know_core.common.fsio import atomic_write, sha256_file, write_json, write_text
@@ -149,9 +150,8 @@ class RunWriter:
         write_text(self.staging / name, buf.getvalue())
         self._record(name)
 
-    def write_tensors(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-        from safetensors.torch import save_file
-
+    def write_tensors(self, name: str, tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None) -> None:
         with atomic_write(self.staging / name) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
         self._record(name)

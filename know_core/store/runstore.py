@@ -3,7 +3,8 @@
 A run folder holds ``config.json`` (the resolved config), tensors as safetensors, metrics as CSV, and a
 ``manifest.json`` with each file's SHA-256 so that a damaged file is named, never half-loaded. A new run is written in
 a staging folder and renamed into place when complete; a failed or cancelled run leaves only its index row, marked so.
-Every read goes through the bounded loaders (:mod:`know_core.store.loaders`) and is validated (:mod:`know_core.store.schemas`);
+Every read goes through the bounded loaders (:mod:`know_core.store.loaders`) and is validated
+(:mod:`know_core.store.schemas`);
 every run records its owner process (:mod:`know_core.common.liveness`), so a run whose process died is marked failed
 wherever runs are listed. Reading never writes: a read-only runs directory can still be listed and opened.
 """
@@ -25,8 +26,8 @@ from know_core.common import liveness
 from know_core.common.errors import Cancelled, KnowError, RunStoreError
 from know_core.common.fsio import WriteFailed, sha256_file, write_json
 from know_core.store.index import SCHEMA, RunInfo, connect, folder_rows, guarded, row_info
-from know_core.store.loaders import LIMITS, inside, run_folder
 from know_core.store.kinds import damage_check
+from know_core.store.loaders import LIMITS, inside, run_folder
 from know_core.store.runfolder import Run, RunWriter
 
 DEFAULT_RUNS_DIR = "runs"
@@ -114,8 +115,9 @@ class RunStore:
         tag = re.sub(r"[^A-Za-z0-9_.]+", "_", tag).strip("._")[:60]
         return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}{'-' + tag if tag else ''}-{secrets.token_hex(3)}"
 
-    def _start(self, folder: Path, run_id: str, kind: str, name: str | None, config: dict[str, Any],
-               in_place: bool) -> None:
+    def _start(
+        self, folder: Path, run_id: str, kind: str, name: str | None, config: dict[str, Any], in_place: bool
+    ) -> None:
         """Make the folder, record its owner, list the run; on any failure leave nothing behind."""
         self.require_writable()
         try:
@@ -125,13 +127,17 @@ class RunStore:
                 write_json(folder / "config.json", config)
             now = time.time()
             with self._db() as db:
-                db.execute("INSERT INTO runs VALUES (?, ?, ?, 'running', NULL, ?, ?, ?, NULL)",
-                           (run_id, kind, name or run_id, now, now, json.dumps(config, allow_nan=False)))
+                db.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, 'running', NULL, ?, ?, ?, NULL)",
+                    (run_id, kind, name or run_id, now, now, json.dumps(config, allow_nan=False)),
+                )
         except (OSError, KnowError, ValueError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
             if isinstance(exc, KnowError):
                 raise
-            raise RunStoreError(f"cannot start a run in {self.root} ({getattr(exc, 'strerror', None) or exc})") from None
+            raise RunStoreError(
+                f"cannot start a run in {self.root} ({getattr(exc, 'strerror', None) or exc})"
+            ) from None
 
     @contextlib.contextmanager
     def create(self, kind: str, config: dict[str, Any], name: str | None = None) -> Iterator[RunWriter]:
@@ -200,8 +206,10 @@ class RunStore:
         if self.writable and self._memory is None:
             with contextlib.suppress(KnowError, OSError):
                 with self._db() as db:  # only if nobody finished it meanwhile
-                    db.execute("UPDATE runs SET status = 'failed', error = ?, updated = ? "
-                               "WHERE id = ? AND status = 'running'", (info.error, time.time(), info.id))
+                    db.execute(
+                        "UPDATE runs SET status = 'failed', error = ?, updated = ? WHERE id = ? AND status = 'running'",
+                        (info.error, time.time(), info.id),
+                    )
                 shutil.rmtree(self.root / ".staging" / info.id, ignore_errors=True)
         return info
 
@@ -260,8 +268,10 @@ class RunStore:
             if live is not None:
                 raise RunStoreError(f"run {run_id} is still running ({live}); cancel it first")
             if not force:
-                raise RunStoreError(f"run {run_id} is still running ({liveness.describe_owner(self.root, run_id)}); "
-                                    "cancel it first, or delete it with --force if that process is gone")
+                raise RunStoreError(
+                    f"run {run_id} is still running ({liveness.describe_owner(self.root, run_id)}); "
+                    "cancel it first, or delete it with --force if that process is gone"
+                )
         for path in (self.root / run_id, self.root / ".staging" / run_id):
             if path.is_symlink() or path.is_file():
                 path.unlink()
@@ -269,4 +279,3 @@ class RunStore:
                 shutil.rmtree(path)
         with self._db() as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-

@@ -1,7 +1,8 @@
 """The shapes of what the run store reads: manifest, config, summary, results, seed records, trajectories.
 
 Each ``check_*`` takes parsed data and returns it (or a typed config) when it has the expected structure and ranges,
-else raises :class:`~know_core.store.loaders.Damaged` naming the file and the first field that is wrong. Pages and commands
+else raises :class:`~know_core.store.loaders.Damaged` naming the file and the first field that is wrong. Pages and
+commands
 only ever see data that went through one of these, so a ``[]`` manifest or a ``null`` std never reaches a format
 string.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 from typing import Any, Callable
+
+import torch
 
 from know_core.common.errors import KnowError
 from know_core.store.kinds import config_reader
@@ -194,8 +197,6 @@ def check_seed_record(data: Any, file: str) -> dict[str, Any]:
 
 def check_states(states: list[dict], groups: dict[str, str], file: str) -> None:
     """Every stage holds the same finite tensors, of the same shapes, covering every grouped parameter."""
-    import torch
-
     c = _Checker(file)
     if len(states) < 2:
         raise c.fail("", f"holds {len(states)} stage(s); a trajectory needs at least 2")
@@ -208,7 +209,8 @@ def check_states(states: list[dict], groups: dict[str, str], file: str) -> None:
             raise c.fail(f"stage {s}", "holds other tensors than stage 0")
         for name, t in state.items():
             if t.shape != first[name].shape:
-                raise c.fail(f"stage {s}/{name}", f"shape {tuple(t.shape)} differs from stage 0's {tuple(first[name].shape)}")
+                raise c.fail(
+                    f"stage {s}/{name}", f"shape {tuple(t.shape)} differs from stage 0's {tuple(first[name].shape)}"
+                )
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise c.fail(f"stage {s}/{name}", "holds NaN or infinite values")
-

@@ -3,8 +3,8 @@
 Film ``f``'s snapshot ``i`` holds its tensors as ``"{f}/{i}/{param}"``; the header entry ``snapshots`` is JSON
 ``{"format": "know-snapshots/1", "films": {name: count}, "sha256": <payload digest>, **meta}``. ``unpack`` refuses a
 malformed header, counts that do not match the stored keys, snapshots of differing names or shapes and a payload that
-does not match its digest. Files written before this format are read by :mod:`know_core.store.legacy`, where every old
-format lives.
+does not match its digest. Files written before this format are read by :mod:`know_core.store.legacy`, whose ``read``
+takes either format; every old format lives there.
 """
 
 from __future__ import annotations
@@ -89,10 +89,3 @@ def unpack(tensors: dict, metadata: dict[str, str], file: str) -> tuple[dict[str
     return films, header
 
 
-def read(tensors: dict, metadata: dict[str, str], file: str, legacy_film: str) -> tuple[dict, dict[str, Any]]:
-    """``unpack`` for files of this format, :func:`know_core.store.legacy.snapshot_film` (as film ``legacy_film``) for
-    older ones."""
-    from know_core.store.legacy import snapshot_film
-
-    return unpack(tensors, metadata, file) if HEADER in metadata else snapshot_film(tensors, metadata, file,
-                                                                                     legacy_film)

@@ -5,8 +5,8 @@ store (one experiment run per cell, each seed a unit), runs it resumably and can
 ``results.parquet``/``results.csv``; ``summary`` reduces the table to cell means with 95 % intervals.
 """
 
-from .spec import MAX_UNITS, SweepSpec, parse_axis, parse_seeds
 from .runner import SWEEP_FILE, cancel_sweep, create_sweep, read_sweep, run_sweep, sweep_progress
+from .spec import MAX_UNITS, SweepSpec, parse_axis, parse_seeds
 
 __all__ = ["MAX_UNITS", "SWEEP_FILE", "SweepSpec", "cancel_sweep", "create_sweep", "parse_axis", "parse_seeds",
            "read_sweep", "run_sweep", "sweep_progress"]

@@ -12,16 +12,19 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from know_core.engine.config import to_dict
 from know_core.common.errors import Cancelled, KnowError, RunStoreError
-from ..executors import Executor, Outcome, Unit
 from know_core.common.fsio import write_json
+from know_core.engine.batched import batchable
+from know_core.engine.config import to_dict
+from know_core.experiment.pipeline import finalize_experiment, preflight_experiment, seal_experiment
 from know_core.store.runstore import RunStore
+from know_core.sweep.table import write_table
+
+from ..executors import Executor, Outcome, Unit
 from .spec import Cell, SweepSpec
 from .state import FORMAT, SWEEP_FILE, read_state
 
@@ -32,8 +35,6 @@ Progress = Callable[[dict[str, int]], None]
 def create_sweep(store: RunStore, spec: SweepSpec, name: str | None = None) -> str:
     """Record a new sweep (status ``running``) with every cell checked; returns its run id. Cells' runs are made
     when the sweep runs (:func:`run_sweep`), so a sweep handed to a worker owns them there."""
-    from know_core.experiment.pipeline import preflight_experiment
-
     cells = spec.cells(preflight_experiment)  # every cell checked once (values, data, names, sizes), up front
     path = store.create_in_place("sweep", {"sweep": spec.to_dict()}, name)
     state = {"format": FORMAT, "name": name or path.name, "spec": spec.to_dict(), "created": time.time(),
@@ -112,24 +113,45 @@ class _Driver:
         return units
 
     def _cell_units(self, entry: dict[str, Any], cell: Cell, seeds: list[int], out: str) -> list[Unit]:
-        """One unit per seed, or — where :func:`~know_core.engine.batched.batchable` allows and ``batch`` is on — one unit
+        """One unit per seed, or — where :func:`~know_core.engine.batched.batchable` allows and ``batch`` is on — one
+        unit
         recording all the cell's seeds as one stacked model; ``entry["batched"]`` says which and why."""
         config, cancel = cell.config, str(self.path / CANCEL)  # typed; sent as JSON to other processes
         if self.batch and len(seeds) > 1:
-            from know_core.engine.batched import batchable
-
             ok, why = batchable([replace(cell.config.source, seed=s) for s in seeds])
             if ok and self.threads > 1:  # multi-threaded kernels round differently in the stacked model
-                ok, why = False, (f"this process trains with {self.threads} threads; a stacked model equals the "
-                                  "per-seed runs only with one (the local and ray executors' workers)")
+                ok, why = (
+                    False,
+                    (
+                        f"this process trains with {self.threads} threads; a stacked model equals the "
+                        "per-seed runs only with one (the local and ray executors' workers)"
+                    ),
+                )
             entry["batched"] = ("batched: " if ok else "one seed at a time: ") + why
             if ok:
                 key = f"{cell.key}/seeds-{','.join(map(str, seeds))}"
                 self.groups[key] = [f"{cell.key}/seed-{s}" for s in seeds]
-                return [Unit(key, "experiment-seeds", {"config": config, "seeds": seeds}, out, cancel,
-                             {"cell": cell.key, "seeds": seeds})]
-        return [Unit(f"{cell.key}/seed-{s}", "experiment-seed", {"config": config, "seed": s}, out, cancel,
-                     {"cell": cell.key, "seed": s}) for s in seeds]
+                return [
+                    Unit(
+                        key,
+                        "experiment-seeds",
+                        {"config": config, "seeds": seeds},
+                        out,
+                        cancel,
+                        {"cell": cell.key, "seeds": seeds},
+                    )
+                ]
+        return [
+            Unit(
+                f"{cell.key}/seed-{s}",
+                "experiment-seed",
+                {"config": config, "seed": s},
+                out,
+                cancel,
+                {"cell": cell.key, "seed": s},
+            )
+            for s in seeds
+        ]
 
     def _cell_run(self, entry: dict[str, Any], cell: Cell) -> str:
         if entry["run_id"] is None:
@@ -147,18 +169,18 @@ class _Driver:
             unit["status"] = status
             if outcome is not None:
                 share = 1 / len(members)
-                unit.update(attempts=unit["attempts"] + outcome.attempts, error=outcome.error,
-                            wall_s=_times(outcome.record.get("wall_s"), share),
-                            cpu_s=_times(outcome.record.get("cpu_s"), share))
+                unit.update(
+                    attempts=unit["attempts"] + outcome.attempts,
+                    error=outcome.error,
+                    wall_s=_times(outcome.record.get("wall_s"), share),
+                    cpu_s=_times(outcome.record.get("cpu_s"), share),
+                )
         if outcome is not None and status in ("done", "skipped"):
             self._maybe_seal(self.state["units"][members[0]]["cell"])
         self.save(force=outcome is not None and status not in ("done", "skipped"))
         self.progress(sweep_progress(self.state))
 
     def _maybe_seal(self, cell_key: str) -> None:
-        from know_core.experiment.pipeline import finalize_experiment
-        from know_core.experiment.pipeline import seal_experiment
-
         units = [u for u in self.state["units"].values() if u["cell"] == cell_key]
         if any(u["status"] not in ("done", "skipped") for u in units):
             return
@@ -185,21 +207,21 @@ class _Driver:
         return (self.path / CANCEL).exists()
 
 
-def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Progress | None = None,
-              batch: bool = True) -> dict:
+def run_sweep(
+    store: RunStore, sweep_id: str, executor: Executor, progress: Progress | None = None, batch: bool = True
+) -> dict:
     """Run (or resume) a sweep on ``executor``; writes the results table and seals the sweep when every unit is
     done. Returns the final unit counts. A cancelled sweep raises :class:`Cancelled` after recording its state.
     ``batch``: record a cell's seeds as one stacked model where the model and protocol allow (each cell's
     ``batched`` entry in ``sweep.json`` says whether and why; the numbers are the same either way)."""
-    from .table import write_table
-
     driver = _Driver(store, sweep_id, progress, batch, torch.get_num_threads() if executor.name == "inline" else 1)
     t0 = time.perf_counter()
     try:  # a failure while claiming the cells also marks the sweep, never leaving it listed as running
         units = driver.prepare()
         seeds = sum(len(u.meta.get("seeds", [None])) for u in units)
-        driver.state["runs"].append({"executor": executor.describe(), "started": time.time(), "units": len(units),
-                                     "seeds": seeds})
+        driver.state["runs"].append(
+            {"executor": executor.describe(), "started": time.time(), "units": len(units), "seeds": seeds}
+        )
         executor.execute(units, driver.listen, driver.should_stop)
     except BaseException as exc:
         _abort(driver, exc)
@@ -214,15 +236,23 @@ def run_sweep(store: RunStore, sweep_id: str, executor: Executor, progress: Prog
     write_table(store, driver.state, driver.path)
     if counts["cancelled"]:
         store.mark(sweep_id, "cancelled", f"cancelled with {counts['finished']} of {counts['total']} units done")
-        raise Cancelled(f"sweep {sweep_id} cancelled; {counts['finished']} of {counts['total']} units done "
-                        f"(resume with: sweep --resume {sweep_id})")
+        raise Cancelled(
+            f"sweep {sweep_id} cancelled; {counts['finished']} of {counts['total']} units done "
+            f"(resume with: sweep --resume {sweep_id})"
+        )
     if counts["failed"]:
         first = next(f"{k}: {u['error']}" for k, u in driver.state["units"].items() if u["status"] == "failed")
         store.mark(sweep_id, "failed", f"{counts['failed']} of {counts['total']} units failed (first: {first})")
         return counts
-    store.finish(sweep_id, {"cells": len(driver.state["cells"]), "units": counts["total"],
-                            "axes": [k for k, _ in driver.spec.axes], "seconds": sum(
-                                r.get("seconds", 0.0) for r in driver.state["runs"])})
+    store.finish(
+        sweep_id,
+        {
+            "cells": len(driver.state["cells"]),
+            "units": counts["total"],
+            "axes": [k for k, _ in driver.spec.axes],
+            "seconds": sum(r.get("seconds", 0.0) for r in driver.state["runs"]),
+        },
+    )
     return counts
 
 

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from know_core.engine.config import from_dict, to_dict, with_overrides
 from know_core.common.errors import ConfigError, KnowError
-from know_core.experiment.spec import PHASES, ExperimentConfig
 from know_core.common.fields import field_of, parse_value
-from know_core.experiment.methods import min_stages
+from know_core.engine.config import from_dict, to_dict, with_overrides
 from know_core.engine.extrapolate import MAX_STEPS
+from know_core.experiment.methods import min_stages
+from know_core.experiment.spec import PHASES, ExperimentConfig
 
 MAX_UNITS = 10_000
 _RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")

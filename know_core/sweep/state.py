@@ -19,11 +19,18 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from know_core.common.errors import KnowError, RunStoreError
-from know_core.store.loaders import Damaged, inside, read_json
-from .table import TABLE_CSV, TABLE_PARQUET
-from know_core.sweep.spec import SweepSpec
+from know_core.common.fsio import atomic_write
 from know_core.store.kinds import register_run_kind
+from know_core.store.loaders import Damaged, inside, read_json
+from know_core.store.runfolder import Run
+from know_core.store.runstore import check_run_id
+from know_core.sweep.spec import SweepSpec
+from know_core.sweep.table import sweep_table
+
+from .table import TABLE_CSV, TABLE_PARQUET
 
 SWEEP_FILE, FORMAT = "sweep.json", "know-sweep/1"
 UNIT_STATUSES = ("pending", "running", "done", "skipped", "failed", "cancelled")
@@ -53,9 +60,6 @@ def _int(value: Any, where: str) -> int:
 
 def check_state(data: Any) -> dict[str, Any]:
     """``data`` (parsed ``sweep.json``) when it has the ``know-sweep/1`` shape, else Damaged naming the field."""
-    from know_core.store.runstore import check_run_id
-    from .spec import SweepSpec
-
     if not isinstance(data, dict):
         raise _fail("(top)", f"expected a mapping, got {type(data).__name__}")
     if data.get("format") != FORMAT:
@@ -222,7 +226,6 @@ def table_damage(store, sweep_id: str, state: dict[str, Any]) -> None:
 
 def read_table(store, sweep_id: str, state: dict[str, Any]):
     """The written ``results.parquet`` as a DataFrame after every check, or None when there is none yet."""
-    import pandas as pd
     import pyarrow as pa
 
     try:
@@ -290,10 +293,6 @@ def sweep_damage(store, sweep_id: str) -> str | None:
 def rebuild_table(store, sweep_id: str) -> int:
     """Write the sweep's table again from its cells' runs (the source of truth), recording the new files in its
     manifest when it has one; returns the number of rows. A damaged ``sweep.json`` cannot be rebuilt (raises)."""
-    from know_core.common.fsio import atomic_write
-    from know_core.store.runfolder import Run
-    from .table import sweep_table
-
     state = read_state(store, sweep_id)
     table = sweep_table(store, state)
     folder = store.root / sweep_id

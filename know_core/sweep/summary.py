@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from know_core.experiment.methods import BASELINE
-from know_core.common.stats import t_interval
+from know_core.experiment.stats import t_interval
 
 METRICS = {
     "vs_naive": "target accuracy − naive's (paired over seeds)",

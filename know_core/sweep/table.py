@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from know_core.engine.config import steps_of_scale
 from know_core.common.fsio import atomic_write
+from know_core.engine.config import steps_of_scale
 from know_core.store.loaders import Damaged, read_json
 from know_core.store.runstore import RunStore
 

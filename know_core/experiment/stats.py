@@ -10,13 +10,13 @@ import math
 from collections import defaultdict
 from statistics import mean, stdev
 
+from scipy.stats import t
+
 from know_core.experiment.methods import BASELINE
 
 
 def t_quantile(n: int) -> float:
     """Student's t quantile of a two-sided 95 % interval from ``n`` values (n − 1 degrees of freedom)."""
-    from scipy.stats import t
-
     return float(t.ppf(0.975, n - 1))
 
 
