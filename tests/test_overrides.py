@@ -111,9 +111,9 @@ def stopped_at(monkeypatch, module: object, name: str) -> list:
 
 
 def test_forget_flags_and_set_share_one_path(monkeypatch, tmp_path):
-    import know_core.jobs.lifecycle
+    import know_core.cli.forget
 
-    seen = stopped_at(monkeypatch, know_core.jobs.lifecycle, "record_forgetting")
+    seen = stopped_at(monkeypatch, know_core.cli.forget, "record_forgetting")
     assert (
         main(
             [

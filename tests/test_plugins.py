@@ -76,9 +76,9 @@ from streamlit.testing.v1 import AppTest
 
 from experiment_helpers import tiny_experiment
 from know_core.common.errors import ConfigError
-from know_core.experiment import ExperimentConfig
+from know_core.experiment.spec import ExperimentConfig
 from know_core.jobs.lifecycle import record_experiment
-from know_core.store import RunStore
+from know_core.store.runstore import RunStore
 
 copy, out = Path(sys.argv[1]), {}
 out["package"] = know_core.__file__
