@@ -356,3 +356,15 @@ def test_cuda_matches_cpu(name):
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), predictor.predict(window, steps=3, group="conv"),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_opt_in_predictors_stay_out_of_the_default_methods():
+    """A predictor registered with ``default_method: False`` (NiNo's WNN+, until it is measured beside KNOWN) is
+    offered everywhere but run only when asked for, so the presets' methods, and their cost, stay as they were."""
+    from know_core.experiment.spec import ExperimentConfig, preset
+    from know_core.predictors import default_predictors
+
+    assert "nino_mlp" in available_predictors() and "nino_mlp" not in default_predictors()
+    assert ExperimentConfig().methods == default_predictors() == ["naive", "taskvector", "expfit", "known"]
+    assert "nino_mlp" not in preset("quick").methods
+    assert ExperimentConfig(methods=["naive", "nino_mlp"]).methods == ["naive", "nino_mlp"]

@@ -25,7 +25,7 @@ from know_core.engine.config import (
 from know_core.engine.finetune import FinetuneConfig
 from know_core.engine.protocols import DEFAULT_PROTOCOL, apply_protocol, resolve_source
 from know_core.experiment.methods import BASELINE, DC_SUFFIX, OFFICIAL, min_stages
-from know_core.predictors import available_predictors
+from know_core.predictors import available_predictors, default_predictors
 from know_core.store.kinds import register_run_kind
 
 PHASES = ("forgetting", "backtest", "retrodiction", "downstream")  # forgetting is always recorded: the rest need it
@@ -44,7 +44,7 @@ class ExperimentConfig:
     target_train: int = knob(100, help="images in the data-scarce target training set (class-balanced, seeded)",
                              low=2)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    methods: list[str] = field(default_factory=available_predictors)  # every registered predictor
+    methods: list[str] = field(default_factory=default_predictors)  # every registered one not opt-in
     official_known: str | None = None  # folder with KNOWN_{Conv,FC,Bias}.h5: adds the method "known-official"
     scales: list[float] = knob(help="scaling factors, powers of 1/r (2 4 8)", factory=lambda: [2.0, 4.0, 8.0])
     seeds: list[int] = knob(help="seeds, one experiment each", factory=lambda: [0])

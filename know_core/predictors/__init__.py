@@ -39,7 +39,8 @@ def register_predictor(
     ``extra``: what only this predictor has, asked through :func:`predictor_trait` (KNOWN: ``checkpoint``, a function
     giving its default checkpoint file, whose hash goes into a run's provenance; ``checkpoint_identity``, the card's
     record kept in results.json; ``meta_trained``, its meta-training counted in its cost; ``official_weights``, the
-    predictor behind ``known-official``).
+    predictor behind ``known-official``); ``default_method`` False keeps it out of the methods an experiment runs
+    when it names none (:func:`default_predictors`).
     """
     if not name or name != name.strip().lower():
         raise ValueError(f"predictor names are non-empty lower-case words, got {name!r}")
@@ -52,6 +53,12 @@ def register_predictor(
 def available_predictors() -> list[str]:
     """Registered names, in listing order (baselines first)."""
     return _REGISTRY.names()
+
+
+def default_predictors() -> list[str]:
+    """The predictors an experiment runs when it names none: every registered one, except those whose entry says
+    ``default_method: False`` (opt-in, e.g. a peer method not yet measured on the presets)."""
+    return [e.name for e in _REGISTRY.entries() if e.trait("default_method", True)]
 
 
 def predictor_entry(name: str) -> Entry:
@@ -103,6 +110,7 @@ __all__ = [
     "Predictor",
     "PredictorInputError",
     "available_predictors",
+    "default_predictors",
     "get_predictor",
     "load_keras_h5",
     "load_known_checkpoint",
