@@ -113,13 +113,13 @@ def experiment_form() -> None:
                              "MNIST-5k, each of six rotations held out in turn, about 6 minutes")
     st.caption(available_presets()[name])
     raw = preset(name)
-    names = list(PROTOCOLS)
+    names = PROTOCOLS.names()
     protocol = st.selectbox(
         "Forgetting protocol",
         names,
         key=f"protocol-{name}",
         index=names.index(raw.source.protocol if raw.source.protocol in names else DEFAULT_PROTOCOL),
-        format_func=lambda p: f"{p} — {PROTOCOLS[p][0]}",
+        format_func=lambda p: f"{p} — {PROTOCOLS.get(p).help}",
         help="a named bundle of stage budget, optimiser and pre-training rule; the fields below "
         "start at what it sets, and any field you change marks the run '<protocol>+custom'. "
         "release reproduces the official collector",

@@ -44,7 +44,7 @@ def add_protocol_args(p: argparse.ArgumentParser, cls: type, prefix: str = "",
                       default_protocol: str | None = DEFAULT_PROTOCOL) -> None:
     g = p.add_argument_group("forgetting protocol (a named bundle first, then any of these flags on top)")
     g.add_argument("--protocol", default=default_protocol,
-                   help="; ".join(f"{k}: {v[0]}" for k, v in PROTOCOLS.items())
+                   help="; ".join(f"{k}: {v}" for k, v in PROTOCOLS.helps().items())
                    + (f" (default {default_protocol})" if default_protocol else " (default: the preset's)"))
     add_field_flags(g, cls, tuple(prefix + k for k in (*PROTOCOL_KEYS, "warm")), default="")
 

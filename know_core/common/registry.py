@@ -97,6 +97,9 @@ class Registry:
         """Registered names with their help line."""
         return {e.name: e.help for e in self.entries()}
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
     def names(self) -> list[str]:
         return [e.name for e in self.entries()]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range
+from know_core.common.registry import Entry, Registry
 from know_core.data import load_dataset
 from know_core.engine.budget import StageBudget, steps_per_epoch
 from know_core.engine.config import ForgetConfig, with_overrides
@@ -79,15 +80,15 @@ RELEASE = Protocol("release", "the official collector: epochs:1 per stage, Adam 
                    carry_optimizer=True, budget=StageBudget("epochs", 1))
 EQUAL_STEPS = Protocol("equal-steps", f"{EQUAL_STEPS_EPOCHS} epochs of D0 in optimiser steps on every stage, fresh "
                                       "Adam per stage", carry_optimizer=False, d0_epochs=EQUAL_STEPS_EPOCHS)
-PROTOCOLS: dict[str, tuple[str, Protocol]] = {p.name: (p.help, p) for p in (RELEASE, EQUAL_STEPS)}  # name: (help, …)
+PROTOCOLS = Registry("protocol", ConfigError)  # name -> Entry(factory=the Protocol, help), listed in this order
+for _order, _protocol in enumerate((RELEASE, EQUAL_STEPS)):
+    PROTOCOLS.add(Entry(_protocol.name, _protocol, _protocol.name, _protocol.help, order=_order))
 
 
 def apply_protocol(cfg: ForgetConfig, name: str) -> ForgetConfig:
     """``cfg`` with the protocol's settings (resolved for its dataset and D0 size where they depend on them) and
     ``protocol=name``."""
-    if name not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {name!r}; available: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name][1].apply(cfg)
+    return PROTOCOLS.get(name).factory.apply(cfg)
 
 
 def describe(cfg: ForgetConfig) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from know_core.common.errors import ConfigError
 from know_core.common.hooks import Hooks
+from know_core.common.registry import Entry, Registry
 
 
 @dataclass(frozen=True)
@@ -37,42 +38,36 @@ class Unit:
 
     def __post_init__(self) -> None:
         if not self.module and self.kind in TASKS:
-            object.__setattr__(self, "module", TASKS[self.kind].module)
+            object.__setattr__(self, "module", TASKS.get(self.kind).trait("module"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class TaskKind:
-    run: Callable[[dict, str, Hooks], dict]
-    done: Callable[[dict, str], bool]
-    module: str  # where the kind is registered: a worker process imports it by this name
-
-
-TASKS: dict[str, TaskKind] = {}
+TASKS = Registry("task kind", ConfigError)  # name -> Entry(factory=run, extra: done, module)
 
 
 def task(kind: str, done: Callable[[dict, str], bool]) -> Callable:
-    """Register ``run(payload, out, hooks) -> dict`` as the task ``kind``, with ``done`` its finished-artifact test."""
+    """Register ``run(payload, out, hooks) -> dict`` as the task ``kind``, with ``done`` its finished-artifact test
+    and the registering module (a worker process imports it by that name)."""
 
     def wrap(fn: Callable[[dict, str, Hooks], dict]) -> Callable[[dict, str, Hooks], dict]:
-        TASKS[kind] = TaskKind(fn, done, fn.__module__)
+        TASKS.add(Entry(kind, fn, kind, (fn.__doc__ or "").strip().split("\n")[0],
+                        extra={"done": done, "module": fn.__module__}))
         return fn
 
     return wrap
 
 
-def kind_of(unit: Unit) -> TaskKind:
+def kind_of(unit: Unit) -> Entry:
+    """The registered task kind of ``unit`` (its ``factory`` runs it; its ``done`` trait tests its artifact)."""
     if unit.kind not in TASKS and unit.module.startswith("know_core."):
         importlib.import_module(unit.module)  # a worker process: the layer that made the unit registers its kind
-    if unit.kind not in TASKS:
-        raise ConfigError(f"unknown task kind {unit.kind!r}; known: {', '.join(sorted(TASKS))}")
-    return TASKS[unit.kind]
+    return TASKS.get(unit.kind)
 
 
 def is_done(unit: Unit) -> bool:
-    return kind_of(unit).done(unit.payload, unit.out)
+    return kind_of(unit).trait("done")(unit.payload, unit.out)
 
 
 def cancel_requested(unit: Unit) -> bool:
@@ -92,7 +87,7 @@ def run_unit(unit: Unit, hooks: Hooks | None = None) -> dict[str, Any]:
     if hooks is None:
         hooks = Hooks(should_stop=lambda: cancel_requested(unit))
     wall, cpu = time.perf_counter(), time.process_time()
-    record = spec.run(unit.payload, unit.out, hooks) or {}
+    record = spec.factory(unit.payload, unit.out, hooks) or {}
     return {**record, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
