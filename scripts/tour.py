@@ -25,9 +25,9 @@ MULTI = {"compare", "scaling"}  # the pages that overlay several runs (?runs=ID1
 
 
 def finished_experiments(runs_dir: Path) -> list[str]:
-    from know_core.api import list_runs
+    from know_core.api import RunStore, list_runs
 
-    return [r.id for r in list_runs(runs_dir) if r.kind == "experiment" and r.status == "done"]
+    return [r.id for r in list_runs(RunStore(runs_dir)) if r.kind == "experiment" and r.status == "done"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         for prefix, extra in modes:
                             query = {**({"runs": params["runs"]} if name in MULTI else {"run": params["run"]}),
                                      **extra}
-                            page.goto(f"{url}/{name}?" + "&".join(f"{k}={v}" for k, v in query.items()))
+                            where = "" if name == next(iter(PAGES)) else name  # the default page lives at /
+                            page.goto(f"{url}/{where}?" + "&".join(f"{k}={v}" for k, v in query.items()))
                             wait_for_app(page, timeout_ms=120_000)
                             page.wait_for_timeout(1500)  # plotly draws after the script run ends
                             path = args.out / f"{width}-{prefix}{name}-{label}.png"
