@@ -23,6 +23,8 @@ META = torch.device("meta")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_every_predictor_rolls_out_on_the_meta_device(name, dtype):
     predictor = get_predictor(name)  # default options; for known, the shipped checkpoint
+    if getattr(predictor, "whole_model", False):
+        pytest.skip(f"{name} predicts whole networks (predict_film), not windows; its device path: test_nino_gnn")
     window = torch.empty(300, 6, dtype=dtype, device=META)
     out = predictor.predict(window, steps=3, group="conv")
     assert out.device == META and out.shape == (300, 3) and out.dtype == dtype

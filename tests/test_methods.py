@@ -24,7 +24,7 @@ def test_every_row_name_has_a_label_and_a_colour():
 
 
 def test_predicted_methods_and_their_order_come_from_the_registry():
-    assert methods.predicted_methods() == ["taskvector", "expfit", "known", "nino_mlp", "known-official"]
+    assert methods.predicted_methods() == ["taskvector", "expfit", "known", "nino_mlp", "nino", "known-official"]
     names = ["control", "known+dc", "expfit", "taskvector", "zzz"]
     assert sorted(names, key=methods.method_order) == ["taskvector", "expfit", "known+dc", "control", "zzz"]
 

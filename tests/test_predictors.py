@@ -49,7 +49,7 @@ def trajectories(rows: int = 300, seed: int = 0) -> torch.Tensor:
 # --- registry ---------------------------------------------------------------------------------------------------
 
 def test_registry_lists_and_builds_every_predictor():
-    assert available_predictors() == ["naive", "taskvector", "expfit", "known", "nino_mlp"]
+    assert available_predictors() == ["naive", "taskvector", "expfit", "known", "nino_mlp", "nino"]
     for name in ("naive", "taskvector", "expfit"):
         predictor = get_predictor(name)
         assert predictor.name == name and name in predictor.describe()

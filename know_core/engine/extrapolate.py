@@ -32,13 +32,19 @@ def predict_groups(states: list[dict[str, torch.Tensor]], groups: dict[str, str]
     """Per group, the (N, steps) rolled predictions for the trajectory ``states`` (Θ_newest first in the list)."""
     base = states[0]
     preds: dict[str, torch.Tensor] = {}
+    # a predictor that reads the whole network at once (nino: its neural graph) gets the film, not group windows
+    whole = predictor.predict_film(states, groups, steps) if getattr(predictor, "whole_model", False) else None
     for group, window in to_windows(states, groups).items():
-        if not bool(torch.isfinite(window).all()):  # find the parameter a NaN/Inf came from, so the error names it
-            for name, lo, hi in row_owner(groups, base, group):
-                predictor.predict(window[lo:hi], 1, group, param_name=name)
-        # a predictor that scales or types each parameter tensor on its own (nino_mlp) is told where they lie
-        per_tensor = {"tensors": group_layout(groups, base)[group]} if getattr(predictor, "per_tensor", False) else {}
-        preds[group] = predictor.predict(window, steps, group, **per_tensor)
+        if whole is not None:
+            preds[group] = whole[group]
+        else:
+            if not bool(torch.isfinite(window).all()):  # find the parameter a NaN/Inf came from, to name it
+                for name, lo, hi in row_owner(groups, base, group):
+                    predictor.predict(window[lo:hi], 1, group, param_name=name)
+            # a predictor that scales or types each parameter tensor on its own (nino_mlp) is told where they lie
+            per_tensor = {"tensors": group_layout(groups, base)[group]} if getattr(predictor, "per_tensor", False) \
+                else {}
+            preds[group] = predictor.predict(window, steps, group, **per_tensor)
         bad = {name: int((~torch.isfinite(preds[group][lo:hi])).sum())
                for name, lo, hi in row_owner(groups, base, group)}
         bad = {name: n for name, n in bad.items() if n}
