@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range, field_of, knob, parse_value
 from know_core.engine.budget import BUDGET_HELP, StageBudget, parse_budget
+from know_core.store.legacy import forget_config_budget
 
 T = TypeVar("T")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -200,8 +201,8 @@ def from_dict(cls: type[T], data: dict[str, Any], _prefix: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{_prefix or 'config'} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    if cls is ForgetConfig and "epochs" in data and "stage_budget" not in data:  # runs recorded before stage budgets
-        data = {**{k: v for k, v in data.items() if k != "epochs"}, "stage_budget": f"epochs:{data['epochs']}"}
+    if cls is ForgetConfig:
+        data = forget_config_budget(data)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:

@@ -58,6 +58,14 @@ def seed_films(tensors: dict, file: str) -> dict[str, list[dict]]:
     return _films(grouped, {f: sum(1 for g, _ in grouped if g == f) for f in films}, file)
 
 
+def forget_config_budget(data: dict[str, Any]) -> dict[str, Any]:
+    """A forget config recorded before stage budgets (``epochs: N``, before commit edd0ab7) as ``stage_budget``
+    text; any other config unchanged."""
+    if "epochs" in data and "stage_budget" not in data:
+        return {**{k: v for k, v in data.items() if k != "epochs"}, "stage_budget": f"epochs:{data['epochs']}"}
+    return data
+
+
 def job_budget(config: dict[str, Any]) -> str:
     """The stage budget of a meta-dataset job config written before stage budgets (before commit edd0ab7): its
     ``epochs`` (1 when it names none)."""
