@@ -20,10 +20,14 @@ def print_run(store: RunStore, run_id: str) -> None:
     info = store.info(run_id)
     s = info.summary
     print(f"run {info.id}  [{info.status}]  {info.kind}  {info.name}")
-    if info.kind != "sweep":
+    if info.kind not in ("sweep", "imported"):
         print(f"  {stored_headline(store.root, run_id)}")  # the answer first, the details after
     if info.kind == "sweep":
         print_sweep(store, run_id)
+        return
+    if info.kind == "imported":
+        print(f"  {info.config.get('stages', '?')} {info.config.get('format', '?')} checkpoints of "
+              f"{info.config.get('model', '?')} ({info.config.get('kind', '?')} film), r={info.config.get('r', '?')}")
         return
     cfg = info.config.get("source", info.config) if isinstance(info.config.get("source"), dict) else info.config
     print(
