@@ -287,3 +287,20 @@ def test_export_refuses_an_unpredicted_scale_and_a_foreign_format(capsys, tmp_pa
     assert "×3 was not predicted" in refused(capsys, runs, *exp, "--scale", "3")
     assert "Hugging Face source" in refused(capsys, runs, *exp, "--scale", "4", "--format", "hf")
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.tmp-*"))  # nothing half-written
+
+
+def test_explicit_paths_keep_their_order_and_order_flags_sort_them(capsys, tmp_path):
+    paths = film_of(tmp_path / "f", base_states(3))
+    for i, path in enumerate(paths):  # file times the other way round from the names
+        os.utime(path, (1_000_000 - i, 1_000_000 - i))
+
+    def theta0(*argv) -> str:
+        code, out, err = cli(capsys, "import", *argv, "--kind", "forgetting", "--dry-run", "--quiet")
+        assert code == 0 and "nothing stored" in out, err
+        return next(line for line in out.splitlines() if line.startswith("film:")).split("Θ0 = ")[1].split(",")[0]
+
+    assert theta0(paths[2], paths[0], paths[1]).endswith("c2.pt")  # as given
+    assert theta0(paths[2], paths[0], paths[1], "--order", "name").endswith("c0.pt")
+    assert theta0(tmp_path / "f", "--order", "mtime").endswith("c2.pt")
+    assert theta0(tmp_path / "f", "--reverse").endswith("c2.pt")  # by name (the step in it), then reversed
+    assert not (tmp_path / "runs").exists()

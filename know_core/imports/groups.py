@@ -26,7 +26,8 @@ from know_core.models import EMBED, GROUPS
 CARRY = "carry"
 NORM = "norm"
 OVERRIDE_GROUPS = (*GROUPS, NORM, EMBED, CARRY)
-EMBED_NAMES = {"wte", "wpe", "cls_token", "pos_token", "shared"}  # parts of a name that mean an embedding
+EMBED_NAMES = {"wte", "wpe", "cls_token", "pos_token"}  # parts of a name that mean an embedding
+SHARED_EMBED = "shared.weight"  # T5's and BART's shared token embedding (``shared.weight``, ``model.shared.weight``)
 NORM_STATS = {"running_mean", "running_var"}
 MAX_GROUPS_FILE = 1 << 20
 
@@ -48,7 +49,9 @@ def _norm_module(name: str, shapes: Shapes) -> bool:
 
 
 def _embedding(name: str) -> bool:
-    return any("embed" in part.lower() or part in EMBED_NAMES for part in name.split("."))
+    parts = name.split(".")
+    return any("embed" in part.lower() or part in EMBED_NAMES for part in parts) or \
+        name == SHARED_EMBED or name.endswith("." + SHARED_EMBED)
 
 
 # (group, what the user reads, test(name, shape, dtype, shapes)); the first test that holds decides.
@@ -57,7 +60,7 @@ RULE: list[tuple[str, str, Callable[[str, tuple[int, ...], torch.dtype, Shapes],
      lambda n, s, d, a: not d.is_floating_point),
     (NORM, "running_mean / running_var, or weight and bias of a module whose weight is 1-D (LayerNorm, BatchNorm, "
      "GroupNorm, RMSNorm): copied from Θ0", lambda n, s, d, a: _leaf(n) in NORM_STATS or _norm_module(n, a)),
-    (EMBED, "a name part containing 'embed', or wte, wpe, cls_token, pos_token, shared: copied from Θ0 "
+    (EMBED, "a name part containing 'embed', or wte, wpe, cls_token, pos_token, or a shared.weight: copied from Θ0 "
      "(predicted with fc under --include-embed)", lambda n, s, d, a: _embedding(n)),
     ("conv", "3 or more dimensions (convolution kernels)", lambda n, s, d, a: len(s) > 2),
     ("fc", "2 dimensions (linear, attention and output matrices)", lambda n, s, d, a: len(s) == 2),
