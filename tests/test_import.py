@@ -304,3 +304,13 @@ def test_explicit_paths_keep_their_order_and_order_flags_sort_them(capsys, tmp_p
     assert theta0(tmp_path / "f", "--order", "mtime").endswith("c2.pt")
     assert theta0(tmp_path / "f", "--reverse").endswith("c2.pt")  # by name (the step in it), then reversed
     assert not (tmp_path / "runs").exists()
+
+
+def test_runs_show_reads_an_imported_run_back(capsys, tmp_path):
+    runs = tmp_path / "runs"
+    code, out, err = cli(capsys, "import", *film_of(tmp_path / "f", base_states(3)), "--kind", "training",
+                         "--runs-dir", runs, "--quiet")
+    assert code == 0, err
+    code, out, err = cli(capsys, "runs", "show", run_id_of(out), "--runs-dir", runs)  # checks every file too
+    assert code == 0, err
+    assert "A film of 3 imported pt checkpoints (training)" in out and "imported" in out.splitlines()[0]

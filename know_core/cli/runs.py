@@ -20,7 +20,7 @@ def print_run(store: RunStore, run_id: str) -> None:
     info = store.info(run_id)
     s = info.summary
     print(f"run {info.id}  [{info.status}]  {info.kind}  {info.name}")
-    if info.kind not in ("sweep", "imported"):
+    if info.kind != "sweep":
         print(f"  {stored_headline(store.root, run_id)}")  # the answer first, the details after
     if info.kind == "sweep":
         print_sweep(store, run_id)
