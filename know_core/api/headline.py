@@ -216,6 +216,11 @@ def stored_headline(root: Any, run_id: str) -> str:
             forget = SimpleNamespace(trajectory=SimpleNamespace(forgot=bool(summary.get("forgot")),
                                                                 report=report_of(summary)))
             return film_headline(forget)
+        if info.kind == "imported":
+            cfg = info.config or {}
+            return (f"A film of {cfg.get('stages', '?')} imported {cfg.get('format', '?')} checkpoints "
+                    f"({cfg.get('kind', '?')}): predict and export it from the command line; the pages do not draw "
+                    "imported films yet.")
         return run_headline(load_experiment(root, run_id))
     except KnowError as exc:
         return f"This run cannot be read: {exc}"

@@ -12,6 +12,8 @@ from know_core.experiment.backtest import backtest_run, format_table
 from know_core.experiment.films import open_forget_run
 from know_core.experiment.methods import DC_SUFFIX
 from know_core.experiment.retrodiction import extrapolate_dc
+from know_core.imports.film import KIND as IMPORTED
+from know_core.imports.film import open_imported_run
 from know_core.store.runstore import RunStore
 
 from ..models import predicted_groups
@@ -106,7 +108,8 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = make_predictor(args.method, args)
     store = RunStore(args.runs_dir, create=False)
     store.require_writable()
-    run, cfg, traj = open_forget_run(store, args.run)
+    opener = open_imported_run if store.info(args.run).kind == IMPORTED else open_forget_run
+    run, cfg, traj = opener(store, args.run)
     has_embed = "embed" in traj.groups.values()
     traj.groups = predicted_groups(traj.groups, args.include_embed)
     check_memory(traj, args.steps)

@@ -25,6 +25,10 @@ def print_run(store: RunStore, run_id: str) -> None:
     if info.kind == "sweep":
         print_sweep(store, run_id)
         return
+    if info.kind == "imported":
+        print(f"  {info.config.get('stages', '?')} {info.config.get('format', '?')} checkpoints of "
+              f"{info.config.get('model', '?')} ({info.config.get('kind', '?')} film), r={info.config.get('r', '?')}")
+        return
     cfg = info.config.get("source", info.config) if isinstance(info.config.get("source"), dict) else info.config
     print(
         f"  {cfg.get('dataset', '?')} / {cfg.get('model', '?')}  r={cfg.get('r', '?')}  S={cfg.get('stages', '?')}  "

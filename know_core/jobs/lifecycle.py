@@ -15,6 +15,8 @@ from know_core.engine.protocols import describe
 from know_core.experiment.films import load_trajectory, save_trajectory
 from know_core.experiment.pipeline import run_experiment, seal_experiment
 from know_core.experiment.seedweights import load_seed
+from know_core.imports.film import KIND as IMPORTED
+from know_core.imports.film import open_imported_run
 from know_core.store.loaders import Damaged, read_json, run_folder
 from know_core.store.runstore import Run, RunStore
 from know_core.store.schemas import check_config
@@ -106,6 +108,8 @@ def check_run(store: RunStore, run_id: str) -> Run:
         for traj in run.results()["trajectories"]:
             if run.has(f"seeds/seed-{traj['seed']}.safetensors"):
                 load_seed(run, traj["seed"])
+    elif run.kind == IMPORTED:
+        open_imported_run(store, run_id)
     else:
         load_trajectory(run)
     return run

@@ -1,0 +1,190 @@
+"""An imported film as a run of kind ``imported``: checked, stored in the run store's snapshot format, read back.
+
+Orientation. Predictors read a film Θ0, Θ1, …, Θ_{S−1} with Θ0 the network trained on the most data, and predict
+Θ̂_{−1}, Θ̂_{−2}, … beyond Θ0. ``--kind forgetting``: the files are Θ0 … Θ_{S−1} in the order given (``--reverse``
+if they were saved the other way). ``--kind training``: the files are checkpoints along training, earliest first;
+the run stores them latest first (Θ0 = the last checkpoint), i.e. the training run read backwards is a forgetting
+film, so Θ̂_{−k} is the network k checkpoint intervals after the last one (a nowcast forward, as WNN/NiNo do).
+Scale labels: Θ̂_{−k} is "×(1/r)^k" with r the film's data ratio per stage (``--r``, default 0.5).
+
+Nothing is recorded until every checkpoint has been read and checked: the same tensor names, shapes and dtypes in
+every file (the first difference is named), finite values, at least one float tensor, at least two checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from know_core.common.errors import RunStoreError
+from know_core.common.hooks import Hooks
+from know_core.common.version import __version__
+from know_core.imports.groups import Shapes, group_table, infer_groups, rule_lines
+from know_core.imports.readers import ORDERS, Checkpoint, ImportFailed, find_checkpoints, read_checkpoint
+from know_core.store.kinds import register_run_kind
+from know_core.store.legacy import read
+from know_core.store.loaders import Damaged
+from know_core.store.runstore import Run, RunStore
+from know_core.store.schemas import check_groups, check_states
+from know_core.store.snapshots import pack
+
+KIND = "imported"
+FILM_KINDS = ("forgetting", "training")
+FORMATS = ("safetensors", "pt", "hf")
+TRAJECTORY_FILE = "trajectory.safetensors"
+LAYOUT_FILE = "layout.json"
+
+
+@dataclass
+class ImportConfig:
+    """What an import was asked: the film's kind, its order, its data ratio per stage, the checkpoints' format."""
+
+    kind: str = "forgetting"
+    r: float = 0.5
+    order: str = "given"
+    reverse: bool = False
+    format: str = "safetensors"
+    model: str = "imported"
+    stages: int = 2
+
+    def validate(self) -> ImportConfig:
+        if self.kind not in FILM_KINDS:
+            raise ImportFailed(f"--kind {self.kind!r}: use one of {', '.join(FILM_KINDS)}")
+        if isinstance(self.r, bool) or not isinstance(self.r, (int, float)) or not 0 < self.r < 1:
+            raise ImportFailed(f"--r {self.r!r}: the data ratio per stage must lie in (0, 1)")
+        if self.order not in (*ORDERS, "given") or self.format not in FORMATS:
+            raise ImportFailed(f"order {self.order!r} or format {self.format!r} is not known")
+        if not isinstance(self.stages, int) or self.stages < 2:
+            raise ImportFailed(f"stages {self.stages!r}: a film has at least 2")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ImportConfig:
+        if not isinstance(data, dict):
+            raise TypeError("config is not a mapping")
+        return cls(**data).validate()
+
+
+register_run_kind(KIND, ImportConfig.from_dict, "a film imported from checkpoints (PyTorch, safetensors, Hugging "
+                  "Face), with its source files' layout")
+
+
+def _shapes(state: dict[str, torch.Tensor]) -> Shapes:
+    return {name: (tuple(t.shape), t.dtype) for name, t in state.items()}
+
+
+def _check_same(first: dict, state: dict, a: Checkpoint, b: Checkpoint) -> None:
+    """``state`` (checkpoint ``b``) holds exactly the tensors of ``first`` (``a``): names, shapes, dtypes."""
+    for name, t in first.items():
+        if name not in state:
+            raise ImportFailed(f"{b.path} has no tensor {name!r}, which {a.path} has; every checkpoint must hold "
+                               "the same tensors")
+        if tuple(state[name].shape) != tuple(t.shape) or state[name].dtype != t.dtype:
+            raise ImportFailed(f"tensor {name!r} is {tuple(state[name].shape)} {state[name].dtype} in {b.path} but "
+                               f"{tuple(t.shape)} {t.dtype} in {a.path}")
+    extra = next((name for name in state if name not in first), None)
+    if extra is not None:
+        raise ImportFailed(f"{b.path} has a tensor {extra!r} that {a.path} has not; every checkpoint must hold the "
+                           "same tensors")
+
+
+def _check_finite(state: dict[str, torch.Tensor], ckpt: Checkpoint) -> None:
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ImportFailed(f"{ckpt.path}: tensor {name!r} holds NaN or infinite values")
+
+
+@dataclass
+class ReadFilm:
+    """Checked checkpoints in film order (Θ0 first), their groups and the layout to write them back."""
+
+    checkpoints: list[Checkpoint]
+    states: list[dict[str, torch.Tensor]]
+    groups: dict[str, str]
+    shapes: Shapes
+    config: ImportConfig
+
+    def table(self) -> list[dict]:
+        return group_table(self.shapes, self.groups)
+
+
+def read_film(paths: list[str], kind: str, order: str | None = None, reverse: bool = False, r: float = 0.5,
+              overrides: list[tuple[str, str]] | None = None, hooks: Hooks | None = None) -> ReadFilm:
+    """Find, read and check every checkpoint; nothing is written. Raises ImportFailed (one line) on bad input."""
+    hooks = hooks or Hooks()
+    ImportConfig(kind=kind, r=r, order=order or "given", reverse=reverse).validate()
+    checkpoints = find_checkpoints(paths, order, reverse)
+    states: list[dict[str, torch.Tensor]] = []
+    for i, ckpt in enumerate(checkpoints):
+        hooks.check()
+        hooks.report("read checkpoints", i, len(checkpoints))
+        state = read_checkpoint(ckpt)
+        if not state:
+            raise ImportFailed(f"{ckpt.path}: holds no tensors")
+        if ckpt.format != checkpoints[0].format:
+            raise ImportFailed(f"{ckpt.path} is a {ckpt.format} checkpoint but {checkpoints[0].path} is "
+                               f"{checkpoints[0].format}; a film is saved one way")
+        if states:
+            _check_same(states[0], state, checkpoints[0], ckpt)
+        _check_finite(state, ckpt)
+        states.append(state)
+    hooks.report("read checkpoints", len(checkpoints), len(checkpoints))
+    if not any(t.is_floating_point() for t in states[0].values()):
+        raise ImportFailed(f"{checkpoints[0].path}: the film holds no float tensors, nothing to predict")
+    if kind == "training":  # latest checkpoint first: Θ0 is the most-trained network (see the module's docstring)
+        checkpoints, states = checkpoints[::-1], states[::-1]
+    shapes = _shapes(states[0])
+    groups = infer_groups(shapes, overrides)
+    if not groups:
+        raise ImportFailed("every tensor is carried (--groups): nothing to predict")
+    model = checkpoints[0].layout.get("json", {}).get("config.json", {}).get("model_type") or checkpoints[0].format
+    cfg = ImportConfig(kind=kind, r=float(r), order=order or "given", reverse=reverse, format=checkpoints[0].format,
+                       model=str(model)[:60], stages=len(states)).validate()
+    return ReadFilm(checkpoints, states, groups, shapes, cfg)
+
+
+def store_film(store: RunStore, film: ReadFilm, name: str | None = None,
+               overrides: list[tuple[str, str]] | None = None) -> str:
+    """The checked film as a new run of kind ``imported``; returns its id."""
+    store.require_writable()
+    sources = [{"path": str(c.path.resolve()), "format": c.format, "step": c.step, "sha256": c.sha256()}
+               for c in film.checkpoints]
+    layout = {"format": film.config.format, "kind": film.config.kind, "theta0": film.checkpoints[0].layout,
+              "keys": list(film.shapes), "dtypes": {n: str(d) for n, (_, d) in film.shapes.items()},
+              "sources": sources, "group_rule": rule_lines(), "group_overrides": overrides or [],
+              "version": __version__}
+    with store.create(KIND, asdict(film.config), name) as writer:
+        writer.write_tensors(TRAJECTORY_FILE, *pack({"trajectory": film.states}, {"groups": film.groups}))
+        writer.write_json(LAYOUT_FILE, layout)
+        writer.write_csv("groups.csv", [{k: (", ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+                                        for row in film.table()])
+        writer.summary = {"stages": film.config.stages, "kind": film.config.kind, "format": film.config.format,
+                          "parameters": sum(int(math.prod(s)) for s, _ in film.shapes.values())}
+    return writer.id
+
+
+def open_imported_run(store: RunStore, run_id: str) -> tuple[Run, ImportConfig, SimpleNamespace]:
+    """(run, config, film): the film has ``states`` (Θ0 first), ``groups``, ``layout`` and no control film, as the
+    predict command reads a forget run's trajectory."""
+    run = store.open(run_id)
+    if run.kind != KIND or not run.has(TRAJECTORY_FILE):
+        raise RunStoreError(f"run {run_id} is not an imported film")
+    try:
+        films, meta = read(*run.read_tensors(TRAJECTORY_FILE), TRAJECTORY_FILE, "trajectory")
+        if set(films) != {"trajectory"}:
+            raise Damaged(TRAJECTORY_FILE, f"holds films {sorted(films)}, not 'trajectory'")
+        states = films["trajectory"]
+        groups = check_groups(meta.get("groups"), TRAJECTORY_FILE, "metadata: groups")
+        check_states(states, groups, TRAJECTORY_FILE)
+        layout = run.read_json(LAYOUT_FILE)
+        if not isinstance(layout, dict) or not isinstance(layout.get("sources"), list) \
+                or len(layout["sources"]) != len(states) or not isinstance(layout.get("theta0"), dict):
+            raise Damaged(LAYOUT_FILE, "does not describe the stored film")
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
+    cfg = run.config()
+    return run, cfg, SimpleNamespace(states=states, groups=groups, layout=layout, control=None, warm=None)
