@@ -243,3 +243,12 @@ def test_the_resnet18_example_runs_quick(tmp_path, capsys):
     assert traj.groups["conv1.weight"] == "conv" and traj.groups["bn1.weight"] == "norm"
     assert traj.groups["fc.weight"] == "fc" and len(traj.states) == 2 and traj.report is not None
     assert traj.warm is not None and len(traj.warm.states) == 1  # D0 is half the pool: ×2 is a real superset
+
+
+def test_backtest_of_a_user_run_gives_weights_and_says_why_no_accuracy(user_run, capsys):
+    root, run_id, *_ = user_run
+    assert main(["backtest", "--run", run_id, "--methods", "taskvector", "--json", "--runs-dir", str(root)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r for r in result["rows"] if r["level"] == "group"]  # the weight figures are there
+    assert all(a["source_acc"] is None and "your own network" in a["note"] for a in result["accuracy"]
+               if a["method"] != "keep Θ1")

@@ -102,6 +102,9 @@ def backtest_run(cfg: ForgetConfig, traj: Trajectory, predictors: dict[str, Pred
         finite = all(torch.isfinite(t).all() for t in recovered.values() if t.is_floating_point())
         acc_rows.append({"method": name, "steps": steps, "source_acc": accuracy(recovered) if finite else None,
                          "note": "" if finite else "non-finite recovered weights"})
+    if user_named(cfg):
+        for row in acc_rows:
+            row["note"] = row["note"] or "your own network: the run cannot rebuild it to measure accuracy"
     return {"rows": rows, "accuracy": acc_rows}
 
 
