@@ -70,6 +70,27 @@ def experiment_runs() -> list[RunInfo]:
     return [r for r in list_runs(kind="experiment", status="done") if damage(runs_dir(), r.id, r.updated) is None]
 
 
+def film_runs() -> list[RunInfo]:
+    """Finished, readable runs with a forgetting film: experiments and forget runs (from ``forget`` or
+    ``record_forgetting``), newest first."""
+    return [r for r in list_runs(status="done") if r.kind in ("experiment", "forget")
+            and damage(runs_dir(), r.id, r.updated) is None]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def film_result(root: str, run_id: str, updated: float) -> ExperimentResult:
+    """An experiment's results, or a forget run read as an experiment of one seed (no predictions or oracles)."""
+    return api.load_film_result(root, run_id)
+
+
+def load_film(info: RunInfo) -> ExperimentResult | None:
+    try:
+        return film_result(runs_dir(), info.id, info.updated)
+    except KnowError as exc:
+        st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
+        return None
+
+
 def load_results(info: RunInfo) -> ExperimentResult | None:
     try:
         return results(runs_dir(), info.id, info.updated)

@@ -20,9 +20,9 @@ from know_core.api import (
     protocol_line,
 )
 from screens._common import (
-    experiment_runs,
+    film_runs,
     finished_or_welcome,
-    load_results,
+    load_film,
     md,
     pick_run,
     runs_dir,
@@ -57,12 +57,12 @@ prose(
     "real supersets of D0 (Θ₋₁, Θ₋₂ …: what each prediction claims to be), and the **control film** trains Θ0 "
     "further on D0 itself, so the drift any further training causes is visible. Colour is source-task accuracy.")
 
-runs = experiment_runs()
+runs = film_runs()  # experiments, and forget runs (the film, its warm oracles and control film: no predictions)
 finished_or_welcome(runs)
 left, mid, right, far = st.columns([3, 1, 2, 2])
 with left:
     info = pick_run(runs, "traj-run")
-res = load_results(info)
+res = load_film(info)
 if res is None:
     st.stop()
 r = res.r
@@ -268,7 +268,7 @@ with side:
 
 with plot_col:
     if view == "2-D":
-        contours = landscape(info.id, seed, layer)
+        contours = landscape(info.id, seed, layer) if info.kind == "experiment" else None
         show_figure(pca_2d(contours, st.session_state.get("traj-metric", "accuracy")), "trajectory-pca2d")
     elif view == "3-D":
         show_figure(pca_3d(), "trajectory-pca3d")
@@ -278,5 +278,8 @@ with plot_col:
         n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-nweights")
         show_figure(curves_figure(sw, r, n, layer, seed, res.config.scales), "trajectory-weights")
 
+if info.kind == "forget":
+    st.caption(f"A forget run ({md(res.config.source.model)} on {md(res.config.source.dataset)}): the film, its warm "
+               "oracles and control film; predictions, oracles and the loss landscape are an experiment run's.")
 st.subheader("Forgetting panel")
 forgetting_panel(res.trajectory(seed), r, "trajectory")

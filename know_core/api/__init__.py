@@ -1,6 +1,6 @@
 """The one surface the dashboard (and, where natural, the CLI) calls: start, watch, cancel, resume, rename, delete and
 list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); read a run as typed objects
-(:mod:`.results`); compute what a page draws
+(:mod:`.results`); record a forgetting film on your own model and data (:mod:`.record`); compute what a page draws
 (:mod:`.views`); list what a run can be made of (:mod:`.catalog`). ``screens/`` imports nothing else from know_core
 (``tests/test_facade.py`` enforces it)."""
 
@@ -17,6 +17,8 @@ from .cost import *  # noqa: F401,F403
 from .cost import __all__ as _cost
 from .headline import *  # noqa: F401,F403
 from .headline import __all__ as _headline
+from .record import *  # noqa: F401,F403
+from .record import __all__ as _record
 from .results import *  # noqa: F401,F403
 from .results import __all__ as _results
 from .sweeps import *  # noqa: F401,F403
@@ -37,6 +39,7 @@ __all__ = [
     *_control,
     *_cost,
     *_headline,
+    *_record,
     *_results,
     *_sweeps,
     *_views,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from know_core.common.errors import RunStoreError
-from know_core.engine.config import ForgetConfig
+from know_core.engine.config import ForgetConfig, scale_of_steps
 from know_core.engine.forgetting import Trajectory
 from know_core.engine.measure import ForgettingReport
 from know_core.experiment.films import open_forget_run
@@ -147,8 +147,43 @@ def load_forget_run(root: str | os.PathLike, run_id: str) -> ForgetRun:
 
 
 def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWeights:
-    """One seed's stored networks: the film, every prediction, the oracles and warm oracles (checked)."""
-    return load_seed(RunStore(root).open(run_id), seed)
+    """One seed's stored networks: the film, every prediction, the oracles and warm oracles (checked). A forget run
+    has one seed (its config's) and holds the film, its warm oracles and its control film."""
+    run = RunStore(root).open(run_id)
+    if run.kind != "forget":
+        return load_seed(run, seed)
+    forget = load_forget_run(root, run_id)
+    if seed != forget.config.seed:
+        raise RunStoreError(f"run {run_id} is a forget run of seed {forget.config.seed}, not {seed}")
+    traj, r = forget.trajectory, forget.config.r
+    warm = {scale_of_steps(k, r): state for k, state in enumerate(traj.warm.states if traj.warm else [], 1)}
+    return SeedWeights(seed, traj.groups, traj.states, {}, {}, _film_record(forget), warm,
+                       traj.control.states if traj.control else [])
+
+
+def load_film_result(root: str | os.PathLike, run_id: str) -> ExperimentResult:
+    """A run with a forgetting film as the Trajectory page reads it: an experiment's results, or a forget run as an
+    experiment of one seed with no predictions, oracles or downstream rows (its scales: the warm oracles')."""
+    run = RunStore(root).open(run_id)
+    if run.kind != "forget":
+        return experiment_result(run.results())
+    forget = load_forget_run(root, run_id)
+    cfg, traj = forget.config, forget.trajectory
+    scales = [scale_of_steps(k, cfg.r) for k in range(1, len(traj.warm.states) + 1)] if traj.warm else []
+    config = ExperimentConfig(source=cfg, methods=[], scales=scales, seeds=[cfg.seed], oracles="off")
+    return ExperimentResult(config, [], [], [], [], [], [SeedTrajectory.from_record(_film_record(forget))], {})
+
+
+def _film_record(forget: ForgetRun) -> dict[str, Any]:
+    """A forget run's film in the form of an experiment seed's ``trajectories`` entry."""
+    traj = forget.trajectory
+    film = lambda c: None if c is None else {"sizes": c.sizes, "source_acc": c.source_acc,  # noqa: E731
+                                             "source_loss": c.source_loss}
+    return {"seed": forget.config.seed, "forgot": traj.forgot, "verdict": traj.verdict(),
+            "source_acc": traj.source_acc, "source_acc_stages": traj.source_acc, "stage_sizes": traj.stage_sizes,
+            "stage_steps": traj.stage_steps,
+            "cap_hit": traj.cap_hit, "forgetting": traj.report.to_dict() if traj.report else None,
+            "groups": traj.groups, "warm": film(traj.warm), "control": film(traj.control)}
 
 
 __all__ = [
@@ -161,6 +196,7 @@ __all__ = [
     "damage",
     "experiment_result",
     "load_experiment",
+    "load_film_result",
     "load_forget_run",
     "load_seed_weights",
     "open_store",

@@ -5,6 +5,7 @@ forgetting film (:class:`Continuation`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -14,7 +15,7 @@ from know_core.data import Dataset
 from know_core.engine.budget import StageBudget
 from know_core.engine.config import ForgetConfig
 from know_core.engine.stacked import StackedNet
-from know_core.engine.train import Members
+from know_core.engine.train import Loss, Members
 from know_core.models import create_model
 
 
@@ -60,6 +61,8 @@ class FilmContext:
     y_test: torch.Tensor
     hooks: Hooks
     net: StackedNet | None = None
+    factory: Callable[[], nn.Module] | None = None  # a user's model (a fresh copy per call), else cfg.model by name
+    loss: Loss = nn.functional.cross_entropy  # the training loss
 
     @property
     def cfg(self) -> ForgetConfig:
@@ -74,11 +77,12 @@ class FilmContext:
         return [split.pool[:n].to(self.device) for split in self.splits]
 
     def new_model(self, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
-        model = create_model(self.cfg.model, self.ds.input_shape, self.ds.num_classes).to(self.device)
+        model = (self.factory() if self.factory is not None
+                 else create_model(self.cfg.model, self.ds.input_shape, self.ds.num_classes)).to(self.device)
         if state is not None:
             model.load_state_dict(state)
         return model
 
     def members(self, models: list[nn.Module]) -> Members:
         return Members(models, self.x, self.y, self.batch, self.cfg.augment, self.hooks, self.net,
-                       [c.seed for c in self.cfgs])
+                       [c.seed for c in self.cfgs], self.loss)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -23,7 +24,8 @@ from know_core.engine.filmcontext import Continuation, FilmContext, SourceSplit,
 from know_core.engine.measure import ForgettingReport, measure_film
 from know_core.engine.stacked import StackedNet
 from know_core.engine.stages import parse_budget, pretrain_members, train_stage
-from know_core.engine.train import Hooks, Members, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr
+from know_core.engine.train import Hooks, Loss, Members, evaluate, evaluate_samples, make_optimizer, pick_device, set_lr
+from know_core.engine.usermodel import check_user_model
 from know_core.engine.windows import flatten
 from know_core.models import GROUPS, check_model, param_groups
 
@@ -116,14 +118,20 @@ def preflight(cfg: ForgetConfig, warm_steps: int = WARM_MAX_STEPS) -> tuple[Data
     """What the data decides before any work starts: the dataset, the stage sizes, and a warm oracle demanded
     (``warm="on"``) where the pool cannot hold the superset. The config's values were validated at the boundary."""
     ds = load_dataset(cfg.dataset, cfg.data_root)
-    split = source_split(ds, cfg)
     check_model(cfg.model, ds.input_shape, ds.num_classes, resolved_batch_size(cfg, ds), pick_device(cfg.device))
+    return (ds, *check_film(cfg, ds, warm_steps))
+
+
+def check_film(cfg: ForgetConfig, ds: Dataset, warm_steps: int = WARM_MAX_STEPS) -> tuple[SourceSplit, list[int]]:
+    """The split and stage sizes of ``cfg`` on ``ds`` (any dataset, registered or the user's), or a ConfigError for a
+    stage too small or a warm oracle demanded (``warm="on"``) that the pool cannot hold."""
+    split = source_split(ds, cfg)
     sizes = check_stage_sizes(cfg, ds, split.n0)
     if cfg.warm == "on" and len(warm_sizes(split.n0, cfg.r, len(split.pool), warm_steps)) < warm_steps:
         need = int(round(split.n0 / cfg.r ** warm_steps))
         raise ConfigError(f"warm oracles: ×{(1 / cfg.r) ** warm_steps:g} needs {need} source images but the pool holds "
                           f"{len(split.pool)}; lower d0_fraction, fewer scales, or oracles/warm auto or off")
-    return ds, split, sizes
+    return split, sizes
 
 
 def run_forgetting(cfg: ForgetConfig, hooks: Hooks | None = None,
@@ -139,11 +147,41 @@ def run_members(cfgs: list[ForgetConfig], hooks: Hooks | None = None, warm_steps
     """:func:`run_forgetting` for K configs that differ in the seed only, trained as K members of one loop (K > 1:
     stackable models only, ``batched.py`` checks). ``exact``: see ``stacked.StackedNet``."""
     flights = [preflight(c, warm_steps) for c in cfgs]
-    cfg, (ds, split, sizes) = cfgs[0], flights[0]
+    return _record(cfgs, flights[0][0], [f[1] for f in flights], flights[0][2], hooks, warm_steps, exact)
+
+
+def run_user(cfg: ForgetConfig, model: nn.Module, ds: Dataset, hooks: Hooks | None = None,
+             loss: Loss | None = None, warm_steps: int = WARM_MAX_STEPS) -> tuple[Trajectory, Ledger]:
+    """:func:`run_forgetting` on a network and data that are not registered: Θ0 is pre-trained from a deep copy of
+    ``model`` (left untouched), and every film starts from a copy; ``ds`` is the data already resident as tensors
+    (``data.resident``); ``loss(logits, labels)`` the training loss (cross-entropy by default; the verdict always
+    measures test cross-entropy). ``cfg.model`` and ``cfg.dataset`` only name them. Checked first
+    (``usermodel.check_user_model``)."""
+    loss = loss or nn.functional.cross_entropy
+    split, sizes = preflight_user(cfg, model, ds, loss, warm_steps)
+    trajs, timings = _record([cfg], ds, [split], sizes, hooks, warm_steps, True, lambda: copy.deepcopy(model), loss)
+    return trajs[0], timings
+
+
+def preflight_user(cfg: ForgetConfig, model: nn.Module, ds: Dataset, loss: Loss | None = None,
+                   warm_steps: int = WARM_MAX_STEPS) -> tuple[SourceSplit, list[int]]:
+    """:func:`preflight` for :func:`run_user`: the split and stage sizes, and the model checked on the data."""
+    split, sizes = check_film(cfg, ds, warm_steps)
+    check_user_model(model, ds, resolved_batch_size(cfg, ds), pick_device(cfg.device),
+                     loss or nn.functional.cross_entropy)
+    return split, sizes
+
+
+def _record(cfgs: list[ForgetConfig], ds: Dataset, splits: list[SourceSplit], sizes: list[int], hooks: Hooks | None,
+            warm_steps: int, exact: bool, factory: Callable[[], nn.Module] | None = None,
+            loss: Loss | None = None) -> tuple[list[Trajectory], Ledger]:
+    """Pre-train, forget, and record the warm and control films of every member: the one recording loop."""
+    cfg, split = cfgs[0], splits[0]
     device = pick_device(cfg.device)
-    ctx = FilmContext(cfgs, ds, [f[1] for f in flights], sizes, device, resolved_batch_size(cfg, ds),
+    ctx = FilmContext(cfgs, ds, splits, sizes, device, resolved_batch_size(cfg, ds),
                       parse_budget(cfg.stage_budget), ds.x_train.to(device), ds.y_train.to(device),
-                      ds.x_test.to(device), ds.y_test.to(device), hooks or Hooks())
+                      ds.x_test.to(device), ds.y_test.to(device), hooks or Hooks(), factory=factory,
+                      loss=loss or nn.functional.cross_entropy)
     models = []
     for c in cfgs:
         torch.manual_seed(c.seed)
@@ -155,7 +193,7 @@ def run_members(cfgs: list[ForgetConfig], hooks: Hooks | None = None, warm_steps
 
     timings.start("pretrain")
     optimizer = make_optimizer(models, cfg.optim)
-    vals = [(ctx.x[v], ctx.y[v]) for v in (f[1].val.to(device) for f in flights)]
+    vals = [(ctx.x[v], ctx.y[v]) for v in (s.val.to(device) for s in splits)]
     histories = pretrain_members(m, optimizer, ctx.subsets(sizes[0]), vals, cfg, gens)
     timings.stop("pretrain")
     theta0_opt = copy.deepcopy(optimizer.state_dict())

@@ -7,6 +7,14 @@ from know_core.data import load_dataset
 from know_core.engine.config import ForgetConfig
 from know_core.models import available_models, model_name
 
+USER = "user:"  # the prefix of a model or dataset that is the user's own, not registered (``data.resident``)
+
+
+def user_named(cfg: ForgetConfig) -> bool:
+    """Whether ``cfg`` names the user's own model or data (recorded with ``record_forgetting`` on a module and a
+    Dataset, or with ``forget --model-factory``): nothing can rebuild them from the name."""
+    return str(cfg.model).startswith(USER) or str(cfg.dataset).startswith(USER)
+
 
 def check_names(cfg: ForgetConfig) -> None:
     """The model and dataset named by ``cfg`` exist (checked before a run is recorded, like every other value)."""

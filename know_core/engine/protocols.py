@@ -21,7 +21,7 @@ from typing import Any
 from know_core.common.errors import ConfigError
 from know_core.common.fields import check_range
 from know_core.common.registry import Entry, Registry
-from know_core.data import load_dataset
+from know_core.data import Dataset, load_dataset
 from know_core.engine.budget import StageBudget, steps_per_epoch
 from know_core.engine.config import ForgetConfig, with_overrides
 from know_core.engine.forgetting import resolved_batch_size, source_split
@@ -48,31 +48,32 @@ class Protocol:
     augment: str = "none"
     until: str = "val_acc"
 
-    def stage_budget(self, cfg: ForgetConfig) -> StageBudget:
-        """The budget this protocol gives ``cfg`` (resolved for its data and D0 when it counts epochs of D0)."""
+    def stage_budget(self, cfg: ForgetConfig, ds: Dataset | None = None) -> StageBudget:
+        """The budget this protocol gives ``cfg`` (resolved for its data — ``ds``, else the dataset ``cfg`` names —
+        and D0 when it counts epochs of D0)."""
         if self.budget is not None:
             return self.budget
-        d0, batch = _d0_and_batch(cfg)
+        d0, batch = _d0_and_batch(cfg, ds)
 
         return StageBudget("steps", self.d0_epochs * steps_per_epoch(d0, batch))
 
-    def apply(self, cfg: ForgetConfig) -> ForgetConfig:
-        """``cfg`` with this protocol's settings and ``protocol=name``."""
+    def apply(self, cfg: ForgetConfig, ds: Dataset | None = None) -> ForgetConfig:
+        """``cfg`` with this protocol's settings and ``protocol=name`` (``ds``: the data, when not ``cfg.dataset``)."""
         return dataclasses.replace(
-            cfg, stage_budget=self.stage_budget(cfg), carry_optimizer=self.carry_optimizer, augment=self.augment,
+            cfg, stage_budget=self.stage_budget(cfg, ds), carry_optimizer=self.carry_optimizer, augment=self.augment,
             forget_lr=None, protocol=self.name,
             optim=dataclasses.replace(cfg.optim, optimizer=self.optimizer, weight_decay=self.weight_decay),
             pretrain=dataclasses.replace(cfg.pretrain, until=self.until))
 
 
-def _d0_and_batch(cfg: ForgetConfig) -> tuple[int, int]:
+def _d0_and_batch(cfg: ForgetConfig, ds: Dataset | None = None) -> tuple[int, int]:
     """|D0| and the batch size of ``cfg``'s data: the one part of a protocol that loads the dataset."""
     for part, key, what in (("", "seed", "an integer"), ("", "d0_fraction", "a number"),
                             ("pretrain.", "val_fraction", "a number"), ("optim.", "batch_size", "an integer")):
         section = getattr(cfg, part[:-1]) if part else cfg
         if getattr(section, key) is not None:  # what the split reads; the config is validated at the boundary
             check_range(section, key, what, section=part)
-    ds = load_dataset(cfg.dataset, cfg.data_root)
+    ds = ds or load_dataset(cfg.dataset, cfg.data_root)
     return source_split(ds, cfg).n0, resolved_batch_size(cfg, ds)
 
 
@@ -85,10 +86,10 @@ for _order, _protocol in enumerate((RELEASE, EQUAL_STEPS)):
     PROTOCOLS.add(Entry(_protocol.name, _protocol, _protocol.name, _protocol.help, order=_order))
 
 
-def apply_protocol(cfg: ForgetConfig, name: str) -> ForgetConfig:
+def apply_protocol(cfg: ForgetConfig, name: str, ds: Dataset | None = None) -> ForgetConfig:
     """``cfg`` with the protocol's settings (resolved for its dataset and D0 size where they depend on them) and
     ``protocol=name``."""
-    return PROTOCOLS.get(name).factory.apply(cfg)
+    return PROTOCOLS.get(name).factory.apply(cfg, ds)
 
 
 def describe(cfg: ForgetConfig) -> str:
@@ -101,12 +102,13 @@ def describe(cfg: ForgetConfig) -> str:
             f"{cfg.pretrain.until.replace('_', ' ')}{aug}")
 
 
-def resolve_source(cfg: ForgetConfig, protocol: str | None, overrides: dict[str, Any]) -> ForgetConfig:
+def resolve_source(cfg: ForgetConfig, protocol: str | None, overrides: dict[str, Any],
+                   ds: Dataset | None = None) -> ForgetConfig:
     """``cfg`` with dotted ``overrides`` (text parsed by each field's type), the named ``protocol`` resolved for the
     result's data and D0, then the overrides on top again; not validated (the caller's boundary does that once)."""
     cfg = with_overrides(cfg, overrides)
     if protocol:
-        cfg = with_overrides(apply_protocol(cfg, protocol), overrides)
+        cfg = with_overrides(apply_protocol(cfg, protocol, ds), overrides)
     if any(k in PROTOCOL_KEYS for k in overrides) and cfg.protocol != "custom" and not cfg.protocol.endswith("+custom"):
         cfg = dataclasses.replace(cfg, protocol=cfg.protocol + "+custom")
     return cfg

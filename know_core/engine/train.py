@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ from know_core.engine.budget import steps_per_epoch  # noqa: F401  (re-exported:
 from know_core.engine.config import OptimConfig
 from know_core.engine.stacked import StackedNet
 
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> a scalar to minimise
 DIVERGED_LOSS = 1e6  # a cross-entropy this large means logits of ~1e6: training has diverged
 
 
@@ -95,6 +97,7 @@ class Members:
     hooks: Hooks = field(default_factory=Hooks)
     net: StackedNet | None = None  # K > 1: the grouped forward pass over the members' stacked weights
     seeds: list[int] = field(default_factory=list)  # for messages only
+    loss: Loss = nn.functional.cross_entropy  # the training loss
 
     def __post_init__(self):
         if len(self.models) > 1 and self.net is None:
@@ -128,7 +131,7 @@ def _step(m: Members, optimizer: torch.optim.Optimizer, idx: torch.Tensor, gens:
     if m.augment != "none":
         xb = torch.stack([augment_batch(xb[j], m.augment, gens[j]) if live[j] else xb[j] for j in range(k)])
     # one cross-entropy per member: the batched reduction would sum in another order than the member's own run
-    losses = [nn.functional.cross_entropy(logits, yb[j]) for j, logits in enumerate(m.logits(xb))]
+    losses = [m.loss(logits, yb[j]) for j, logits in enumerate(m.logits(xb))]
     optimizer.zero_grad(set_to_none=True)
     torch.stack([loss for loss, on in zip(losses, live) if on]).sum().backward()  # each member's gradient its own
     for j in (j for j, on in enumerate(live) if not on):  # no gradient: the optimiser leaves the member and its state

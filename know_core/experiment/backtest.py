@@ -18,6 +18,7 @@ from know_core.data import load_dataset
 from know_core.engine.config import ForgetConfig
 from know_core.engine.extrapolate import predict_groups
 from know_core.engine.forgetting import Trajectory
+from know_core.engine.names import user_named
 from know_core.engine.train import evaluate
 from know_core.engine.windows import from_vectors, row_owner, to_windows
 from know_core.models import create_model
@@ -75,12 +76,16 @@ def backtest_run(cfg: ForgetConfig, traj: Trajectory, predictors: dict[str, Pred
     A predictor that cannot run on this trajectory (e.g. KNOWN needs 5 visible stages) gets an accuracy row with
     its reason instead of figures, so one method's limits never hide the others' results.
     """
-    ds = load_dataset(cfg.dataset, cfg.data_root)
-    model = create_model(cfg.model, ds.input_shape, ds.num_classes)
+    if user_named(cfg):  # the user's own network or data: the run names them but cannot rebuild them
+        def accuracy(state: dict[str, torch.Tensor]) -> float | None:
+            return None
+    else:
+        ds = load_dataset(cfg.dataset, cfg.data_root)
+        model = create_model(cfg.model, ds.input_shape, ds.num_classes)
 
-    def accuracy(state: dict[str, torch.Tensor]) -> float:
-        model.load_state_dict(state)
-        return evaluate(model, ds.x_test, ds.y_test)[1]
+        def accuracy(state: dict[str, torch.Tensor]) -> float | None:
+            model.load_state_dict(state)
+            return evaluate(model, ds.x_test, ds.y_test)[1]
 
     rows: list[dict] = []
     acc_rows: list[dict] = [{"method": "true Θ0", "steps": steps, "source_acc": accuracy(traj.states[0]),
@@ -97,6 +102,9 @@ def backtest_run(cfg: ForgetConfig, traj: Trajectory, predictors: dict[str, Pred
         finite = all(torch.isfinite(t).all() for t in recovered.values() if t.is_floating_point())
         acc_rows.append({"method": name, "steps": steps, "source_acc": accuracy(recovered) if finite else None,
                          "note": "" if finite else "non-finite recovered weights"})
+    if user_named(cfg):
+        for row in acc_rows:
+            row["note"] = row["note"] or "your own network: the run cannot rebuild it to measure accuracy"
     return {"rows": rows, "accuracy": acc_rows}
 
 

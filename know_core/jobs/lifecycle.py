@@ -4,13 +4,14 @@ a finished one end to end."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from know_core.common.errors import Cancelled, RunStoreError
 from know_core.common.hooks import Hooks
+from know_core.common.ledger import Ledger
 from know_core.engine.config import ForgetConfig, to_dict
-from know_core.engine.forgetting import preflight, run_forgetting
-from know_core.engine.names import check_names
+from know_core.engine.forgetting import Trajectory, preflight, run_forgetting
+from know_core.engine.names import check_names, user_named
 from know_core.engine.protocols import describe
 from know_core.experiment.films import load_trajectory, save_trajectory
 from know_core.experiment.pipeline import run_experiment, seal_experiment
@@ -32,10 +33,17 @@ def record_forgetting(cfg: ForgetConfig, store: RunStore, hooks: Hooks | None = 
     """Run structured forgetting for ``cfg`` and store it; returns the run id. Nothing is left half-written."""
     check_names(cfg)
     preflight(cfg)  # a refused config creates no run at all (its values were validated at the boundary)
+    return store_film(store, cfg, name, lambda: run_forgetting(cfg, hooks))
+
+
+def store_film(store: RunStore, cfg: ForgetConfig, name: str | None,
+               record: Callable[[], tuple[Trajectory, Ledger]]) -> str:
+    """A new forget run of ``cfg`` holding the film ``record()`` makes, its summary and verdict; returns the run id.
+    A failure or a cancel inside ``record`` leaves no run behind."""
     store.require_writable()
     t0 = time.perf_counter()
     with store.create("forget", to_dict(cfg), name) as writer:
-        traj, timings = run_forgetting(cfg, hooks)
+        traj, timings = record()
         save_trajectory(writer, traj)
         timings["total_s"] = time.perf_counter() - t0
         writer.summary = {"forgot": traj.forgot, "verdict": traj.verdict(), "stage_sizes": traj.stage_sizes,
@@ -91,6 +99,10 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
         raise exc.for_run(run_id) from None
     if info.kind == "experiment":
         return record_experiment(cfg, store, hooks, run_id=run_id)
+    if user_named(cfg):
+        raise RunStoreError(f"run {run_id} was recorded on your own model or data ({cfg.model}, {cfg.dataset}), which "
+                            "the run does not hold; record it again with know_core.api.record_forgetting or forget "
+                            "--model-factory/--data-factory")
     new_id = record_forgetting(cfg, store, hooks, info.name)
     store.delete(run_id)
     return new_id

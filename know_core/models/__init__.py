@@ -159,11 +159,17 @@ def check_model(spec: str, input_shape: tuple[int, int, int], num_classes: int, 
     would not fit the device's free memory; returns the estimate in bytes."""
     with torch.device("meta"):
         model = create_model(spec, input_shape, num_classes)
+    return check_fits(model, f"model {spec[:60]!r}", input_shape, batch, device)
+
+
+def check_fits(model: nn.Module, label: str, input_shape: tuple[int, ...], batch: int, device: torch.device) -> int:
+    """:func:`training_bytes` of ``model`` (on the meta device: nothing allocated) against ``device``'s free memory:
+    a ConfigError naming ``label`` when one training step would not fit; returns the estimate in bytes."""
     need = training_bytes(model, input_shape, batch)
     free = free_bytes(device)
     if need > free:
         params = sum(p.numel() for p in model.parameters())
-        raise ConfigError(f"model {spec[:60]!r} ({params:,} parameters) needs about {need / 2**30:.1f} GiB to train "
+        raise ConfigError(f"{label} ({params:,} parameters) needs about {need / 2**30:.1f} GiB to train "
                           f"with batch {batch}, but {device} has {free / 2**30:.1f} GiB free")
     return need
 

@@ -1,0 +1,254 @@
+"""A forgetting film recorded on the user's own network and data (issue 19 point 3): ``know_core.api.record_forgetting``
+on an unregistered nn.Module and a TensorDataset, ``forget --model-factory/--data-factory``, and each bad input
+refused with one line and nothing recorded."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import textwrap
+
+import pytest
+import torch
+from page_helpers import page, texts
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from know_core.api import load_film_result, load_forget_run, load_seed_weights, record_forgetting
+from know_core.cli import main
+from know_core.common.errors import ConfigError, DataError, RunStoreError
+from know_core.data.resident import materialise
+from know_core.jobs.lifecycle import check_run, resume_run
+from know_core.store.runstore import RunStore
+
+
+class TwoLayer(nn.Module):
+    """The user's own network: registered nowhere."""
+
+    def __init__(self, inputs: int = 6, classes: int = 3):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(inputs, 24), nn.LayerNorm(24), nn.ReLU())
+        self.head = nn.Linear(24, classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def blobs(n: int, seed: int, classes: int = 3) -> TensorDataset:
+    """Separable Gaussian blobs in 6-D: learnable in a few epochs."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    centres = torch.randn(classes, 6, generator=torch.Generator().manual_seed(7)) * 2
+    return TensorDataset(centres[y] + torch.randn(n, 6, generator=g), y)
+
+
+FAST = dict(r=0.5, stages=3, stage_budget="epochs:2", batch_size=16, pretrain_epochs=4, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def user_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("user-runs")
+    model = TwoLayer()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    run_id = record_forgetting(model, blobs(480, 0), blobs(150, 1), runs_dir=root, name="mine",
+                               settings={"d0_fraction": 0.5}, **FAST)
+    return root, run_id, model, before
+
+
+def test_a_user_model_records_a_stored_film_with_its_verdict(user_run):
+    root, run_id, model, before = user_run
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the user's module is untouched
+    run = check_run(RunStore(root), run_id)  # every file checksummed, config and trajectory validated
+    assert run.kind == "forget"
+    cfg = run.config()
+    assert (cfg.model, cfg.dataset) == ("user:TwoLayer", "user:TensorDataset")
+    forget = load_forget_run(root, run_id)
+    traj = forget.trajectory
+    assert len(traj.states) == 3 and traj.stage_sizes == [216, 108, 54]  # 480 − 10 % validation, half of it as D0
+    assert set(traj.states[0]) == set(model.state_dict())
+    assert traj.groups == {"body.0.weight": "fc", "body.0.bias": "bias", "body.1.weight": "norm",
+                           "body.1.bias": "norm", "head.weight": "fc", "head.bias": "bias"}
+    assert not torch.equal(traj.states[0]["head.weight"], before["head.weight"])  # Θ0 was pre-trained from it
+    assert traj.report is not None and 0 <= traj.report.p_value <= 1 and traj.report.pattern
+    assert traj.warm is not None and traj.warm.sizes == [432]  # the pool's other half: one superset, ×2
+    assert traj.control is not None and len(traj.control.states) == 2
+    summary = RunStore(root).open(run_id).read_json("summary.json")
+    assert summary["verdict"] == traj.verdict() and summary["forgetting"]["p_value"] == traj.report.p_value
+
+
+def test_the_trajectory_page_opens_a_user_run(monkeypatch, user_run):
+    root, run_id, *_ = user_run
+    result = load_film_result(root, run_id)
+    assert result.seeds == [0] and result.config.scales == [2.0] and result.rows == []
+    sw = load_seed_weights(root, run_id, 0)
+    assert len(sw.stages) == 3 and list(sw.warm) == [2.0] and len(sw.control) == 2 and sw.predictions == {}
+    for view in ("2-D", "Animation", "Per-weight curves"):
+        at = page(monkeypatch, root, "trajectory", run=run_id, view=view)
+        assert not at.exception, (view, at.exception)
+        shown = texts(at)
+        assert any("A forget run" in t and "TwoLayer" in t and "TensorDataset" in t for t in shown), view
+        assert any(t.startswith("The film") for t in shown)  # the headline: the verdict in a sentence
+        names = [t.get("name") for spec in [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+                 for t in spec["data"]]
+        assert "forgetting film Θ0 → Θ₂" in names  # the forgetting panel drew this run's three stages
+        if view == "2-D":
+            assert any(str(n).startswith("warm oracles") for n in names) and any(
+                str(n).startswith("control film") for n in names)
+
+
+def test_a_user_run_cannot_be_resumed_from_its_name(tmp_path):
+    run_id = record_forgetting(TwoLayer(), blobs(200, 0), runs_dir=tmp_path, warm="off", **FAST)
+    store = RunStore(tmp_path)
+    store.mark(run_id, "failed", "for the test")
+    with pytest.raises(RunStoreError, match="your own model or data"):
+        resume_run(store, run_id)
+
+
+def test_a_custom_loss_trains_and_a_bad_loss_is_refused(tmp_path):
+    seen = []
+
+    def smoothed(logits, y):
+        seen.append(1)
+        return nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+
+    run_id = record_forgetting(TwoLayer(), blobs(200, 0), runs_dir=tmp_path, loss=smoothed, warm="off", **FAST)
+    assert len(seen) > 10 and load_forget_run(tmp_path, run_id).config.dataset == "user:TensorDataset"
+    with pytest.raises(ConfigError, match="finite scalar"):
+        record_forgetting(TwoLayer(), blobs(200, 0), runs_dir=tmp_path / "b",
+                          loss=lambda z, y: nn.functional.cross_entropy(z, y, reduction="none"), **FAST)
+    assert not (tmp_path / "b").exists() or RunStore(tmp_path / "b").list_runs() == []
+
+
+class Pairs(Dataset):
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.mark.parametrize("items, message", [
+    ([(torch.zeros(6), 0), (torch.zeros(6),)], r"train_set\[1\] must be an \(input tensor, class index\) pair"),
+    ([(torch.zeros(6), 0), ([0.0] * 6, 1)], r"train_set\[1\]: the input must be a tensor, got list.*ToTensor"),
+    ([(torch.zeros(6), 0), (torch.zeros(7), 1)], r"train_set\[1\]: input of shape \(7,\), but item 0's is \(6,\)"),
+    ([(torch.zeros(6), 0), (torch.zeros(6), 0.5)], r"train_set\[1\]: the label must be a class index"),
+    ([(torch.zeros(6), 0), (torch.zeros(6), -1)], r"train_set\[1\]: the label must be a class index"),
+])
+def test_items_that_are_not_tensor_class_pairs_are_named(items, message):
+    with pytest.raises(DataError, match=message):
+        materialise(Pairs(items), "train_set")
+
+
+def test_data_too_big_for_memory_says_the_limit():
+    with pytest.raises(DataError, match=r"train_set: 1,000 items of shape 3×32×32 need 0.01 GiB resident, more than "
+                                        r"the limit of 0.00 GiB"):
+        materialise(Pairs([(torch.zeros(3, 32, 32), 0)] * 1000), "train_set", limit=1 << 20)
+
+
+@pytest.mark.parametrize("model, message", [
+    (nn.Linear(5, 3), "the model fails on a batch of 2 inputs of shape 6"),
+    (nn.Linear(6, 2), r"to \(2, 2\); it must give \(2, 3\) logits"),
+    ("not a module", "model must be a torch.nn.Module"),
+])
+def test_a_model_that_does_not_fit_the_data_is_refused_before_any_run(tmp_path, model, message):
+    with pytest.raises(ConfigError, match=message):
+        record_forgetting(model, blobs(200, 0), runs_dir=tmp_path, **FAST)
+    assert RunStore(tmp_path).list_runs() == []
+
+
+FACTORIES = textwrap.dedent("""
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    def model():
+        return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def data():
+        g = torch.Generator().manual_seed(0)
+        y = torch.arange(300) % 3
+        return TensorDataset(torch.randn(300, 6, generator=g) + y[:, None].float(), y), None
+
+    def broken():
+        raise RuntimeError("no GPU here")
+
+    def number():
+        return 3
+
+    def three():
+        return 1, 2, 3
+""")
+
+
+@pytest.fixture
+def factories(tmp_path, monkeypatch):
+    (tmp_path / "userfactories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path / "runs"
+
+
+def test_forget_with_factories_records_a_run(factories, capsys):
+    code = main(["forget", "--model-factory", "userfactories:model", "--data-factory", "userfactories:data",
+                 "--stages", "3", "--batch-size", "16", "--pretrain-epochs", "3", "--device", "cpu", "--quiet",
+                 "--runs-dir", str(factories)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "user:userfactories:data / user:userfactories:model" in out
+    assert "protocol equal-steps: stage budget steps:" in out  # the default protocol, resolved on this data's D0
+    (info,) = RunStore(factories).list_runs()
+    assert info.status == "done" and info.config["model"] == "user:userfactories:model"
+    assert load_forget_run(factories, info.id).trajectory.report is not None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model-factory", "userfactories:broken", "--data-factory", "userfactories:data"],
+     "--model-factory 'userfactories:broken' raised RuntimeError: no GPU here"),
+    (["--model-factory", "userfactories:number", "--data-factory", "userfactories:data"],
+     "returned a int, not a torch.nn.Module"),
+    (["--model-factory", "nosuchmodule:model", "--data-factory", "userfactories:data"],
+     "cannot import module 'nosuchmodule' (ModuleNotFoundError"),
+    (["--model-factory", "userfactories:missing", "--data-factory", "userfactories:data"],
+     "module 'userfactories' has no 'missing'"),
+    (["--model-factory", "userfactories", "--data-factory", "userfactories:data"], "must look like module:function"),
+    (["--model-factory", "userfactories:model", "--data-factory", "userfactories:three"], "returned 3 items"),
+    (["--model-factory", "userfactories:model", "--data-factory", "userfactories:number"],
+     "returned a int as the train set, not a torch Dataset"),
+    (["--model-factory", "userfactories:model"], "--model-factory and --data-factory go together"),
+    (["--model-factory", "userfactories:model", "--data-factory", "userfactories:data", "--model", "mlp"],
+     "--model names a registered model"),
+])
+def test_bad_factories_exit_2_with_one_line_and_record_nothing(factories, capsys, argv, message):
+    code = main(["forget", *argv, "--quiet", "--runs-dir", str(factories)])
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert not factories.exists() or RunStore(factories).list_runs() == []
+
+
+def test_the_resnet18_example_runs_quick(tmp_path, capsys):
+    """examples/resnet18_fakedata.py, shrunken (--quick: 64 FakeData images of 3×16×16): a torchvision ResNet-18 film
+    recorded through the library and stored whole."""
+    from conftest import REPO
+
+    example = runpy.run_path(str(REPO / "examples" / "resnet18_fakedata.py"))
+    run_id = example["main"](["--quick", "--device", "cpu", "--runs-dir", str(tmp_path)])
+    assert f"recorded run {run_id}" in capsys.readouterr().out
+    run = check_run(RunStore(tmp_path), run_id)
+    assert run.config().model == "user:torchvision.resnet18" and run.config().dataset == "user:FakeData"
+    traj = load_forget_run(tmp_path, run_id).trajectory
+    assert traj.groups["conv1.weight"] == "conv" and traj.groups["bn1.weight"] == "norm"
+    assert traj.groups["fc.weight"] == "fc" and len(traj.states) == 2 and traj.report is not None
+    assert traj.warm is not None and len(traj.warm.states) == 1  # D0 is half the pool: ×2 is a real superset
+
+
+def test_backtest_of_a_user_run_gives_weights_and_says_why_no_accuracy(user_run, capsys):
+    root, run_id, *_ = user_run
+    assert main(["backtest", "--run", run_id, "--methods", "taskvector", "--json", "--runs-dir", str(root)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r for r in result["rows"] if r["level"] == "group"]  # the weight figures are there
+    assert all(a["source_acc"] is None and "your own network" in a["note"] for a in result["accuracy"]
+               if a["method"] != "keep Θ1")
