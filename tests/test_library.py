@@ -3,7 +3,6 @@ real artefacts (``torch.save`` state dicts, stored forget and experiment runs), 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +49,7 @@ def film_files(tmp_path) -> list[Path]:
 
 def test_the_package_stays_cheap_and_reads_the_library_on_first_use():
     code = "import sys, know_core.common.errors; print('know_core.api.library' in sys.modules, 'torch' in sys.modules)"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]  # a submodule's import (the worker, the CLI) does not pay for the library
     assert know.Film is library.Film and know.open_run is library.open_run and "Film" in dir(know)
     with pytest.raises(AttributeError, match="no attribute 'Flim'"):
@@ -196,13 +194,14 @@ def test_open_run_names_a_missing_run_in_one_line(tmp_path):
 def test_the_example_notebook_runs_headless(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("KNOW_EXAMPLE_OUT", str(tmp_path))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(REPO / "examples" / "film_library.ipynb", as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")  # committed without outputs
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # the kernel runs in the repository (as the CLI tests' subprocesses do), so it imports this know_core
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(REPO)}})
+    client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     assert (tmp_path / "film.html").stat().st_size > 1000
