@@ -9,6 +9,7 @@ import streamlit as st
 from know_core.api import (
     KnowError,
     continuation_scores,
+    curves_figure,
     film_frames,
     film_headline,
     fmt,
@@ -31,7 +32,6 @@ from screens._common import (
     sync_url,
     url_value,
 )
-from screens._curves import curves_figure
 from screens._film import forgetting_panel
 from screens._landscape import landscape
 from screens._presentation import prose

@@ -1,8 +1,9 @@
 """The one surface the dashboard (and, where natural, the CLI) calls: start, watch, cancel, resume, rename, delete and
 list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); read a run as typed objects
 (:mod:`.results`); record a forgetting film on your own model and data (:mod:`.record`); compute what a page draws
-(:mod:`.views`); list what a run can be made of (:mod:`.catalog`). ``screens/`` imports nothing else from know_core
-(``tests/test_facade.py`` enforces it)."""
+(:mod:`.views`) and draw it (:mod:`.figures`); list what a run can be made of (:mod:`.catalog`). ``screens/`` imports
+nothing else from know_core (``tests/test_facade.py`` enforces it). The notebook library (``import know_core as
+know``, :mod:`.library`) is built on the same parts."""
 
 from know_core.common.errors import ConfigError, KnowError, RunStoreError
 from know_core.common.registry import Entry, Registry
@@ -15,6 +16,8 @@ from .control import *  # noqa: F401,F403
 from .control import __all__ as _control
 from .cost import *  # noqa: F401,F403
 from .cost import __all__ as _cost
+from .figures import *  # noqa: F401,F403
+from .figures import __all__ as _figures
 from .headline import *  # noqa: F401,F403
 from .headline import __all__ as _headline
 from .record import *  # noqa: F401,F403
@@ -38,6 +41,7 @@ __all__ = [
     *_catalog,
     *_control,
     *_cost,
+    *_figures,
     *_headline,
     *_record,
     *_results,

@@ -50,22 +50,29 @@ def relative_scores(pred: torch.Tensor, true: torch.Tensor, visible: torch.Tenso
 def backtest_weights(traj: Trajectory, predictor: Predictor, steps: int = 1,
                      method: str | None = None) -> tuple[list[BacktestRow], dict[str, torch.Tensor]]:
     """Rows of figures and the recovered Θ̂0 (a state dict). ``steps`` = number of hidden stages (1 or 2)."""
-    if steps < 1 or len(traj.states) - steps < 2:
+    return backtest_states(traj.states, traj.groups, predictor, steps, method)
+
+
+def backtest_states(states: list[dict[str, torch.Tensor]], groups: dict[str, str], predictor: Predictor,
+                    steps: int = 1, method: str | None = None) -> tuple[list[BacktestRow], dict[str, torch.Tensor]]:
+    """:func:`backtest_weights` on any film ``states`` (Θ0 first) and its ``groups``: a forget run's trajectory or
+    an imported film alike."""
+    if steps < 1 or len(states) - steps < 2:
         raise KnowError(f"a {steps}-step backtest needs at least {steps + 2} stages; this trajectory has "
-                        f"{len(traj.states)}")
+                        f"{len(states)}")
     method = method or predictor.name
-    visible_states = traj.states[steps:]
-    preds = predict_groups(visible_states, traj.groups, predictor, steps)
-    true_w = to_windows([traj.states[0]], traj.groups)
-    vis_w = to_windows([visible_states[0]], traj.groups)
+    visible_states = states[steps:]
+    preds = predict_groups(visible_states, groups, predictor, steps)
+    true_w = to_windows([states[0]], groups)
+    vis_w = to_windows([visible_states[0]], groups)
     rows = []
     for group, pred in preds.items():
         p, t, v = pred[:, -1], true_w[group][:, 0], vis_w[group][:, 0]
         rows.append(BacktestRow(method, steps, "group", group, "", len(p), *relative_scores(p, t, v)))
-        for name, lo, hi in row_owner(traj.groups, traj.states[0], group):
+        for name, lo, hi in row_owner(groups, states[0], group):
             rows.append(BacktestRow(method, steps, "layer", group, name, hi - lo, *relative_scores(p[lo:hi], t[lo:hi],
                                                                                              v[lo:hi])))
-    recovered = from_vectors(visible_states[0], traj.groups, {g: p[:, -1] for g, p in preds.items()})
+    recovered = from_vectors(visible_states[0], groups, {g: p[:, -1] for g, p in preds.items()})
     return rows, recovered
 
 
