@@ -224,7 +224,8 @@ class NiNoPredictor(Predictor):
 
 
 register_predictor("nino", NiNoPredictor, label="NiNo (GNN)", colour="#c5b0d5", order=41,
-                   extra={"default_method": False},  # opt-in (--methods) until measured beside KNOWN (issue 20)
+                   extra={"default_method": False,  # opt-in (--methods): presets keep their methods and cost
+                          "trained_by": "released checkpoint, trained by its authors"},
                    help="NiNo's graph network (ICLR 2025 release, MIT): message passing over the network's neuron "
                         "graph on the last 5 stages, scaled per tensor, predicting stage k directly at horizon k; "
                         "plain layered nets only (mlp, simple_cnn*)",
