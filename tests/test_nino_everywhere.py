@@ -108,3 +108,27 @@ def test_the_sweeps_page_offers_both(monkeypatch, tmp_path):
     (method,) = [s for s in at.selectbox if s.label.startswith("method")]
     assert set(NINO) <= set(method.options), method.options
 
+
+
+@pytest.mark.parametrize("model", ["simple_cnn", "mlp"])
+def test_nino_reads_a_film_read_back_from_disk_in_the_models_order(model):
+    """A state read back from safetensors is sorted by name (0, 12, 14, 3 …; bias before weight), and NiNo's graph
+    hangs each bias on the neurons its weight made: the prediction must not depend on the state's key order."""
+    import torch
+
+    from know_core.engine.extrapolate import extrapolate
+    from know_core.models import create_model, param_groups
+    from know_core.predictors import get_predictor
+
+    torch.manual_seed(0)
+    net = create_model(model, (1, 8, 8), 10)
+    groups = param_groups(net)
+    film = [{k: v.detach().clone() for k, v in net.state_dict().items()}]
+    for _ in range(4):
+        film.append({k: v + 0.01 * torch.randn_like(v) for k, v in film[-1].items()})
+    on_disk = [dict(sorted(state.items())) for state in film]
+    assert list(on_disk[0]) != list(film[0])  # the orders do differ
+    nino = get_predictor("nino")
+    (own,), (read,) = extrapolate(film, groups, nino, 1), extrapolate(on_disk, groups, nino, 1)
+    for name in own:
+        torch.testing.assert_close(read[name], own[name], rtol=0, atol=0)
