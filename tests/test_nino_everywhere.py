@@ -91,6 +91,8 @@ def test_the_known_page_shows_nino_beside_known(monkeypatch, tmp_path):
     for method in NINO:
         assert any(n.startswith(f"{method} · ") for n in names), names
     assert any(n.startswith("known (default) · ") for n in names)
+    transfer = next(d.value for d in at.dataframe if "backtest" in d.value.columns)
+    assert {method_label(m) for m in NINO} <= set(transfer["method"])  # the transfer table under it
 
 
 def test_the_sweeps_page_offers_both(monkeypatch, tmp_path):
@@ -132,3 +134,13 @@ def test_nino_reads_a_film_read_back_from_disk_in_the_models_order(model):
     (own,), (read,) = extrapolate(film, groups, nino, 1), extrapolate(on_disk, groups, nino, 1)
     for name in own:
         torch.testing.assert_close(read[name], own[name], rtol=0, atol=0)
+
+
+def test_the_transfer_report_names_both():
+    from know_core.api import format_transfer, load_transfer, transfer_rows
+
+    data = load_transfer()
+    shown = {r["method"] for r in transfer_rows(data)}
+    report = format_transfer(data)
+    for method in NINO:
+        assert method_label(method) in shown and method_label(method) in report
