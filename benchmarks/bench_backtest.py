@@ -10,8 +10,9 @@ The ``heldout`` grid (know_core.metatrain.plan) uses a dataset (mnist-5k), an ar
 - ``warm``: Θ̂_{−1} from the whole film against the warm oracle Θ_{−1}; ‖Θ̂_{−1} − Θ_{−1}‖ / ‖Θ0 − Θ_{−1}‖ (keep Θ0 =
   1.0) and ``warm_cos`` = cos(Θ̂_{−1} − Θ0, Θ_{−1} − Θ0); ``warm_cos_data`` against the data part Θ_{−1} − C_1;
 
-for keep (naive), TaskVector, ExpFit, the default KNOWN, the official KNOWN when ``$KNOW_OFFICIAL_KNOWN`` names its
-folder, and any ``--extra NAME=CHECKPOINT``. Figures are given over all runs and over the films that forgot
+for keep (naive), TaskVector, ExpFit, the default KNOWN, NiNo's WNN+ (``nino_mlp``) and GNN (``nino``) with their
+released checkpoints, the official KNOWN when ``$KNOW_OFFICIAL_KNOWN`` names its folder, and any ``--extra
+NAME=CHECKPOINT``. Figures are given over all runs and over the films that forgot
 (``traj.forgot``: the source test loss rose, p < 0.05). The goal (issue 9): on films that forget, the default KNOWN's
 backtest error ≥ 10 % below keeping Θ1 and below both baselines in every group; ``goal`` says per protocol whether it
 was met and ``notes`` says where not, with the numbers.
@@ -35,6 +36,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from know_core.common.errors import KnowError  # noqa: E402
 from know_core.common.fsio import write_json  # noqa: E402
 from know_core.engine.config import ForgetConfig, from_dict  # noqa: E402
 from know_core.engine.extrapolate import extrapolate  # noqa: E402
@@ -56,11 +58,13 @@ BASELINES = ("taskvector", "expfit")
 GOAL_MARGIN = 0.9  # at least 10 % below keeping Θ1
 FIGS = ("backtest", "warm", "warm_cos", "warm_cos_data")
 DC_OF = ("expfit", "known_default")  # also scored on the drift-corrected film (warm oracle only)
+NINO = ("nino_mlp", "nino")  # NiNo's released WNN+ and GNN (issue 20), beside KNOWN on the same films
 
 
 def predictors(extra: list[str]) -> dict:
     preds = {"naive": get_predictor("naive"), "taskvector": get_predictor("taskvector"),
-             "expfit": get_predictor("expfit"), "known_default": KNOWNPredictor(DEFAULT_CHECKPOINT)}
+             "expfit": get_predictor("expfit"), "known_default": KNOWNPredictor(DEFAULT_CHECKPOINT),
+             **{name: get_predictor(name) for name in NINO}}
     official = official_known_folder()
     if official and all((Path(official) / f).is_file() for f in OFFICIAL_FILES.values()):
         preds["known_official"] = KNOWNPredictor(official)
@@ -72,7 +76,8 @@ def predictors(extra: list[str]) -> dict:
 
 
 def film_rows(path: Path, preds: dict) -> tuple[dict, list[dict]]:
-    """(run facts, one row per method and group) for one held-out trajectory file."""
+    """(run facts, one row per method and group) for one held-out trajectory file. A method that refuses the film
+    (nino on an architecture its neural graph does not cover) has no rows; ``facts["left_out"]`` gives its reason."""
     states, meta, warm, control = read_trajectory_file(path, films=True)
     cfg: ForgetConfig = from_dict(ForgetConfig, meta["job"]["config"])
     n = len(states)
@@ -81,6 +86,7 @@ def film_rows(path: Path, preds: dict) -> tuple[dict, list[dict]]:
     plain = {n: p for n, p in preds.items() if not n.endswith(DC_SUFFIX)}
     result = backtest_run(cfg, traj, plain, steps=1)
     rows = {(r["method"], r["group"]): {"backtest": r["rel_error"]} for r in result["rows"] if r["level"] == "group"}
+    left_out = {a["method"]: a["note"] for a in result["accuracy"] if a["method"] in preds and a["source_acc"] is None}
     for name in set(preds) - set(plain):
         rows.update({(name, g): {"backtest": None} for m, g in list(rows) if m == "naive"})
     if warm is not None:
@@ -91,17 +97,21 @@ def film_rows(path: Path, preds: dict) -> tuple[dict, list[dict]]:
                         rows[(name, g)].update(warm=1.0, warm_cos=None, warm_cos_data=None)
                 continue
             dc = name.endswith(DC_SUFFIX)
-            if dc and control is None:
+            if dc and control is None or name in left_out:
                 continue
-            theta = (extrapolate_dc(states, control, meta["groups"], pred, 1) if dc
-                     else extrapolate(states, meta["groups"], pred, 1))[0]
+            try:
+                theta = (extrapolate_dc(states, control, meta["groups"], pred, 1) if dc
+                         else extrapolate(states, meta["groups"], pred, 1))[0]
+            except KnowError as exc:
+                left_out[name] = str(exc)
+                continue
             for s in score(theta, warm.states[0], control.states[0] if control else None, states[0], meta["groups"],
                            drift_corrected=dc):
                 if s["layer"] == "" and (name, s["group"]) in rows:
                     rows[(name, s["group"])].update(warm=s["rel_error"], warm_cos=s["cosine"],
                                                     warm_cos_data=s["cosine_data"])
     facts = {"protocol": cfg.protocol, "forgot": bool(meta["forgot"]), "warm": warm is not None,
-             "dataset": cfg.dataset, "model": cfg.model,
+             "dataset": cfg.dataset, "model": cfg.model, "left_out": left_out,
              "accuracy": {a["method"]: a["source_acc"] for a in result["accuracy"]}}
     return facts, [{"method": m, "group": g, **figs} for (m, g), figs in rows.items()]
 

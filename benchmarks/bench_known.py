@@ -4,12 +4,16 @@ Measures, on the same random-walk windows:
 - the eager reference (``KNOWN.forward`` in batches of 65,536 rows — a plain port — and at its best batch size),
   against the fast path (``predict_fast``), with their largest difference;
 - an 11.2M-weight (ResNet-18-sized) 3-step rollout through ``get_predictor("known")``: time and peak memory;
-- TaskVector and ExpFit throughput.
+- TaskVector and ExpFit throughput;
+- NiNo's WNN+ (``nino_mlp``, one tensor of ``--nino-rows`` windows) and NiNo's GNN (``nino``, a whole
+  ``simple_cnn_wide`` film on 28×28 inputs: its neural graph built once, then timed) in the same interleaved race,
+  in weights predicted per second (one step).
 Uses the official Conv network when ``--official-known`` (default ``$KNOW_OFFICIAL_KNOWN``) names a folder holding
 it, else a seeded random KNOWN (same cost). Ends with one JSON line of the figures, also kept in
 ``benchmarks/results/bench_known.json``.
 
-    python benchmarks/bench_known.py [--rows 2000000] [--rollout-rows 11200000] [--official-known DIR]
+    python benchmarks/bench_known.py [--rows 2000000] [--nino-rows 200000] [--rollout-rows 11200000]
+                                     [--official-known DIR]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Callable
 import torch
 from _common import emit
 
+from know_core.models import create_model, param_groups, predicted_groups
 from know_core.predictors import KNOWN, get_predictor, load_keras_h5, predict_fast
 from know_core.predictors.keras_import import OFFICIAL_ENV, OFFICIAL_FILES, official_known_folder
 
@@ -81,6 +86,20 @@ def random_windows(rows: int, seed: int) -> torch.Tensor:
     return (theta0 + back).flip(dims=[1]).contiguous()  # most-forgotten first, Θ0 last
 
 
+def random_film(model: str, seed: int, stages: int = 5) -> tuple[list[dict[str, torch.Tensor]], dict[str, str]]:
+    """A forgetting film of a real architecture (28×28 inputs, 10 classes) for the whole-network predictor: Θ0 at its
+    seeded initialisation, each stage a small random step from the one before, Θ0 first; and its predicted groups."""
+    torch.manual_seed(seed)
+    net = create_model(model, (1, 28, 28), 10)
+    groups = predicted_groups(param_groups(net))
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: v.detach().clone() for k, v in net.state_dict().items() if k in groups}
+    film = [state]
+    for _ in range(stages - 1):
+        film.append({k: v + 0.003 * torch.randn(v.shape, generator=gen) for k, v in film[-1].items()})
+    return film, groups
+
+
 def eager(net: KNOWN, window: torch.Tensor, batch: int) -> torch.Tensor:
     with torch.inference_mode():
         return torch.cat([net(window[i:i + batch]) for i in range(0, window.shape[0], batch)])
@@ -89,6 +108,8 @@ def eager(net: KNOWN, window: torch.Tensor, batch: int) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--nino-rows", type=int, default=200_000, help="windows for nino_mlp (default 200,000)")
+    parser.add_argument("--nino-model", default="simple_cnn_wide", help="architecture of nino's film")
     parser.add_argument("--rollout-rows", type=int, default=11_200_000)
     parser.add_argument("--official-known", type=Path, default=official_known_folder(),
                         help=f"folder with the official {OFFICIAL_FILES['conv']} (default ${OFFICIAL_ENV})")
@@ -108,10 +129,19 @@ def main() -> None:
 
     max_diff = float((predict_fast(net, window) - eager(net, window, PLAIN_BATCH)).abs().max())  # also a warm-up
     tv, ef = get_predictor("taskvector"), get_predictor("expfit")
+    nino_mlp, nino = get_predictor("nino_mlp"), get_predictor("nino")
+    nino_window = window[:args.nino_rows]
+    film, groups = random_film(args.nino_model, seed=2)
+    film_weights = sum(v.numel() for v in film[0].values())
+    start = time.perf_counter()
+    nino.predict_film(film, groups, 1)  # builds and caches the neural graph (once per architecture)
+    t_graph = time.perf_counter() - start
     times = race({
         "plain": lambda: eager(net, window, PLAIN_BATCH), "eager 4096": lambda: eager(net, window, 4096),
         "eager 16384": lambda: eager(net, window, 16384), "fast": lambda: predict_fast(net, window),
         "taskvector": lambda: tv.predict(window), "expfit": lambda: ef.predict(window),
+        "nino_mlp": lambda: nino_mlp.predict(nino_window, 1, "conv"),
+        "nino": lambda: nino.predict_film(film, groups, 1),
     })
     t_plain, t_fast, t_tv, t_ef = times["plain"], times["fast"], times["taskvector"], times["expfit"]
     eager_best = max((n / times[f"eager {b}"], b) for b in (4096, 16384))
@@ -134,6 +164,9 @@ def main() -> None:
         "max_abs_diff": max_diff, "rollout_11m_3steps_s": t_roll, "rollout_wps": 3 * big.shape[0] / t_roll,
         "peak_rss_gb": peak, "rollout_rss_increase_gb": peak - rss_before,
         "taskvector_wps": n / t_tv, "expfit_wps": n / t_ef,
+        "nino_mlp_wps": nino_window.shape[0] / times["nino_mlp"], "nino_wps": film_weights / times["nino"],
+        "nino_mlp_rows": nino_window.shape[0], "nino_model": args.nino_model, "nino_film_weights": film_weights,
+        "nino_first_call_s": t_graph,
         "threads": torch.get_num_threads(), "other_load_cores": others,
         "rows": n, "rollout_rows": big.shape[0], "weights": source,
     }
@@ -144,6 +177,8 @@ def main() -> None:
         ("fast path (predict_fast)", fig["fast_wps"], f"{fig['speedup']:.2f}×"),
         ("taskvector", fig["taskvector_wps"], ""),
         ("expfit", fig["expfit_wps"], ""),
+        (f"nino_mlp (WNN+, {nino_window.shape[0]:,} windows)", fig["nino_mlp_wps"], ""),
+        (f"nino (GNN, {args.nino_model} film, {film_weights:,} weights)", fig["nino_wps"], ""),
     ]
     print(f"\n{'method':44s} {'M weights/s':>12s} {'vs plain':>9s}")
     for label, wps, ratio in rows:

@@ -21,6 +21,11 @@ The ViT's ``embed`` group (positional embedding, class token) is copied from Θ0
 
 Collections go to runs/metadataset/{default,vit,transfer} (resumable; a few minutes each on 2 cores). Figures:
 docs/transfer-results.json (``report --transfer``, the KNOWN page).
+
+``--add nino_mlp nino`` scores registered predictors (NiNo's released WNN+ and GNN) on the same held-out films and
+adds them to the existing figures, which are kept as measured (only the transfer grid is collected; no KNOWN is
+meta-trained). A predictor that refuses an architecture (nino: no neural graph for vit_tiny) has no figures there,
+and the notes say why.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from bench_backtest import film_rows, median  # noqa: E402
 
 from know_core.common.fsio import write_json  # noqa: E402
 from know_core.engine.config import ForgetConfig  # noqa: E402
-from know_core.experiment.transfer import LABELS, TRANSFER_RESULTS  # noqa: E402
+from know_core.experiment.transfer import TRANSFER_RESULTS, load_transfer, transfer_label  # noqa: E402
 from know_core.metatrain.collection import collect  # noqa: E402
 from know_core.metatrain.plan import list_jobs  # noqa: E402
 from know_core.models import GROUPS, create_model  # noqa: E402
@@ -113,6 +118,54 @@ def summarise(records: list, methods: list[str]) -> dict:
     return table
 
 
+def add_methods(names: list[str], workers: int, path: Path) -> None:
+    """Score the registered predictors ``names`` on the transfer grid's films and add them to the figures at
+    ``path`` (every other method's figures, times and setup kept as they were measured)."""
+    figures = load_transfer(path)
+    jobs, collect_s = gather("transfer", workers)
+    preds = {name: get_predictor(name) for name in names}
+    t0 = time.perf_counter()
+    records = [film_rows(META / "transfer" / f"{job.id}.safetensors", preds) for job in jobs]
+    evaluate_s = time.perf_counter() - t0
+    table = summarise(records, names)
+    for model, block in table.items():
+        for subset in ("all", "forgot"):
+            figures["table"][model][subset].update(block[subset])
+    for model in table:
+        for m in names:
+            values = [f["accuracy"][m] for f, _ in records if f["model"] == model and f["accuracy"].get(m) is not None]
+            if values:
+                figures["source_acc"].setdefault(model, {})[m] = round(statistics.mean(values), 4)
+    figures["methods"] = [m for m in figures["methods"] if m not in names] + names
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    figures["times"].update({"collect_transfer_again_s": round(collect_s, 1), "evaluate_added_s": round(evaluate_s, 1)})
+    figures["setup"].append(f"{', '.join(transfer_label(m) for m in names)} ({', '.join(names)}): released "
+                            f"checkpoints, scored on the same films on {stamp} "
+                            f"(python benchmarks/bench_transfer.py --add {' '.join(names)})")
+    for model in table:
+        for m in names:
+            reasons = [f["left_out"][m] for f, _ in records if f["model"] == model and m in f["left_out"]]
+            if reasons:
+                figures["notes"].append(f"{model}: {m} left out of {len(reasons)} film(s): {reasons[0]}")
+    for model, block in table.items():
+        for g in GROUPS:
+            if figures["table"][model]["all"]["naive"][g]["backtest"] is None:
+                continue
+            cells = [f"{transfer_label(m)} {_cell(block['all'][m][g]['backtest'])} | "
+                     f"{_cell(block['all'][m][g]['warm'])}" for m in names]
+            figures["notes"].append(f"{model} {g}, all films, backtest | warm oracle (keeping Θ = 1.000): "
+                                    + ", ".join(cells))
+    write_json(path, figures)
+    from know_core.experiment.transfer import format_transfer
+
+    print(format_transfer(load_transfer(path)))
+    print(f"figures: {path}; evaluated in {evaluate_s:.1f} s")
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=1, help="collection and meta-training processes (default 1)")
@@ -122,7 +175,12 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=4.0, help="meta-training budget per variant (default 4)")
     ap.add_argument("--fashion", action="store_true", help="also time one Fashion-MNIST forgetting run of vit_tiny")
     ap.add_argument("--json", default=str(TRANSFER_RESULTS), help="where the figures go")
+    ap.add_argument("--add", nargs="+", metavar="PREDICTOR", default=None,
+                    help="only score these registered predictors and add them to the existing figures")
     args = ap.parse_args()
+    if args.add:
+        add_methods(args.add, args.workers, Path(args.json))
+        return
     times = {"vit_digits_forget_s": forget_seconds("digits")}
     if args.fashion:
         times["vit_fashion_forget_s"] = forget_seconds("fashion-mnist", d0_fraction=0.125)
@@ -167,7 +225,8 @@ def main() -> None:
             if block["all"]["naive"][g]["backtest"] is not None:
                 figures["notes"].append(
                     f"{model} {g}, all films, backtest | warm oracle (keeping Θ = 1.000): " + ", ".join(
-                        f"{LABELS[m]} {fig[m]['backtest']} | {fig[m]['warm']}" for m in methods if m != "naive"))
+                        f"{transfer_label(m)} {fig[m]['backtest']} | {fig[m]['warm']}" for m in methods
+                        if m != "naive"))
     write_json(Path(args.json), figures)
     from know_core.experiment.transfer import format_transfer, load_transfer
 

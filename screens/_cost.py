@@ -42,6 +42,7 @@ def ledger_frame(ledger: dict, source: str) -> pd.DataFrame:
             "run": source, "method": r["method"], "scale": f"×{r['scale']:g}",
             "overhead s (wall)": r["overhead_s"], "overhead s (CPU)": r["overhead_cpu_s"],
             **{f"· {k} s": v for k, v in r["parts"].items()},
+            "meta-training": r.get("meta_training", ""),
             "oracle s (wall)": r["oracle_s"], "gain vs naive [95% CI]": _ci(r["gain"]),
             "oracle gain [95% CI]": _ci(r["oracle_gain"]),
             "cost ÷ oracle's": be.get("cost_ratio"),

@@ -14,17 +14,20 @@ import torch
 from know_core.api import (
     BASELINE,
     DEFAULT_CHECKPOINT,
+    FROZEN_MODEL,
     GROUPS,
     OFFICIAL_ENV,
     OFFICIAL_FILES,
     KnowError,
     available_predictors,
     fmt,
+    frozen_response,
     get_predictor,
     load_transfer,
     method_colour,
     official_known_folder,
     predictor_entry,
+    reads_tensors,
     transfer_rows,
 )
 from screens._common import REPO, md, show_figure
@@ -47,8 +50,8 @@ prose(
     "**KNOWN** is a tiny network (9,425 parameters, one per group: conv kernels, fully-connected kernels, biases) that "
     "reads one weight's last five values — most-forgotten first, Θ0 last — and outputs the next value, as if trained "
     "on more data. Edit the sequences below and see what each network answers, and how it continues when its own "
-    "predictions are fed back (×2, ×4, ×8). The straight continuation (TaskVector) and an exponential fit (ExpFit) are "
-    "shown for reference.")
+    "predictions are fed back (×2, ×4, ×8). The straight continuation (TaskVector), an exponential fit (ExpFit) and "
+    "NiNo's released WNN+ (nino_mlp; each sequence read as a one-weight tensor) are shown for reference.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -92,6 +95,12 @@ if bad_group:
 references = [m for m in available_predictors()  # every other predictor that reads a window of this length
               if m not in (BASELINE, "known") and predictor_entry(m).min_stages <= len(COLUMNS)]
 methods = {**{m: predictor(m) for m in references}, **nets}
+whole = [m for m, (pred, _) in methods.items() if pred is not None and getattr(pred, "whole_model", False)]
+if whole:  # NiNo's GNN reads the network's neuron graph: a lone window has no graph to read
+    st.caption(md(f"{', '.join(whole)} predicts a whole network through its neural graph, so it has no answer for one "
+                  "weight's window; its response to a network that never moved is drawn in the flat-window chart "
+                  "below, and its rows on a real film are on Compare and Scaling."))
+    methods = {m: v for m, v in methods.items() if m not in whole}
 table, rollouts = [], {}
 for i, row in edited.reset_index(drop=True).iterrows():
     window = torch.tensor([[float(row[c]) for c in COLUMNS]], dtype=torch.float32)
@@ -143,6 +152,9 @@ st.subheader("Response to a weight that never moved")
 st.caption("A flat window θ0·[1, 1, 1, 1, 1] has nothing to extrapolate; an honest predictor returns θ0. The official "
            "networks shrink it instead (Δ ≈ −0.22·θ0 for conv and bias), which is why every prediction is compared "
            "with a norm-matched shrinkage control.")
+st.caption(md(f"NiNo reads whole tensors (WNN+) or the whole network (its GNN), so it is asked the way it is asked on "
+              f"a run: a film of a freshly initialised {FROZEN_MODEL} (28×28 inputs, the quick preset's network) whose "
+              "every weight stayed put for five stages; its Δ per weight is averaged in bins of θ0 (dotted lines)."))
 grid = torch.linspace(-0.5, 0.5, 101)
 resp = go.Figure()
 for group in GROUPS:
@@ -152,6 +164,22 @@ for group in GROUPS:
         delta = pred.predict(grid.unsqueeze(1).repeat(1, 5), 1, group)[:, 0] - grid
         resp.add_trace(go.Scatter(x=grid.tolist(), y=delta.tolist(), name=f"{name} · {group}", mode="lines",
                                   line=dict(dash="solid" if "official" in name else "dash")))
+tensor_readers = {m: pred for m in available_predictors() if m not in (BASELINE, "known")
+                  for pred in [predictor(m)[0]] if pred is not None and reads_tensors(pred)}
+
+
+@st.cache_data(show_spinner=False)
+def still_film_response(method: str) -> dict:
+    return frozen_response(tensor_readers[method])
+
+
+for name in tensor_readers:
+    for group, curve in still_film_response(name).items():
+        resp.add_trace(go.Scatter(x=curve["theta0"], y=curve["delta"], name=f"{name} · {group} (still {FROZEN_MODEL})",
+                                  mode="lines", line=dict(color=method_colour(name), dash="dot"),
+                                  customdata=curve["n"],
+                                  hovertemplate=f"{name} · {group}<br>θ0 %{{x:.3g}}: Δ %{{y:.3g}} (mean of "
+                                                "%{customdata} weights)<extra></extra>"))
 if resp.data:
     # "~g" ticks (3e-14, 0.05), never Plotly's SI prefixes, which write 3e-14 as "30f".
     resp.update_layout(title="Predicted step Δ for a flat window, by weight value", height=400,
@@ -159,7 +187,7 @@ if resp.data:
                        yaxis=dict(title="Δ = θ̂ − θ0", tickformat="~g"))
     show_figure(resp, "known-flat-response")
 else:
-    st.info("No KNOWN network is available to probe.")
+    st.info("No KNOWN or NiNo network is available to probe.")
 
 def recipe_rows(recipe: dict, prefix: str = "") -> list[dict[str, str]]:
     """The checkpoint card's recipe as (setting, value) rows a person reads: nested settings as "a · b", values as

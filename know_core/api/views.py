@@ -22,6 +22,7 @@ from know_core.experiment.panels import (
 )
 from know_core.experiment.panels import film_panel as _film_panel
 from know_core.experiment.pca import pca_view, weight_curves
+from know_core.experiment.probe import FROZEN_MODEL, frozen_response, reads_tensors
 from know_core.experiment.seedweights import layers
 from know_core.experiment.transfer import format_transfer, load_transfer, transfer_rows
 
@@ -39,12 +40,15 @@ __all__ = [
     "continuation_scores",
     "film_frames",
     "film_panel",
+    "FROZEN_MODEL",
+    "frozen_response",
     "invalid_methods",
     "layer_backtest",
     "layers",
     "natural_key",
     "pca_view",
     "protocol_line",
+    "reads_tensors",
     "retrodiction_summary",
     "scale_label",
     "scale_ticks",

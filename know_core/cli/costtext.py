@@ -24,5 +24,8 @@ def format_cost(ledger: dict[str, Any]) -> str:
         lines.append(f"one downstream fine-tuning: {ledger['finetune_per_task_s']:.1f} s (wall, mean)")
     lines += ["", "break-even N = (overhead / oracle cost) / (gain / oracle gain): downstream tasks until KNOW's "
               "gains, priced at the oracle's cost per accuracy point, pay for its overhead (docs/cost.md)."]
+    trained = {r["method"]: r["meta_training"] for r in ledger["rows"] if r.get("meta_training")}
+    if trained:
+        lines.append("meta-training: " + "; ".join(f"{m}: {t}" for m, t in trained.items()))
     lines += [f"- {n}" for n in ledger["notes"]]
     return "\n".join(lines)

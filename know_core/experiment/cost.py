@@ -4,7 +4,9 @@ The comparison (docs/cost.md says it at length):
 
 - **KNOW's overhead** O, paid once per source network: the forgetting film, the prediction, the control film for
   ``+dc`` variants, and for the default KNOWN a share of its meta-training (the checkpoint card's collection and
-  training seconds divided by the number of uses it is spread over). Pre-training Θ0 is common to every option and
+  training seconds divided by the number of uses it is spread over). A predictor that loads weights trained by
+  others (NiNo's released checkpoints, the official KNOWN) has no meta-training cost of ours: its row says who
+  trained them (``meta_training``) instead of counting 0 s. Pre-training Θ0 is common to every option and
   not counted; nor are the warm oracles, the backtests and the fine-tunings, which check the method but are not it.
 - **The alternative** ×k: the oracle, Θ0's network trained on k× the source data, at its measured cost C_k.
 - **Gains** per downstream task: target accuracy minus naive's, paired by seed — g (KNOW) and g_O (the oracle).
@@ -42,6 +44,19 @@ def meta_training_s(card: dict[str, Any] | None) -> float | None:
     if not isinstance(collect, (int, float)) or not isinstance(train, (int, float)):
         return None
     return float(collect) + float(train)
+
+
+def meta_training_text(method: str, meta_share_s: float | None) -> str:
+    """What a ledger row says about ``method``'s meta-training: counted (with the seconds), unknown, trained by
+    others (the predictor's ``trained_by``), or none (a closed-form rule)."""
+    base = method.removesuffix(DC_SUFFIX)
+    if base == OFFICIAL:
+        return "official weights, trained by their authors"
+    if predictor_trait(base, "trained_by"):
+        return predictor_trait(base, "trained_by")
+    if predictor_trait(base, "meta_trained"):
+        return f"{meta_share_s:.0f} s, in the overhead" if meta_share_s is not None else "unknown (not counted)"
+    return "none (no learned weights)"
 
 
 def seed_overhead(phases: dict[str, dict], method: str, meta_share_s: float | None = None) -> dict[str, Any]:
@@ -179,6 +194,7 @@ def cost_table(results: dict[str, Any], meta_s: float | None = None, meta_uses: 
                    "overhead_cpu_s": _mean_or_none([o["cpu_s"] for o in over]),
                    "parts": {k: _mean_or_none([o["parts"][k] for o in over]) for k in over[0]["parts"]} if over else {},
                    "prediction_shared": any(o["prediction_shared"] for o in over),
+                   "meta_training": meta_training_text(method, share),
                    "gain": mean_ci(list(gain.values())), "oracle_gain": None, "oracle_s": None, "break_even": None}
             if oracle and all(oracle) and oracle_gain:
                 exact = exact and all(o["exact"] for o in oracle)
@@ -229,6 +245,12 @@ def _notes(has_cpu: bool, has_gpu: bool, exact: bool, meta_s: float | None, uses
                          f"spread over {uses:g} use(s).")
     if OFFICIAL in methods:
         notes.append("The official KNOWN's meta-training was the authors'; its cost is not known and not counted.")
+    released = [m for m in methods if predictor_trait(m.removesuffix(DC_SUFFIX), "trained_by")]
+    if released:
+        names = ", ".join(dict.fromkeys(m.removesuffix(DC_SUFFIX) for m in released))
+        notes.append(f"{names}: released checkpoint, trained by its authors on their own tasks (NiNo: Knyazev et "
+                     "al., ICLR 2025); that training cost is theirs, not known here and not counted: the overhead "
+                     "is the film and the prediction.")
     return notes
 
 

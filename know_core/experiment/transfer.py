@@ -18,13 +18,18 @@ from typing import Any
 
 from know_core.common.errors import KnowError
 from know_core.experiment.methods import BASELINE
+from know_core.experiment.methods import label as method_label
 from know_core.models import GROUPS
 
 TRANSFER_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "transfer-results.json"
 FIGURES = ("backtest", "warm")
 LABELS = {BASELINE: "keep Θ", "taskvector": "TaskVector", "expfit": "ExpFit",
           "known_default": "KNOWN (shipped default)", "known_cnn": "KNOWN (CNN films)",
-          "known_vit": "KNOWN (CNN + ViT films)"}
+          "known_vit": "KNOWN (CNN + ViT films)"}  # any other method: its registry label (nino_mlp: NiNo WNN+)
+
+
+def transfer_label(method: str) -> str:
+    return LABELS.get(method) or method_label(method)
 
 
 def load_transfer(path: str | Path | None = None) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def transfer_rows(data: dict[str, Any], subset: str = "all") -> list[dict[str, A
                 if all(figs.get(f) is None for f in FIGURES):
                     continue  # no film of this architecture has the group (a ViT has no conv)
                 rows.append({"model": model, "films": block["n_runs"] if subset == "all" else block["n_forgot"],
-                             "method": LABELS.get(method, method), "group": group,
+                             "method": transfer_label(method), "group": group,
                              **{f: figs.get(f) for f in FIGURES}})
     return rows
 
@@ -93,7 +98,7 @@ def format_transfer(data: dict[str, Any], markdown: bool = False) -> str:
                              f"  {method:<32}" + "".join(f"{c:>20}" for c in cells))
     for model, acc in data.get("source_acc", {}).items():
         order = ["true Θ0", "keep Θ1", *(m for m in data["methods"] if m != BASELINE)]  # naive is keep Θ1
-        listed = ", ".join(f"{LABELS.get(m, m)} {acc[m]:.4f}" for m in order if isinstance(acc.get(m), (int, float)))
+        listed = ", ".join(f"{transfer_label(m)} {acc[m]:.4f}" for m in order if isinstance(acc.get(m), (int, float)))
         lines += ["", f"{model}: source test accuracy of the recovered Θ̂0, mean over films — {listed}"]
     if data.get("notes"):
         lines += [""] + [f"- {note}" for note in data["notes"]]

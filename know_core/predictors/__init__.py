@@ -38,9 +38,10 @@ def register_predictor(
     (the built-in baselines come first); ``colour`` is its colour on every page (a stable one is picked if None).
     ``extra``: what only this predictor has, asked through :func:`predictor_trait` (KNOWN: ``checkpoint``, a function
     giving its default checkpoint file, whose hash goes into a run's provenance; ``checkpoint_identity``, the card's
-    record kept in results.json; ``meta_trained``, its meta-training counted in its cost; ``official_weights``, the
-    predictor behind ``known-official``); ``default_method`` False keeps it out of the methods an experiment runs
-    when it names none (:func:`default_predictors`).
+    record kept in results.json; ``meta_trained``, its meta-training counted in its cost; ``trained_by``, who trained
+    the released weights it loads when that is not us (the cost ledger says so instead of counting 0 s);
+    ``official_weights``, the predictor behind ``known-official``); ``default_method`` False keeps it out of the
+    methods an experiment runs when it names none (:func:`default_predictors`).
     """
     if not name or name != name.strip().lower():
         raise ValueError(f"predictor names are non-empty lower-case words, got {name!r}")

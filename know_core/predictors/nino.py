@@ -178,7 +178,9 @@ class NiNoPredictor(Predictor):
             raise PredictorInputError(f"NiNo predicts at most {HORIZONS} steps ahead, asked for {steps}")
         if len(states) < CONTEXT:
             raise PredictorInputError(f"film has {len(states)} stages; this predictor needs at least {CONTEXT}")
-        names = [name for name in states[0] if name in groups]
+        # the model's order, as ``groups`` lists it (param_groups walks the modules): NiNo's graph hangs each bias on
+        # the neurons its weight just made, and a state read back from safetensors comes sorted by name instead
+        names = [name for name in groups if name in states[0]]
         for name in names:
             for s, state in enumerate(states[:CONTEXT]):
                 if not bool(torch.isfinite(state[name]).all()):
@@ -192,8 +194,9 @@ class NiNoPredictor(Predictor):
             n = int(torch.Size(shape).numel())
             rows[name] = predicted[offset:offset + n]
             offset += n
-        return {group: torch.cat([rows[n] for n in names if groups[n] == group])
-                for group in GROUPS if any(groups[n] == group for n in names)}
+        listed = [name for name in states[0] if name in groups]  # the group windows' rows: the state's order
+        return {group: torch.cat([rows[n] for n in listed if groups[n] == group])
+                for group in GROUPS if any(groups[n] == group for n in listed)}
 
     def predict_params(self, params: Sequence[tuple[str, Sequence[int]]], window: torch.Tensor, steps: int,
                        lpe: torch.Tensor | None = None) -> torch.Tensor:
@@ -224,7 +227,8 @@ class NiNoPredictor(Predictor):
 
 
 register_predictor("nino", NiNoPredictor, label="NiNo (GNN)", colour="#c5b0d5", order=41,
-                   extra={"default_method": False},  # opt-in (--methods) until measured beside KNOWN (issue 20)
+                   extra={"default_method": False,  # opt-in (--methods): presets keep their methods and cost
+                          "trained_by": "released checkpoint, trained by its authors"},
                    help="NiNo's graph network (ICLR 2025 release, MIT): message passing over the network's neuron "
                         "graph on the last 5 stages, scaled per tensor, predicting stage k directly at horizon k; "
                         "plain layered nets only (mlp, simple_cnn*)",

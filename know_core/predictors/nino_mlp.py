@@ -158,7 +158,8 @@ class NiNoMLPPredictor(Predictor):
 
 
 register_predictor("nino_mlp", NiNoMLPPredictor, label="NiNo WNN+", colour="#9467bd", order=40,
-                   extra={"default_method": False},  # opt-in (--methods) until measured beside KNOWN (issue 20)
+                   extra={"default_method": False,  # opt-in (--methods): presets keep their methods and cost
+                          "trained_by": "released checkpoint, trained by its authors"},
                    help="NiNo's graph-free WNN+ (ICLR 2025 release, MIT): a per-weight MLP on the last 5 stages, "
                         "scaled per tensor, predicting stage k directly at horizon k",
                    options=[Option("checkpoint", "str", "nino_mlp",
