@@ -17,6 +17,8 @@ from .cost import *  # noqa: F401,F403
 from .cost import __all__ as _cost
 from .headline import *  # noqa: F401,F403
 from .headline import __all__ as _headline
+from .imports import *  # noqa: F401,F403
+from .imports import __all__ as _imports
 from .results import *  # noqa: F401,F403
 from .results import __all__ as _results
 from .sweeps import *  # noqa: F401,F403
@@ -37,6 +39,7 @@ __all__ = [
     *_control,
     *_cost,
     *_headline,
+    *_imports,
     *_results,
     *_sweeps,
     *_views,
