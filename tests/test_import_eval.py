@@ -59,7 +59,7 @@ def hooks_module(tmp_path, monkeypatch) -> str:
     folder = tmp_path / "userpkg"
     folder.mkdir()
     (folder / "myhooks.py").write_text(textwrap.dedent(HOOKS))
-    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.chdir(folder)  # the child imports the hook's module from the current folder, as python -m does
     return "myhooks"
 
 

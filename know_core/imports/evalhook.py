@@ -6,7 +6,8 @@ The function takes a state dict (the snapshot's tensors, key names as in the sou
 private temporary folder, its answers come back as one JSON line each, and every snapshot has ``timeout`` seconds.
 A function that cannot be imported, raises, runs past its time or returns anything else stops the import with one
 line naming the problem (:class:`~know_core.imports.readers.ImportFailed`); the child is killed, the folder removed.
-Whatever the function prints goes to stderr, so it cannot be mistaken for an answer.
+Whatever the function prints goes to stderr, so it cannot be mistaken for an answer. The module is imported in the
+child as ``python -m`` does: from the current folder or from what is installed.
 """
 
 from __future__ import annotations
@@ -101,10 +102,9 @@ def evaluate_film(states: list[dict[str, torch.Tensor]], spec: str, timeout: flo
         for i, state in enumerate(states):
             hooks.check()
             save_file({k: v.contiguous() for k, v in state.items()}, str(folder / f"{i}.safetensors"))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), *(p for p in sys.path if p)])}
         proc = subprocess.Popen([sys.executable, "-m", __name__, spec, str(folder), str(len(states))],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                start_new_session=True)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)  # in this folder: the hook's module is found from here
         buffer = bytearray()
         line = _read_line(proc, buffer, time.monotonic() + STARTUP_S + timeout)
         if line != READY:
