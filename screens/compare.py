@@ -31,6 +31,8 @@ from screens._common import (
 from screens._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
 from screens._domains import pick_domain
 from screens._figures import legend_below
+from screens._imported import compare_view as imported_view
+from screens._imported import imported_runs
 from screens._presentation import prose
 from screens._retrodiction import retrodiction_headlines, retrodiction_section
 
@@ -45,12 +47,20 @@ prose(
     "knowing where they go. The backtest hides Θ0 and predicts it back from the other stages: an error of 1.0 is no "
     "better than keeping Θ1, below 1 is a real recovery.")
 
-runs = experiment_runs()
+runs = experiment_runs() + imported_runs()
 finished_or_welcome(runs)
 chosen = pick_runs(runs, "compare-runs")
 sync_url(runs=[r.id for r in chosen])
 if not chosen:
     st.info("Pick at least one run.")
+    st.stop()
+imported = [info for info in chosen if info.kind == "imported"]
+chosen = [info for info in chosen if info.kind != "imported"]
+for info in imported:  # the user's own checkpoints: a backtest per group and per layer, no oracles, no accuracy
+    imported_view(info)
+if not chosen:
+    headline.markdown("**Imported films have no oracle and no target task: their comparison is the backtest, hiding "
+                      "Θ0 and predicting it back from the later checkpoints.**")
     st.stop()
 
 loaded = [(info, res) for info in chosen if (res := load_results(info)) is not None]

@@ -34,22 +34,29 @@ from screens._common import (
     url_list,
     welcome,
 )
+from screens._imported import import_form
+from screens._imported import runs_view as imported_view
 from screens._presentation import prose
 
 PAGE = {"title": "Runs", "icon": ":material/folder_open:", "order": 70}  # read by screens._routing unrun
 
 STATUSES = ["running", "done", "damaged", "failed", "cancelled"]
+KINDS = ["experiment", "forget", "imported", "sweep"]
 
 st.title("Runs")
 prose(
     "Every run stored in the runs directory: **experiment** runs (the whole KNOW pipeline, launched from the "
-    "Experiments page) and **forget** runs (a forgetting trajectory alone, from the command line). A run whose files "
+    "Experiments page), **forget** runs (a forgetting trajectory alone, from the command line) and **imported** films "
+    "(your own checkpoints: import one below). A run whose files "
     "no longer match their checksums is listed as *damaged*, with the reason. Pick one to rename it, delete it, or "
     "download its results and predicted weights.")
 
 FLASH = "runs-flash"  # what the last rename or delete did, shown once after the rerun it triggers
 if st.session_state.get(FLASH):
     st.success(st.session_state.pop(FLASH))
+
+with st.expander("Import a film", icon=":material/upload:", expanded=bool(st.session_state.get("runs-import-job"))):
+    import_form()
 
 runs = list_runs()
 if not runs:
@@ -78,10 +85,10 @@ table = pd.DataFrame(rows)
 c1, c2, c3 = st.columns([2, 1, 2])
 if "runs-q" not in st.session_state:
     st.session_state["runs-q"] = st.query_params.get("q", "")
-    st.session_state["runs-kind"] = url_list("kind", [], ["experiment", "forget", "sweep"])
+    st.session_state["runs-kind"] = url_list("kind", [], KINDS)
     st.session_state["runs-status"] = url_list("status", [], STATUSES)
 query = c1.text_input("Filter by name or id", key="runs-q")
-kinds = c2.multiselect("Kind", ["experiment", "forget", "sweep"], key="runs-kind")
+kinds = c2.multiselect("Kind", KINDS, key="runs-kind")
 statuses = c3.multiselect("Status", STATUSES, key="runs-status")
 shown = table
 if query:
@@ -241,6 +248,8 @@ def experiment_view() -> None:
 
 if info.kind == "forget":
     forget_run_view()
+elif info.kind == "imported":
+    imported_view(info)
 elif info.kind == "sweep":
     st.info("A sweep: its cells are the experiment runs named after it; its heatmaps are on the Sweeps page.")
     if "sweeps" in PAGES:

@@ -33,6 +33,8 @@ from screens._common import (
     url_value,
 )
 from screens._film import forgetting_panel
+from screens._imported import imported_runs
+from screens._imported import trajectory_view as imported_view
 from screens._landscape import landscape
 from screens._presentation import prose
 
@@ -57,11 +59,15 @@ prose(
     "real supersets of D0 (Θ₋₁, Θ₋₂ …: what each prediction claims to be), and the **control film** trains Θ0 "
     "further on D0 itself, so the drift any further training causes is visible. Colour is source-task accuracy.")
 
-runs = film_runs()  # experiments, and forget runs (the film, its warm oracles and control film: no predictions)
+runs = film_runs() + imported_runs()  # experiments, forget runs (film, warm oracles, control film) and imports
 finished_or_welcome(runs)
 left, mid, right, far = st.columns([3, 1, 2, 2])
 with left:
     info = pick_run(runs, "traj-run")
+if info.kind == "imported":  # the user's own checkpoints: film, predictions, curves; no oracles, no accuracy unless
+    sync_url(run=info.id)    # the import ran an --eval hook
+    imported_view(info, headline)
+    st.stop()
 res = load_film(info)
 if res is None:
     st.stop()

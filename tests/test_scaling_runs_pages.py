@@ -83,7 +83,7 @@ def test_rename_is_confirmed(monkeypatch, tmp_path):
 
     keep = record_forgetting(tiny_config(), RunStore(tmp_path), name="old name")
     at = run_page(monkeypatch, tmp_path, "runs", run=keep)
-    at.text_input[1].set_value("new name")
+    next(t for t in at.text_input if t.label == "Name").set_value("new name")  # not the import form's name
     at.button[0].click().run()  # the form's Rename
     assert not at.exception, at.exception
     assert [s.value.replace("\\", "") for s in at.success][:1] == ["Renamed old name to new name."]

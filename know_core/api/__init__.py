@@ -20,6 +20,8 @@ from .figures import *  # noqa: F401,F403
 from .figures import __all__ as _figures
 from .headline import *  # noqa: F401,F403
 from .headline import __all__ as _headline
+from .imports import *  # noqa: F401,F403
+from .imports import __all__ as _imports
 from .record import *  # noqa: F401,F403
 from .record import __all__ as _record
 from .results import *  # noqa: F401,F403
@@ -44,6 +46,7 @@ __all__ = [
     *_figures,
     *_headline,
     *_record,
+    *_imports,
     *_results,
     *_sweeps,
     *_views,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from know_core.imports.evalhook import evaluate_film
 from know_core.imports.export import SIDECAR, export_prediction
 from know_core.imports.film import FILM_KINDS, FORMATS, read_film, store_film
 from know_core.imports.groups import format_table, read_overrides, rule_lines
@@ -30,6 +31,11 @@ def _import_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--groups", default=None, metavar="FILE.json",
                    help='override the parameter groups by name pattern: {"PATTERN": "GROUP"}, GROUP one of '
                         "conv, fc, bias, norm, embed, carry")
+    p.add_argument("--eval", default=None, metavar="MODULE:FUNCTION",
+                   help='your function taking a state dict and returning {"loss": .., "acc": ..}: run on every '
+                        "snapshot in a child process, stored as the run's source loss and accuracy")
+    p.add_argument("--eval-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="time limit per snapshot for --eval (default 60)")
     p.add_argument("--dry-run", action="store_true", help="read and check the film, show its groups, store nothing")
     p.add_argument("--name", default=None, help="a readable name for the run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,6 +51,7 @@ def _import(args: argparse.Namespace) -> int:
     hooks = TqdmHooks(args.quiet)
     try:
         film = read_film(args.paths, args.kind, args.order, args.reverse, args.r, overrides, hooks)
+        metrics = evaluate_film(film.states, args.eval, args.eval_timeout, hooks) if args.eval else None
     finally:
         hooks.close()
     print("parameter groups (the rule, first match decides):")
@@ -54,10 +61,13 @@ def _import(args: argparse.Namespace) -> int:
     first, last = film.checkpoints[0].path, film.checkpoints[-1].path
     print(f"film: {film.config.stages} {film.config.format} checkpoints, Θ0 = {first}, Θ{film.config.stages - 1} = "
           f"{last}")
+    if metrics is not None:
+        print(f"--eval {args.eval}: " + ", ".join(f"Θ{i} loss {m['loss']:.4g} acc {m['acc']:.4f}"
+                                                  for i, m in enumerate(metrics)))
     if store is None:
         print("dry run: nothing stored")
         return 0
-    run_id = store_film(store, film, args.name, overrides)
+    run_id = store_film(store, film, args.name, overrides, metrics, args.eval)
     print(f"stored run {run_id} (kind imported); next: predict --run {run_id} --method METHOD")
     return 0
 

@@ -37,6 +37,7 @@ FILM_KINDS = ("forgetting", "training")
 FORMATS = ("safetensors", "pt", "hf")
 TRAJECTORY_FILE = "trajectory.safetensors"
 LAYOUT_FILE = "layout.json"
+METRICS_FILE = "metrics.csv"  # the --eval hook's loss and accuracy per stage, as a forget run's metrics.csv
 
 
 @dataclass
@@ -148,28 +149,36 @@ def read_film(paths: list[str], kind: str, order: str | None = None, reverse: bo
 
 
 def store_film(store: RunStore, film: ReadFilm, name: str | None = None,
-               overrides: list[tuple[str, str]] | None = None) -> str:
-    """The checked film as a new run of kind ``imported``; returns its id."""
+               overrides: list[tuple[str, str]] | None = None, metrics: list[dict[str, float]] | None = None,
+               eval_spec: str | None = None) -> str:
+    """The checked film as a new run of kind ``imported``; returns its id. ``metrics``: the ``--eval`` hook's
+    ``{"loss", "acc"}`` per stage (Θ0 first), stored as ``metrics.csv`` (stage, source_loss, source_acc)."""
+    if metrics is not None and len(metrics) != len(film.states):
+        raise ImportFailed(f"--eval gave {len(metrics)} results for {len(film.states)} snapshots")
     store.require_writable()
     sources = [{"path": str(c.path.resolve()), "format": c.format, "step": c.step, "sha256": c.sha256()}
                for c in film.checkpoints]
     layout = {"format": film.config.format, "kind": film.config.kind, "theta0": film.checkpoints[0].layout,
               "keys": list(film.shapes), "dtypes": {n: str(d) for n, (_, d) in film.shapes.items()},
               "sources": sources, "group_rule": rule_lines(), "group_overrides": overrides or [],
-              "version": __version__}
+              "version": __version__, "eval": eval_spec if metrics is not None else None}
     with store.create(KIND, asdict(film.config), name) as writer:
         writer.write_tensors(TRAJECTORY_FILE, *pack({"trajectory": film.states}, {"groups": film.groups}))
         writer.write_json(LAYOUT_FILE, layout)
         writer.write_csv("groups.csv", [{k: (", ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
                                         for row in film.table()])
+        if metrics is not None:
+            writer.write_csv(METRICS_FILE, [{"stage": s, "source_loss": m["loss"], "source_acc": m["acc"]}
+                                            for s, m in enumerate(metrics)])
         writer.summary = {"stages": film.config.stages, "kind": film.config.kind, "format": film.config.format,
                           "parameters": sum(int(math.prod(s)) for s, _ in film.shapes.values())}
     return writer.id
 
 
 def open_imported_run(store: RunStore, run_id: str) -> tuple[Run, ImportConfig, SimpleNamespace]:
-    """(run, config, film): the film has ``states`` (Θ0 first), ``groups``, ``layout`` and no control film, as the
-    predict command reads a forget run's trajectory."""
+    """(run, config, film): the film has ``states`` (Θ0 first), ``groups``, ``layout``, ``metrics`` (the
+    ``--eval`` hook's ``{"stage", "source_loss", "source_acc"}`` per stage, or None when the import had no hook) and
+    no control film, as the predict command reads a forget run's trajectory."""
     run = store.open(run_id)
     if run.kind != KIND or not run.has(TRAJECTORY_FILE):
         raise RunStoreError(f"run {run_id} is not an imported film")
@@ -184,7 +193,24 @@ def open_imported_run(store: RunStore, run_id: str) -> tuple[Run, ImportConfig, 
         if not isinstance(layout, dict) or not isinstance(layout.get("sources"), list) \
                 or len(layout["sources"]) != len(states) or not isinstance(layout.get("theta0"), dict):
             raise Damaged(LAYOUT_FILE, "does not describe the stored film")
+        metrics = _read_metrics(run, len(states)) if run.has(METRICS_FILE) else None
     except Damaged as exc:
         raise exc.for_run(run.id) from None
     cfg = run.config()
-    return run, cfg, SimpleNamespace(states=states, groups=groups, layout=layout, control=None, warm=None)
+    return run, cfg, SimpleNamespace(states=states, groups=groups, layout=layout, control=None, warm=None,
+                                     metrics=metrics)
+
+
+def _read_metrics(run: Run, stages: int) -> list[dict[str, float]]:
+    rows = run.read_csv(METRICS_FILE)
+    if len(rows) != stages:
+        raise Damaged(METRICS_FILE, f"{len(rows)} rows for {stages} stages")
+    try:
+        out = [{"stage": int(r["stage"]), "source_loss": float(r["source_loss"]), "source_acc": float(r["source_acc"])}
+               for r in rows]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Damaged(METRICS_FILE, f"malformed ({str(exc)[:120]})") from None
+    if [r["stage"] for r in out] != list(range(stages)) or \
+            not all(math.isfinite(r["source_loss"]) and 0 <= r["source_acc"] <= 1 for r in out):
+        raise Damaged(METRICS_FILE, "stages out of order or values out of range")
+    return out

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+import secrets
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from know_core.common import liveness
-from know_core.common.errors import KnowError, RunStoreError
+from know_core.common.errors import ConfigError, KnowError, RunStoreError
 from know_core.common.fsio import write_json
 from know_core.engine.config import to_dict
 from know_core.experiment.landscape import contour_key
@@ -231,3 +234,52 @@ def contour_status(runs_dir: str | os.PathLike, run_id: str, key: str) -> dict[s
         return {"state": "running"}
     tail = liveness.log_tail(log, 3).splitlines()
     return {"state": "failed", "error": " ".join(tail) or "the contour worker stopped without a result"}
+
+
+# Imports of a film: the run exists only once every checkpoint is read and checked, so the job lives in a folder of
+# its own, RUNS/.imports/KEY/: request.json (what to import), status.json (state, phase, done/total, then run_id or
+# error), .job.json, .worker.log and .cancel as for runs.
+
+IMPORTS, REQUEST, STATUS = ".imports", "request.json", "status.json"
+UPLOADS = ".uploads"  # RUNS/.uploads/TOKEN/: an uploaded zip's extracted film, removed by the import job that read it
+_IMPORT_KEY = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def import_folder(runs_dir: str | os.PathLike, key: str) -> Path:
+    if not isinstance(key, str) or not _IMPORT_KEY.match(key):
+        raise ConfigError(f"import job {str(key)[:40]!r}: not an import job's key")
+    return Path(runs_dir) / IMPORTS / key
+
+
+def launch_import(runs_dir: str | os.PathLike, request: dict[str, Any]) -> str:
+    """Start a worker that imports the film ``request`` describes (checked by the caller); returns the job's key."""
+    store = RunStore(runs_dir)
+    store.require_writable()
+    key = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    folder = import_folder(store.root, key)
+    folder.mkdir(parents=True)
+    write_json(folder / REQUEST, request)
+    write_json(folder / STATUS, {"state": "running", "phase": "starting", "done": 0, "total": 0})
+    _spawn(["import", key, "--runs-dir", str(store.root)], folder / LOG, folder / JOB)
+    return key
+
+
+def import_status(runs_dir: str | os.PathLike, key: str) -> dict[str, Any]:
+    """``state``: running (with ``phase``, ``done``, ``total``) / done (with ``run_id``) / failed (with ``error``) /
+    cancelled / missing."""
+    folder = import_folder(runs_dir, key)
+    status = liveness.read_record(folder / STATUS)
+    if status is None:
+        return {"state": "missing", "key": key}
+    if status.get("state") == "running":
+        job = liveness.read_record(folder / JOB)
+        if job is not None and not _alive(job.get("pid", -1), key, job):
+            status = liveness.read_record(folder / STATUS) or status  # it may have finished just now
+            if status.get("state") == "running":
+                tail = liveness.log_tail(folder / LOG, 1).strip()
+                status = {"state": "failed", "error": tail or "the import worker stopped without a word"}
+    return {**status, "key": key, "cancel_requested": (folder / CANCEL).exists()}
+
+
+def cancel_import(runs_dir: str | os.PathLike, key: str) -> None:
+    (import_folder(runs_dir, key) / CANCEL).touch()

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from know_core.common.errors import Cancelled, KnowError
@@ -25,7 +27,9 @@ from know_core.common.hooks import Hooks
 from know_core.common.threads import Adaptive, apply_threads
 from know_core.executors import make_executor
 from know_core.experiment.landscape import contour_grid, contour_key
-from know_core.jobs.launch import CANCEL, contour_files
+from know_core.imports.evalhook import evaluate_film
+from know_core.imports.film import read_film, store_film
+from know_core.jobs.launch import CANCEL, REQUEST, STATUS, UPLOADS, contour_files, import_folder
 from know_core.jobs.lifecycle import record_experiment, resume_run
 from know_core.jobs.progress import ProgressWriter
 from know_core.store.loaders import read_json
@@ -126,6 +130,63 @@ def _sweep(sweep_id: str, runs_dir: str, workers: int | None) -> int:
     return 1 if counts["failed"] else 0
 
 
+class _ImportStatus:
+    """``status.json`` of an import job, kept current (at most twice a second) from the hooks' progress."""
+
+    def __init__(self, folder):
+        self.folder, self.last, self.phase = folder, 0.0, ""
+
+    def __call__(self, event) -> None:
+        now = time.monotonic()
+        if event.phase != self.phase or event.done == event.total or now - self.last > 0.5:
+            if event.phase != self.phase:
+                print(f"worker: {event.phase}", file=sys.stderr, flush=True)
+            self.phase, self.last = event.phase, now
+            self.write(state="running", phase=event.phase, done=event.done, total=event.total)
+
+    def write(self, **status: Any) -> None:
+        write_json(self.folder / STATUS, status)
+
+
+def _import(key: str, runs_dir: str) -> int:
+    """Import the film of ``request.json``: read and check every checkpoint, run the --eval hook, store the run."""
+    store = RunStore(runs_dir)
+    folder = import_folder(store.root, key)
+    signal.signal(signal.SIGTERM, _interrupt)
+    status = _ImportStatus(folder)
+    hooks = Hooks(progress=status, should_stop=(folder / CANCEL).exists)
+    req: dict[str, Any] = {}
+    try:
+        req = read_json(folder, REQUEST)
+        overrides = [tuple(p) for p in req.get("groups") or []] or None
+        film = read_film(req["paths"], req["kind"], req.get("order"), bool(req.get("reverse")), req.get("r", 0.5),
+                         overrides, hooks)
+        metrics = evaluate_film(film.states, req["eval"], req.get("eval_timeout", 60.0), hooks) \
+            if req.get("eval") else None
+        hooks.check()
+        status.write(state="running", phase="store the run", done=0, total=1)
+        run_id = store_film(store, film, req.get("name"), overrides, metrics, req.get("eval"))
+    except (Cancelled, KeyboardInterrupt):
+        status.write(state="cancelled", error="cancelled on request; nothing stored")
+        return 130
+    except KnowError as exc:
+        status.write(state="failed", error=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException as exc:  # a bug: keep the traceback in the log
+        status.write(state="failed", error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return 1
+    finally:
+        upload = req.get("cleanup") if isinstance(req, dict) else None
+        uploads = (store.root / UPLOADS).resolve()
+        if isinstance(upload, str) and Path(upload).resolve().parent == uploads:
+            shutil.rmtree(upload, ignore_errors=True)  # an extracted upload, ours to remove once read
+    status.write(state="done", phase="done", run_id=run_id, done=1, total=1)
+    print(f"worker: stored run {run_id}", file=sys.stderr, flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m know_core.jobs.worker", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     contour = sub.add_parser("contour", help="compute a loss/accuracy grid over a finished run's PCA plane")
     again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
     sweep = sub.add_parser("sweep", help="run (or resume) a sweep with the local executor")
+    imp = sub.add_parser("import", help="import the film of an import job (RUNS/.imports/KEY/request.json)")
     sweep.add_argument("--workers", type=int, default=None)
-    for p in (run, contour, again, sweep):
+    for p in (run, contour, again, sweep, imp):
         p.add_argument("run_id")
         p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
     contour.add_argument("--seed", type=int, default=0)
@@ -142,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     contour.add_argument("--grid", type=int, default=15)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
-    if args.command in ("contour", "resume"):
+    if args.command in ("contour", "resume", "import"):
         apply_threads()  # the free cores, once (an experiment run re-checks at every phase)
     if args.command == "run":
         return _run(args.run_id, args.runs_dir)
@@ -150,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sweep(args.run_id, args.runs_dir, args.workers)
     if args.command == "resume":
         return _resume(args.run_id, args.runs_dir)
+    if args.command == "import":
+        return _import(args.run_id, args.runs_dir)
     return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
 
 

@@ -1,0 +1,325 @@
+"""Imported films (runs of kind ``imported``: the user's own checkpoints) on the Trajectory, Compare and Runs pages,
+and the Runs page's "Import a film" form. An imported network has no source loss or accuracy unless the import ran an
+``--eval`` hook: the pages say so in place of the curve. It has no oracles either (nobody trained it on more data
+here), so what there is to see is the film, the predictions and the backtest."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+from screens._curves import curves_figure
+
+from know_core.api import (
+    FILM_KINDS,
+    FORMATS,
+    ImportedRun,
+    KnowError,
+    available_predictors,
+    cancel_import,
+    export_imported,
+    export_imported_zip,
+    fmt,
+    import_status,
+    imported_backtest,
+    inspect_import,
+    layers,
+    load_imported,
+    method_colour,
+    method_order,
+    natural_key,
+    pca_view,
+    start_import,
+    unpack_upload,
+    upload_limit_mb,
+)
+from screens._common import list_runs, md, runs_dir, show_figure
+
+NO_ACCURACY = ("No source accuracy or loss for this imported network: the product did not train it and has no data "
+               "to test it on, so there is no curve to draw. Import it again with `--eval module:function` (your "
+               "function taking a state dict and returning {\"loss\": …, \"acc\": …}) to fill them in.")
+NO_ORACLE = "No oracles: nobody trained this network on more data here, so the predictions have no real target."
+
+
+def imported_runs() -> list:
+    """Finished imported runs (their files are checked when one is opened)."""
+    return list_runs(kind="imported", status="done")
+
+
+@st.cache_resource(show_spinner="Reading the imported film…", max_entries=4)
+def _load(root: str, run_id: str, updated: float) -> ImportedRun:
+    return load_imported(root, run_id)
+
+
+def load(info) -> ImportedRun | None:
+    try:
+        return _load(runs_dir(), info.id, info.updated)
+    except KnowError as exc:
+        st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
+        return None
+
+
+def describe(run: ImportedRun) -> str:
+    cfg = run.config
+    methods = ", ".join(f"{m} (×{(1 / cfg.r) ** 1:g} … ×{(1 / cfg.r) ** k:g})" for m, k in run.steps.items())
+    return (f"{cfg.stages} {cfg.format} checkpoints imported as a {cfg.kind} film (r = {fmt.num(cfg.r)}); "
+            f"predictions: {methods or 'none yet (predict --run ' + run.run_id + ' --method METHOD)'}")
+
+
+def metrics_figure(run: ImportedRun) -> go.Figure:
+    """The --eval hook's source loss (left) and accuracy (right) along the film."""
+    stages = [m["stage"] for m in run.metrics]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("source loss (your --eval)", "accuracy (your --eval)"))
+    for col, key in ((1, "source_loss"), (2, "source_acc")):
+        fig.add_trace(go.Scatter(x=stages, y=[m[key] for m in run.metrics], mode="lines+markers",
+                                 name=f"imported film Θ0 → Θ{fmt.subscript(len(stages) - 1)}",
+                                 line=dict(color=method_colour("trajectory")), showlegend=col == 1), 1, col)
+    fig.update_xaxes(title_text="stage s (Θ0 = the most-trained network)", dtick=1)
+    fig.update_layout(title="Imported film: loss and accuracy from the --eval hook", height=380)
+    return fig
+
+
+def accuracy_or_note(run: ImportedRun, key: str) -> None:
+    if run.metrics is None:
+        st.info(NO_ACCURACY)
+    else:
+        show_figure(metrics_figure(run), key)
+
+
+def pca_figure(run: ImportedRun, layer: str | None) -> tuple[go.Figure, list[dict]]:
+    points, pca = pca_view(run.weights, run.r, layer, k=2)
+    explained = pca.explained + [0.0] * (2 - len(pca.explained))
+    film = sorted([p for p in points if p["kind"] == "trajectory"], key=lambda p: -p["stage"])
+    theta0 = film[-1]
+    fig = go.Figure()
+    last = f"Θ{fmt.subscript(len(film) - 1)}"
+
+    def text(p: dict) -> str:
+        acc = "no source accuracy" if p["source_acc"] is None else f"source accuracy {p['source_acc']:.4f}"
+        return f"<b>{p['label']}</b><br>{acc}"
+
+    fig.add_trace(go.Scatter(x=[p["pc1"] for p in film], y=[p["pc2"] for p in film], mode="lines+markers",
+                             name=f"imported film ({last} → Θ0)", line=dict(color=method_colour("trajectory"), width=3),
+                             text=[text(p) for p in film], hovertemplate="%{text}<extra></extra>"))
+    methods = sorted({p["method"] for p in points if p["kind"] == "prediction"}, key=method_order)
+    for method in methods:
+        pts = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
+        fig.add_trace(go.Scatter(x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers",
+                                 name=method, line=dict(color=method_colour(method), width=2),
+                                 marker=dict(symbol="diamond", size=10), text=[text(p) for p in pts],
+                                 hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title="Imported film and predictions in one PCA plane",
+                      xaxis_title=f"PC1 ({explained[0]:.0%} of variance)",
+                      yaxis_title=f"PC2 ({explained[1]:.0%} of variance)", height=560,
+                      legend=dict(orientation="h", x=0, y=-0.14, yanchor="top"))
+    return fig, points
+
+
+def trajectory_view(info, headline) -> None:
+    """The Trajectory page for an imported run: PCA film + predictions, per-weight curves, loss/accuracy or a note."""
+    run = load(info)
+    if run is None:
+        return
+    headline.subheader(md(f"{info.name}: an imported film of {run.config.stages} checkpoints"), anchor=False)
+    st.caption(md(describe(run)))
+    by_layer = layers(run.weights.groups)
+    options = ["all", *sorted(by_layer, key=natural_key)]
+    left, right = st.columns(2)
+    layer_name = left.selectbox("Layer", options, key="traj-imp-layer",
+                                format_func=lambda L: "all predicted layers" if L == "all" else L)
+    view = right.selectbox("View", ["2-D", "Per-weight curves"], key="traj-imp-view")
+    layer = None if layer_name == "all" else layer_name
+    if view == "2-D":
+        fig, points = pca_figure(run, layer)
+        show_figure(fig, "trajectory-imported-pca")
+        st.caption(f"PCA over {len(points)} networks. {NO_ORACLE}")
+    else:
+        n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-imp-nweights")
+        scales = sorted({s for by in run.weights.predictions.values() for s in by})
+        show_figure(curves_figure(run.weights, run.r, n, layer, 0, scales), "trajectory-imported-weights")
+    st.subheader("Loss and accuracy along the film")
+    accuracy_or_note(run, "trajectory-imported-metrics")
+
+
+def compare_view(info) -> None:
+    """The Compare page for an imported run: the backtest (hide Θ0, predict it back) per group and per layer."""
+    run = load(info)
+    if run is None:
+        return
+    st.subheader(md(f"{info.name} (imported)"), anchor=False)
+    st.caption(md(describe(run)) + ". " + NO_ORACLE + " Source and target accuracy: "
+               + ("from your --eval hook, on the Trajectory page." if run.has_accuracy else "none (no --eval hook)."))
+    if run.config.stages < 3:
+        st.info("A backtest hides Θ0 and predicts it back from the later stages: it needs at least 3 checkpoints; "
+                f"this film has {run.config.stages}.")
+        return
+    methods = [m for m in available_predictors() if m not in ("naive",)]
+    chosen = st.multiselect("Methods to backtest", methods, default=[m for m in ("taskvector", "expfit")
+                                                                        if m in methods], key=f"cmp-imp-{info.id}")
+    if not chosen:
+        return
+    with st.spinner("Backtesting…"):
+        rows = imported_backtest(run, chosen)
+    for row in rows:
+        if row.get("note"):
+            st.caption(f"Backtest of {md(row['method'])}: {md(row['note'])}")
+    rows = [r for r in rows if r.get("rel_error") is not None]
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    groups = df[df["level"] == "group"][["method", "group", "weights", "rel_error", "cosine"]]
+    st.markdown("**Backtest per group** (relative error ‖Θ̂0 − Θ0‖ / ‖Θ1 − Θ0‖: 1 = no better than keeping Θ1)")
+    st.dataframe(fmt.labelled(groups), hide_index=True, width="stretch")
+    per_layer = df[df["level"] == "layer"]
+    fig = go.Figure()
+    for method, part in per_layer.groupby("method", sort=False):
+        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
+                             customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
+    fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
+    fig.update_layout(title=f"Backtest per layer ({info.name}, imported)", barmode="group", height=420,
+                      xaxis_title="parameter (layer)", yaxis_title="relative error (1 = naive)")
+    show_figure(fig, f"compare-imported-layers-{info.id}")
+
+
+def runs_view(info) -> None:
+    """The Runs page for an imported run: its sources, groups, loss/accuracy or a note, and the export."""
+    run = load(info)
+    if run is None:
+        return
+    st.caption(md(describe(run)))
+    st.subheader("Sources (Θ0 first)")
+    st.dataframe(pd.DataFrame([{"stage": f"Θ{i}", "path": s["path"], "format": s["format"], "step": s.get("step"),
+                                "files": ", ".join(f"{n} ({h[:12]})" for n, h in (s.get("sha256") or {}).items())}
+                               for i, s in enumerate(run.layout["sources"])]),
+                 hide_index=True, width="stretch")
+    st.subheader("Parameter groups")
+    st.dataframe(pd.DataFrame(run.table), hide_index=True, width="stretch")
+    st.subheader("Loss and accuracy")
+    accuracy_or_note(run, "runs-imported-metrics")
+    st.subheader("Export predicted weights")
+    if not run.steps:
+        st.info(f"Nothing predicted yet: run `python -m know_core predict --run {run.run_id} --method METHOD`, then "
+                "export here (or with `export`).")
+        return
+    st.caption("In the layout and key names of the source files (an HF folder loads with from_pretrained, a state dict "
+               "with load_state_dict(strict=True)), with know-export.json saying what it is.")
+    choices = [(m, (1 / run.r) ** k) for m, steps in run.steps.items() for k in range(1, steps + 1)]
+    c1, c2 = st.columns(2)
+    method, scale = c1.selectbox("Prediction", choices, key="runs-imp-pred",
+                                 format_func=lambda c: f"{c[0]} {fmt.scale(c[1])}")
+    form = c2.selectbox("Format", FORMATS, index=FORMATS.index(run.config.format) if run.config.format in FORMATS
+                        else 0, key="runs-imp-format")
+    c3, c4 = st.columns([3, 1])
+    out = c3.text_input("Write to a new folder on the server", key="runs-imp-out", placeholder="/path/to/new/folder")
+    with c4:
+        st.write("")
+        if st.button("Export", key="runs-imp-export", icon=":material/save:"):
+            try:
+                folder, sidecar = export_imported(runs_dir(), run.run_id, method, f"{scale:g}", out, form)
+            except KnowError as exc:
+                st.error(md(exc))
+            else:
+                st.success(f"Wrote {md(method)} {fmt.scale(scale)} as {sidecar['format']} to {md(folder)}.")
+    st.download_button("Download as a zip", data=lambda: export_imported_zip(runs_dir(), run.run_id, method,
+                                                                             f"{scale:g}", form),
+                       file_name=f"{run.run_id}-{method}-x{scale:g}-{form}.zip", mime="application/zip",
+                       icon=":material/download:", on_click="ignore", key="runs-imp-zip")
+
+
+JOB = "runs-import-job"
+
+
+def import_form() -> None:
+    """Import a film: a path on the server or an uploaded zip, the inferred groups shown (a dry run) before the
+    import is confirmed; the import runs in a background worker, its progress shown here."""
+    job = st.session_state.get(JOB)
+    if job:
+        import_progress(job)
+        return
+    source = st.radio("Checkpoints", ["a path on the server", "a zip to upload"], horizontal=True,
+                      key="runs-imp-source")
+    if source == "a path on the server":
+        text = st.text_area("Path(s), one per line: a folder of checkpoints, or the files in film order",
+                            key="runs-imp-paths")
+        paths, upload = [p for p in text.splitlines() if p.strip()], None
+    else:
+        try:
+            limit = upload_limit_mb()
+        except KnowError as exc:
+            st.error(md(exc))
+            return
+        file = st.file_uploader(f"A zip of the checkpoints (at most {limit:g} MB; KNOW_IMPORT_MAX_MB)", type=["zip"],
+                                key="runs-imp-zip-file")
+        paths, upload = [], file
+    c1, c2, c3 = st.columns(3)
+    kind = c1.selectbox("Kind", FILM_KINDS, key="runs-imp-kind",
+                        help="forgetting: the files are Θ0 … Θ_{S−1}, most data first; training: checkpoints along "
+                             "training, earliest first")
+    r = c2.number_input("r (data ratio per stage)", 0.05, 0.95, 0.5, 0.05, key="runs-imp-r")
+    reverse = c3.checkbox("saved the other way round", key="runs-imp-reverse")
+    c4, c5, c6 = st.columns([2, 2, 1])
+    name = c4.text_input("Name (optional)", key="runs-imp-name")
+    hook = c5.text_input("--eval module:function (optional)", key="runs-imp-eval",
+                         help="your function taking a state dict and returning {\"loss\": …, \"acc\": …}, run on "
+                              "every snapshot in a child process")
+    timeout = c6.number_input("seconds per snapshot", 1.0, 3600.0, 60.0, key="runs-imp-timeout")
+    if upload is not None and st.session_state.get("runs-imp-unpacked", (None,))[0] != upload.file_id:
+        try:
+            folder, cleanup = unpack_upload(runs_dir(), upload.name, upload.getvalue())
+        except KnowError as exc:
+            st.error(md(exc))
+            return
+        st.session_state["runs-imp-unpacked"] = (upload.file_id, folder, cleanup)
+    unpacked = st.session_state.get("runs-imp-unpacked") if upload is not None else None
+    if unpacked:
+        paths = [unpacked[1]]
+    if not paths:
+        st.caption("Give a path or upload a zip, then look at the inferred groups before importing.")
+        return
+    try:
+        preview = inspect_import(paths, kind, None, reverse, r)
+    except KnowError as exc:
+        st.error(md(exc))
+        return
+    st.markdown(f"**{preview.stages} {preview.format} checkpoints, Θ0 first:**")
+    st.dataframe(pd.DataFrame(preview.files), hide_index=True, width="stretch", key="runs-imp-files")
+    st.markdown("**Inferred parameter groups** (the rule, first match decides):")
+    st.code("\n".join(preview.rule), language=None)
+    st.dataframe(pd.DataFrame([{k: (", ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+                               for row in preview.table]), hide_index=True, width="stretch", key="runs-imp-groups")
+    if st.button("Import this film", type="primary", key="runs-imp-go", icon=":material/upload:"):
+        try:
+            key = start_import(runs_dir(), paths, kind, None, reverse, r, name, hook or None, timeout,
+                               unpacked[2] if unpacked else None)
+        except KnowError as exc:
+            st.error(md(exc))
+            return
+        st.session_state.pop("runs-imp-unpacked", None)
+        st.session_state[JOB] = key
+        st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def import_progress(key: str) -> None:
+    try:
+        status = import_status(runs_dir(), key)
+    except KnowError as exc:
+        st.error(md(exc))
+        st.session_state.pop(JOB, None)
+        return
+    state = status["state"]
+    if state == "running":
+        total, done = status.get("total") or 0, status.get("done") or 0
+        st.progress(done / total if total else 0.0, text=f"{status.get('phase', 'starting')}: {done} of {total}")
+        if st.button("Cancel the import", key="runs-imp-cancel"):
+            cancel_import(runs_dir(), key)
+        return
+    if state == "done":
+        st.success(f"Imported as run {status['run_id']}; pick it below (reload the list).")
+    else:
+        st.error(f"The import {state}: {md(status.get('error') or 'no reason given')}. Nothing was stored.")
+    if st.button("Import another film", key="runs-imp-again"):
+        st.session_state.pop(JOB, None)
+        st.rerun()
+
