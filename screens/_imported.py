@@ -9,7 +9,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
-from screens._curves import curves_figure
 
 from know_core.api import (
     FILM_KINDS,
@@ -18,6 +17,7 @@ from know_core.api import (
     KnowError,
     available_predictors,
     cancel_import,
+    curves_figure,
     export_imported,
     export_imported_zip,
     fmt,
