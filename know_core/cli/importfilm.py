@@ -43,8 +43,9 @@ def _import(args: argparse.Namespace) -> int:
     if store is not None:
         store.require_writable()
     hooks = TqdmHooks(args.quiet)
-    try:
-        film = read_film(args.paths, args.kind, args.order, args.reverse, args.r, overrides, hooks)
+    try:  # values are checked while they are stored (one pass over the film), or here for a dry run
+        film = read_film(args.paths, args.kind, args.order, args.reverse, args.r, overrides, hooks,
+                         check_values=store is None)
     finally:
         hooks.close()
     print("parameter groups (the rule, first match decides):")
@@ -57,7 +58,11 @@ def _import(args: argparse.Namespace) -> int:
     if store is None:
         print("dry run: nothing stored")
         return 0
-    run_id = store_film(store, film, args.name, overrides)
+    hooks = TqdmHooks(args.quiet)
+    try:
+        run_id = store_film(store, film, args.name, overrides, hooks)
+    finally:
+        hooks.close()
     print(f"stored run {run_id} (kind imported); next: predict --run {run_id} --method METHOD")
     return 0
 
