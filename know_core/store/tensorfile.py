@@ -188,3 +188,4 @@ def write_tensors(path: str | os.PathLike, items: Iterable[tuple[str, torch.Tens
     with TensorWriter(path, specs, metadata) as writer:
         for key, tensor in items:
             writer.write(key, tensor)
+            del tensor  # before the next one is read
