@@ -12,6 +12,8 @@ from safetensors.torch import save_file
 
 from know_core.cli import main
 from know_core.engine.extrapolate import extrapolate, stream_predictions
+from know_core.engine.windows import flatten
+from know_core.experiment.pca import fit_pca, gram_pca
 from know_core.imports.film import open_imported_film, open_imported_run
 from know_core.models import predicted_groups
 from know_core.predictors import KNOWN, get_predictor
@@ -154,3 +156,16 @@ def test_streamed_export_reads_one_tensor_at_a_time(tmp_path, monkeypatch):
     with TensorFile(out / "theta0.safetensors") as fh:
         assert set(fh.keys()) == set(expected)
         assert all(torch.equal(fh.get(k), v) for k, v in expected.items())
+
+
+def test_gram_pca_matches_the_svd_one_parameter_at_a_time():
+    gen = torch.Generator().manual_seed(0)
+    points = [{"a": torch.randn(5, 4, generator=gen) * (1 + i), "b": torch.randn(7, generator=gen) + i}
+              for i in range(6)]
+    names = ["a", "b"]
+    full = fit_pca(torch.stack([flatten(p, names) for p in points]), k=3)
+    read = []
+    streamed = gram_pca(lambda i, name: read.append(name) or points[i][name], len(points), names, k=3)
+    torch.testing.assert_close(streamed.coords, full.coords, rtol=1e-6, atol=1e-9)
+    assert streamed.explained == pytest.approx(full.explained, rel=1e-9)
+    assert read == ["a"] * 6 + ["b"] * 6  # one parameter of every point, then the next
