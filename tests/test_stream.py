@@ -85,7 +85,11 @@ def test_snapshot_writer_matches_pack_and_reader_checks_digest(tmp_path):
             for i in range(12):
                 w.put("trajectory", i, name, states[i][name])
     data = (tmp_path / "b.safetensors").read_bytes()
-    assert (tmp_path / "a.safetensors").read_bytes() == data
+    assert (tmp_path / "a.safetensors").read_bytes() == data  # out of key order: the digest read back at the end
+    with SnapshotWriter(tmp_path / "d.safetensors", {"trajectory": 12}, shapes, {"groups": {"w": "fc"}}) as w:
+        for film, i, name in SnapshotWriter.key_order({"trajectory": 12}, list(shapes)):
+            w.put(film, i, name, states[i][name])  # in key order: hashed as they come
+    assert (tmp_path / "d.safetensors").read_bytes() == data
     with SnapshotFile(tmp_path / "b.safetensors", "b") as fh:
         assert fh.films == {"trajectory": 12} and fh.meta == {"groups": {"w": "fc"}}
         assert torch.equal(fh.get("trajectory", 11, "w"), states[11]["w"])

@@ -166,11 +166,13 @@ def read_film(paths: list[str], kind: str, order: str | None = None, reverse: bo
 def _write_trajectory(path: Path, film: ReadFilm, hooks: Hooks) -> None:
     """The film as a snapshot file, one checkpoint open and one tensor in memory at a time, values checked."""
     films = {"trajectory": len(film.checkpoints)}
+    order = SnapshotWriter.key_order(films, list(film.shapes))  # the digest's order: no second pass over the file
     with SnapshotWriter(path, films, film.shapes, {"groups": film.groups}) as writer:
-        for i, ckpt in enumerate(film.checkpoints):
-            hooks.report("store checkpoints", i, len(film.checkpoints))
+        for n, i in enumerate(dict.fromkeys(i for _, i, _ in order)):
+            ckpt = film.checkpoints[i]
+            hooks.report("store checkpoints", n, len(film.checkpoints))
             with open_tensors(ckpt) as src:
-                for name in film.shapes:
+                for _, _, name in (key for key in order if key[1] == i):
                     hooks.check()
                     t = src.get(name)
                     _check_finite(t, name, ckpt)

@@ -130,14 +130,34 @@ class SnapshotWriter:
         specs: dict[str, Spec] = {f"{film}/{i}/{name}": (dtype, tuple(shape)) for film, count in films.items()
                                   for i in range(count) for name, (shape, dtype) in shapes.items()}
         self._writer = TensorWriter(path, specs, {HEADER: json.dumps(self._header)})
+        self._order, self._next = sorted(specs), 0  # tensors put in key order are hashed as they come
+        self._hash: Any = hashlib.sha256()
+
+    @staticmethod
+    def key_order(films: dict[str, int], names: list[str]) -> list[tuple[str, int, str]]:
+        """(film, index, name) in the order the digest reads them: putting tensors in this order spares reading
+        the file back at the end."""
+        keys = sorted(f"{film}/{i}/{name}" for film, count in films.items() for i in range(count) for name in names)
+        return [(k.split("/", 2)[0], int(k.split("/", 2)[1]), k.split("/", 2)[2]) for k in keys]
 
     def put(self, film: str, index: int, name: str, tensor: torch.Tensor) -> None:
-        self._writer.write(f"{film}/{index}/{name}", tensor)
+        key = f"{film}/{index}/{name}"
+        self._writer.write(key, tensor)
+        if self._hash is not None and self._next < len(self._order) and self._order[self._next] == key:
+            t = tensor.detach().cpu().contiguous()
+            self._hash.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+            self._hash.update(t.reshape(-1).view(torch.uint8).numpy())
+            self._next += 1
+        else:
+            self._hash = None
 
     def close(self) -> None:
-        if self._writer.missing() is None:  # every tensor is in: read them back in key order for the digest
-            with TensorFile(self.path) as fh:
-                self._header["sha256"] = _digest_of(fh.keys(), fh.get)
+        if self._writer.missing() is None:  # every tensor is in; out of key order: read them back for the digest
+            if self._hash is not None:
+                self._header["sha256"] = self._hash.hexdigest()
+            else:
+                with TensorFile(self.path) as fh:
+                    self._header["sha256"] = _digest_of(fh.keys(), fh.get)
             self._writer.set_metadata({HEADER: json.dumps(self._header)})
         self._writer.close()
 
