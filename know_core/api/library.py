@@ -187,8 +187,8 @@ class Film:
             paths = [paths]
         overrides = [(str(k), str(v)) for k, v in groups.items()] if groups else None
         source = read_film([os.fspath(p) for p in paths], kind, order, reverse, r, overrides, hooks)
-        weights = SeedWeights(0, source.groups, source.states, {}, {})
-        return cls(lambda: _Loaded(weights), r=r, kind=kind, source=source, overrides=overrides)
+        return cls(lambda: _Loaded(SeedWeights(0, source.groups, source.states, {}, {})), r=r, kind=kind,
+                   source=source, overrides=overrides)
 
     @classmethod
     def from_run(cls, run_id: str, runs_dir: str | os.PathLike | None = None, seed: int | None = None) -> Film:

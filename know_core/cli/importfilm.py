@@ -49,8 +49,9 @@ def _import(args: argparse.Namespace) -> int:
     if store is not None:
         store.require_writable()
     hooks = TqdmHooks(args.quiet)
-    try:
-        film = read_film(args.paths, args.kind, args.order, args.reverse, args.r, overrides, hooks)
+    try:  # values are checked while they are stored (one pass over the film), or here for a dry run or an --eval
+        film = read_film(args.paths, args.kind, args.order, args.reverse, args.r, overrides, hooks,
+                         check_values=store is None or bool(args.eval))
         metrics = evaluate_film(film.states, args.eval, args.eval_timeout, hooks) if args.eval else None
     finally:
         hooks.close()
@@ -67,7 +68,11 @@ def _import(args: argparse.Namespace) -> int:
     if store is None:
         print("dry run: nothing stored")
         return 0
-    run_id = store_film(store, film, args.name, overrides, metrics, args.eval)
+    hooks = TqdmHooks(args.quiet)
+    try:
+        run_id = store_film(store, film, args.name, overrides, metrics, args.eval, hooks)
+    finally:
+        hooks.close()
     print(f"stored run {run_id} (kind imported); next: predict --run {run_id} --method METHOD")
     return 0
 

@@ -7,18 +7,18 @@ import json
 import os
 
 from know_core.common.errors import KnowError
-from know_core.engine.extrapolate import MAX_STEPS, extrapolate, save_predictions
+from know_core.engine.extrapolate import MAX_STEPS, extrapolate, save_predictions, stream_to_run
 from know_core.experiment.backtest import backtest_run, format_table
 from know_core.experiment.films import open_forget_run
 from know_core.experiment.methods import DC_SUFFIX
 from know_core.experiment.retrodiction import extrapolate_dc
 from know_core.imports.film import KIND as IMPORTED
-from know_core.imports.film import open_imported_run
+from know_core.imports.film import open_imported_film, open_imported_run
 from know_core.store.runstore import RunStore
 
 from ..models import predicted_groups
 from ..predictors import Option, available_predictors, get_predictor, predictor_entries
-from . import checks, command, runs_dir_arg
+from . import TqdmHooks, checks, command, runs_dir_arg
 
 _KINDS = {"float": float, "int": int, "str": str, "path": str}
 
@@ -83,6 +83,7 @@ def _predict_parser(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="predict from the film with the run's control-film drift removed; stored as '<method>+dc'",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     _predictor_args(p)
     runs_dir_arg(p)
     p.set_defaults(func=_predict)
@@ -108,6 +109,9 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = make_predictor(args.method, args)
     store = RunStore(args.runs_dir, create=False)
     store.require_writable()
+    if store.info(args.run).kind == IMPORTED and not getattr(predictor, "whole_model", False) \
+            and not args.drift_correct:
+        return _predict_streamed(args, store, predictor)
     opener = open_imported_run if store.info(args.run).kind == IMPORTED else open_forget_run
     run, cfg, traj = opener(store, args.run)
     has_embed = "embed" in traj.groups.values()
@@ -132,6 +136,28 @@ def _predict(args: argparse.Namespace) -> int:
         print(
             "embeddings (positional, class token): " + ("predicted with fc" if args.include_embed else "kept from Θ0")
         )
+    return 0
+
+
+def _predict_streamed(args: argparse.Namespace, store: RunStore, predictor) -> int:
+    """An imported film, predicted one parameter at a time from its file (films larger than memory)."""
+    run, cfg, film = open_imported_film(store, args.run)
+    hooks = TqdmHooks(getattr(args, "quiet", False))
+    try:
+        has_embed = "embed" in film.groups.values()
+        groups = predicted_groups(film.groups, args.include_embed)
+        name = stream_to_run(run, args.method, film.get, film.stages, film.shapes, groups, predictor, args.steps,
+                             args.reset_norm, hooks)
+    finally:
+        hooks.close()
+        film.snapshots.close()
+    scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
+    print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}, "
+          "one tensor at a time")
+    print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
+    if has_embed:
+        print("embeddings (positional, class token): " + ("predicted with fc" if args.include_embed
+                                                          else "kept from Θ0"))
     return 0
 
 

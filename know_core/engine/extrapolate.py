@@ -3,18 +3,26 @@
 conv / fc / bias parameters are predicted group by group; normalisation parameters and buffers are copied from Θ0
 (the default, said in the UI) or reset to their initial values (``reset_norm``, the official release's behaviour).
 Every prediction is checked: a non-finite value is reported per parameter and never used.
+
+:func:`stream_predictions` does the same one parameter at a time, reading the film from its file and writing the
+predictions tensor by tensor, for films larger than memory (an imported network's).
 """
 
 from __future__ import annotations
+
+import os
+from typing import Callable
 
 import torch
 from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
+from know_core.common.hooks import Hooks
 from know_core.engine.windows import from_vectors, group_layout, row_owner, to_windows
+from know_core.models import GROUPS
 from know_core.predictors import Predictor
 from know_core.store.runstore import Run
-from know_core.store.snapshots import pack
+from know_core.store.snapshots import SnapshotWriter, pack
 
 
 class NonFinitePrediction(KnowError):
@@ -93,3 +101,59 @@ def save_predictions(run: Run, method: str, predicted: list[dict[str, torch.Tens
 
 
 MAX_STEPS = 10  # rolled prediction steps: ×(1/r)^10 virtual data is already far beyond any meaning
+
+
+def _norm_fill(name: str, norm_modules: set[str]) -> int | None:
+    """The value :func:`reset_norm_layers` gives ``name`` (None: not a normalisation tensor)."""
+    module, _, leaf = name.rpartition(".")
+    return {"weight": 1, "running_var": 1}.get(leaf, 0) if module in norm_modules else None
+
+
+def stream_predictions(path: str | os.PathLike, get: Callable[[int, str], torch.Tensor], stages: int,
+                       shapes: dict[str, tuple[tuple, torch.dtype]], groups: dict[str, str], predictor: Predictor,
+                       steps: int, meta: dict, reset_norm: bool = False, hooks: Hooks | None = None) -> None:
+    """Θ̂_{−1..−steps} written to the snapshot file ``path`` (film ``predictions``, as :func:`save_predictions`),
+    one parameter at a time: ``get(i, name)`` reads Θi's tensor, so memory holds one parameter's window (its S
+    stages) and its K predictions. For predictors that treat each row of a window on its own (every one but the
+    whole-model ``nino``) the result equals :func:`extrapolate`'s."""
+    if getattr(predictor, "whole_model", False):
+        raise KnowError(f"{predictor.describe()} reads the whole network at once; it cannot predict one tensor at "
+                        "a time")
+    hooks = hooks or Hooks()
+    norm_modules = {name.rsplit(".", 1)[0] for name, group in groups.items() if group == "norm"}
+    with SnapshotWriter(path, {"predictions": steps}, shapes, meta) as writer:
+        for n, (name, (shape, dtype)) in enumerate(shapes.items()):
+            hooks.check()
+            hooks.report("predict tensors", n, len(shapes))
+            group = groups.get(name)
+            if group in GROUPS:
+                window = torch.stack([get(i, name).reshape(-1).float() for i in reversed(range(stages))], dim=1)
+                if not bool(torch.isfinite(window).all()):
+                    predictor.predict(window, 1, group, param_name=name)  # names the parameter
+                per_tensor = {"tensors": [(name, torch.Size(shape))]} if getattr(predictor, "per_tensor", False) \
+                    else {}
+                pred = predictor.predict(window, steps, group, **per_tensor)
+                del window
+                bad = int((~torch.isfinite(pred)).sum())
+                if bad:
+                    raise NonFinitePrediction(predictor.describe(), {name: bad})
+                for k in range(steps):
+                    writer.put("predictions", k, name, pred[:, k].reshape(shape).to(dtype))
+                continue
+            fill = _norm_fill(name, norm_modules) if reset_norm else None
+            theta0 = get(0, name)
+            value = theta0 if fill is None else torch.full_like(theta0, fill)
+            for k in range(steps):
+                writer.put("predictions", k, name, value)
+        hooks.report("predict tensors", len(shapes), len(shapes))
+
+
+def stream_to_run(run: Run, method: str, get: Callable[[int, str], torch.Tensor], stages: int,
+                  shapes: dict[str, tuple[tuple, torch.dtype]], groups: dict[str, str], predictor: Predictor,
+                  steps: int, reset_norm: bool = False, hooks: Hooks | None = None) -> str:
+    """:func:`stream_predictions` into the run's ``pred-<method>.safetensors``; returns the file name."""
+    meta = {"method": method, "description": predictor.describe(), "reset_norm": reset_norm}
+    name = prediction_file(method)
+    run.write_artifact(name, lambda tmp: stream_predictions(tmp, get, stages, shapes, groups, predictor, steps, meta,
+                                                            reset_norm, hooks))
+    return name

@@ -2,12 +2,13 @@
 
 PCA is fitted on *all* the stored points together (trajectory, predictions, cold and warm oracles, the control film),
 so distances in the picture compare like with like. This module returns plain arrays and records; it draws nothing.
+:func:`gram_pca` gives the same coordinates for films too large to hold, one parameter at a time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -140,3 +141,26 @@ def weight_curves(sw: SeedWeights, r: float, n: int = 6, layer: str | None = Non
             }
         )
     return curves
+
+
+def gram_pca(get: Callable[[int, str], torch.Tensor], count: int, names: list[str], k: int = 3) -> PCA:
+    """PCA of ``count`` networks too large to stack: the (count × count) Gram matrix of the centred points is summed
+    one parameter at a time (``get(i, name)`` reads point i's tensor, so memory holds one parameter of every
+    point), and its eigenvectors give the same coordinates and shares as :func:`fit_pca` (to float rounding, with
+    the same sign convention). ``mean`` and ``components`` (P-long) are left empty: only the coordinates are
+    kept."""
+    gram = torch.zeros(count, count, dtype=torch.float64)
+    for name in names:
+        rows = torch.stack([get(i, name).reshape(-1).double() for i in range(count)])
+        gram += rows @ rows.T
+        del rows
+    centre = torch.eye(count, dtype=torch.float64) - 1.0 / count
+    values, vectors = torch.linalg.eigh(centre @ gram @ centre)
+    values, vectors = values.flip(0).clamp(min=0), vectors.flip(1)
+    k = min(k, count)
+    s = values[:k].sqrt()
+    total = float(values.sum()) or 1.0
+    signs = torch.sign(vectors[0, :k] * s)
+    signs[signs == 0] = 1
+    coords = vectors[:, :k] * s * signs
+    return PCA(torch.empty(0), torch.empty(k, 0), [float(v) / total for v in values[:k]], coords)

@@ -8,6 +8,9 @@ so ``load_state_dict(strict=True)`` takes it; entries that were not weights (epo
 For an HF source ``safetensors`` and ``pt`` write ``model.safetensors`` or ``pytorch_model.bin`` in an HF folder.
 Beside the weights, ``know-export.json`` says what they are: method, scale, the source files' SHA-256 and the
 package version. Everything is written in a temporary folder that is renamed to ``--out`` when complete.
+
+Safetensors outputs are written one tensor at a time from the run's prediction file (a network larger than memory
+exports in the memory of one tensor); ``pt`` outputs (``torch.save``) take the whole state dict at once.
 """
 
 from __future__ import annotations
@@ -19,19 +22,19 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
 from know_core.common.fsio import sha256_file, write_failure
 from know_core.common.hooks import Hooks
 from know_core.common.version import __version__
 from know_core.engine.extrapolate import prediction_file
-from know_core.imports.film import FORMATS, open_imported_run
-from know_core.store.legacy import read
+from know_core.imports.film import FORMATS, open_imported_film
 from know_core.store.runstore import RunStore
+from know_core.store.snapshots import SnapshotFile
+from know_core.store.tensorfile import write_tensors
 
 SIDECAR = "know-export.json"
 
@@ -69,27 +72,43 @@ def _nest(state: dict[str, torch.Tensor], layout: dict) -> Any:
     return obj
 
 
-def _write(folder: Path, state: dict[str, torch.Tensor], src: str, fmt: str, layout: dict, hooks: Hooks) -> None:
-    state = {k: v.contiguous() for k, v in state.items()}
+def _save_st(path: Path, keys: list[str], get: Callable[[str], torch.Tensor], specs: dict, metadata: dict | None,
+             rename: Callable[[str], str] = str, hooks: Hooks | None = None) -> None:
+    """A safetensors file of ``keys`` (stored as ``rename(key)``), one tensor read and written at a time."""
+    def items():
+        for key in keys:
+            if hooks is not None:
+                hooks.check()
+            yield rename(key), get(key).contiguous()
+    write_tensors(path, items(), {rename(k): (specs[k][1], specs[k][0]) for k in keys}, metadata or None)
+
+
+def _write(folder: Path, keys: list[str], get: Callable[[str], torch.Tensor], specs: dict, src: str, fmt: str,
+           layout: dict, hooks: Hooks) -> None:
+    """The tensors ``keys`` (``get`` reads one, ``specs``: name -> (shape, dtype)) in the source's layout."""
+    def state() -> dict[str, torch.Tensor]:  # torch.save takes every tensor at once
+        return {k: get(k).contiguous() for k in keys}
+
     if src == "hf":
         for name, data in layout.get("json", {}).items():
             (folder / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         if fmt == "safetensors":
-            save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+            _save_st(folder / "model.safetensors", keys, get, specs, {"format": "pt"}, hooks=hooks)
         elif fmt == "pt":
-            _save_pt(state, folder / "pytorch_model.bin")
+            _save_pt(state(), folder / "pytorch_model.bin")
         else:
             shards = layout["shards"]
             for i, shard in enumerate(shards):
                 hooks.check()
                 hooks.report("write shards", i, len(shards))
-                part = {k: state[k] for k in shard["keys"]}
                 if shard["file"].endswith(".safetensors"):
-                    save_file(part, str(folder / shard["file"]), metadata=shard.get("metadata") or {"format": "pt"})
+                    _save_st(folder / shard["file"], shard["keys"], get, specs,
+                             shard.get("metadata") or {"format": "pt"}, hooks=hooks)
                 else:
-                    _save_pt(part, folder / shard["file"])
+                    _save_pt({k: get(k).contiguous() for k in shard["keys"]}, folder / shard["file"])
             if layout.get("sharded"):
-                index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
+                total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in specs.values())
+                index = {"metadata": {"total_size": total},
                          "weight_map": {k: s["file"] for s in shards for k in s["keys"]}}
                 suffix = "model.safetensors.index.json" if shards[0]["file"].endswith(".safetensors") \
                     else "pytorch_model.bin.index.json"
@@ -99,13 +118,15 @@ def _write(folder: Path, state: dict[str, torch.Tensor], src: str, fmt: str, lay
         raise KnowError(f"--format hf needs a Hugging Face source; this film was imported from {src} files "
                         "(use --format safetensors or pt)")
     stem = Path(layout["file"]).stem
-    keyed = {layout.get("prefix", "") + k: v for k, v in state.items()}
+    prefix = layout.get("prefix", "")
     if fmt == "safetensors":
         meta = layout.get("metadata") if src == "safetensors" else None
-        save_file(keyed, str(folder / f"{stem}.safetensors"), metadata=meta or None)
+        _save_st(folder / f"{stem}.safetensors", keys, get, specs, meta, lambda k: prefix + k, hooks)
     else:
         suffix = Path(layout["file"]).suffix if src == "pt" else ".pt"
-        _save_pt(_nest(state, layout) if src == "pt" else keyed, folder / f"{stem}{suffix}")
+        full = state()
+        _save_pt(_nest(full, layout) if src == "pt" else {prefix + k: v for k, v in full.items()},
+                 folder / f"{stem}{suffix}")
 
 
 def export_prediction(store: RunStore, run_id: str, method: str, scale: str, out: str | os.PathLike,
@@ -113,7 +134,8 @@ def export_prediction(store: RunStore, run_id: str, method: str, scale: str, out
     """Write Θ̂ at ``scale`` predicted by ``method`` for imported run ``run_id`` to the new folder ``out``;
     returns the folder and the sidecar's content."""
     hooks = hooks or Hooks()
-    run, cfg, film = open_imported_run(store, run_id)
+    run, cfg, film = open_imported_film(store, run_id)
+    film.snapshots.close()  # only its layout is needed here
     src = film.layout["format"]
     fmt = fmt or src
     if fmt not in FORMATS:
@@ -122,11 +144,19 @@ def export_prediction(store: RunStore, run_id: str, method: str, scale: str, out
     if not run.has(name):
         raise KnowError(f"run {run_id} holds no predictions by {method!r}; run: predict --run {run_id} "
                         f"--method {method}")
-    films, meta = read(*run.read_tensors(name), name, "predictions")
-    predicted = films.get("predictions")
-    if not predicted:
+    predicted = run.open_snapshots(name)
+    try:
+        return _export(run_id, cfg, film, predicted, name, method, scale, out, fmt, src, hooks)
+    finally:
+        predicted.close()
+
+
+def _export(run_id: str, cfg, film, predicted: SnapshotFile, name: str, method: str, scale: str,
+            out: str | os.PathLike, fmt: str, src: str, hooks: Hooks) -> tuple[Path, dict]:
+    meta = predicted.meta
+    if set(predicted.films) != {"predictions"}:
         raise KnowError(f"run {run_id}: {name} holds no predictions")
-    k = scale_step(parse_scale(scale), cfg.r, len(predicted))
+    k = scale_step(parse_scale(scale), cfg.r, predicted.films["predictions"])
     out = Path(out)
     if not str(out).strip():
         raise KnowError("--out: an empty path")
@@ -134,14 +164,15 @@ def export_prediction(store: RunStore, run_id: str, method: str, scale: str, out
         raise KnowError(f"--out {out} exists; give a new folder (nothing is overwritten)")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
         raise KnowError(f"--out {out}: its parent folder {out.parent} does not exist or is not writable")
-    state = predicted[k - 1]
-    if set(state) != set(film.layout["keys"]):
+    specs = predicted.shapes["predictions"]
+    if set(specs) != set(film.layout["keys"]):
         raise KnowError(f"run {run_id}: {name} does not hold the film's tensors; predict again")
-    state = {key: state[key] for key in film.layout["keys"]}  # the source's own key order
+    keys = list(film.layout["keys"])  # the source's own key order
+    get = lambda key: predicted.get("predictions", k - 1, key)  # noqa: E731
     tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
     try:
         tmp.mkdir()
-        _write(tmp, state, src, fmt, film.layout["theta0"], hooks)
+        _write(tmp, keys, get, specs, src, fmt, film.layout["theta0"], hooks)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         sidecar = {"run": run_id, "method": method, "scale": (1 / cfg.r) ** k, "step": k, "r": cfg.r,
                    "kind": cfg.kind, "format": fmt, "source_format": src,

@@ -1,15 +1,19 @@
 """Checkpoints as other tools save them: finding them, ordering them, reading their tensors, and their layout.
 
 A checkpoint is one of
-- a ``.safetensors`` file (read memory-mapped with ``safe_open``, one tensor at a time);
+- a ``.safetensors`` file (its header checked, then one tensor at a time read at its offset:
+  :class:`know_core.store.tensorfile.TensorFile`);
 - a PyTorch file ``.pt`` / ``.pth`` / ``.bin`` / Lightning ``.ckpt``, read with ``torch.load(weights_only=True)`` only
-  (never unpickled in full), unwrapped from ``state_dict`` / ``model_state_dict`` / ``model`` / ``module`` nestings
-  and a ``module.`` key prefix;
+  (never unpickled in full; memory-mapped where the file is in the zip format), unwrapped from ``state_dict`` /
+  ``model_state_dict`` / ``model`` / ``module`` nestings and a ``module.`` key prefix;
 - a Hugging Face ``save_pretrained`` or Trainer ``checkpoint-N`` folder: ``model.safetensors``, sharded
   ``model-0000x-of-0000y.safetensors`` with ``model.safetensors.index.json``, or ``pytorch_model.bin`` (sharded too).
 A folder that holds checkpoints (files, or checkpoint folders) is a film of them. The layout each reader records
 (format, nesting, prefix, files and the keys in each, safetensors metadata, small JSON files such as ``config.json``)
 is what :mod:`know_core.imports.export` needs to write predictions back in the same form.
+
+:func:`open_tensors` gives one checkpoint's tensors one at a time (a film larger than memory is imported one tensor
+at a time); :func:`read_checkpoint` reads them all into memory.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import os
 import pickle
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 
 from know_core.common.errors import KnowError
 from know_core.common.fsio import sha256_file
+from know_core.store.loaders import Damaged
+from know_core.store.tensorfile import TensorFile
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 WEIGHT_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
@@ -238,13 +245,13 @@ def _torch_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return state, {"nesting": nesting, "prefix": prefix}
 
 
-def _safetensors_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Every tensor of a safetensors file, read memory-mapped one at a time, and the file's metadata."""
+def _safetensors_file(path: Path) -> TensorFile:
+    """A safetensors file whose header is checked, its tensors read one at a time."""
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            return {key: fh.get_tensor(key) for key in fh.keys()}, dict(fh.metadata() or {})
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ImportFailed(f"{path}: not a readable safetensors file ({str(exc)[:120]})") from None
+        return TensorFile(path)
+    except (Damaged, OSError) as exc:
+        reason = exc.reason if isinstance(exc, Damaged) else (exc.strerror or str(exc))
+        raise ImportFailed(f"{path}: not a readable safetensors file ({str(reason)[:120]})") from None
 
 
 def _small_json(folder: Path) -> dict[str, Any]:
@@ -261,36 +268,88 @@ def _small_json(folder: Path) -> dict[str, Any]:
     return out
 
 
-def read_checkpoint(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
-    """The checkpoint's tensors (state-dict names, without a ``module.`` prefix); fills ``ckpt.layout``."""
-    if ckpt.format == "pt":
-        state, layout = _torch_file(ckpt.path)
-        ckpt.layout = {"format": "pt", "file": ckpt.path.name, **layout}
-        return state
-    if ckpt.format == "safetensors":
-        state, meta = _safetensors_file(ckpt.path)
-        ckpt.layout = {"format": "safetensors", "file": ckpt.path.name, "metadata": meta}
-        return state
-    state: dict[str, torch.Tensor] = {}
-    shards = []
-    for path in ckpt.files:
-        if path.suffix == ".safetensors":
-            part, meta = _safetensors_file(path)
-            info = {"file": path.name, "metadata": meta}
+class CheckpointTensors:
+    """One checkpoint's tensors by name: ``names`` in the checkpoint's order, ``spec(name)`` = (shape, dtype)
+    without reading values, ``get(name)`` one tensor."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._where: dict[str, tuple[Any, str]] = {}  # name -> (TensorFile or state dict, key)
+        self._files: list[TensorFile] = []
+
+    def _add_file(self, fh: TensorFile) -> list[str]:
+        self._files.append(fh)
+        keys = sorted(fh.keys())  # the order safe_open lists them in
+        for key in keys:
+            self._where[key] = (fh, key)
+        return keys
+
+    def _add_state(self, state: dict[str, torch.Tensor]) -> list[str]:
+        for key in state:
+            self._where[key] = (state, key)
+        return list(state)
+
+    def spec(self, name: str) -> tuple[tuple[int, ...], torch.dtype]:
+        src, key = self._where[name]
+        if isinstance(src, TensorFile):
+            dtype, shape = src.spec(key)
+            return shape, dtype
+        return tuple(src[key].shape), src[key].dtype
+
+    def get(self, name: str) -> torch.Tensor:
+        src, key = self._where[name]
+        return src.get(key) if isinstance(src, TensorFile) else src[key]
+
+    def close(self) -> None:
+        for fh in self._files:
+            fh.close()
+        self._where.clear()
+
+
+@contextmanager
+def open_tensors(ckpt: Checkpoint) -> Iterator[CheckpointTensors]:
+    """The checkpoint's tensors (state-dict names, without a ``module.`` prefix), one at a time; fills
+    ``ckpt.layout``."""
+    out = CheckpointTensors()
+    try:
+        if ckpt.format == "pt":
+            state, layout = _torch_file(ckpt.path)
+            ckpt.layout = {"format": "pt", "file": ckpt.path.name, **layout}
+            out.names = out._add_state(state)
+        elif ckpt.format == "safetensors":
+            fh = _safetensors_file(ckpt.path)
+            ckpt.layout = {"format": "safetensors", "file": ckpt.path.name, "metadata": fh.metadata}
+            out.names = out._add_file(fh)
         else:
-            part, nest = _torch_file(path)
-            if nest["nesting"] or nest["prefix"]:
-                raise ImportFailed(f"{path}: a Hugging Face weight file nesting its state dict; not supported")
-            info = {"file": path.name}
-        overlap = next((k for k in part if k in state), None)
-        if overlap is not None:
-            raise ImportFailed(f"{path}: tensor {overlap!r} is also in an earlier shard")
-        shards.append({**info, "keys": list(part)})
-        state.update(part)
-    if ckpt.index is not None:
-        missing = next((k for k in ckpt.index if k not in state), None)
-        if missing is not None:
-            raise ImportFailed(f"{ckpt.path}: the shard index lists {missing!r}, which no shard holds")
-    ckpt.layout = {"format": "hf", "shards": shards, "sharded": ckpt.index is not None,
-                   "json": _small_json(ckpt.path)}
-    return state
+            shards = []
+            for path in ckpt.files:
+                if path.suffix == ".safetensors":
+                    fh = _safetensors_file(path)
+                    info = {"file": path.name, "metadata": fh.metadata}
+                    part = fh.keys()
+                else:
+                    state, nest = _torch_file(path)
+                    if nest["nesting"] or nest["prefix"]:
+                        raise ImportFailed(f"{path}: a Hugging Face weight file nesting its state dict; not supported")
+                    info, part, fh = {"file": path.name}, list(state), None
+                overlap = next((k for k in part if k in out._where), None)
+                if overlap is not None:
+                    raise ImportFailed(f"{path}: tensor {overlap!r} is also in an earlier shard")
+                keys = out._add_file(fh) if fh is not None else out._add_state(state)
+                shards.append({**info, "keys": keys})
+                out.names += keys
+            if ckpt.index is not None:
+                missing = next((k for k in ckpt.index if k not in out._where), None)
+                if missing is not None:
+                    raise ImportFailed(f"{ckpt.path}: the shard index lists {missing!r}, which no shard holds")
+            ckpt.layout = {"format": "hf", "shards": shards, "sharded": ckpt.index is not None,
+                           "json": _small_json(ckpt.path)}
+        yield out
+    finally:
+        out.close()
+
+
+def read_checkpoint(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors (state-dict names, without a ``module.`` prefix) in memory; fills ``ckpt.layout``."""
+    with open_tensors(ckpt) as src:
+        return {name: src.get(name) for name in src.names}

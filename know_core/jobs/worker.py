@@ -160,12 +160,12 @@ def _import(key: str, runs_dir: str) -> int:
         req = read_json(folder, REQUEST)
         overrides = [tuple(p) for p in req.get("groups") or []] or None
         film = read_film(req["paths"], req["kind"], req.get("order"), bool(req.get("reverse")), req.get("r", 0.5),
-                         overrides, hooks)
+                         overrides, hooks, check_values=bool(req.get("eval")))  # else checked while stored
         metrics = evaluate_film(film.states, req["eval"], req.get("eval_timeout", 60.0), hooks) \
             if req.get("eval") else None
         hooks.check()
         status.write(state="running", phase="store the run", done=0, total=1)
-        run_id = store_film(store, film, req.get("name"), overrides, metrics, req.get("eval"))
+        run_id = store_film(store, film, req.get("name"), overrides, metrics, req.get("eval"), hooks)
     except (Cancelled, KeyboardInterrupt):
         status.write(state="cancelled", error="cancelled on request; nothing stored")
         return 130

@@ -22,6 +22,7 @@ from know_core.common.errors import KnowError
 from know_core.common.fsio import atomic_write, sha256_file, write_json, write_text
 from know_core.store.loaders import LIMITS, Damaged, inside, parse_json, read_bytes, read_tensors, run_folder
 from know_core.store.schemas import check_config, check_manifest, check_results, check_summary
+from know_core.store.snapshots import SnapshotFile
 
 
 def _limit(name: str) -> int:
@@ -90,6 +91,16 @@ class Run:
         except Damaged as exc:
             raise exc.for_run(self.id) from None
 
+    def open_snapshots(self, name: str) -> SnapshotFile:
+        """A snapshot file of the run, read one tensor at a time (checksum and header checked first; the payload
+        digest is not read again: the manifest's SHA-256 of the whole file has just matched, and it was written with
+        the digest)."""
+        path = self._verified(name)
+        try:
+            return SnapshotFile(path, name, check_digest=False)
+        except Damaged as exc:
+            raise exc.for_run(self.id) from None
+
     def _typed(self, check, name: str, *args):
         try:
             return check(self.read_json(name), *args)
@@ -148,6 +159,12 @@ class RunWriter:
             writer.writeheader()
             writer.writerows(rows)
         write_text(self.staging / name, buf.getvalue())
+        self._record(name)
+
+    def write_file(self, name: str, writer) -> None:
+        """A file ``writer(tmp_path)`` fills (e.g. a snapshot file written one tensor at a time)."""
+        with atomic_write(self.staging / name) as tmp:
+            writer(tmp)
         self._record(name)
 
     def write_tensors(self, name: str, tensors: dict[str, torch.Tensor],

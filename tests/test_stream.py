@@ -1,0 +1,189 @@
+"""Films processed one tensor at a time (issue 19 point 5): the streamed files equal what the in-memory path writes,
+and no more than one parameter's window of tensors read from a file is alive at once."""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from know_core.cli import main
+from know_core.engine.extrapolate import extrapolate, stream_predictions
+from know_core.engine.windows import flatten
+from know_core.experiment.pca import fit_pca, gram_pca
+from know_core.imports.film import open_imported_film, open_imported_run
+from know_core.models import predicted_groups
+from know_core.predictors import KNOWN, get_predictor
+from know_core.store.runstore import RunStore
+from know_core.store.snapshots import SnapshotFile, SnapshotWriter, pack, unpack
+from know_core.store.tensorfile import TensorFile, TensorWriter
+
+STAGES = 6
+
+
+class Alive:
+    """Counts the tensors :meth:`TensorFile.get` returned that are still alive, and the most at any time."""
+
+    def __init__(self, monkeypatch):
+        self.now = self.most = self.reads = 0
+        original = TensorFile.get
+
+        def get(fh, key):
+            t = original(fh, key)
+            self.now += 1
+            self.reads += 1
+            self.most = max(self.most, self.now)
+            weakref.finalize(t, self._gone)
+            return t
+
+        monkeypatch.setattr(TensorFile, "get", get)
+
+    def _gone(self) -> None:
+        self.now -= 1
+
+
+def film(tmp_path: Path) -> list[Path]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Flatten(),
+                                torch.nn.Linear(12, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 2))
+    paths = []
+    for i in range(STAGES):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.01)
+        paths.append(tmp_path / f"theta{i}.safetensors")
+        save_file({k: v.clone() for k, v in model.state_dict().items()}, paths[-1])
+    return paths
+
+
+def test_tensor_writer_is_byte_identical_to_save_file(tmp_path):
+    tensors = {"b.w": torch.randn(3, 4), "a": torch.arange(5), "m": torch.tensor([True, False]),
+               "h": torch.randn(7).half(), "s": torch.tensor(2.5, dtype=torch.float64),
+               "z": torch.randn(2, 3).bfloat16(), "e": torch.zeros(0, 3)}
+    save_file(tensors, tmp_path / "a.safetensors", metadata={"format": "pt"})
+    with TensorWriter(tmp_path / "b.safetensors", {k: (v.dtype, tuple(v.shape)) for k, v in tensors.items()},
+                      {"format": "pt"}) as writer:
+        for key in reversed(list(tensors)):  # any order
+            writer.write(key, tensors[key])
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    with TensorFile(tmp_path / "b.safetensors") as fh:
+        assert all(torch.equal(fh.get(k), v) and fh.get(k).dtype == v.dtype for k, v in tensors.items())
+    with pytest.raises(ValueError, match="never written"):
+        TensorWriter(tmp_path / "c.safetensors", {"x": (torch.float32, (2,))}).close()
+
+
+def test_snapshot_writer_matches_pack_and_reader_checks_digest(tmp_path):
+    states = [{"w": torch.randn(3, 4) + i, "n": torch.tensor(i)} for i in range(12)]  # indices 10, 11 sort early
+    tensors, meta = pack({"trajectory": states}, {"groups": {"w": "fc"}})
+    save_file(tensors, tmp_path / "a.safetensors", metadata=meta)
+    shapes = {"w": ((3, 4), torch.float32), "n": ((), torch.int64)}
+    with SnapshotWriter(tmp_path / "b.safetensors", {"trajectory": 12}, shapes, {"groups": {"w": "fc"}}) as w:
+        for name in shapes:
+            for i in range(12):
+                w.put("trajectory", i, name, states[i][name])
+    data = (tmp_path / "b.safetensors").read_bytes()
+    assert (tmp_path / "a.safetensors").read_bytes() == data  # out of key order: the digest read back at the end
+    with SnapshotWriter(tmp_path / "d.safetensors", {"trajectory": 12}, shapes, {"groups": {"w": "fc"}}) as w:
+        for film, i, name in SnapshotWriter.key_order({"trajectory": 12}, list(shapes)):
+            w.put(film, i, name, states[i][name])  # in key order: hashed as they come
+    assert (tmp_path / "d.safetensors").read_bytes() == data
+    with SnapshotFile(tmp_path / "b.safetensors", "b") as fh:
+        assert fh.films == {"trajectory": 12} and fh.meta == {"groups": {"w": "fc"}}
+        assert torch.equal(fh.get("trajectory", 11, "w"), states[11]["w"])
+    corrupt = bytearray(data)
+    corrupt[-1] ^= 1
+    (tmp_path / "c.safetensors").write_bytes(bytes(corrupt))
+    with pytest.raises(Exception, match="digest"):
+        SnapshotFile(tmp_path / "c.safetensors", "c")
+    films, _ = unpack(tensors, meta, "a")
+    assert torch.equal(films["trajectory"][3]["w"], states[3]["w"])
+
+
+@pytest.mark.parametrize("method", ["naive", "taskvector", "expfit", "known"])
+def test_streamed_prediction_equals_in_memory_one_window_alive(tmp_path, monkeypatch, method):
+    runs = tmp_path / "runs"
+    alive = Alive(monkeypatch)
+    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    assert alive.most == 1 and alive.reads > 0  # import: one tensor at a time
+    store = RunStore(runs, create=False)
+    run_id = store.list_runs()[0].id
+    _, _, mem = open_imported_run(store, run_id)
+    torch.manual_seed(0)
+    predictor = get_predictor(method, **({"weights": {g: KNOWN().eval() for g in ("conv", "fc", "bias")}}
+                                         if method == "known" else {}))
+    groups = predicted_groups(mem.groups, False)
+    expected = extrapolate(mem.states, groups, predictor, 3, reset_norm=True)
+    alive.most = 0
+    _, _, streamed = open_imported_film(store, run_id)
+    assert alive.most <= 1  # nothing but headers (the run's manifest checksum covers the file)
+    alive.most = 0
+    stream_predictions(tmp_path / "pred.safetensors", streamed.get, streamed.stages, streamed.shapes, groups,
+                       predictor, 3, {"method": method}, reset_norm=True)
+    streamed.snapshots.close()
+    assert alive.most <= STAGES  # one parameter's window, never two parameters or two whole snapshots
+    with SnapshotFile(tmp_path / "pred.safetensors", "pred") as fh:
+        assert fh.films == {"predictions": 3}
+        for k in range(3):
+            for name, t in expected[k].items():
+                got = fh.get("predictions", k, name)
+                assert got.dtype == t.dtype, (k, name)
+                if method == "known":  # its fast path's matrix kernels round by the chunk's row count
+                    torch.testing.assert_close(got, t, rtol=1e-5, atol=1e-6)
+                else:
+                    assert torch.equal(got, t), (k, name)
+    if method == "known":
+        return
+    # and the file is byte for byte what the in-memory path stores
+    tensors, meta = pack({"predictions": expected}, {"method": method})
+    save_file(tensors, tmp_path / "mem.safetensors", metadata=meta)
+    assert (tmp_path / "mem.safetensors").read_bytes() == (tmp_path / "pred.safetensors").read_bytes()
+
+
+def test_streamed_export_reads_one_tensor_at_a_time(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    run_id = RunStore(runs, create=False).list_runs()[0].id
+    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "3", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    alive = Alive(monkeypatch)
+    out = tmp_path / "out"
+    assert main(["export", "--run", run_id, "--method", "taskvector", "--scale", "x4", "--out", str(out),
+                 "--runs-dir", str(runs)]) == 0
+    assert alive.most == 1
+    _, _, mem = open_imported_run(RunStore(runs, create=False), run_id)
+    expected = extrapolate(mem.states, predicted_groups(mem.groups, False), get_predictor("taskvector"), 3)[1]
+    with TensorFile(out / "theta0.safetensors") as fh:
+        assert set(fh.keys()) == set(expected)
+        assert all(torch.equal(fh.get(k), v) for k, v in expected.items())
+
+
+def test_gram_pca_matches_the_svd_one_parameter_at_a_time():
+    gen = torch.Generator().manual_seed(0)
+    points = [{"a": torch.randn(5, 4, generator=gen) * (1 + i), "b": torch.randn(7, generator=gen) + i}
+              for i in range(6)]
+    names = ["a", "b"]
+    full = fit_pca(torch.stack([flatten(p, names) for p in points]), k=3)
+    read = []
+    streamed = gram_pca(lambda i, name: read.append(name) or points[i][name], len(points), names, k=3)
+    torch.testing.assert_close(streamed.coords, full.coords, rtol=1e-6, atol=1e-9)
+    assert streamed.explained == pytest.approx(full.explained, rel=1e-9)
+    assert read == ["a"] * 6 + ["b"] * 6  # one parameter of every point, then the next
+
+
+def test_a_changed_trajectory_file_is_refused_before_streaming(tmp_path):
+    runs = tmp_path / "runs"
+    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    store = RunStore(runs, create=False)
+    run_id = store.list_runs()[0].id
+    path = runs / run_id / "trajectory.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="checksum"):
+        open_imported_film(store, run_id)
