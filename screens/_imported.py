@@ -20,9 +20,9 @@ from know_core.api import (
     curves_figure,
     export_imported,
     export_imported_zip,
+    film_backtest,
     fmt,
     import_status,
-    imported_backtest,
     inspect_import,
     layers,
     load_imported,
@@ -154,20 +154,26 @@ def compare_view(info) -> None:
         st.info("A backtest hides Θ0 and predicts it back from the later stages: it needs at least 3 checkpoints; "
                 f"this film has {run.config.stages}.")
         return
+    backtest_section(run.weights, info, "imported")
+
+
+def backtest_section(weights, info, what: str) -> list[dict]:
+    """The backtest of one stored film (hide Θ0, predict it back from the later stages) for the methods picked here:
+    a table per group and a bar chart per layer. Returns the rows (for the page's headline); [] when none ran."""
     methods = [m for m in available_predictors() if m not in ("naive",)]
     chosen = st.multiselect("Methods to backtest", methods, default=[m for m in ("taskvector", "expfit")
                                                                         if m in methods], key=f"cmp-imp-{info.id}")
     if not chosen:
-        return
+        return []
     with st.spinner("Backtesting…"):
-        rows = imported_backtest(run, chosen)
+        rows = film_backtest(weights, chosen)
     for row in rows:
         if row.get("note"):
             st.caption(f"Backtest of {md(row['method'])}: {md(row['note'])}")
-    rows = [r for r in rows if r.get("rel_error") is not None]
-    if not rows:
-        return
-    df = pd.DataFrame(rows)
+    shown = [r for r in rows if r.get("rel_error") is not None]
+    if not shown:
+        return rows
+    df = pd.DataFrame(shown)
     groups = df[df["level"] == "group"][["method", "group", "weights", "rel_error", "cosine"]]
     st.markdown("**Backtest per group** (relative error ‖Θ̂0 − Θ0‖ / ‖Θ1 − Θ0‖: 1 = no better than keeping Θ1)")
     st.dataframe(fmt.labelled(groups), hide_index=True, width="stretch")
@@ -177,9 +183,10 @@ def compare_view(info) -> None:
         fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
                              customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
-    fig.update_layout(title=f"Backtest per layer ({info.name}, imported)", barmode="group", height=420,
+    fig.update_layout(title=f"Backtest per layer ({info.name}, {what})", barmode="group", height=420,
                       xaxis_title="parameter (layer)", yaxis_title="relative error (1 = naive)")
-    show_figure(fig, f"compare-imported-layers-{info.id}")
+    show_figure(fig, f"compare-{what.replace(' ', '-')}-layers-{info.id}")
+    return rows
 
 
 def runs_view(info) -> None:

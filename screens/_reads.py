@@ -77,6 +77,12 @@ def film_runs() -> list[RunInfo]:
             and damage(runs_dir(), r.id, r.updated) is None]
 
 
+def forget_runs() -> list[RunInfo]:
+    """Finished, readable forget runs (from ``forget`` or ``record_forgetting``, on a registered or the user's own
+    model), newest first."""
+    return [r for r in list_runs(kind="forget", status="done") if damage(runs_dir(), r.id, r.updated) is None]
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def film_result(root: str, run_id: str, updated: float) -> ExperimentResult:
     """An experiment's results, or a forget run read as an experiment of one seed (no predictions or oracles)."""

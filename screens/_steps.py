@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 from know_core.api import (
     BASELINE,
     ExperimentResult,
-    ForgetRun,
     SeedWeights,
     aggregate,
     downstream_headline,
@@ -25,6 +24,7 @@ from know_core.api import (
     method_order,
     pca_view,
     retrodiction_headline,
+    warm_headline,
 )
 from screens._figures import scale_axis
 from screens._film import film_figure
@@ -60,19 +60,11 @@ class Screen:
     headline: str
     figure: go.Figure | None = None
     note: str | None = None
+    explain: str | None = None  # what the figure shows, where it differs from the step's EXPLAIN
 
 
 def film_screen(res: ExperimentResult, seed: int) -> Screen:
     return Screen(film_headline(res), film_figure(film_panel(res.trajectory(seed), res.r)))
-
-
-def forget_film_screen(run: ForgetRun) -> Screen:
-    """A forgetting-only run's film: source accuracy (and loss, where measured) per stage, and its verdict."""
-    traj, r = run.trajectory, float(run.config.r)
-    stages = [{"stage": s, "size": traj.stage_sizes[s] if s < len(traj.stage_sizes) else None, "scale": r ** s,
-               "source_acc": acc, "source_loss": traj.source_loss[s] if s < len(traj.source_loss) else None,
-               "removed_acc": None} for s, acc in enumerate(traj.source_acc)]
-    return Screen(film_headline(run), film_figure({"stages": stages, "warm": [], "control": []}))
 
 
 def _axis(values: list[float], title: str) -> dict:
@@ -143,6 +135,20 @@ def warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
                                                          "Predictions beside the oracles (trained on more data)"))
 
 
+def forget_warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
+    """A forget run's warm oracles: the film really continued on more data, in the film's PCA plane (a forget run
+    made no prediction to set beside them)."""
+    if not sw.warm:
+        return Screen(warm_headline(res), note="Nothing to draw: record the film again with warm oracles "
+                                               "(`forget --oracles on`, or `record_forgetting(..., warm=\"on\")`) "
+                                               "from a source pool that holds |D0|/r images.")
+    return Screen(warm_headline(res), pca_figure(sw, res.r, ("warm",), "The film continued on more data (the warm "
+                                                                       "oracles) in the PCA plane"),
+                  explain="The warm oracles Θ₋ₖ are the film really continued on nested supersets of D0 (×2, ×4 … "
+                          "its data): the networks a prediction would claim to be. A forget run made no prediction, "
+                          "so they stand alone beside the film, in the same plane.")
+
+
 def at_one_domain(res: ExperimentResult) -> ExperimentResult:
     """A held-out-domain run at the mean over its domains (or its one domain); any other run as it is."""
     return res.at_domain(res.domains[-1]) if res.domains else res
@@ -181,4 +187,4 @@ def downstream_screen(res: ExperimentResult) -> Screen:
 
 
 __all__ = ["EXPLAIN", "STEPS", "TITLES", "Screen", "downstream_figure", "downstream_screen", "film_screen",
-           "forget_film_screen", "pca_figure", "pca_screen", "predictions_screen", "warm_screen"]
+           "forget_warm_screen", "pca_figure", "pca_screen", "predictions_screen", "warm_screen"]

@@ -18,6 +18,8 @@ def md(text: Any) -> str:
 
 def run_label(info: RunInfo) -> str:
     cfg = info.config
-    src = cfg.get("source", {})
-    bits = [cfg.get("preset"), src.get("dataset"), src.get("model"), f"r={src.get('r'):g}" if src.get("r") else None]
+    src = cfg.get("source", cfg)  # an experiment's film settings sit under "source"; a forget run's at the top
+    r = src.get("r")
+    bits = [cfg.get("preset"), src.get("dataset"), src.get("model"),
+            f"r={r:g}" if isinstance(r, float | int) and r else None]
     return f"{info.name} ({', '.join(str(b) for b in bits if b)})"

@@ -21,6 +21,7 @@ from know_core.api import (
 from screens._common import (
     experiment_runs,
     finished_or_welcome,
+    forget_runs,
     load_results,
     md,
     pick_runs,
@@ -31,6 +32,7 @@ from screens._common import (
 from screens._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
 from screens._domains import pick_domain
 from screens._figures import legend_below
+from screens._forgetrun import compare_view as forget_view
 from screens._imported import compare_view as imported_view
 from screens._imported import imported_runs
 from screens._presentation import prose
@@ -47,7 +49,7 @@ prose(
     "knowing where they go. The backtest hides Θ0 and predicts it back from the other stages: an error of 1.0 is no "
     "better than keeping Θ1, below 1 is a real recovery.")
 
-runs = experiment_runs() + imported_runs()
+runs = experiment_runs() + forget_runs() + imported_runs()
 finished_or_welcome(runs)
 chosen = pick_runs(runs, "compare-runs")
 sync_url(runs=[r.id for r in chosen])
@@ -55,18 +57,23 @@ if not chosen:
     st.info("Pick at least one run.")
     st.stop()
 imported = [info for info in chosen if info.kind == "imported"]
-chosen = [info for info in chosen if info.kind != "imported"]
+forgets = [info for info in chosen if info.kind == "forget"]
+chosen = [info for info in chosen if info.kind == "experiment"]
 for info in imported:  # the user's own checkpoints: a backtest per group and per layer, no oracles, no accuracy
     imported_view(info)
+# A forget run (registered model or the user's own): the same backtest, and one line on what needs an experiment
+forget_lines = [(f"{md(info.name)}: " if len(imported) + len(forgets) + len(chosen) > 1 else "") + md(line)
+                for info in forgets if (line := forget_view(info)) is not None]
 if not chosen:
-    headline.markdown("**Imported films have no oracle and no target task: their comparison is the backtest, hiding "
-                      "Θ0 and predicting it back from the later checkpoints.**")
+    lines = forget_lines + (["Imported films have no oracle and no target task: their comparison is the backtest, "
+                             "hiding Θ0 and predicting it back from the later checkpoints."] if imported else [])
+    headline.markdown("\n\n".join(f"**{line}**" for line in lines))
     st.stop()
 
 loaded = [(info, res) for info in chosen if (res := load_results(info)) is not None]
 domain = pick_domain([res for _, res in loaded], "compare-domain")
 loaded = [(info, res.at_domain(domain)) for info, res in loaded]
-headline.markdown("\n\n".join(f"**{line}**" for line in retrodiction_headlines(loaded)))
+headline.markdown("\n\n".join(f"**{line}**" for line in retrodiction_headlines(loaded) + forget_lines))
 for info, res in loaded:
     st.caption(md(f"{info.name}: {protocol_line(res.config)}"))
     for method, reason in invalid_methods(res.rows).items():

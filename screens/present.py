@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from know_core.api import KnowError, load_forget_run
+from know_core.api import KnowError
 from screens._common import (
-    damage,
     experiment_runs,
     finished_or_welcome,
-    list_runs,
+    forget_runs,
+    load_film,
     load_results,
     md,
     pick_run,
@@ -28,7 +28,7 @@ from screens._steps import (
     Screen,
     downstream_screen,
     film_screen,
-    forget_film_screen,
+    forget_warm_screen,
     pca_screen,
     predictions_screen,
     warm_screen,
@@ -37,16 +37,16 @@ from screens._steps import (
 PAGE = {"title": "Present", "icon": ":material/co_present:", "order": 80}  # read by screens._routing unrun
 
 N = len(STEPS)
-FORGET_ONLY = "A forgetting-only run: it has a film but no predictions, oracles or downstream task."
-FORGET_NOTE = "This step needs an experiment run (pick one in the sidebar): a forget run stops after the film."
+FORGET_ONLY = "A forgetting-only run: it has a film (and warm oracles) but no predictions or downstream task."
+FORGET_NOTE = ("This step needs an experiment run (pick one in the sidebar): a forget run stops after the film and its "
+               "warm oracles.")
 
 if not presenting():  # a lecture's screen keeps its height for the headline and the figure
     st.title("Present", anchor=False)
 prose("One run, step by step, for a lecture: the film, its PCA picture, the predictions, the warm oracle and "
       "downstream accuracy, each as one headline and one figure. Turn on *Presentation mode* in the sidebar for large "
       "type without these explanations; the run and the step are in the URL, so a slide can be linked to.")
-runs = experiment_runs() + [r for r in list_runs(kind="forget", status="done")
-                            if damage(runs_dir(), r.id, r.updated) is None]
+runs = experiment_runs() + forget_runs()
 finished_or_welcome(runs)
 ids = [r.id for r in runs]
 asked_run, asked_step = st.query_params.get("run"), st.query_params.get("step")
@@ -78,13 +78,20 @@ where.progress(step / N)
 
 def screen() -> Screen | None:
     """This step's screen for the picked run; None (with the reason on the page) when the run cannot be read."""
-    if info.kind == "forget":
-        try:
-            run = load_forget_run(runs_dir(), info.id)
-        except KnowError as exc:
-            st.error(f"This run is damaged: {md(exc)}")
+    if info.kind == "forget":  # the film, its PCA picture and its warm oracles; no predictions, no downstream
+        res = load_film(info)
+        if res is None:
             return None
-        return forget_film_screen(run) if name == "film" else Screen(FORGET_ONLY, note=FORGET_NOTE)
+        if name == "film":
+            return film_screen(res, res.seeds[0])
+        if name in ("predictions", "downstream"):
+            return Screen(FORGET_ONLY, note=FORGET_NOTE)
+        try:
+            sw = seed_weights(runs_dir(), info.id, info.updated, res.seeds[0])
+        except KnowError as exc:
+            st.error(f"This run's weights cannot be read: {md(exc)}")
+            return None
+        return pca_screen(sw, res.r) if name == "pca" else forget_warm_screen(res, sw)
     res = load_results(info)
     if res is None:
         return None
@@ -113,6 +120,6 @@ if shown is not None:
     st.header(md(shown.headline), anchor=False)
     if shown.figure is not None:
         show_figure(shown.figure, f"present-{name}")
-        prose(EXPLAIN[name], caption=True)
+        prose(shown.explain or EXPLAIN[name], caption=True)
     if shown.note:
         st.info(shown.note)

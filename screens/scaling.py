@@ -20,6 +20,7 @@ from know_core.api import (
 from screens._common import (
     experiment_runs,
     finished_or_welcome,
+    forget_runs,
     load_results,
     md,
     pick_runs,
@@ -30,6 +31,7 @@ from screens._common import (
 )
 from screens._cost import cost_section
 from screens._domains import pick_domain
+from screens._forgetrun import scaling_view as forget_view
 from screens._presentation import prose
 
 PAGE = {"title": "Scaling", "icon": ":material/trending_up:", "order": 40}  # read by screens._routing unrun
@@ -47,7 +49,7 @@ prose(
     "predictor would reach. The *oracle-warm* line is the forgetting film really continued on nested supersets of D0 "
     "(Θ₋ₖ): exactly what each prediction claims to be. Error bars are one standard deviation over seeds.")
 
-runs = experiment_runs()
+runs = experiment_runs() + forget_runs()
 finished_or_welcome(runs)
 chosen = pick_runs(runs, "scaling-runs")
 show_shrink = st.toggle("Show the norm-matched shrinkage controls (dashed: Θ0 scaled to each prediction's norm)",
@@ -56,10 +58,25 @@ sync_url(runs=[r.id for r in chosen], shrink="1" if show_shrink else None)
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
+forgets = [info for info in chosen if info.kind == "forget"]
+tagged = len(chosen) > 1
+chosen = [info for info in chosen if info.kind == "experiment"]
+
+
+def forget_sections() -> list[str]:
+    """Each forget run's section (it has no downstream task: its line says so, with its warm oracles' source accuracy
+    where it has them); returns their headline lines."""
+    return [f"**{md(info.name) + ': ' if tagged else ''}{md(line)}**"
+            for info in forgets if (line := forget_view(info)) is not None]
+
+
+if not chosen:
+    headline.markdown("\n\n".join(forget_sections()))
+    st.stop()
 domain = pick_domain([res for info in chosen if (res := load_results(info)) is not None], "scaling-domain")
-headline.markdown("\n\n".join(f"**{md(info.name) + ': ' if len(chosen) > 1 else ''}"
-                                f"{md(downstream_headline(res.at_domain(domain)))}**"
-                                for info in chosen if (res := load_results(info)) is not None))
+answers = [f"**{md(info.name) + ': ' if tagged else ''}{md(downstream_headline(res.at_domain(domain)))}**"
+           for info in chosen if (res := load_results(info)) is not None]
+headline.markdown("\n\n".join(answers))
 
 
 def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
@@ -117,6 +134,8 @@ for info in chosen:
     if not any(t.forgot for t in res.trajectories):
         st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")
+if forgets:  # below the experiments' figures; their lines join the answer at the top
+    headline.markdown("\n\n".join(answers + forget_sections()))
 # The cost ledger is a second question (when would KNOW pay for itself?): folded, so the page answers its own first
 with st.expander("Cost: when would KNOW pay for itself?"):
     cost_section([(run_label(info), res) for info in chosen if (res := load_results(info)) is not None])

@@ -152,12 +152,23 @@ def test_a_run_without_warm_oracles_says_so_on_that_step(monkeypatch, stored):
 
 
 def test_a_forgetting_only_run_shows_its_film_then_says_what_it_lacks(monkeypatch, stored):
+    """The steps a forget run has (its film, its PCA picture, its warm oracles) are drawn; predictions and downstream
+    say that they need an experiment run."""
+    from know_core.api import load_seed_weights
+
     root, runs = stored
     at = open_page(monkeypatch, root, "present", run=runs["forget"], step="1")
     assert at.selectbox(key="present-run").value == runs["forget"]
     (spec,) = charts(at)
     assert spec["layout"]["title"]["text"].startswith(FIGURES[1])
-    for step in ("2", "3", "4", "5"):
+    at = open_page(monkeypatch, root, "present", run=runs["forget"], step="2")
+    (spec,) = charts(at)
+    assert spec["layout"]["title"]["text"].startswith(FIGURES[2])
+    assert not load_seed_weights(root, runs["forget"], 0).warm  # drawn for a run that has them: test_record_user.py
+    at = open_page(monkeypatch, root, "present", run=runs["forget"], step="4")
+    assert not charts(at) and any("record the film again with warm oracles" in i.value for i in at.info)
+    assert at.header[0].value.replace("\\", "").startswith("This run has no warm oracle")
+    for step in ("3", "5"):
         at = open_page(monkeypatch, root, "present", run=runs["forget"], step=step)
         assert not charts(at)
         assert any("needs an experiment run" in i.value for i in at.info)

@@ -4,17 +4,26 @@ refused with one line and nothing recorded."""
 
 from __future__ import annotations
 
+import base64
 import json
 import runpy
 import textwrap
 
+import numpy as np
 import pytest
 import torch
-from page_helpers import page, texts
+from page_helpers import charts, page, texts
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from know_core.api import load_film_result, load_forget_run, load_seed_weights, record_forgetting
+from know_core.api import (
+    forget_scaling_headline,
+    load_film_result,
+    load_forget_run,
+    load_seed_weights,
+    record_forgetting,
+    stored_headline,
+)
 from know_core.cli import main
 from know_core.common.errors import ConfigError, DataError, RunStoreError
 from know_core.data.resident import materialise
@@ -252,3 +261,78 @@ def test_backtest_of_a_user_run_gives_weights_and_says_why_no_accuracy(user_run,
     assert [r for r in result["rows"] if r["level"] == "group"]  # the weight figures are there
     assert all(a["source_acc"] is None and "your own network" in a["note"] for a in result["accuracy"]
                if a["method"] != "keep Θ1")
+
+
+def test_compare_backtests_a_user_run_and_says_what_needs_an_experiment(monkeypatch, user_run, capsys):
+    """Compare opens a forget run of the user's own network: the backtest per group and per layer (the numbers the
+    ``backtest`` command gives), its headline first, and one line on what only an experiment has."""
+    root, run_id, *_ = user_run
+    at = page(monkeypatch, root, "compare", runs=run_id)
+    assert not at.exception, at.exception
+    assert at.markdown[0].value.replace("\\", "").startswith("**Hiding Θ0 and predicting it back")
+    assert any("A forget run stops after the film" in t and "need an experiment run" in t for t in texts(at))
+    assert at.multiselect(key="compare-runs").options == ["mine (user:TensorDataset, user:TwoLayer, r=0.5)"]
+    assert main(["backtest", "--run", run_id, "--methods", "taskvector", "--json", "--runs-dir", str(root)]) == 0
+    cli = [r for r in json.loads(capsys.readouterr().out)["rows"] if r["method"] == "taskvector"]
+    groups = at.dataframe[0].value
+    assert list(groups["group"]) == [r["group"] for r in cli if r["level"] == "group"]
+    (spec,) = [s for s in charts(at) if s["layout"]["title"]["text"] == "Backtest per layer (mine, forget run)"]
+    bars = next(t for t in spec["data"] if t["name"] == "taskvector")
+    by_layer = {r["layer"]: r["rel_error"] for r in cli if r["level"] == "layer"}
+    assert set(bars["x"]) == {"body.0.weight", "body.0.bias", "head.weight", "head.bias"} == set(by_layer)
+    heights = np.frombuffer(base64.b64decode(bars["y"]["bdata"]), bars["y"]["dtype"])  # plotly's typed array
+    assert list(heights) == pytest.approx([by_layer[name] for name in bars["x"]])
+
+
+def test_scaling_says_a_user_run_has_no_downstream_task_and_shows_its_warm_oracle(monkeypatch, user_run):
+    root, run_id, *_ = user_run
+    at = page(monkeypatch, root, "scaling", runs=run_id)
+    assert not at.exception, at.exception
+    answer = at.markdown[0].value.replace("\\", "")
+    assert answer == f"**{forget_scaling_headline(load_film_result(root, run_id))}**"
+    assert answer.startswith("**A forget run has no downstream task") and "×2 data (the warm oracle)" in answer
+    traj = load_forget_run(root, run_id).trajectory
+    (spec,) = [s for s in charts(at) if s["layout"]["title"]["text"].startswith("Source accuracy of Θ0 and its warm")]
+    assert spec["data"][0]["x"] == [1.0, 2.0]
+    assert spec["data"][0]["y"] == pytest.approx([traj.source_acc[0], traj.warm.source_acc[0]])
+    assert not [s for s in charts(at) if "Target accuracy" in s["layout"]["title"]["text"]]  # no downstream figure
+
+
+def test_present_steps_through_a_user_run_and_says_what_it_lacks(monkeypatch, user_run):
+    root, run_id, *_ = user_run
+    shown = {}
+    for step in range(1, 6):
+        at = page(monkeypatch, root, "present", run=run_id, step=str(step))
+        assert not at.exception, (step, at.exception)
+        shown[step] = (at.header[0].value.replace("\\", ""), charts(at), [i.value for i in at.info])
+    film, pca, warm = shown[1][1], shown[2][1], shown[4][1]
+    assert shown[1][0].startswith("The film") and film[0]["layout"]["title"]["text"].startswith("Forgetting panel")
+    assert "warm oracles Θ₋ₖ (more data)" in [t["name"] for t in film[0]["data"]]
+    assert shown[2][0] == "The film is a path through weight space: 3 networks, from the most-forgotten to Θ0."
+    assert len(pca) == 1 and len(pca[0]["data"][0]["x"]) == 3
+    assert shown[4][0].startswith("The film continued on ×2 data (the warm oracle) reached source accuracy")
+    assert [t["name"] for t in warm[0]["data"]] == ["film (most-forgotten stage → Θ0)",
+                                                    "warm oracles Θ₋ₖ (the real continuation)"]
+    for step in (3, 5):  # no predictions, no downstream task: the honest line, no figure
+        headline, figures, notes = shown[step]
+        assert not figures and headline.startswith("A forgetting-only run")
+        assert any("needs an experiment run" in n for n in notes)
+
+
+def test_runs_lists_a_user_run_with_its_headline(monkeypatch, user_run):
+    root, run_id, *_ = user_run
+    at = page(monkeypatch, root, "runs", run=run_id)
+    assert not at.exception, at.exception
+    assert f"**{stored_headline(root, run_id)}**" in [m.value.replace("\\", "") for m in at.markdown]
+    assert run_id in set(at.dataframe[0].value["id"])
+
+
+def test_a_user_run_without_warm_oracles_says_so_on_scaling_and_present(monkeypatch, tmp_path):
+    run_id = record_forgetting(TwoLayer(), blobs(200, 0), runs_dir=tmp_path, warm="off", **FAST)
+    at = page(monkeypatch, tmp_path, "scaling", runs=run_id)
+    assert not at.exception, at.exception
+    assert "This run has no warm oracle" in at.markdown[0].value.replace("\\", "") and not charts(at)
+    at = page(monkeypatch, tmp_path, "present", run=run_id, step="4")
+    assert not at.exception, at.exception
+    assert not charts(at) and at.header[0].value.replace("\\", "").startswith("This run has no warm oracle")
+    assert any("record the film again with warm oracles" in i.value for i in at.info)

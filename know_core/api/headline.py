@@ -18,7 +18,7 @@ from know_core.api.results import load_experiment
 from know_core.common.errors import KnowError
 from know_core.experiment.methods import BASELINE, SHRINK_PREFIX, base_name
 from know_core.experiment.methods import label as method_label
-from know_core.experiment.panels import report_of, retrodiction_summary
+from know_core.experiment.panels import film_panel, report_of, retrodiction_summary
 from know_core.store.runstore import RunStore
 
 from .fmt import interval, num, pvalue, scale, signed
@@ -160,8 +160,9 @@ def downstream_headline(res: Any) -> str:
 
 
 def backtest_headline(res: Any) -> str:
-    """Hiding Θ0 and predicting it back from the later stages: which method recovered it best (1 = keeping Θ1)."""
-    rows = getattr(res, "backtest", None) or []
+    """Hiding Θ0 and predicting it back from the later stages: which method recovered it best (1 = keeping Θ1).
+    ``res``: an experiment's results, or the rows of a backtest computed on demand (``film_backtest``)."""
+    rows = res if isinstance(res, list) else getattr(res, "backtest", None) or []
     by: dict[str, list[float]] = {}
     for b in rows:
         if b.get("rel_error") is not None and not b.get("layer") and b.get("method") != BASELINE:
@@ -180,6 +181,28 @@ def backtest_headline(res: Any) -> str:
         text = (f"Hiding Θ0 and predicting it back, no method beat keeping Θ1; {_name(best)} was nearest "
                 f"({num(scores[best])}).")
     return text + missing
+
+
+def warm_headline(res: Any) -> str:
+    """Where the film's real continuation on more data (the warm oracle at the largest scale, first seed) got on the
+    source task, against Θ0; a sentence saying so when the run has none."""
+    trajectories = getattr(res, "trajectories", None) or []
+    if not trajectories:
+        return "This run recorded no forgetting film."
+    panel = film_panel(trajectories[0].record, float(res.r))
+    if not panel["warm"]:
+        return ("This run has no warm oracle (the film continued on more data): warm oracles off, or a source pool "
+                "too small to hold |D0|/r images.")
+    top = max(panel["warm"], key=lambda w: w["scale"])
+    theta0 = panel["stages"][0]["source_acc"] if panel["stages"] else None
+    return (f"The film continued on {scale(top['scale'])} data (the warm oracle) reached source accuracy "
+            f"{num(top['source_acc'])}, against {num(theta0)} for Θ0.")
+
+
+def forget_scaling_headline(res: Any) -> str:
+    """The Scaling page's answer for a forget run: it has no downstream task, only its warm oracles (if any)."""
+    return ("A forget run has no downstream task: nothing was fine-tuned on a target, so there is no accuracy to "
+            "scale. " + warm_headline(res))
 
 
 def run_headline(res: Any) -> str:
@@ -275,5 +298,5 @@ def _merged(key: tuple[str, str], items: list[tuple[str, str, str]]) -> str:
     return f"{prefix}{listed} {verb} (95 % CI)."
 
 
-__all__ = ["backtest_headline", "collapse_verdicts", "downstream_headline", "film_headline", "retrodiction_headline",
-           "run_headline", "status_headline", "stored_headline"]
+__all__ = ["backtest_headline", "collapse_verdicts", "downstream_headline", "film_headline", "forget_scaling_headline",
+           "retrodiction_headline", "run_headline", "status_headline", "stored_headline", "warm_headline"]

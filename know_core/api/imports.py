@@ -173,9 +173,14 @@ def load_imported(root: Root, run_id: str) -> ImportedRun:
 
 
 def imported_backtest(run: ImportedRun, methods: list[str]) -> list[dict[str, Any]]:
-    """Hide Θ0 of the imported film, predict it back from the later stages: rows per group (``level`` "group") and
-    per layer ("layer") with the relative error; a method that cannot run here gives one row with a ``note``."""
-    sw = run.weights
+    """Hide Θ0 of the imported film, predict it back from the later stages: see :func:`film_backtest`."""
+    return film_backtest(run.weights, methods)
+
+
+def film_backtest(sw: SeedWeights, methods: list[str]) -> list[dict[str, Any]]:
+    """Hide Θ0 of any stored film (an imported run's, a forget run's, one experiment seed's), predict it back from the
+    later stages: rows per group (``level`` "group") and per layer ("layer") with the relative error; a method that
+    cannot run here gives one row with a ``note``."""
     n = len(sw.stages)
     traj = Trajectory(sw.stages, sw.groups, [0] * n, [0.0] * n, [0.0] * n, [0.0] * n)
     out: list[dict[str, Any]] = []
@@ -219,6 +224,7 @@ __all__ = [
     "discard_upload",
     "export_imported",
     "export_imported_zip",
+    "film_backtest",
     "import_status",
     "imported_backtest",
     "inspect_import",
