@@ -1,5 +1,6 @@
 """KNOW Explorer's engine: data, models, training, structured forgetting, predictors and the run store; and, for
-notebooks, ``import know_core as know``: ``know.Film``, ``know.open_run`` (:mod:`know_core.api.library`).
+notebooks, ``import know_core as know``: ``know.Film``, ``know.open_run``, ``know.record_forgetting``
+(:mod:`know_core.api.library`).
 
 This package never imports streamlit; the dashboard in ``app.py``/``screens/`` reads runs through it.
 
@@ -19,12 +20,22 @@ from typing import TYPE_CHECKING, Any
 from know_core.common.version import __version__
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names come from __getattr__ below
-    from know_core.api.library import Backtest, Film, FilmError, FilmPCA, KnowError, StateDict, open_run
+    from know_core.api.library import (
+        Backtest,
+        Film,
+        FilmError,
+        FilmPCA,
+        KnowError,
+        StateDict,
+        open_run,
+        record_forgetting,
+    )
 
 LIBRARY = "know_core.api.library"
-_LIBRARY_NAMES = ("Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "open_run")
+_LIBRARY_NAMES = ("Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "open_run", "record_forgetting")
 
-__all__ = ["Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "__version__", "open_run"]
+__all__ = ["Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "__version__", "open_run",
+           "record_forgetting"]
 
 
 def __getattr__(name: str) -> Any:

@@ -336,3 +336,12 @@ def test_a_user_run_without_warm_oracles_says_so_on_scaling_and_present(monkeypa
     assert not at.exception, at.exception
     assert not charts(at) and at.header[0].value.replace("\\", "").startswith("This run has no warm oracle")
     assert any("record the film again with warm oracles" in i.value for i in at.info)
+
+
+def test_the_library_names_record_forgetting_at_the_package_top():
+    """``import know_core as know; know.record_forgetting(...)``, as the issue writes it, is the api's function."""
+    import know_core
+    import know_core.api
+
+    assert know_core.record_forgetting is know_core.api.record_forgetting
+    assert "record_forgetting" in dir(know_core)

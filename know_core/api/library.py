@@ -44,6 +44,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
+from know_core.api.record import record_forgetting  # the library records films on your model too
 from know_core.common.errors import KnowError, RunStoreError
 from know_core.common.hooks import Hooks
 from know_core.engine.extrapolate import MAX_STEPS, extrapolate, prediction_file, save_predictions
@@ -444,4 +445,4 @@ def _forget(store: RunStore, run_id: str) -> _Loaded:
                                list(traj.control.states) if traj.control else []), rolled)
 
 
-__all__ = ["Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "open_run"]
+__all__ = ["Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "open_run", "record_forgetting"]
