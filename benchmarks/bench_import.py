@@ -33,6 +33,8 @@ from pathlib import Path
 
 from _common import emit
 
+from know_core.store.runstore import RunStore
+
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = 8_000_000
 
@@ -98,7 +100,7 @@ def child(name: str, work: Path, *args: str) -> dict:
     out = work / f"phase-{name}.json"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--phase", name, "--work", str(work), *args], check=True,
-                   cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'benchmarks'}"})
+                   cwd=REPO)
     result = json.loads(out.read_text())
     result["wall_s"] = time.perf_counter() - t0
     return result
@@ -141,9 +143,6 @@ def main() -> None:
         runs = work / "runs"
         imp = child("import", work, "--", "import", str(work / "film"), "--kind", "training", "--quiet",
                     "--runs-dir", str(runs))
-        sys.path.insert(0, str(REPO))
-        from know_core.store.runstore import RunStore
-
         run_id = RunStore(runs, create=False).list_runs()[0].id
         table = json.loads(json.dumps(RunStore(runs, create=False).open(run_id).read_csv("groups.csv")))
         sizes = {row["group"]: int(row["scalars"]) for row in table if row["group"] in ("conv", "fc", "bias")}
