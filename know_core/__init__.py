@@ -20,16 +20,8 @@ from typing import TYPE_CHECKING, Any
 from know_core.common.version import __version__
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names come from __getattr__ below
-    from know_core.api.library import (
-        Backtest,
-        Film,
-        FilmError,
-        FilmPCA,
-        KnowError,
-        StateDict,
-        open_run,
-        record_forgetting,
-    )
+    from know_core.api.filmparts import Backtest, FilmError, FilmPCA
+    from know_core.api.library import Film, KnowError, StateDict, open_run, record_forgetting
 
 LIBRARY = "know_core.api.library"
 _LIBRARY_NAMES = ("Backtest", "Film", "FilmError", "FilmPCA", "KnowError", "StateDict", "open_run", "record_forgetting")
