@@ -314,3 +314,4 @@ def test_runs_show_reads_an_imported_run_back(capsys, tmp_path):
     code, out, err = cli(capsys, "runs", "show", run_id_of(out), "--runs-dir", runs)  # checks every file too
     assert code == 0, err
     assert "A film of 3 imported pt checkpoints (training)" in out and "imported" in out.splitlines()[0]
+    assert "Trajectory draws it" in out  # the pages do draw imported films (it once said they did not)
