@@ -20,6 +20,7 @@ from screens._common import (
     sync_url,
     url_value,
 )
+from screens._imported import imported_runs
 from screens._presentation import presenting, prose
 from screens._steps import (
     EXPLAIN,
@@ -54,7 +55,11 @@ with st.sidebar:
     fresh = "present-run" not in st.session_state
     info = pick_run(runs, "present-run")
 if fresh and asked_run is not None and asked_run not in ids:
-    st.warning(f"There is no finished run {md(asked_run)} here: showing {md(info.name)}.")
+    if asked_run in {r.id for r in imported_runs()}:
+        st.info(f"Run {md(asked_run)} is an imported film: Present steps through experiment and forget runs; the "
+                f"Trajectory and Compare pages show an imported film. Showing {md(info.name)}.")
+    else:
+        st.warning(f"There is no finished run {md(asked_run)} here: showing {md(info.name)}.")
 if "present-step" not in st.session_state:
     st.session_state["present-step"] = url_value("step", 1, list(range(1, N + 1)), int)
     if asked_step is not None and asked_step != str(st.session_state["present-step"]):

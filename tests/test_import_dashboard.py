@@ -218,3 +218,21 @@ def test_the_cli_import_and_the_page_agree_on_the_run(capsys, tmp_path):
     run = load_imported(runs, run_id_of(out))
     assert run.metrics is None and not run.has_accuracy and run.steps == {}
     assert len(run.weights.stages) == 3 and run.weights.oracles == {}
+
+
+def test_present_names_an_imported_run_for_what_it_is(monkeypatch, tmp_path):
+    """Present steps through experiment and forget runs; a link to an imported film says so (and where the film is
+    shown) rather than that no such run exists."""
+    from conftest import tiny_config
+
+    from know_core.jobs.lifecycle import record_forgetting
+
+    runs = tmp_path / "runs"
+    paths = film_of(tmp_path / "film", base_states(4))
+    assert main(["import", *map(str, paths), "--kind", "forgetting", "--runs-dir", str(runs), "--quiet"]) == 0
+    run_id = RunStore(runs).list_runs(kind="imported")[0].id
+    record_forgetting(tiny_config(), RunStore(runs))
+    at = page(monkeypatch, runs, "present", run=run_id)
+    assert not at.exception, at.exception
+    assert any("is an imported film" in t and "Trajectory" in t for t in texts(at)), texts(at)
+    assert not any("There is no finished run" in t for t in texts(at))
