@@ -6,8 +6,10 @@ dense layers as one batched matrix product. The members' losses are summed befor
 gradient is its own. In exact mode (the default) it is its own bit for bit: weight gradients come from each member's
 own kernels, and grouped kernels run only where a probe (once per layer and shape) finds them equal to the members'
 own, because oneDNN's grouped kernels may sum in another order and Adam amplifies a last-bit difference into a
-different run. The weights themselves stay in each member's own module, stacked afresh at every forward pass, so
-the training loop (``train.py``) and torch's optimisers treat member k as its own network.
+different run. The weights live in one stacked tensor per parameter (:func:`stack_members`), each member's module
+holding views of its slice, so the forward pass stacks nothing, the backward pass splits nothing, and one torch
+optimiser over the stacked tensors (elementwise: K independent optimisers) steps all members at once
+(:func:`step_members`, which keeps a stopped member's weights, optimiser state and step count as they were).
 
 Only plain sequential nets are stacked (conv / ReLU / max-pool / flatten / dense: ``simple_cnn`` and its variants,
 ``mlp``); :func:`stack_support` says why another model is not.
@@ -41,6 +43,69 @@ def stack_support(model: nn.Module) -> str | None:
                                                or isinstance(layer.padding, str)):
             return "its convolutions are grouped or padded in a way the stacked path does not cover"
     return None if flat else "it has no Flatten before its dense layers"
+
+
+def stack_members(models: list[nn.Module]) -> list[torch.Tensor]:
+    """The stacked leaf tensors (K, *shape), one per parameter, of which member k's parameters are views of slice
+    [k] (its module, state dict and ``load_state_dict`` read and write the stacked weights). Members already stacked
+    together keep their tensors; otherwise their current weights are stacked and their parameters rebound."""
+    own = [list(m.named_parameters()) for m in models]
+    tags = [getattr(p, "_know_stack", None) for p in (ps[0][1] for ps in own)]
+    if tags[0] is not None:
+        leaves = tags[0][0]
+        if all(getattr(p, "_know_stack", (None, -1))[1] == j and p._know_stack[0] is leaves
+               and p.data_ptr() == leaf[j].data_ptr() for j, ps in enumerate(own) for leaf, (_, p) in zip(leaves, ps)):
+            return leaves
+    leaves = [torch.stack([ps[i][1].detach() for ps in own]).requires_grad_(True) for i in range(len(own[0]))]
+    for j, (model, ps) in enumerate(zip(models, own)):
+        for leaf, (name, _) in zip(leaves, ps):
+            module_name, _, attr = name.rpartition(".")
+            param = nn.Parameter(leaf.detach()[j])  # shares the stacked storage
+            param._know_stack = (leaves, j)
+            model.get_submodule(module_name)._parameters[attr] = param
+    return leaves
+
+
+@torch.no_grad()
+def step_members(optimizer: torch.optim.Optimizer, live: list[bool]) -> None:
+    """``optimizer.step()`` over stacked tensors as K independent optimisers: only the ``live`` members move, and each
+    with its own step count (Adam's bias correction; kept per member under ``member_steps`` once they differ). A
+    stopped member's slices of weights and optimiser state are restored after the step (a zero gradient is not
+    "no step": Adam's moments would decay)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    k, first = len(live), optimizer.state.get(params[0], {})
+    if "member_steps" in first:
+        counts = [int(c) for c in first["member_steps"].tolist()]
+    else:
+        counts = [int(first["step"]) if "step" in first else 0] * k
+    groups: dict[int, list[int]] = {}
+    for j in (j for j, on in enumerate(live) if on):
+        groups.setdefault(counts[j], []).append(j)
+    if len(groups) == 1 and all(live):
+        optimizer.step()
+    else:
+        for count, members in groups.items():
+            others = torch.tensor([j for j in range(k) if j not in members], device=params[0].device)
+            fresh = params[0] not in optimizer.state
+            kept = [(t, t.index_select(0, others)) for p in params
+                    for t in (p, *(v for key, v in optimizer.state.get(p, {}).items() if key != "member_steps"
+                                   and torch.is_tensor(v) and v.dim() and v.shape[0] == k))]
+            for p in params:
+                if "step" in optimizer.state.get(p, {}):
+                    optimizer.state[p]["step"] = torch.tensor(float(count), dtype=optimizer.state[p]["step"].dtype)
+            optimizer.step()
+            if fresh:  # state made by this step: the others' slices as they would be fresh (zero moments)
+                kept += [(v, torch.zeros_like(v.index_select(0, others))) for p in params
+                         for v in optimizer.state[p].values() if torch.is_tensor(v) and v.dim() and v.shape[0] == k]
+            for t, value in kept:
+                t.index_copy_(0, others, value)
+    if "step" in optimizer.state.get(params[0], {}):
+        counts = [c + 1 if on else c for c, on in zip(counts, live)]
+        for p in params:
+            optimizer.state[p]["step"] = torch.tensor(float(max(counts)), dtype=optimizer.state[p]["step"].dtype)
+        if len(set(counts)) > 1 or "member_steps" in first:
+            optimizer.state[params[0]]["member_steps"] = torch.tensor(counts, dtype=params[0].dtype,
+                                                                      device=params[0].device)
 
 
 class StackedNet:

@@ -7,7 +7,6 @@ The budget's grammar lives in :mod:`know_core.engine.budget` and is parsed once 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -88,7 +87,9 @@ def pretrain_members(m: Members, optimizer: torch.optim.Optimizer, subsets: list
                 # separable data).
                 stale[j] = 0 if val_acc > best[j][0] else stale[j] + 1
                 if (val_acc, -val_loss) > best[j]:
-                    best[j], best_state[j] = (val_acc, -val_loss), copy.deepcopy(m.models[j].state_dict())
+                    # clones, not deepcopy: a batched member's weights are views, and deepcopy copies all K
+                    best[j] = (val_acc, -val_loss)
+                    best_state[j] = {n: t.clone() for n, t in m.models[j].state_dict().items()}
             if pc.early_stop and stale[j] >= pc.patience:
                 active[j] = False
         mean = lambda key: sum(histories[j][-1][key] for j in members) / len(members)  # noqa: E731

@@ -19,7 +19,7 @@ from know_core.common.errors import ConfigError, TrainingDiverged
 from know_core.common.hooks import Hooks, ProgressEvent  # noqa: F401  (the loop reports through them)
 from know_core.engine.budget import steps_per_epoch  # noqa: F401  (re-exported: the loop counts its steps)
 from know_core.engine.config import OptimConfig
-from know_core.engine.stacked import StackedNet
+from know_core.engine.stacked import StackedNet, stack_members, step_members
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> a scalar to minimise
 DIVERGED_LOSS = 1e6  # a cross-entropy this large means logits of ~1e6: training has diverged
@@ -36,13 +36,14 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def make_optimizer(models: nn.Module | list[nn.Module], cfg: OptimConfig,
                    lr: float | None = None) -> torch.optim.Optimizer:
-    """``cfg``'s torch optimiser over the parameters of ``models`` (one module, or K members: per-parameter state and
-    step counts make it K independent optimisers)."""
+    """``cfg``'s torch optimiser over the parameters of ``models``: one module, or K members, whose parameters it
+    stacks (:func:`stacked.stack_members`; elementwise updates make it K independent optimisers, stepped by
+    :func:`stacked.step_members`)."""
     lr = cfg.lr if lr is None else lr
     models = models if isinstance(models, list) else [models]
-    params = [p for m in models for p in m.parameters()]
+    params = stack_members(models) if len(models) > 1 else list(models[0].parameters())
     # K > 1: torch's multi-tensor form, op for op the single-tensor one (what a plain model gets on the CPU) with the
-    # scalars computed alike, but one C++ loop over the K members' tensors instead of a Python one
+    # scalars computed alike
     many = {"foreach": True} if len(models) > 1 else {}
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, **many)
@@ -83,11 +84,11 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> tor
 class Members:
     """K networks trained as one by the loop below (K = 1: a plain model, any architecture), on resident data.
 
-    Each member has its own subset, generator (shuffles, augmentation draws) and stopping rule, and its own weights in
-    its own module, so one ``torch.optim`` optimiser over all members' parameters is K independent optimisers (its
-    state and step counts are per parameter tensor). K > 1 runs the forward pass of all members at once through
-    ``net`` (``stacked.py``), bit for bit each member's own. A stopped member (``active`` False) draws nothing from
-    its generator and gets no gradient, so the optimiser skips it: its run is the one it would have had alone."""
+    Each member has its own subset, generator (shuffles, augmentation draws) and stopping rule. K > 1 keeps the
+    members' weights stacked (each module holds views of its slice) and runs the forward pass of all members at once
+    through ``net`` (``stacked.py``), bit for bit each member's own; one ``torch.optim`` optimiser over the stacked
+    tensors is K independent optimisers. A stopped member (``active`` False) draws nothing from its generator and
+    keeps its weights and optimiser state (``step_members``): its run is the one it would have had alone."""
 
     models: list[nn.Module]
     x: torch.Tensor
@@ -102,6 +103,7 @@ class Members:
     def __post_init__(self):
         if len(self.models) > 1 and self.net is None:
             raise ValueError(f"{len(self.models)} members need a StackedNet to run their forward pass together")
+        self.params = stack_members(self.models) if len(self.models) > 1 else []
 
     @property
     def k(self) -> int:
@@ -118,7 +120,7 @@ class Members:
         """Each member's logits (B, classes) for inputs ``xb`` (K, B, ...), member k seeing ``xb[k]``."""
         if self.net is None:
             return [self.models[0](xb[0])]
-        return self.net([torch.stack(ps) for ps in zip(*(m.parameters() for m in self.models))], xb).unbind(0)
+        return self.net(self.params, xb).unbind(0)
 
 
 def _step(m: Members, optimizer: torch.optim.Optimizer, idx: torch.Tensor, gens: list[torch.Generator],
@@ -134,10 +136,10 @@ def _step(m: Members, optimizer: torch.optim.Optimizer, idx: torch.Tensor, gens:
     losses = [m.loss(logits, yb[j]) for j, logits in enumerate(m.logits(xb))]
     optimizer.zero_grad(set_to_none=True)
     torch.stack([loss for loss, on in zip(losses, live) if on]).sum().backward()  # each member's gradient its own
-    for j in (j for j, on in enumerate(live) if not on):  # no gradient: the optimiser leaves the member and its state
-        for p in m.models[j].parameters():
-            p.grad = None
-    optimizer.step()
+    if m.k > 1:
+        step_members(optimizer, live)
+    else:
+        optimizer.step()
     return torch.stack(losses).detach()
 
 
