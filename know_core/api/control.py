@@ -1,7 +1,7 @@
 """Starting, watching, cancelling, resuming, renaming, deleting and listing runs, and the landscape jobs.
 
-Runs go to background workers (:mod:`know_core.jobs`); the functions here look the job module up at call time, so
-one monkeypatch of ``know_core.jobs`` reaches every caller.
+Runs go to background workers (:mod:`know_core.jobs.launch`); the functions here look the job module up at call time,
+so one monkeypatch of ``know_core.jobs.launch`` reaches every caller.
 """
 
 from __future__ import annotations
