@@ -148,3 +148,16 @@ def numbers_table(loaded: list) -> tuple[pd.DataFrame, pd.DataFrame]:
             shown.append(row)
             raw.append(out)
     return pd.DataFrame(shown), pd.DataFrame(raw)
+
+
+def layer_backtest_bars(rows: pd.DataFrame, title: str) -> go.Figure:
+    """Backtest relative error per layer, one bar per method (``rows``: the per-layer backtest rows), with the
+    keep-Θ1 line at 1."""
+    fig = go.Figure()
+    for method, part in rows.groupby("method", sort=False):
+        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
+                             customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
+    fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
+    fig.update_layout(title=title, barmode="group", height=420, xaxis_title="parameter (layer)",
+                      yaxis_title="relative error (1 = naive)")
+    return fig

@@ -11,6 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from know_core.api import (
+    BASELINE,
     FILM_KINDS,
     FORMATS,
     ImportedRun,
@@ -35,6 +36,7 @@ from know_core.api import (
     upload_limit_mb,
 )
 from screens._common import list_runs, md, runs_dir, show_figure
+from screens._compare_figs import layer_backtest_bars
 
 NO_ACCURACY = ("No source accuracy or loss for this imported network: the product did not train it and has no data "
                "to test it on, so there is no curve to draw. Import it again with `--eval module:function` (your "
@@ -160,7 +162,7 @@ def compare_view(info) -> None:
 def backtest_section(weights, info, what: str) -> list[dict]:
     """The backtest of one stored film (hide Θ0, predict it back from the later stages) for the methods picked here:
     a table per group and a bar chart per layer. Returns the rows (for the page's headline); [] when none ran."""
-    methods = [m for m in available_predictors() if m not in ("naive",)]
+    methods = [m for m in available_predictors() if m != BASELINE]
     chosen = st.multiselect("Methods to backtest", methods, default=[m for m in ("taskvector", "expfit")
                                                                         if m in methods], key=f"cmp-imp-{info.id}")
     if not chosen:
@@ -177,14 +179,7 @@ def backtest_section(weights, info, what: str) -> list[dict]:
     groups = df[df["level"] == "group"][["method", "group", "weights", "rel_error", "cosine"]]
     st.markdown("**Backtest per group** (relative error ‖Θ̂0 − Θ0‖ / ‖Θ1 − Θ0‖: 1 = no better than keeping Θ1)")
     st.dataframe(fmt.labelled(groups), hide_index=True, width="stretch")
-    per_layer = df[df["level"] == "layer"]
-    fig = go.Figure()
-    for method, part in per_layer.groupby("method", sort=False):
-        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
-                             customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
-    fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
-    fig.update_layout(title=f"Backtest per layer ({info.name}, {what})", barmode="group", height=420,
-                      xaxis_title="parameter (layer)", yaxis_title="relative error (1 = naive)")
+    fig = layer_backtest_bars(df[df["level"] == "layer"], f"Backtest per layer ({info.name}, {what})")
     show_figure(fig, f"compare-{what.replace(' ', '-')}-layers-{info.id}")
     return rows
 

@@ -15,7 +15,6 @@ from know_core.api import (
     backtest_headline,
     collapse_verdicts,
     invalid_methods,
-    method_colour,
     protocol_line,
 )
 from screens._common import (
@@ -29,7 +28,7 @@ from screens._common import (
     show_figure,
     sync_url,
 )
-from screens._compare_figs import backtest_figure, numbers_table, oracle_figure, paired_bars
+from screens._compare_figs import backtest_figure, layer_backtest_bars, numbers_table, oracle_figure, paired_bars
 from screens._domains import pick_domain
 from screens._figures import legend_below
 from screens._forgetrun import compare_view as forget_view
@@ -93,15 +92,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     rows = [r for r in rows if r.get("rel_error") is not None]
     if not rows:
         return None
-    df = pd.DataFrame(rows)
-    fig = go.Figure()
-    for method, part in df.groupby("method", sort=False):
-        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
-                             customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
-    fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
-    fig.update_layout(title=f"Backtest per layer ({info.name}, seed {seed})", barmode="group", height=420,
-                      xaxis_title="parameter (layer)", yaxis_title="relative error (1 = naive)")
-    return legend_below(fig)
+    return legend_below(layer_backtest_bars(pd.DataFrame(rows), f"Backtest per layer ({info.name}, seed {seed})"))
 
 
 tabs = st.tabs(["Target accuracy", "Source accuracy", "Backtest", "Retrodiction", "Distance to the oracle",
