@@ -31,7 +31,7 @@ from torch import nn
 from know_core.models import GROUPS
 from know_core.predictors import Option, register_predictor
 from know_core.predictors.base import Predictor, PredictorInputError, check_steps
-from know_core.predictors.nino_checkpoint import NiNoCheckpointError, load_nino_checkpoint
+from know_core.predictors.nino_checkpoint import PEER_TRAITS, NiNoCheckpointError, load_nino_checkpoint
 from know_core.predictors.nino_graph import LPE_DIM, NeuralGraph, build_graph
 
 CONTEXT = 5
@@ -227,8 +227,7 @@ class NiNoPredictor(Predictor):
 
 
 register_predictor("nino", NiNoPredictor, label="NiNo (GNN)", colour="#c5b0d5", order=41,
-                   extra={"default_method": False,  # opt-in (--methods): presets keep their methods and cost
-                          "trained_by": "released checkpoint, trained by its authors"},
+                   extra=PEER_TRAITS,
                    help="NiNo's graph network (ICLR 2025 release, MIT): message passing over the network's neuron "
                         "graph on the last 5 stages, scaled per tensor, predicting stage k directly at horizon k; "
                         "plain layered nets only (mlp, simple_cnn*)",

@@ -18,6 +18,9 @@ from know_core.common.fsio import sha256_file
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 LICENSE = CHECKPOINT_DIR / "NINO_LICENSE"
 SOURCE = "github.com/SamsungSAILMontreal/nino @ 84fb0cf (MIT)"
+# The registry traits both NiNo predictors share: opt-in (--methods), so the presets keep their methods and cost, and
+# trained by NiNo's authors, not by us (the cost ledger says so instead of a meta-training time).
+PEER_TRAITS: dict[str, Any] = {"default_method": False, "trained_by": "released checkpoint, trained by its authors"}
 
 # file stem -> (SHA-256 of the released file, its model_args, its number of weights)
 RELEASED: dict[str, tuple[str, dict[str, Any], int]] = {

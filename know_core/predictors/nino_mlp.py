@@ -25,7 +25,7 @@ from torch import nn
 
 from . import Option, register_predictor
 from .base import Predictor, PredictorInputError, check_group, check_steps, check_window, run_chunks
-from .nino_checkpoint import NiNoCheckpointError, load_nino_checkpoint
+from .nino_checkpoint import PEER_TRAITS, NiNoCheckpointError, load_nino_checkpoint
 
 CONTEXT = 5  # c: states NiNo reads
 HORIZONS = 40  # NiNo's seq_len: the furthest k its output layer holds
@@ -158,8 +158,7 @@ class NiNoMLPPredictor(Predictor):
 
 
 register_predictor("nino_mlp", NiNoMLPPredictor, label="NiNo WNN+", colour="#9467bd", order=40,
-                   extra={"default_method": False,  # opt-in (--methods): presets keep their methods and cost
-                          "trained_by": "released checkpoint, trained by its authors"},
+                   extra=PEER_TRAITS,
                    help="NiNo's graph-free WNN+ (ICLR 2025 release, MIT): a per-weight MLP on the last 5 stages, "
                         "scaled per tensor, predicting stage k directly at horizon k",
                    options=[Option("checkpoint", "str", "nino_mlp",
