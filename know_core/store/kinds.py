@@ -14,21 +14,18 @@ from typing import Any
 from know_core.common.errors import RunStoreError
 from know_core.common.registry import Entry, Registry
 
-RUN_CONFIGS = Registry("run kind", RunStoreError)
-RUN_DAMAGE = Registry("run kind with a damage check", RunStoreError)
+RUN_KINDS = Registry("run kind", RunStoreError)  # name -> Entry(factory=config reader, extra: damage check)
 
 
 def register_run_kind(name: str, config: Callable[[Any], Any], help_text: str,
                       damage: Callable[[Any, str], str | None] | None = None) -> None:
     """Register run kind ``name``: how its config is read, and (optionally) how a finished run is checked."""
-    RUN_CONFIGS.add(Entry(name, config, name, help_text))
-    if damage is not None:
-        RUN_DAMAGE.add(Entry(name, damage, name, help_text))
+    RUN_KINDS.add(Entry(name, config, name, help_text, extra={"damage": damage}))
 
 
 def config_reader(kind: str) -> Callable[[Any], Any]:
-    return RUN_CONFIGS.get(kind).factory
+    return RUN_KINDS.get(kind).factory
 
 
 def damage_check(kind: str) -> Callable[[Any, str], str | None] | None:
-    return RUN_DAMAGE.get(kind).factory if kind in RUN_DAMAGE.names() else None
+    return RUN_KINDS.get(kind).trait("damage") if kind in RUN_KINDS else None
