@@ -25,6 +25,7 @@ from know_core.api import (
     get_predictor,
     load_transfer,
     method_colour,
+    method_label,
     official_known_folder,
     predictor_entry,
     reads_tensors,
@@ -95,11 +96,12 @@ if bad_group:
 references = [m for m in available_predictors()  # every other predictor that reads a window of this length
               if m not in (BASELINE, "known") and predictor_entry(m).min_stages <= len(COLUMNS)]
 methods = {**{m: predictor(m) for m in references}, **nets}
+shown = {m: m if m in nets else method_label(m) for m in methods}  # what a legend or a column calls each
 whole = [m for m, (pred, _) in methods.items() if pred is not None and getattr(pred, "whole_model", False)]
 if whole:  # NiNo's GNN reads the network's neuron graph: a lone window has no graph to read
-    st.caption(md(f"{', '.join(whole)} predicts a whole network through its neural graph, so it has no answer for one "
-                  "weight's window; its response to a network that never moved is drawn in the flat-window chart "
-                  "below, and its rows on a real film are on Compare and Scaling."))
+    st.caption(md(f"{', '.join(shown[m] for m in whole)} predicts a whole network through its neural graph, so it "
+                  "has no answer for one weight's window; its response to a network that never moved is drawn in "
+                  "the flat-window chart below, and its rows on a real film are on Compare and Scaling."))
     methods = {m: v for m, v in methods.items() if m not in whole}
 table, rollouts = [], {}
 for i, row in edited.reset_index(drop=True).iterrows():
@@ -110,8 +112,8 @@ for i, row in edited.reset_index(drop=True).iterrows():
             continue
         values = pred.predict(window, 3, row["group"])[0].tolist()
         rollouts[(i, name)] = values
-        record[f"{name}: next"] = values[0]
-        record[f"{name}: Δ"] = values[0] - float(row[COLUMNS[-1]])
+        record[f"{shown[name]}: next"] = values[0]
+        record[f"{shown[name]}: Δ"] = values[0] - float(row[COLUMNS[-1]])
     table.append(record)
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%+.5f") for c in pd.DataFrame(table).columns
@@ -127,7 +129,8 @@ def known_headline(rows: list[dict]) -> str:
                 "continue these windows.")
     text = (f"KNOWN reads a weight's last five values and predicts the next: on these {len(steps)} windows it moves "
             f"θ0 by a median |Δ| of {fmt.num(median(steps))}")
-    straight = [abs(row["taskvector: Δ"]) for row in rows if "taskvector: Δ" in row]
+    column = f"{method_label('taskvector')}: Δ"
+    straight = [abs(row[column]) for row in rows if column in row]
     return text + (f", where the straight continuation moves it {fmt.num(median(straight))}." if straight else ".")
 
 
@@ -141,7 +144,7 @@ for name in methods:
     if (pick, name) in rollouts:
         base = name.split(" ")[0]
         fig.add_trace(go.Scatter(x=[0, 1, 2, 3], y=[float(row[COLUMNS[-1]]), *rollouts[(pick, name)]],
-                                 mode="lines+markers", name=name,
+                                 mode="lines+markers", name=shown[name],
                                  line=dict(color=method_colour(base), dash="dash" if base == "known" else "dot")))
 fig.update_layout(title=f"{labels[pick]}: the window and each predictor's rollout ({row['group']} network)",
                   xaxis=dict(title="step (−4 … 0: the window, most forgotten first; 1, 2, 3: ×2, ×4, ×8 data)",
@@ -175,11 +178,12 @@ def still_film_response(method: str) -> dict:
 
 for name in tensor_readers:
     for group, curve in still_film_response(name).items():
-        resp.add_trace(go.Scatter(x=curve["theta0"], y=curve["delta"], name=f"{name} · {group} (still {FROZEN_MODEL})",
+        resp.add_trace(go.Scatter(x=curve["theta0"], y=curve["delta"],
+                                  name=f"{method_label(name)} · {group} (still {FROZEN_MODEL})",
                                   mode="lines", line=dict(color=method_colour(name), dash="dot"),
                                   customdata=curve["n"],
-                                  hovertemplate=f"{name} · {group}<br>θ0 %{{x:.3g}}: Δ %{{y:.3g}} (mean of "
-                                                "%{customdata} weights)<extra></extra>"))
+                                  hovertemplate=f"{method_label(name)} · {group}<br>θ0 %{{x:.3g}}: Δ %{{y:.3g}} "
+                                                "(mean of %{customdata} weights)<extra></extra>"))
 if resp.data:
     # "~g" ticks (3e-14, 0.05), never Plotly's SI prefixes, which write 3e-14 as "30f".
     resp.update_layout(title="Predicted step Δ for a flat window, by weight value", height=400,

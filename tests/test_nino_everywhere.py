@@ -84,12 +84,12 @@ def test_the_known_page_shows_nino_beside_known(monkeypatch, tmp_path):
     at = page(monkeypatch, tmp_path, "known")
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "known (default): next" in d.value.columns)
-    assert "nino_mlp: next" in table.columns  # WNN+ answers one window (a one-weight tensor)
-    assert "nino: next" not in table.columns  # the GNN needs a network: said so, not crashed
-    assert any("nino" in t and "whole network" in t for t in page_texts(at))
+    assert f"{method_label('nino_mlp')}: next" in table.columns  # WNN+ answers one window (a one-weight tensor)
+    assert f"{method_label('nino')}: next" not in table.columns  # the GNN needs a network: said so, not crashed
+    assert any("NiNo" in t and "GNN" in t and "whole network" in t for t in page_texts(at))  # (escaped Markdown)
     names = [t["name"] for t in chart(at, "flat window")["data"]]
     for method in NINO:
-        assert any(n.startswith(f"{method} · ") for n in names), names
+        assert any(n.startswith(f"{method_label(method)} · ") for n in names), names  # labelled, not raw names
     assert any(n.startswith("known (default) · ") for n in names)
     transfer = next(d.value for d in at.dataframe if "backtest" in d.value.columns)
     assert {method_label(m) for m in NINO} <= set(transfer["method"])  # the transfer table under it
