@@ -17,6 +17,7 @@ from know_core.api import (
     ImportedRun,
     KnowError,
     available_predictors,
+    backtest_headline,
     cancel_import,
     curves_figure,
     export_imported,
@@ -144,19 +145,21 @@ def trajectory_view(info, headline) -> None:
     accuracy_or_note(run, "trajectory-imported-metrics")
 
 
-def compare_view(info) -> None:
-    """The Compare page for an imported run: the backtest (hide Θ0, predict it back) per group and per layer."""
+def compare_view(info) -> str | None:
+    """The Compare page for an imported run: the backtest (hide Θ0, predict it back) per group and per layer. Returns
+    the headline sentence for the page's answer (None when the run cannot be read: the error is on the page)."""
     run = load(info)
     if run is None:
-        return
+        return None
     st.subheader(md(f"{info.name} (imported)"), anchor=False)
     st.caption(md(describe(run)) + ". " + NO_ORACLE + " Source and target accuracy: "
                + ("from your --eval hook, on the Trajectory page." if run.has_accuracy else "none (no --eval hook)."))
     if run.config.stages < 3:
-        st.info("A backtest hides Θ0 and predicts it back from the later stages: it needs at least 3 checkpoints; "
+        line = ("A backtest hides Θ0 and predicts it back from the later stages: it needs at least 3 checkpoints; "
                 f"this film has {run.config.stages}.")
-        return
-    backtest_section(run.weights, info, "imported")
+        st.info(line)
+        return line
+    return backtest_headline(backtest_section(run.weights, info, "imported"))
 
 
 def backtest_section(weights, info, what: str) -> list[dict]:

@@ -58,11 +58,12 @@ if not chosen:
 imported = [info for info in chosen if info.kind == "imported"]
 forgets = [info for info in chosen if info.kind == "forget"]
 chosen = [info for info in chosen if info.kind == "experiment"]
-for info in imported:  # the user's own checkpoints: a backtest per group and per layer, no oracles, no accuracy
-    imported_view(info)
-# A forget run (registered model or the user's own): the same backtest, and one line on what needs an experiment
-forget_lines = [(f"{md(info.name)}: " if len(imported) + len(forgets) + len(chosen) > 1 else "") + md(line)
-                for info in forgets if (line := forget_view(info)) is not None]
+# An imported film (the user's own checkpoints) or a forget run: a backtest per group and per layer, no oracles, no
+# accuracy; each gives the page's answer one line
+several = len(imported) + len(forgets) + len(chosen) > 1
+forget_lines = [(f"{md(info.name)}: " if several else "") + md(line)
+                for info, view in [*((i, imported_view) for i in imported), *((i, forget_view) for i in forgets)]
+                if (line := view(info)) is not None]
 if not chosen:
     lines = forget_lines + (["Imported films have no oracle and no target task: their comparison is the backtest, "
                              "hiding Θ0 and predicting it back from the later checkpoints."] if imported else [])

@@ -77,6 +77,8 @@ def test_compare_backtests_an_imported_run_per_group_and_layer(monkeypatch, impo
     at = page(monkeypatch, runs, "compare", runs=run_id)
     assert not at.exception, at.exception
     assert any("no target task" in t for t in texts(at))
+    # the page's answer says what the backtest found, as it does for a forget run
+    assert any(t.startswith("**Hiding Θ0 and predicting it back") and "keeping Θ1" in t for t in texts(at))
     groups = at.dataframe[0].value
     assert set(groups.iloc[:, 0]) == {"taskvector", "expfit"} and set(groups.iloc[:, 1]) == {"fc", "bias"}
     spec = next(s for s in charts(at) if "Backtest per layer" in s["layout"]["title"]["text"])
