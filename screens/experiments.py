@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import operator
-import time
-import typing
-
-import pandas as pd
 import streamlit as st
 
 from know_core.api import (
@@ -15,34 +9,24 @@ from know_core.api import (
     DEFAULT_PROTOCOL,
     OPTIMIZERS,
     PRETRAIN_UNTIL,
-    PROTOCOL_KEYS,
     PROTOCOLS,
     RECIPES,
     WARM_MODES,
     ConfigError,
-    ExperimentConfig,
     KnowError,
-    apply_protocol,
     available_datasets,
     available_models,
     available_predictors,
     available_presets,
-    cancel,
     describe,
-    domain_base,
-    field_of,
-    fmt,
     missing_checkpoints,
     predictor_entry,
     preset,
-    reconcile,
-    resolve_experiment,
-    run_headline,
     start,
-    watch,
 )
-from screens._common import PAGES, list_runs, load_results, md, runs_dir, welcome
-from screens._live import live_panel, note_running
+from screens._common import PAGES, list_runs, md, runs_dir, welcome
+from screens._formparts import build_config, field_help, number, protocol_preset
+from screens._jobcards import jobs_section
 from screens._presentation import prose
 
 PAGE = {"title": "Experiments", "icon": ":material/play_circle:", "order": 10}  # read by screens._routing unrun
@@ -56,52 +40,6 @@ prose(
 
 if not list_runs():
     welcome()
-
-
-def _dataset(field: str, name: str) -> str:
-    base = domain_base(name.strip()).partition(":")[0]  # rotated:BASE (a target with domains) names BASE
-    if base not in available_datasets():
-        raise ConfigError(f"{field}: unknown dataset {base!r}; available: {', '.join(available_datasets())} "
-                          "(a class subset is written like digits:0-4)")
-    return name.strip()
-
-
-def number(key: str, label: str, value: float, fmt: str | None = None) -> float:
-    """A number input for the config field ``key``: its range and help come from the field's metadata (an open end
-    is the nearest value the widget can hold), so the form allows exactly what ``validate`` does."""
-    f, hint = field_of(ExperimentConfig, key)
-    meta = f.metadata
-    cast = int if int in (hint, *typing.get_args(hint)) else float
-    inset = 1 if cast is int else 1e-6
-    low = None if meta["low"] is None else cast(meta["low"] + (inset if meta["open"] else 0))
-    high = None if meta["high"] is None else cast(meta["high"] - (inset if meta["open"] == "both" else 0))
-    return st.number_input(label, low, high, cast(value), format=fmt, help=meta["help"])
-
-
-def field_help(key: str) -> str:
-    """The help line of the config field ``key``, as the CLI shows it."""
-    return field_of(ExperimentConfig, key)[0].metadata["help"]
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def protocol_preset(name: str, protocol: str) -> ExperimentConfig:
-    """The preset with the protocol applied (resolved for its dataset and D0): the form's defaults."""
-    base = preset(name)
-    return dataclasses.replace(base, source=apply_protocol(base.source, protocol))
-
-
-def build_config(base: ExperimentConfig, v: dict, protocol: str) -> ExperimentConfig:
-    """The form's values (keyed by their dotted config keys) as overrides on top of the preset, through the one
-    override path the CLI uses: every field, except the protocol's own fields left as shown, so the protocol is
-    re-resolved for the chosen data and D0 and ``+custom`` marks a changed one. Checked once, by ``jobs.launch``
-    (ConfigError names the field); nothing is recorded when it refuses."""
-    v = {**v, "source.dataset": _dataset("source dataset", v["source.dataset"]),
-         "target_dataset": _dataset("target dataset", v["target_dataset"]),
-         "source.stage_budget": v["source.stage_budget"].strip(), "official_known": v["official_known"].strip(),
-         "source.optim.batch_size": int(v["source.optim.batch_size"]) or None}
-    changes = {k: x for k, x in v.items()
-               if k.removeprefix("source.") not in PROTOCOL_KEYS or x != operator.attrgetter(k)(base)}
-    return resolve_experiment(base, protocol, changes)
 
 
 def experiment_form() -> None:
@@ -302,74 +240,6 @@ def experiment_form() -> None:
             return
         st.session_state["current_run"] = run_id
         st.success(f"Launched **{md(run_name)}** ({run_id}); it runs in the background.")
-
-
-def _phase_table(phases: list[dict]) -> pd.DataFrame:
-    now = time.time()
-    return pd.DataFrame(
-        [
-            {
-                "phase": p["phase"],
-                "steps": f"{p['done']}/{p['total']}",
-                "seconds": round((p["ended"] or now) - p["started"], 1),
-            }
-            for p in phases
-        ]
-    )
-
-
-def job_card(p: dict, info) -> None:
-    status = p["status"]
-    with st.container(border=True):
-        head, button = st.columns([5, 1])
-        head.markdown(f"**{md(p['name'])}** · `{p['run_id']}` · **{status}**")
-        if status == "running":
-            frac = float(p.get("fraction") or 0.0)
-            seeds = f"seed {min(p.get('seeds_done', 0) + 1, p.get('seeds_total', 1))} of {p.get('seeds_total', 1)}"
-            st.progress(frac, text=f"overall ≈ {frac:.0%} · {seeds}")
-            total = max(int(p.get("total") or 0), 1)
-            metrics = ", ".join(f"{k.replace('_', ' ')} {fmt.num(v)}" for k, v in (p.get("metrics") or {}).items())
-            st.progress(
-                min(int(p.get("done") or 0) / total, 1.0),
-                text=f"{p.get('phase')}: {p.get('done')}/{p.get('total')} steps" + (f" · {metrics}" if metrics else ""),
-            )
-            if p.get("cancel_requested"):
-                button.caption("cancelling…")
-            elif button.button("Cancel", key=f"cancel-{p['run_id']}", icon=":material/stop_circle:"):
-                try:
-                    cancel(runs_dir(), p["run_id"])
-                except KnowError as exc:
-                    st.error(str(exc))
-                st.rerun(scope="fragment")
-        elif status == "done":
-            st.success(md(run_headline(load_results(info))))  # the verdict first, the pages for the detail
-            st.caption("See it on the Trajectory, Compare and Scaling pages.")
-        else:
-            st.caption(md(p.get("error") or ""))
-        if p.get("phases"):
-            with st.expander("Stages so far"):
-                st.dataframe(_phase_table(p["phases"]), hide_index=True, width="stretch")
-
-
-def jobs_panel() -> None:
-    try:
-        reconcile(runs_dir())
-        runs = list_runs(kind="experiment")[:8]
-        reports = [watch(runs_dir(), r.id) for r in runs]
-    except KnowError as exc:
-        st.error(f"Cannot read the jobs: {md(exc)}")
-        return
-    note_running("experiment", any(p["status"] == "running" for p in reports))
-    if not reports:
-        st.caption("No experiment launched yet.")
-    for p, info in zip(reports, runs):
-        job_card(p, info)
-
-
-def jobs_section() -> None:
-    st.subheader("Jobs")
-    prose("Live: refreshed every second while a job runs. Jobs keep running when you close the page.", caption=True)
-    live_panel("experiment", jobs_panel, every=1.0)
 
 
 if list_runs(kind="experiment", status="running"):  # the run happening is the first thing seen (start.sh's demo)
