@@ -57,8 +57,8 @@ HELDOUT_DIR = REPO / "runs" / "metadataset" / "heldout"
 BASELINES = ("taskvector", "expfit")
 GOAL_MARGIN = 0.9  # at least 10 % below keeping Θ1
 FIGS = ("backtest", "warm", "warm_cos", "warm_cos_data")
-DC_OF = ("expfit", "known_default")  # also scored on the drift-corrected film (warm oracle only)
 NINO = ("nino_mlp", "nino")  # NiNo's released WNN+ and GNN (issue 20), beside KNOWN on the same films
+DC_OF = ("expfit", "known_default", *NINO)  # also scored on the drift-corrected film (warm oracle only)
 
 
 def predictors(extra: list[str]) -> dict:

@@ -15,20 +15,10 @@ stored run; then predict, backtest, look and export::
 
     same = know.open_run(run_id, runs_dir="runs")               # forget, imported and experiment runs alike
 
-Everything goes through the same code as the command line and the dashboard: checkpoints are read and checked by
-:mod:`know_core.imports` (``import``), predictions by :func:`know_core.engine.extrapolate.extrapolate` (``predict``),
-backtest figures by :mod:`know_core.experiment.backtest` (``backtest``; relative error 1.0 = no better than keeping
-the newest visible stage), the PCA by :func:`know_core.experiment.pca.pca_view` (the Trajectory page's numbers), the
-figures by :mod:`know_core.api.figures` (the Trajectory page's per-weight curves), storing and exporting by
-:mod:`know_core.imports.film` and :mod:`know_core.imports.export`. Bad input raises a :class:`KnowError` whose message
-is one line naming the problem; nothing is written half-way.
-
-Why ``know_core.Film`` works without making every import of the package pay for it: ``know_core/__init__.py`` is
-imported first by every module of the package (the worker, the CLI, a test importing ``know_core.common.errors``),
-and this module pulls in torch, the predictors and the whole api (seconds). The package's ``__init__`` therefore names
-``Film``, ``open_run`` … and imports this module by name (``importlib.import_module``, PEP 562 ``__getattr__``) the
-first time one of them is read: ``import know_core.common.errors`` stays as cheap as before, ``import know_core as
-know; know.Film`` costs what importing :mod:`know_core.api` costs. The measured figures are in the README.
+Every method runs the code the CLI and the dashboard run (:mod:`know_core.imports`, ``extrapolate``,
+:mod:`know_core.experiment.backtest`, ``pca_view``, :mod:`know_core.api.figures`); bad input raises a one-line
+:class:`KnowError` and nothing is written half-way. The table of calls, and why ``know_core.Film`` is imported on
+first use (PEP 562), are in docs/library.md.
 """
 
 from __future__ import annotations
