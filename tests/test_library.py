@@ -20,7 +20,7 @@ from know_core.cli import main
 from know_core.common.errors import KnowError
 from know_core.engine.extrapolate import extrapolate
 from know_core.experiment.backtest import backtest_weights
-from know_core.imports.readers import ImportFailed
+from know_core.imports.checkpoints import ImportFailed
 from know_core.predictors import get_predictor
 from know_core.store.legacy import read
 from know_core.store.runstore import RunStore

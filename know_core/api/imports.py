@@ -22,11 +22,11 @@ from know_core.experiment.backtest import backtest_weights
 from know_core.experiment.methods import make_predictor
 from know_core.experiment.seedweights import SeedWeights
 from know_core.imports.archive import MAX_MB_ENV, extract_zip, max_upload_bytes
+from know_core.imports.checkpoints import ImportFailed
 from know_core.imports.evalhook import check_spec
 from know_core.imports.export import SIDECAR, export_prediction
 from know_core.imports.film import FILM_KINDS, FORMATS, ImportConfig, open_imported_run, read_film
 from know_core.imports.groups import rule_lines
-from know_core.imports.readers import ImportFailed
 from know_core.jobs import launch as jobs
 from know_core.store.legacy import read
 from know_core.store.runstore import RunStore

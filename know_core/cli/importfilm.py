@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from know_core.imports.checkpoints import ORDERS
 from know_core.imports.evalhook import evaluate_film
 from know_core.imports.export import SIDECAR, export_prediction
 from know_core.imports.film import FILM_KINDS, FORMATS, read_film, store_film
 from know_core.imports.groups import format_table, read_overrides, rule_lines
-from know_core.imports.readers import ORDERS
 from know_core.store.runstore import RunStore
 
 from . import TqdmHooks, command, runs_dir_arg

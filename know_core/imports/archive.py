@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from know_core.imports.readers import ImportFailed
+from know_core.imports.checkpoints import ImportFailed
 
 MAX_MB_ENV = "KNOW_IMPORT_MAX_MB"
 DEFAULT_MAX_MB = 500

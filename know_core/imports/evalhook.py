@@ -5,7 +5,7 @@ The function takes a state dict (the snapshot's tensors, key names as in the sou
 (``python -m know_core.imports.evalhook``), never in the caller's: the snapshots reach it as safetensors files in a
 private temporary folder, its answers come back as one JSON line each, and every snapshot has ``timeout`` seconds.
 A function that cannot be imported, raises, runs past its time or returns anything else stops the import with one
-line naming the problem (:class:`~know_core.imports.readers.ImportFailed`); the child is killed, the folder removed.
+line naming the problem (:class:`~know_core.imports.checkpoints.ImportFailed`); the child is killed, the folder removed.
 Whatever the function prints goes to stderr, so it cannot be mistaken for an answer. The module is imported in the
 child as ``python -m`` does: from the current folder or from what is installed.
 """
@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from know_core.common.hooks import Hooks
-from know_core.imports.readers import ImportFailed
+from know_core.imports.checkpoints import ImportFailed
 
 SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 STARTUP_S = 120.0  # importing torch and the user's module, before the first snapshot's clock starts

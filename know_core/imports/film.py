@@ -33,8 +33,9 @@ import torch
 from know_core.common.errors import RunStoreError
 from know_core.common.hooks import Hooks
 from know_core.common.version import __version__
+from know_core.imports.checkpoints import ORDERS, Checkpoint, ImportFailed, find_checkpoints
 from know_core.imports.groups import Shapes, group_table, infer_groups, rule_lines
-from know_core.imports.readers import ORDERS, Checkpoint, ImportFailed, find_checkpoints, open_tensors, read_checkpoint
+from know_core.imports.readers import open_tensors, read_checkpoint
 from know_core.store.kinds import register_run_kind
 from know_core.store.legacy import read
 from know_core.store.loaders import Damaged
