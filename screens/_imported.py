@@ -1,7 +1,7 @@
-"""Imported films (runs of kind ``imported``: the user's own checkpoints) on the Trajectory, Compare and Runs pages,
-and the Runs page's "Import a film" form. An imported network has no source loss or accuracy unless the import ran an
-``--eval`` hook: the pages say so in place of the curve. It has no oracles either (nobody trained it on more data
-here), so what there is to see is the film, the predictions and the backtest."""
+"""Imported films (runs of kind ``imported``: the user's own checkpoints) on the Trajectory, Compare and Runs pages
+(the Runs page's "Import a film" form is :mod:`screens._importform`). An imported network has no source loss or
+accuracy unless the import ran an ``--eval`` hook: the pages say so in place of the curve. It has no oracles either
+(nobody trained it on more data here), so what there is to see is the film, the predictions and the backtest."""
 
 from __future__ import annotations
 
@@ -12,29 +12,22 @@ from plotly.subplots import make_subplots
 
 from know_core.api import (
     BASELINE,
-    FILM_KINDS,
     FORMATS,
     ImportedRun,
     KnowError,
     available_predictors,
     backtest_headline,
-    cancel_import,
     curves_figure,
     export_imported,
     export_imported_zip,
     film_backtest,
     fmt,
-    import_status,
-    inspect_import,
     layers,
     load_imported,
     method_colour,
     method_order,
     natural_key,
     pca_view,
-    start_import,
-    unpack_upload,
-    upload_limit_mb,
 )
 from screens._common import list_runs, md, runs_dir, show_figure
 from screens._compare_figs import layer_backtest_bars
@@ -230,101 +223,3 @@ def runs_view(info) -> None:
                                                                              f"{scale:g}", form),
                        file_name=f"{run.run_id}-{method}-x{scale:g}-{form}.zip", mime="application/zip",
                        icon=":material/download:", on_click="ignore", key="runs-imp-zip")
-
-
-JOB = "runs-import-job"
-
-
-def import_form() -> None:
-    """Import a film: a path on the server or an uploaded zip, the inferred groups shown (a dry run) before the
-    import is confirmed; the import runs in a background worker, its progress shown here."""
-    job = st.session_state.get(JOB)
-    if job:
-        import_progress(job)
-        return
-    source = st.radio("Checkpoints", ["a path on the server", "a zip to upload"], horizontal=True,
-                      key="runs-imp-source")
-    if source == "a path on the server":
-        text = st.text_area("Path(s), one per line: a folder of checkpoints, or the files in film order",
-                            key="runs-imp-paths")
-        paths, upload = [p for p in text.splitlines() if p.strip()], None
-    else:
-        try:
-            limit = upload_limit_mb()
-        except KnowError as exc:
-            st.error(md(exc))
-            return
-        file = st.file_uploader(f"A zip of the checkpoints (at most {limit:g} MB; KNOW_IMPORT_MAX_MB)", type=["zip"],
-                                key="runs-imp-zip-file")
-        paths, upload = [], file
-    c1, c2, c3 = st.columns(3)
-    kind = c1.selectbox("Kind", FILM_KINDS, key="runs-imp-kind",
-                        help="forgetting: the files are Θ0 … Θ_{S−1}, most data first; training: checkpoints along "
-                             "training, earliest first")
-    r = c2.number_input("r (data ratio per stage)", 0.05, 0.95, 0.5, 0.05, key="runs-imp-r")
-    reverse = c3.checkbox("saved the other way round", key="runs-imp-reverse")
-    c4, c5, c6 = st.columns([2, 2, 1])
-    name = c4.text_input("Name (optional)", key="runs-imp-name")
-    hook = c5.text_input("--eval module:function (optional)", key="runs-imp-eval",
-                         help="your function taking a state dict and returning {\"loss\": …, \"acc\": …}, run on "
-                              "every snapshot in a child process")
-    timeout = c6.number_input("seconds per snapshot", 1.0, 3600.0, 60.0, key="runs-imp-timeout")
-    if upload is not None and st.session_state.get("runs-imp-unpacked", (None,))[0] != upload.file_id:
-        try:
-            folder, cleanup = unpack_upload(runs_dir(), upload.name, upload.getvalue())
-        except KnowError as exc:
-            st.error(md(exc))
-            return
-        st.session_state["runs-imp-unpacked"] = (upload.file_id, folder, cleanup)
-    unpacked = st.session_state.get("runs-imp-unpacked") if upload is not None else None
-    if unpacked:
-        paths = [unpacked[1]]
-    if not paths:
-        st.caption("Give a path or upload a zip, then look at the inferred groups before importing.")
-        return
-    try:
-        preview = inspect_import(paths, kind, None, reverse, r)
-    except KnowError as exc:
-        st.error(md(exc))
-        return
-    st.markdown(f"**{preview.stages} {preview.format} checkpoints, Θ0 first:**")
-    st.dataframe(pd.DataFrame(preview.files), hide_index=True, width="stretch", key="runs-imp-files")
-    st.markdown("**Inferred parameter groups** (the rule, first match decides):")
-    st.code("\n".join(preview.rule), language=None)
-    st.dataframe(pd.DataFrame([{k: (", ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
-                               for row in preview.table]), hide_index=True, width="stretch", key="runs-imp-groups")
-    if st.button("Import this film", type="primary", key="runs-imp-go", icon=":material/upload:"):
-        try:
-            key = start_import(runs_dir(), paths, kind, None, reverse, r, name, hook or None, timeout,
-                               unpacked[2] if unpacked else None)
-        except KnowError as exc:
-            st.error(md(exc))
-            return
-        st.session_state.pop("runs-imp-unpacked", None)
-        st.session_state[JOB] = key
-        st.rerun()
-
-
-@st.fragment(run_every=1.0)
-def import_progress(key: str) -> None:
-    try:
-        status = import_status(runs_dir(), key)
-    except KnowError as exc:
-        st.error(md(exc))
-        st.session_state.pop(JOB, None)
-        return
-    state = status["state"]
-    if state == "running":
-        total, done = status.get("total") or 0, status.get("done") or 0
-        st.progress(done / total if total else 0.0, text=f"{status.get('phase', 'starting')}: {done} of {total}")
-        if st.button("Cancel the import", key="runs-imp-cancel"):
-            cancel_import(runs_dir(), key)
-        return
-    if state == "done":
-        st.success(f"Imported as run {status['run_id']}; pick it below (reload the list).")
-    else:
-        st.error(f"The import {state}: {md(status.get('error') or 'no reason given')}. Nothing was stored.")
-    if st.button("Import another film", key="runs-imp-again"):
-        st.session_state.pop(JOB, None)
-        st.rerun()
-

@@ -34,8 +34,8 @@ from screens._common import (
     url_list,
     welcome,
 )
-from screens._imported import import_form
 from screens._imported import runs_view as imported_view
+from screens._importform import import_form
 from screens._presentation import prose
 
 PAGE = {"title": "Runs", "icon": ":material/folder_open:", "order": 70}  # read by screens._routing unrun
