@@ -40,10 +40,11 @@ def previous() -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def emit(figures: dict[str, Any]) -> None:
-    """Print the one JSON line that ends every benchmark, and keep it in ``results/<script>.json`` (with the date)
-    so that every figure quoted in the README can be traced to a run."""
+def emit(figures: dict[str, Any], name: str | None = None) -> None:
+    """Print the one JSON line that ends every benchmark, and keep it in ``results/<name>.json`` (default: the
+    script's name; with the date) so that every figure quoted in the README can be traced to a run."""
     line = {k: rounded(v) if isinstance(v, float) else v for k, v in figures.items()}
     RESULTS.mkdir(exist_ok=True)
-    write_json(RESULTS / f"{Path(sys.argv[0]).stem}.json", {"measured": time.strftime("%Y-%m-%d %H:%M"), **line})
+    write_json(RESULTS / f"{name or Path(sys.argv[0]).stem}.json", {"measured": time.strftime("%Y-%m-%d %H:%M"),
+                                                                     **line})
     print(json.dumps(line))

@@ -1,10 +1,12 @@
-"""KNOWN beside its peers on one experiment: the quick preset with all six methods (naive, TaskVector, ExpFit, KNOWN,
-NiNo's WNN+ and GNN), one seed — downstream target accuracy against naive and against each method's norm-matched
-shrinkage control, warm-oracle error and cosine (whole move and data part), the backtest, and each prediction's time.
+"""KNOWN beside its peers on one experiment: a preset with all six methods (naive, TaskVector, ExpFit, KNOWN, NiNo's
+WNN+ and GNN) — downstream target accuracy against naive and against each method's norm-matched shrinkage control,
+warm-oracle error and cosine (whole move and data part), the backtest, and each prediction's time.
 
-Runs ``python -m know_core demo --preset quick --methods … --out DIR`` (about a minute on 2 cores) unless ``--from``
-names a results.json that run already wrote; the summary goes to ``benchmarks/results/bench_peers.json``. One seed:
-no interval, so no claim either way about downstream gains (the standard preset's five seeds would give one).
+``--preset quick`` (the default): one seed, about a minute on 2 cores; one seed gives no interval, so no claim either
+way about downstream gains. ``--preset standard``: the preset's five seeds (about an hour of both cores), with 95 %
+intervals over the seeds (paired, as ``report`` gives them) and every figure a mean over the seeds. The run is
+``python -m know_core demo --preset P --methods … --out DIR`` unless ``--from`` names a results.json that command
+already wrote; the summary goes to ``benchmarks/results/bench_peers.json`` (quick) or ``bench_peers_standard.json``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,39 +24,70 @@ from _common import emit
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ["naive", "taskvector", "expfit", "known", "nino_mlp", "nino"]
+PREDICTED = METHODS[1:]
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def downstream(results: dict) -> dict:
+    """method ×scale -> target accuracy (mean over seeds), its gain vs naive and vs its shrinkage control, with the
+    95 % interval over seeds where there are several; the ``+dc`` variants and the oracles too."""
+    out = {}
+    for s in results["summary"]:
+        base = s["method"].removesuffix("+dc")
+        if s.get("metric", "target_acc") != "target_acc" or s["scale"] == 1.0 and s["method"] != "scratch" \
+                or base not in PREDICTED + ["oracle", "oracle-warm", "scratch"]:
+            continue
+        row = {"target_acc": s["mean"], "std": s.get("std"), "n": s.get("n")}
+        for key in ("vs_naive", "vs_shrink"):
+            diff = s.get(key)
+            row[key] = None if diff is None else diff["mean"]
+            if diff is not None and diff.get("ci95") and (diff.get("n") or 0) > 1:
+                row[f"{key}_ci95"] = diff["ci95"]
+        out[f"{s['method']} x{s['scale']:g}"] = row
+    return out
+
+
+def per_group(records: list[dict], keys: tuple[str, ...], methods: list[str]) -> dict:
+    """method ×scale group (or method group) -> each figure's mean over seeds (group rows, not layers)."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("layer") or "group" not in r or r["method"].removesuffix("+dc") not in methods:
+            continue
+        name = f"{r['method']} x{r['scale']:g} {r['group']}" if "scale" in r else f"{r['method']} {r['group']}"
+        groups.setdefault(name, []).append(r)
+    return {name: {k: _mean([r.get(k) for r in rows]) for k in keys} | {"seeds": len(rows)}
+            for name, rows in sorted(groups.items())}
 
 
 def summary(results: dict) -> dict:
     rows = [r for r in results["rows"] if r.get("valid", True) and r.get("target_acc") is not None]
-    acc = {(r["method"], r["scale"]): r["target_acc"] for r in rows}
-    naive = acc[("naive", 1.0)]
-    scales = sorted({r["scale"] for r in rows if r["method"] in METHODS and r["scale"] != 1.0})
-    downstream = {}
-    for m in METHODS[1:]:
-        for s in scales:
-            if (m, s) not in acc:
-                continue
-            shrink = acc.get((f"shrink:{m}", s))
-            downstream[f"{m} x{s:g}"] = {"target_acc": acc[(m, s)], "vs_naive": acc[(m, s)] - naive,
-                                         "vs_shrink": None if shrink is None else acc[(m, s)] - shrink}
-    warm = {f"{r['method']} x{r['scale']:g} {r['group']}": {"rel_error": r["rel_error"], "cosine": r["cosine"],
-                                                            "rel_error_data": r.get("rel_error_data"),
-                                                            "cosine_data": r.get("cosine_data")}
-            for r in results.get("retrodiction", []) if r["layer"] == "" and r["method"] in METHODS + ["control"]}
-    backtest = {f"{r['method']} {r['group']}": {"rel_error": r["rel_error"], "cosine": r["cosine"]}
-                for r in results.get("backtest", []) if r.get("level") == "group" and r["method"] in METHODS}
-    phases = results["timings"]["per_seed"][0]["ledger"]
-    return {"naive_target_acc": naive, "downstream": downstream, "warm_oracle": warm, "backtest": backtest,
-            "predict_s": {m: phases.get(f"predict:{m}", {}).get("wall_s") for m in METHODS},
-            "seeds": results["config"]["seeds"], "methods": results["config"]["methods"]}
+    naive = _mean([r["target_acc"] for r in rows if r["method"] == "naive"])
+    ledgers = [seed.get("ledger", {}) for seed in results["timings"]["per_seed"]]
+    return {
+        "naive_target_acc": naive, "downstream": downstream(results),
+        "warm_oracle": per_group(results.get("retrodiction", []),
+                                 ("rel_error", "cosine", "rel_error_data", "cosine_data"), PREDICTED + ["control"]),
+        "backtest": per_group(results.get("backtest", []), ("rel_error", "cosine"), METHODS),
+        "predict_s": {m: _mean([ledger.get(f"predict:{m}", {}).get("wall_s") for ledger in ledgers])
+                      for m in METHODS},
+        "forgot": [t.get("forgot") for t in results.get("trajectories", [])],
+        "verdicts": [t.get("verdict") for t in results.get("trajectories", [])],
+        "seeds": results["config"]["seeds"], "methods": results["config"]["methods"],
+        "known_sha256": (results.get("known_checkpoint") or {}).get("sha256"),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", choices=("quick", "standard"), default="quick")
     ap.add_argument("--from", dest="source", type=Path, help="a results.json of that run, instead of running it")
     ap.add_argument("--load", type=float, help="with --from: the 1-minute load average when that run started")
     args = ap.parse_args()
-    command = [sys.executable, "-m", "know_core", "demo", "--preset", "quick", "--methods", *METHODS, "--quiet"]
+    command = [sys.executable, "-m", "know_core", "demo", "--preset", args.preset, "--methods", *METHODS, "--quiet"]
     load = os.getloadavg()[0] if args.source is None else args.load
     if args.source is None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -61,11 +95,15 @@ def main() -> None:
             results = json.loads((Path(tmp) / "results.json").read_text())
     else:
         results = json.loads(args.source.read_text())
+    if results["config"].get("preset") not in (None, args.preset):
+        sys.exit(f"--from: that run is of the {results['config']['preset']!r} preset, not {args.preset!r}")
     figures = summary(results)
-    figures.update(command="python -m know_core demo --preset quick --methods " + " ".join(METHODS),
-                   load_at_start=None if load is None else round(load, 2), wall_s=results["timings"].get("total_s"))
+    figures.update(command=f"python -m know_core demo --preset {args.preset} --methods " + " ".join(METHODS),
+                   load_at_start=None if load is None else round(load, 2), wall_s=results["timings"].get("total_s"),
+                   per_seed_s=[round(sum(v for k, v in seed.items() if k.endswith("_s") and isinstance(v, float)), 1)
+                               for seed in results["timings"]["per_seed"]])
     print(json.dumps(figures["downstream"], indent=1))
-    emit(figures)
+    emit(figures, name=None if args.preset == "quick" else f"bench_peers_{args.preset}")
 
 
 if __name__ == "__main__":
