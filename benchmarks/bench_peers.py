@@ -20,7 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import emit
+from _common import RESULTS, emit
+
+from know_core.experiment.methods import label as method_label
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ["naive", "taskvector", "expfit", "known", "nino_mlp", "nino"]
@@ -81,12 +83,68 @@ def summary(results: dict) -> dict:
     }
 
 
+LABEL = {"scratch": "scratch (no pre-training)", "oracle": "oracle (trained on ×k data)",
+         "oracle-warm": "warm oracle (the film continued on ×k data)", "control": "control C_k (Θ0 trained on D0)"}
+GROUPS = ("conv", "fc", "bias")
+
+
+def _pm(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}".replace("-", "−")
+
+
+def markdown(figures: dict) -> str:
+    """The README's tables from a summary: downstream gain vs naive [95 % CI] / vs the shrinkage control per scale,
+    then the warm oracle at the largest scale and the backtest per group (means over the seeds)."""
+    down, scales = figures["downstream"], sorted({float(k.rsplit(" x", 1)[1]) for k in figures["downstream"]})
+    names = ["oracle", "oracle-warm"] + [m + dc for m in PREDICTED for dc in ("", "+dc")]
+    scales = [s for s in scales if s != 1]
+
+    def gain(row: dict | None) -> str:
+        if row is None:
+            return "–"
+        ci = row.get("vs_naive_ci95")
+        cell = _pm(row["vs_naive"]) + (f" [{_pm(ci[0])}, {_pm(ci[1])}]" if ci else "")
+        return cell + ("" if row.get("vs_shrink") is None else f" / {_pm(row['vs_shrink'])}")
+
+    scratch = down.get("scratch x1")
+    lines = [f"Naive fine-tuning of Θ0: target accuracy {figures['naive_target_acc']:.4f} (mean over "
+             f"{len(figures['seeds'])} seeds)" + (f"; training from scratch {gain(scratch)}" if scratch else "")
+             + ". Gain vs naive [95 % CI over seeds] / vs the method's own shrinkage control:", "",
+             "| method | " + " | ".join(f"×{s:g}" for s in scales) + " |", "|---|" + "---|" * len(scales)]
+    for name in names:
+        cells = [gain(down.get(f"{name} x{s:g}")) for s in scales]
+        if any(c != "–" for c in cells):
+            lines.append(f"| {LABEL.get(name) or method_label(name)} | " + " | ".join(cells) + " |")
+    top = max(scales)
+    warm, back = figures["warm_oracle"], figures["backtest"]
+    lines += ["", f"Against the warm oracle at ×{top:g} (relative error, 1 = keeping Θ0 / cosine of the move / cosine "
+              "with the part more data adds), and the backtest (hide Θ0, predict it back: 1 = keeping Θ1), per group "
+              "conv · fc · bias:", "", "| method | warm oracle ×" + f"{top:g} | backtest |", "|---|---|---|"]
+    for name in ["control"] + [m + dc for m in PREDICTED for dc in ("", "+dc")]:
+        w = [warm.get(f"{name} x{top:g} {g}") for g in GROUPS]
+        b = [back.get(f"{name} {g}") for g in GROUPS]
+        if not any(w) and not any(b):
+            continue
+        wcell = " · ".join("–" if x is None else f"{x['rel_error']:.2f} / {_pm(x['cosine'], 2)} / "
+                           f"{_pm(x['cosine_data'], 2)}" for x in w)
+        bcell = " · ".join("–" if x is None or x["rel_error"] is None else f"{x['rel_error']:.3f}" for x in b)
+        lines.append(f"| {LABEL.get(name) or method_label(name)} | {wcell} | {bcell if any(b) else '–'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=("quick", "standard"), default="quick")
     ap.add_argument("--from", dest="source", type=Path, help="a results.json of that run, instead of running it")
     ap.add_argument("--load", type=float, help="with --from: the 1-minute load average when that run started")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the README's tables from the preset's kept summary (results/bench_peers*.json); "
+                         "runs nothing")
     args = ap.parse_args()
+    if args.markdown:
+        kept = RESULTS / ("bench_peers.json" if args.preset == "quick" else f"bench_peers_{args.preset}.json")
+        print(markdown(json.loads(kept.read_text())))
+        return
     command = [sys.executable, "-m", "know_core", "demo", "--preset", args.preset, "--methods", *METHODS, "--quiet"]
     load = os.getloadavg()[0] if args.source is None else args.load
     if args.source is None:
