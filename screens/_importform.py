@@ -8,10 +8,13 @@ import streamlit as st
 
 from know_core.api import (
     FILM_KINDS,
+    ORDERS,
+    OVERRIDE_GROUPS,
     KnowError,
     cancel_import,
     import_status,
     inspect_import,
+    parse_overrides,
     start_import,
     unpack_upload,
     upload_limit_mb,
@@ -43,12 +46,21 @@ def import_form() -> None:
         file = st.file_uploader(f"A zip of the checkpoints (at most {limit:g} MB; KNOW_IMPORT_MAX_MB)", type=["zip"],
                                 key="runs-imp-zip-file")
         paths, upload = [], file
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c0 = st.columns([3, 3, 3, 2])
     kind = c1.selectbox("Kind", FILM_KINDS, key="runs-imp-kind",
                         help="forgetting: the files are Θ0 … Θ_{S−1}, most data first; training: checkpoints along "
                              "training, earliest first")
-    r = c2.number_input("r (data ratio per stage)", 0.05, 0.95, 0.5, 0.05, key="runs-imp-r")
-    reverse = c3.checkbox("saved the other way round", key="runs-imp-reverse")
+    order = c2.selectbox("Order", ["given", *ORDERS], key="runs-imp-order",
+                         help="given: the paths in the order written (a folder's checkpoints by name, Trainer "
+                              "folders by step); name: natural name order; mtime: oldest file first; step: the "
+                              "training step in trainer_state.json or the name")
+    r = c3.number_input("r (data ratio per stage)", 0.05, 0.95, 0.5, 0.05, key="runs-imp-r")
+    reverse = c0.checkbox("saved the other way round", key="runs-imp-reverse")
+    overrides_text = st.text_area(
+        "Group overrides (optional JSON, like import --groups)", key="runs-imp-groups-json",
+        placeholder='{"lm_head.weight": "carry", "*.attn.c_attn.weight": "fc"}',
+        help="shell patterns matched against whole tensor names, later ones winning; groups: "
+             f"{', '.join(OVERRIDE_GROUPS)}")
     c4, c5, c6 = st.columns([2, 2, 1])
     name = c4.text_input("Name (optional)", key="runs-imp-name")
     hook = c5.text_input("--eval module:function (optional)", key="runs-imp-eval",
@@ -69,7 +81,8 @@ def import_form() -> None:
         st.caption("Give a path or upload a zip, then look at the inferred groups before importing.")
         return
     try:
-        preview = inspect_import(paths, kind, None, reverse, r)
+        overrides = parse_overrides(overrides_text, "group overrides") if overrides_text.strip() else None
+        preview = inspect_import(paths, kind, None if order == "given" else order, reverse, r, overrides)
     except KnowError as exc:
         st.error(md(exc))
         return
@@ -81,8 +94,8 @@ def import_form() -> None:
                                for row in preview.table]), hide_index=True, width="stretch", key="runs-imp-groups")
     if st.button("Import this film", type="primary", key="runs-imp-go", icon=":material/upload:"):
         try:
-            key = start_import(runs_dir(), paths, kind, None, reverse, r, name, hook or None, timeout,
-                               unpacked[2] if unpacked else None)
+            key = start_import(runs_dir(), paths, kind, None if order == "given" else order, reverse, r, name,
+                               hook or None, timeout, unpacked[2] if unpacked else None, overrides)
         except KnowError as exc:
             st.error(md(exc))
             return

@@ -6,6 +6,7 @@ holds a symlink or is over the limit; the background import job stores the run, 
 from __future__ import annotations
 
 import json
+import os
 import stat
 import time
 import zipfile
@@ -238,3 +239,37 @@ def test_present_names_an_imported_run_for_what_it_is(monkeypatch, tmp_path):
     assert not at.exception, at.exception
     assert any("is an imported film" in t and "Trajectory" in t for t in texts(at)), texts(at)
     assert not any("There is no finished run" in t for t in texts(at))
+
+
+def test_the_import_form_takes_an_order_and_group_overrides_like_the_cli(monkeypatch, imported, tmp_path):
+    """The form's Order and its JSON box reach the dry run (and the job) as --order and --groups do; a bad box is
+    one line naming it, and nothing is shown as if it were fine."""
+    runs, _, _, paths = imported
+    folder = tmp_path / "film"
+    copies = film_of(folder, [torch.load(p, weights_only=True) for p in paths])
+    for age, path in enumerate(reversed(copies)):  # c3 oldest … c0 newest: mtime order is the reverse of name order
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    at = page(monkeypatch, runs, "runs")
+    at.text_area(key="runs-imp-paths").set_value(str(folder)).run()
+    at.selectbox(key="runs-imp-order").set_value("mtime").run()
+    at.text_area(key="runs-imp-groups-json").set_value('{"0.weight": "conv"}').run()
+    assert not at.exception, at.exception
+    files, shown = at.dataframe[0].value, at.dataframe[1].value
+    assert [Path(p).name for p in files["path"]] == ["c3.pt", "c2.pt", "c1.pt", "c0.pt"]
+    assert "0.weight" in shown[shown["group"] == "conv"]["examples"].iloc[0]
+    at.text_area(key="runs-imp-groups-json").set_value('{"0.weight": "kernels"}').run()
+    assert any("group overrides" in e.value and "'kernels'" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(at.dataframe) == 0 or "group" not in at.dataframe[0].value.columns  # no preview under a bad box
+    at.text_area(key="runs-imp-groups-json").set_value("{not json").run()
+    assert any("group overrides" in e.value and "not readable JSON" in e.value for e in at.error)  # (escaped)
+
+
+def test_a_background_import_stores_the_group_overrides(tmp_path):
+    runs = tmp_path / "runs"
+    paths = film_of(tmp_path / "film", base_states(3))
+    key = start_import(runs, [str(p) for p in paths], "forgetting", groups=[("0.weight", "conv")])
+    status = wait(runs, key)
+    assert status["state"] == "done", status
+    assert load_imported(runs, status["run_id"]).weights.groups["0.weight"] == "conv"
+    preview = inspect_import([str(p) for p in paths], "forgetting", groups=[("0.weight", "conv")])
+    assert any(row["group"] == "conv" and "0.weight" in row["examples"] for row in preview.table)

@@ -22,11 +22,11 @@ from know_core.experiment.backtest import backtest_weights
 from know_core.experiment.methods import make_predictor
 from know_core.experiment.seedweights import SeedWeights
 from know_core.imports.archive import MAX_MB_ENV, extract_zip, max_upload_bytes
-from know_core.imports.checkpoints import ImportFailed
+from know_core.imports.checkpoints import ORDERS, ImportFailed
 from know_core.imports.evalhook import check_spec
 from know_core.imports.export import SIDECAR, export_prediction
 from know_core.imports.film import FILM_KINDS, FORMATS, ImportConfig, open_imported_run, read_film
-from know_core.imports.groups import rule_lines
+from know_core.imports.groups import OVERRIDE_GROUPS, parse_overrides, rule_lines
 from know_core.jobs import launch as jobs
 from know_core.store.legacy import read
 from know_core.store.runstore import RunStore
@@ -49,13 +49,13 @@ class ImportPreview:
 
 
 def inspect_import(paths: list[str], kind: str, order: str | None = None, reverse: bool = False,
-                   r: float = 0.5) -> ImportPreview:
-    """A dry run of ``import``: read and check every checkpoint, infer the groups, store nothing. Raises
-    ImportFailed (one line) on bad input."""
+                   r: float = 0.5, groups: list[tuple[str, str]] | None = None) -> ImportPreview:
+    """A dry run of ``import``: read and check every checkpoint, infer the groups (then ``groups``' (pattern, group)
+    overrides, as :func:`parse_overrides` reads them), store nothing. Raises ImportFailed (one line) on bad input."""
     paths = [str(p).strip() for p in paths if str(p).strip()]
     if not paths:
         raise ImportFailed("give a path on the server: a folder of checkpoints or checkpoint files")
-    film = read_film(paths, kind, order, reverse, r)
+    film = read_film(paths, kind, order, reverse, r, groups or None)
     files = [{"stage": f"Θ{i}", "path": str(c.path), "format": c.format, "step": c.step}
              for i, c in enumerate(film.checkpoints)]
     return ImportPreview(files, film.table(), rule_lines(), film.config.stages, film.config.format, kind)
@@ -101,7 +101,7 @@ def discard_upload(root: Root, upload: str) -> None:
 
 def start_import(root: Root, paths: list[str], kind: str, order: str | None = None, reverse: bool = False,
                  r: float = 0.5, name: str | None = None, eval_spec: str | None = None, eval_timeout: float = 60.0,
-                 cleanup: str | None = None) -> str:
+                 cleanup: str | None = None, groups: list[tuple[str, str]] | None = None) -> str:
     """Import a film in a background worker (reading big films is slow); returns the job's key for
     :func:`import_status`. The worker stores the run once every checkpoint is read, checked and (with
     ``eval_spec``, ``module:function``) evaluated; nothing is stored on a refusal."""
@@ -113,7 +113,7 @@ def start_import(root: Root, paths: list[str], kind: str, order: str | None = No
         check_spec(eval_spec)
     request = {"paths": paths, "kind": kind, "order": order, "reverse": bool(reverse), "r": float(r),
                "name": (name or "").strip() or None, "eval": (eval_spec or "").strip() or None,
-               "eval_timeout": float(eval_timeout), "cleanup": cleanup}
+               "eval_timeout": float(eval_timeout), "cleanup": cleanup, "groups": [list(g) for g in groups or []]}
     return jobs.launch_import(root, request)
 
 
@@ -219,6 +219,8 @@ __all__ = [
     "ImportFailed",
     "ImportPreview",
     "ImportedRun",
+    "ORDERS",
+    "OVERRIDE_GROUPS",
     "SIDECAR",
     "cancel_import",
     "discard_upload",
@@ -229,6 +231,7 @@ __all__ = [
     "imported_backtest",
     "inspect_import",
     "load_imported",
+    "parse_overrides",
     "prediction_file",
     "start_import",
     "unpack_upload",

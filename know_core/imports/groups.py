@@ -96,14 +96,26 @@ def read_overrides(path: str | Path) -> list[tuple[str, str]]:
     try:
         if not p.is_file() or p.stat().st_size > MAX_GROUPS_FILE:
             raise KnowError(f"--groups {p}: not a regular file of at most {MAX_GROUPS_FILE:,} bytes")
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise KnowError(f"--groups {p}: not readable JSON ({str(exc)[:100]})") from None
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowError(f"--groups {p}: not readable ({str(exc)[:100]})") from None
+    return parse_overrides(text, f"--groups {p}")
+
+
+def parse_overrides(text: str, where: str = "group overrides") -> list[tuple[str, str]]:
+    """The (pattern, group) pairs of a ``{"PATTERN": "GROUP", ...}`` JSON text, in its order (``--groups``' file, or
+    the import form's box); a bad text is one KnowError line starting with ``where``."""
+    if len(text) > MAX_GROUPS_FILE:
+        raise KnowError(f"{where}: over {MAX_GROUPS_FILE:,} characters")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise KnowError(f"{where}: not readable JSON ({str(exc)[:100]})") from None
     if not isinstance(data, dict) or not data:
-        raise KnowError(f'--groups {p}: expected a JSON object {{"PATTERN": "GROUP", ...}}')
+        raise KnowError(f'{where}: expected a JSON object {{"PATTERN": "GROUP", ...}}')
     for pattern, group in data.items():
         if group not in OVERRIDE_GROUPS:
-            raise KnowError(f"--groups {p}: {pattern!r} names group {str(group)[:40]!r}; use one of "
+            raise KnowError(f"{where}: {pattern!r} names group {str(group)[:40]!r}; use one of "
                             f"{', '.join(OVERRIDE_GROUPS)}")
     return list(data.items())
 
