@@ -132,6 +132,23 @@ def test_downstream_against_naive_with_the_real_networks_gain():
     assert downstream_headline(result(summary=[entry("naive", 1.0)])).startswith("No initialisation other than")
 
 
+def test_a_win_over_naive_is_weighed_against_the_shrinkage_control_and_chance():
+    """Beating naive is worth less when Θ0 rescaled to the prediction's size does as well, and when many comparisons
+    at 95 % each are made: the headline says both."""
+    summary = [entry("naive", 1.0, mean=0.8)] + [entry(m, s, 0.001, (-0.002, 0.004)) for m in ("taskvector", "known")
+                                                 for s in (2.0, 4.0, 8.0)]
+    summary[1]["vs_naive"]["ci95"] = (0.0005, 0.003)
+    summary[1]["vs_shrink"] = {"mean": 0.0004, "ci95": (-0.001, 0.002), "n": 2}
+    text = downstream_headline(result(summary=summary))
+    assert text == ("TaskVector ×2 beat naive fine-tuning on the target (+0.001, 95 % CI [+0.0005, +0.003]) — but it "
+                    "did not beat its own shrinkage control (1 of 6 comparisons, each at 95 %; about 0.3 would cross "
+                    "zero by chance).")
+    summary[4]["vs_naive"]["ci95"] = (0.0001, 0.002)
+    assert "— but neither beat its own shrinkage control (2 of 6" in downstream_headline(result(summary=summary))
+    summary[4]["vs_shrink"] = {"mean": 0.001, "ci95": (0.0002, 0.002), "n": 2}
+    assert "— KNOWN ×2 also beat its shrinkage control (2 of 6" in downstream_headline(result(summary=summary))
+
+
 def test_backtest_names_the_best_and_what_could_not_run():
     rows = [{"method": "naive", "group": "fc", "layer": "", "rel_error": 1.0},
             {"method": "taskvector", "group": "fc", "layer": "", "rel_error": 0.6},

@@ -124,6 +124,25 @@ def _entries(res: Any) -> list[dict]:
     return [e for e in summary if e.get("domain") == domains[-1]] if domains else []
 
 
+def _qualified(won: list[dict], tested: list[dict]) -> str:
+    """What a win over naive is worth: whether it also beat the method's own shrinkage control (Θ0 rescaled to the
+    prediction's size, which knows nothing of where weights go), and how many of the comparisons, each at 95 %, would
+    cross zero by chance alone."""
+    shrunk = [e for e in won if (e.get("vs_shrink") or {}).get("ci95")]
+    beat = [e for e in shrunk if e["vs_shrink"]["ci95"][0] > 0]
+    text = ""
+    if shrunk and not beat:
+        who = {1: "it did", 2: "neither"}.get(len(won), "none of them")
+        text = f" — but {who} {'not ' if len(won) == 1 else ''}beat its own shrinkage control"
+    elif beat:
+        tag = lambda e: f"{_name(e['method'])} {scale(e['scale'])}"  # noqa: E731
+        text = f" — {_and([tag(e) for e in beat])} also beat {'its' if len(beat) == 1 else 'their'} shrinkage control"
+    if len(tested) >= 5:
+        text += (f" ({len(won)} of {len(tested)} comparisons, each at 95 %; about {0.05 * len(tested):.1f} would cross "
+                 "zero by chance)")
+    return text
+
+
 def downstream_headline(res: Any) -> str:
     """Did any initialisation beat naive fine-tuning on the target (paired 95 % interval over seeds), with the gain of
     the real larger-data network where one was trained."""
@@ -141,6 +160,7 @@ def downstream_headline(res: Any) -> str:
         figure = f"{signed(d['mean'])}, 95 % CI {interval(*d['ci95'])}"
         text = (f"{tag(top)} beat naive fine-tuning on the target ({figure})" if len(won) == 1 else
                 f"{_and([tag(e) for e in won])} beat naive fine-tuning on the target; best {tag(top)} ({figure})")
+        text += _qualified(won, [e for e in cands if e["vs_naive"].get("ci95")])
     elif any(e["vs_naive"].get("ci95") for e in cands):
         seeds = max(e["vs_naive"].get("n", 0) for e in cands)
         text = (f"No initialisation beat naive fine-tuning on the target (95 % intervals over {seeds} seeds); "
