@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import torch
 from conftest import REPO
 from page_helpers import charts, page, texts
 from test_import import base_states, film_of
+from test_import_dashboard import wait as wait_for
 
 from know_core.api import KnowError, load_imported, predict_status, start_predict
 from know_core.cli import main
@@ -93,14 +93,8 @@ def test_a_cancel_in_the_middle_leaves_the_run_as_it_was(films, tmp_path):
     assert (runs / run_id / "manifest.json").read_bytes() == manifest
 
 
-def wait(runs: Path, key: str, limit: float = 90.0) -> dict:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        status = predict_status(runs, key)
-        if status["state"] != "running":
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"predict job {key} still running after {limit} s: {status}")
+def wait(runs: Path, key: str) -> dict:
+    return wait_for(runs, key, status_of=predict_status)
 
 
 def test_the_background_job_stores_the_prediction_and_reports_done(films, tmp_path):
