@@ -31,6 +31,7 @@ from know_core.api import (
 )
 from screens._common import list_runs, md, runs_dir, show_figure
 from screens._compare_figs import layer_backtest_bars
+from screens._predictform import predict_form
 
 NO_ACCURACY = ("No source accuracy or loss for this imported network: the product did not train it and has no data "
                "to test it on, so there is no curve to draw. Import it again with `--eval module:function` (your "
@@ -60,7 +61,12 @@ def describe(run: ImportedRun) -> str:
     cfg = run.config
     methods = ", ".join(f"{m} (×{(1 / cfg.r) ** 1:g} … ×{(1 / cfg.r) ** k:g})" for m, k in run.steps.items())
     return (f"{cfg.stages} {cfg.format} checkpoints imported as a {cfg.kind} film (r = {fmt.num(cfg.r)}); "
-            f"predictions: {methods or 'none yet (predict --run ' + run.run_id + ' --method METHOD)'}")
+            f"predictions: {methods or 'none yet (Predict, below)'}")
+
+
+def predict_section(run: ImportedRun, where: str) -> None:
+    """The Predict form for this film (a background job; the page shows the new method once it is stored)."""
+    predict_form(run.run_id, run.config.stages, run.r, where, has_embed="embed" in run.weights.groups.values())
 
 
 def metrics_figure(run: ImportedRun) -> go.Figure:
@@ -119,6 +125,8 @@ def trajectory_view(info, headline) -> None:
         return
     headline.subheader(md(f"{info.name}: an imported film of {run.config.stages} checkpoints"), anchor=False)
     st.caption(md(describe(run)))
+    with st.expander("Predict", icon=":material/auto_graph:", expanded=not run.steps):
+        predict_section(run, "traj-imp")
     by_layer = layers(run.weights.groups)
     options = ["all", *sorted(by_layer, key=natural_key)]
     left, right = st.columns(2)
@@ -195,10 +203,11 @@ def runs_view(info) -> None:
     st.dataframe(pd.DataFrame(run.table), hide_index=True, width="stretch")
     st.subheader("Loss and accuracy")
     accuracy_or_note(run, "runs-imported-metrics")
+    st.subheader("Predict")
+    predict_section(run, "runs-imp")
     st.subheader("Export predicted weights")
     if not run.steps:
-        st.info(f"Nothing predicted yet: run `python -m know_core predict --run {run.run_id} --method METHOD`, then "
-                "export here (or with `export`).")
+        st.info("Nothing predicted yet: predict above (or with `predict --run`), then export here (or with `export`).")
         return
     st.caption("In the layout and key names of the source files (an HF folder loads with from_pretrained, a state dict "
                "with load_state_dict(strict=True)), with know-export.json saying what it is.")

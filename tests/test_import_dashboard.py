@@ -203,14 +203,15 @@ def test_a_failing_background_import_stores_nothing(tmp_path):
         start_import(runs, [str(paths[0])], "forgetting", eval_spec="not a hook")
 
 
-def wait(runs: Path, key: str, limit: float = 90.0) -> dict:
+def wait(runs: Path, key: str, limit: float = 90.0, status_of=import_status) -> dict:
+    """The job's status once it is no longer running (an import job's, or another folder job's with ``status_of``)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        status = import_status(runs, key)
+        status = status_of(runs, key)
         if status["state"] != "running":
             return status
         time.sleep(0.3)
-    raise AssertionError(f"import job {key} still running after {limit} s: {status}")
+    raise AssertionError(f"job {key} still running after {limit} s: {status}")
 
 
 def test_the_cli_import_and_the_page_agree_on_the_run(capsys, tmp_path):

@@ -1,7 +1,8 @@
 """The one surface the dashboard (and, where natural, the CLI) calls: start, watch, cancel, resume, rename, delete and
 list runs (:mod:`.control`); launch, watch and read sweeps (:mod:`.sweeps`); read a run as typed objects
 (:mod:`.results`); record a forgetting film on your own model and data (:mod:`.record`); compute what a page draws
-(:mod:`.views`) and draw it (:mod:`.figures`); list what a run can be made of (:mod:`.catalog`). ``screens/`` imports
+(:mod:`.views`) and draw it (:mod:`.figures`); list what a run can be made of (:mod:`.catalog`); store a film's
+predictions from a background job (:mod:`.predictjobs`). ``screens/`` imports
 nothing else from know_core (``tests/test_facade.py`` enforces it). The notebook library (``import know_core as
 know``, :mod:`.library`) is built on the same parts."""
 
@@ -22,6 +23,8 @@ from .headline import *  # noqa: F401,F403
 from .headline import __all__ as _headline
 from .imports import *  # noqa: F401,F403
 from .imports import __all__ as _imports
+from .predictjobs import *  # noqa: F401,F403
+from .predictjobs import __all__ as _predictjobs
 from .record import *  # noqa: F401,F403
 from .record import __all__ as _record
 from .results import *  # noqa: F401,F403
@@ -47,6 +50,7 @@ __all__ = [
     *_headline,
     *_record,
     *_imports,
+    *_predictjobs,
     *_results,
     *_sweeps,
     *_views,

@@ -263,7 +263,7 @@ def stored_headline(root: Any, run_id: str) -> str:
             cfg = info.config or {}
             return (f"A film of {cfg.get('stages', '?')} imported {cfg.get('format', '?')} checkpoints "
                     f"({cfg.get('kind', '?')}): Trajectory draws it, Compare backtests it; predictions are made with "
-                    "`predict --run` and exported here.")
+                    "the Predict form (or `predict --run`) and exported here.")
         return run_headline(load_experiment(root, run_id))
     except KnowError as exc:
         return f"This run cannot be read: {exc}"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from know_core.common.errors import KnowError
-from know_core.engine.extrapolate import MAX_STEPS, extrapolate, save_predictions, stream_to_run
+from know_core.engine.extrapolate import MAX_STEPS
 from know_core.experiment.backtest import backtest_run, format_table
 from know_core.experiment.films import open_forget_run
-from know_core.experiment.methods import DC_SUFFIX
-from know_core.experiment.retrodiction import extrapolate_dc
-from know_core.imports.film import KIND as IMPORTED
-from know_core.imports.film import open_imported_film, open_imported_run
+from know_core.experiment.predictrun import predict_run
 from know_core.store.runstore import RunStore
 
 from ..models import predicted_groups
@@ -89,75 +85,16 @@ def _predict_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_predict)
 
 
-def check_memory(traj, steps: int) -> None:
-    """The K predicted models (plus working copies) must fit in the memory that is free now."""
-    per_model = sum(t.numel() * t.element_size() for t in traj.states[0].values())
-    need = per_model * (steps + len(traj.states)) * 4
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return
-    if need > free // 2:
-        raise KnowError(
-            f"--steps {steps} needs about {need / 1e9:.1f} GB for this model, more than half of the "
-            f"{free / 1e9:.1f} GB free; use fewer steps"
-        )
-
-
 def _predict(args: argparse.Namespace) -> int:
     checks.integer("--steps", args.steps, 1, MAX_STEPS)
     predictor = make_predictor(args.method, args)
-    store = RunStore(args.runs_dir, create=False)
-    store.require_writable()
-    if store.info(args.run).kind == IMPORTED and not getattr(predictor, "whole_model", False) \
-            and not args.drift_correct:
-        return _predict_streamed(args, store, predictor)
-    opener = open_imported_run if store.info(args.run).kind == IMPORTED else open_forget_run
-    run, cfg, traj = opener(store, args.run)
-    has_embed = "embed" in traj.groups.values()
-    traj.groups = predicted_groups(traj.groups, args.include_embed)
-    check_memory(traj, args.steps)
-    method = args.method
-    if args.drift_correct:
-        if traj.control is None or len(traj.control.states) < len(traj.states) - 1:
-            raise KnowError(
-                f"run {args.run} has no control film long enough for drift correction (recorded with "
-                "warm oracles off, or before control films existed); re-run forget with --oracles auto"
-            )
-        predicted = extrapolate_dc(traj.states, traj.control, traj.groups, predictor, args.steps, args.reset_norm)
-        method += DC_SUFFIX
-    else:
-        predicted = extrapolate(traj.states, traj.groups, predictor, args.steps, reset_norm=args.reset_norm)
-    name = save_predictions(run, method, predicted, predictor.describe(), args.reset_norm)
-    scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
-    print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}")
-    print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
-    if has_embed:
-        print(
-            "embeddings (positional, class token): " + ("predicted with fc" if args.include_embed else "kept from Θ0")
-        )
-    return 0
-
-
-def _predict_streamed(args: argparse.Namespace, store: RunStore, predictor) -> int:
-    """An imported film, predicted one parameter at a time from its file (films larger than memory)."""
-    run, cfg, film = open_imported_film(store, args.run)
     hooks = TqdmHooks(getattr(args, "quiet", False))
     try:
-        has_embed = "embed" in film.groups.values()
-        groups = predicted_groups(film.groups, args.include_embed)
-        name = stream_to_run(run, args.method, film.get, film.stages, film.shapes, groups, predictor, args.steps,
-                             args.reset_norm, hooks)
+        stored = predict_run(RunStore(args.runs_dir, create=False), args.run, args.method, predictor, args.steps,
+                             args.reset_norm, args.include_embed, args.drift_correct, hooks)
     finally:
         hooks.close()
-        film.snapshots.close()
-    scales = ", ".join(f"×{(1 / cfg.r) ** k:g}" for k in range(1, args.steps + 1))
-    print(f"stored {args.steps} predicted models ({scales} data) from {predictor.describe()} in {run.path / name}, "
-          "one tensor at a time")
-    print("normalisation layers: " + ("reset (as released)" if args.reset_norm else "kept from Θ0"))
-    if has_embed:
-        print("embeddings (positional, class token): " + ("predicted with fc" if args.include_embed
-                                                          else "kept from Θ0"))
+    print("\n".join(stored.lines()))
     return 0
 
 

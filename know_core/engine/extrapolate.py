@@ -36,13 +36,18 @@ class NonFinitePrediction(KnowError):
 
 
 def predict_groups(states: list[dict[str, torch.Tensor]], groups: dict[str, str], predictor: Predictor,
-                   steps: int) -> dict[str, torch.Tensor]:
-    """Per group, the (N, steps) rolled predictions for the trajectory ``states`` (Θ_newest first in the list)."""
+                   steps: int, hooks: Hooks | None = None) -> dict[str, torch.Tensor]:
+    """Per group, the (N, steps) rolled predictions for the trajectory ``states`` (Θ_newest first in the list);
+    ``hooks`` hear one step per group and may stop it between groups."""
+    hooks = hooks or Hooks()
     base = states[0]
     preds: dict[str, torch.Tensor] = {}
     # a predictor that reads the whole network at once (nino: its neural graph) gets the film, not group windows
     whole = predictor.predict_film(states, groups, steps) if getattr(predictor, "whole_model", False) else None
-    for group, window in to_windows(states, groups).items():
+    windows = to_windows(states, groups)
+    for n, (group, window) in enumerate(windows.items()):
+        hooks.check()
+        hooks.report("predict groups", n, len(windows))
         if whole is not None:
             preds[group] = whole[group]
         else:
@@ -58,6 +63,7 @@ def predict_groups(states: list[dict[str, torch.Tensor]], groups: dict[str, str]
         bad = {name: n for name, n in bad.items() if n}
         if bad:
             raise NonFinitePrediction(predictor.describe(), bad)
+    hooks.report("predict groups", len(windows), len(windows))
     return preds
 
 
@@ -75,9 +81,9 @@ def reset_norm_layers(state: dict[str, torch.Tensor], groups: dict[str, str]) ->
 
 
 def extrapolate(states: list[dict[str, torch.Tensor]], groups: dict[str, str], predictor: Predictor, steps: int,
-                reset_norm: bool = False) -> list[dict[str, torch.Tensor]]:
+                reset_norm: bool = False, hooks: Hooks | None = None) -> list[dict[str, torch.Tensor]]:
     """[Θ̂_{−1}, …, Θ̂_{−steps}] for the trajectory [Θ0, Θ1, …] (``states[0]`` is Θ0)."""
-    preds = predict_groups(states, groups, predictor, steps)
+    preds = predict_groups(states, groups, predictor, steps, hooks)
     out = []
     for k in range(steps):
         state = from_vectors(states[0], groups, {g: p[:, k] for g, p in preds.items()})

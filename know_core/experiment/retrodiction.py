@@ -19,6 +19,7 @@ from statistics import mean
 
 import torch
 
+from know_core.common.hooks import Hooks
 from know_core.engine.extrapolate import extrapolate
 from know_core.engine.filmcontext import Continuation
 from know_core.engine.windows import row_owner, to_windows
@@ -48,13 +49,14 @@ def drift_corrected_film(states: list[dict[str, torch.Tensor]], control: Continu
 
 
 def extrapolate_dc(states: list[dict[str, torch.Tensor]], control: Continuation, groups: dict[str, str],
-                   predictor: Predictor, steps: int, reset_norm: bool = False) -> list[dict[str, torch.Tensor]]:
+                   predictor: Predictor, steps: int, reset_norm: bool = False,
+                   hooks: Hooks | None = None) -> list[dict[str, torch.Tensor]]:
     """Θ̂^{dc}_{−1} … Θ̂^{dc}_{−steps}: the predictor on the drift-corrected film, the control's drift added back.
     Beyond the control film's length the last recorded drift is used (and the caller should say so)."""
     film = drift_corrected_film(states, control, groups)
     theta0 = states[0]
     out = []
-    for k, pred in enumerate(extrapolate(film, groups, predictor, steps, reset_norm), start=1):
+    for k, pred in enumerate(extrapolate(film, groups, predictor, steps, reset_norm, hooks), start=1):
         drift = control.states[min(k, len(control.states)) - 1]
         out.append(_shift(pred, drift, theta0, groups))
     return out

@@ -1,8 +1,9 @@
-"""The worker process: ``python -m know_core.jobs.worker run|contour|resume|sweep RUN_ID --runs-dir DIR``.
+"""The worker process: ``python -m know_core.jobs.worker run|contour|resume|sweep|import|predict ID --runs-dir DIR``.
 
 Started detached by :mod:`know_core.jobs.launch`; it runs (or resumes) an experiment with file-based progress and
 cancel (its seeds are
-units on the inline executor), runs a sweep on the local executor, computes a contour grid, or resumes a forget run.
+units on the inline executor), runs a sweep on the local executor, computes a contour grid, resumes a forget run, or
+runs a folder job (RUNS/.imports/KEY: import a film; RUNS/.predicts/KEY: store a film's predictions).
 Threads: an experiment takes the cores that are free (:class:`~know_core.common.threads.Adaptive`, looked at again at
 phase
 boundaries, so a job started beside another CPU-bound process uses one thread instead of fighting it for both cores);
@@ -19,7 +20,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from know_core.common.errors import Cancelled, KnowError
 from know_core.common.fsio import write_json
@@ -27,9 +28,11 @@ from know_core.common.hooks import Hooks
 from know_core.common.threads import Adaptive, apply_threads
 from know_core.executors import make_executor
 from know_core.experiment.landscape import contour_grid, contour_key
+from know_core.experiment.methods import make_predictor
+from know_core.experiment.predictrun import check_predict_request, predict_run
 from know_core.imports.evalhook import evaluate_film
 from know_core.imports.film import read_film, store_film
-from know_core.jobs.launch import CANCEL, REQUEST, STATUS, UPLOADS, contour_files, import_folder
+from know_core.jobs.launch import CANCEL, IMPORTS, PREDICTS, REQUEST, STATUS, UPLOADS, contour_files, job_folder
 from know_core.jobs.lifecycle import record_experiment, resume_run
 from know_core.jobs.progress import ProgressWriter
 from know_core.store.loaders import read_json
@@ -130,8 +133,9 @@ def _sweep(sweep_id: str, runs_dir: str, workers: int | None) -> int:
     return 1 if counts["failed"] else 0
 
 
-class _ImportStatus:
-    """``status.json`` of an import job, kept current (at most twice a second) from the hooks' progress."""
+class _JobStatus:
+    """``status.json`` of a folder job (an import, a prediction), kept current (at most twice a second) from the
+    hooks' progress."""
 
     def __init__(self, folder):
         self.folder, self.last, self.phase = folder, 0.0, ""
@@ -148,26 +152,20 @@ class _ImportStatus:
         write_json(self.folder / STATUS, status)
 
 
-def _import(key: str, runs_dir: str) -> int:
-    """Import the film of ``request.json``: read and check every checkpoint, run the --eval hook, store the run."""
+def _folder_job(jobs: str, key: str, runs_dir: str, body: Callable[[RunStore, dict, Hooks], dict[str, Any]]) -> int:
+    """Run a folder job: ``body(store, request, hooks)`` does the work and returns what ``status.json`` says when it
+    is done; a cancel, a refusal (one ``error:`` line) or a bug (its traceback in the log) is written there instead."""
     store = RunStore(runs_dir)
-    folder = import_folder(store.root, key)
+    folder = job_folder(store.root, jobs, key)
     signal.signal(signal.SIGTERM, _interrupt)
-    status = _ImportStatus(folder)
+    status = _JobStatus(folder)
     hooks = Hooks(progress=status, should_stop=(folder / CANCEL).exists)
-    req: dict[str, Any] = {}
     try:
-        req = read_json(folder, REQUEST)
-        overrides = [tuple(p) for p in req.get("groups") or []] or None
-        film = read_film(req["paths"], req["kind"], req.get("order"), bool(req.get("reverse")), req.get("r", 0.5),
-                         overrides, hooks, check_values=bool(req.get("eval")))  # else checked while stored
-        metrics = evaluate_film(film.states, req["eval"], req.get("eval_timeout", 60.0), hooks) \
-            if req.get("eval") else None
-        hooks.check()
-        status.write(state="running", phase="store the run", done=0, total=1)
-        run_id = store_film(store, film, req.get("name"), overrides, metrics, req.get("eval"), hooks)
+        hooks.check()  # cancelled before it started
+        result = body(store, read_json(folder, REQUEST), hooks)
     except (Cancelled, KeyboardInterrupt):
         status.write(state="cancelled", error="cancelled on request; nothing stored")
+        print("worker: cancelled", file=sys.stderr, flush=True)
         return 130
     except KnowError as exc:
         status.write(state="failed", error=str(exc))
@@ -177,14 +175,39 @@ def _import(key: str, runs_dir: str) -> int:
         status.write(state="failed", error=f"{type(exc).__name__}: {exc}")
         traceback.print_exc()
         return 1
+    status.write(state="done", phase="done", done=1, total=1, **result)
+    return 0
+
+
+def _import(store: RunStore, req: dict[str, Any], hooks: Hooks) -> dict[str, Any]:
+    """Import the film of ``request.json``: read and check every checkpoint, run the --eval hook, store the run."""
+    try:
+        overrides = [tuple(p) for p in req.get("groups") or []] or None
+        film = read_film(req["paths"], req["kind"], req.get("order"), bool(req.get("reverse")), req.get("r", 0.5),
+                         overrides, hooks, check_values=bool(req.get("eval")))  # else checked while stored
+        metrics = evaluate_film(film.states, req["eval"], req.get("eval_timeout", 60.0), hooks) \
+            if req.get("eval") else None
+        hooks.check()
+        hooks.report("store the run", 0, 1)
+        run_id = store_film(store, film, req.get("name"), overrides, metrics, req.get("eval"), hooks)
     finally:
-        upload = req.get("cleanup") if isinstance(req, dict) else None
+        upload = req.get("cleanup")
         uploads = (store.root / UPLOADS).resolve()
         if isinstance(upload, str) and Path(upload).resolve().parent == uploads:
             shutil.rmtree(upload, ignore_errors=True)  # an extracted upload, ours to remove once read
-    status.write(state="done", phase="done", run_id=run_id, done=1, total=1)
     print(f"worker: stored run {run_id}", file=sys.stderr, flush=True)
-    return 0
+    return {"run_id": run_id}
+
+
+def _predict(store: RunStore, req: dict[str, Any], hooks: Hooks) -> dict[str, Any]:
+    """Store the predictions ``request.json`` asks for in its run (checked again here: the worker's own boundary)."""
+    run_id, method, steps = req["run_id"], req["method"], req["steps"]
+    check_predict_request(store, run_id, method, steps, bool(req.get("drift_correct")))
+    stored = predict_run(store, run_id, method, make_predictor(method), steps, bool(req.get("reset_norm")),
+                         bool(req.get("include_embed")), bool(req.get("drift_correct")), hooks)
+    print(f"worker: {stored.lines()[0]}", file=sys.stderr, flush=True)
+    return {"run_id": run_id, "method": stored.method, "file": stored.name, "scales": stored.scales,
+            "lines": stored.lines()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     again = sub.add_parser("resume", help="resume a failed or cancelled run in this process (see runs resume)")
     sweep = sub.add_parser("sweep", help="run (or resume) a sweep with the local executor")
     imp = sub.add_parser("import", help="import the film of an import job (RUNS/.imports/KEY/request.json)")
+    pred = sub.add_parser("predict", help="store the predictions of a predict job (RUNS/.predicts/KEY/request.json)")
     sweep.add_argument("--workers", type=int, default=None)
-    for p in (run, contour, again, sweep, imp):
+    for p in (run, contour, again, sweep, imp, pred):
         p.add_argument("run_id")
         p.add_argument("--runs-dir", default=os.environ.get("KNOW_RUNS_DIR", "runs"))
     contour.add_argument("--seed", type=int, default=0)
@@ -204,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     contour.add_argument("--grid", type=int, default=15)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error, not a silent death
-    if args.command in ("contour", "resume", "import"):
+    if args.command in ("contour", "resume", "import", "predict"):
         apply_threads()  # the free cores, once (an experiment run re-checks at every phase)
     if args.command == "run":
         return _run(args.run_id, args.runs_dir)
@@ -213,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "resume":
         return _resume(args.run_id, args.runs_dir)
     if args.command == "import":
-        return _import(args.run_id, args.runs_dir)
+        return _folder_job(IMPORTS, args.run_id, args.runs_dir, _import)
+    if args.command == "predict":
+        return _folder_job(PREDICTS, args.run_id, args.runs_dir, _predict)
     return _contour(args.run_id, args.runs_dir, args.seed, args.layer, args.grid)
 
 

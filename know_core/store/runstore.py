@@ -252,6 +252,13 @@ class RunStore:
             raise RunStoreError(f"run {run_id} is {info.status}" + (f": {info.error}" if info.error else ""))
         return Run(self.root / run_id, info.kind)
 
+    def touch(self, run_id: str) -> None:
+        """Record that a finished run's files changed (a prediction was added): its ``updated`` time moves, so every
+        read cached by (run id, last update) reads it again."""
+        self.info(run_id)
+        self.require_writable()
+        self._set(run_id)
+
     def rename(self, run_id: str, name: str) -> None:
         self.info(run_id)
         self.require_writable()
