@@ -26,7 +26,8 @@ from know_core.engine.extrapolate import extrapolate
 from know_core.experiment.predictrun import predict_run
 from know_core.imports.film import open_imported_run
 from know_core.jobs import launch
-from know_core.jobs.launch import CANCEL, PREDICTS
+from know_core.jobs.folderjobs import PREDICTS
+from know_core.jobs.launch import CANCEL
 from know_core.models import predicted_groups
 from know_core.predictors import get_predictor
 from know_core.store.legacy import read

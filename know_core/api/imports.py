@@ -27,7 +27,7 @@ from know_core.imports.evalhook import check_spec
 from know_core.imports.export import SIDECAR, export_prediction
 from know_core.imports.film import FILM_KINDS, FORMATS, ImportConfig, open_imported_run, read_film
 from know_core.imports.groups import OVERRIDE_GROUPS, parse_overrides, rule_lines
-from know_core.jobs import launch as jobs
+from know_core.jobs import folderjobs as jobs
 from know_core.store.legacy import read
 from know_core.store.runstore import RunStore
 

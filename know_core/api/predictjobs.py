@@ -8,7 +8,7 @@ from typing import Any
 
 from know_core.engine.extrapolate import MAX_STEPS
 from know_core.experiment.methods import BASELINE, label, missing_checkpoints
-from know_core.jobs import launch as jobs
+from know_core.jobs import folderjobs as jobs
 from know_core.predictors import available_predictors, predictor_entry, predictor_trait
 
 Root = str | os.PathLike

@@ -32,7 +32,8 @@ from know_core.experiment.methods import make_predictor
 from know_core.experiment.predictrun import check_predict_request, predict_run
 from know_core.imports.evalhook import evaluate_film
 from know_core.imports.film import read_film, store_film
-from know_core.jobs.launch import CANCEL, IMPORTS, PREDICTS, REQUEST, STATUS, UPLOADS, contour_files, job_folder
+from know_core.jobs.folderjobs import IMPORTS, PREDICTS, REQUEST, STATUS, UPLOADS, job_folder
+from know_core.jobs.launch import CANCEL, contour_files
 from know_core.jobs.lifecycle import record_experiment, resume_run
 from know_core.jobs.progress import ProgressWriter
 from know_core.store.loaders import read_json
