@@ -25,6 +25,7 @@ from know_core.api import (
     layers,
     load_imported,
     method_colour,
+    method_label,
     method_order,
     natural_key,
     pca_view,
@@ -108,7 +109,7 @@ def pca_figure(run: ImportedRun, layer: str | None) -> tuple[go.Figure, list[dic
     for method in methods:
         pts = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
         fig.add_trace(go.Scatter(x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers",
-                                 name=method, line=dict(color=method_colour(method), width=2),
+                                 name=method_label(method), line=dict(color=method_colour(method), width=2),
                                  marker=dict(symbol="diamond", size=10), text=[text(p) for p in pts],
                                  hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title="Imported film and predictions in one PCA plane",

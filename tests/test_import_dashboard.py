@@ -57,7 +57,7 @@ def test_trajectory_opens_an_imported_run_and_says_it_has_no_source_accuracy(mon
     assert any(NO_ACCURACY in t for t in shown)
     spec = next(s for s in charts(at) if "Imported film and predictions" in s["layout"]["title"]["text"])
     names = [t["name"] for t in spec["data"]]
-    assert names[0].startswith("imported film") and "taskvector" in names
+    assert names[0].startswith("imported film") and "TaskVector" in names  # methods by their labels
     assert len(spec["data"][0]["x"]) == 4 and len(spec["data"][1]["x"]) == 3  # Θ3 … Θ0; Θ0, ×2, ×4
     at.selectbox(key="traj-imp-view").set_value("Per-weight curves").run()
     assert not at.exception, at.exception

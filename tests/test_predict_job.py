@@ -169,4 +169,4 @@ def test_the_trajectory_pages_predict_form_runs_the_job_and_shows_the_new_method
     assert not at.exception, at.exception
     assert any("Stored the expfit predictions (×2, ×4) in this run." in t for t in texts(at))
     spec = next(s for s in charts(at) if "Imported film and predictions" in s["layout"]["title"]["text"])
-    assert "expfit" in [t["name"] for t in spec["data"]]
+    assert "ExpFit" in [t["name"] for t in spec["data"]]  # the new prediction, by its label
