@@ -14,7 +14,9 @@ import torch
 
 from screens._figures import kaleido_ready, scale_axis, show_figure
 from screens._reads import (
+    continuation,
     damage,
+    damaged_notice,
     experiment_runs,
     film_runs,
     forget_runs,
@@ -37,7 +39,9 @@ torch.set_num_threads(1)
 __all__ = [
     "PAGES",
     "REPO",
+    "continuation",
     "damage",
+    "damaged_notice",
     "experiment_runs",
     "film_runs",
     "finished_or_welcome",

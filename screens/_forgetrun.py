@@ -1,8 +1,9 @@
 """Forget runs (kind ``forget``: a film recorded by ``forget`` or ``record_forgetting``, on a registered model or the
-user's own) on the Compare and Scaling pages. A forget run stops after the film (with its warm oracles and control
-film, where the data allowed them): it has no predictions, no cold oracles and no target task, so what Compare can
-show is the backtest (hide Θ0, predict it back from the later stages, as for an imported film) and what Scaling can
-show is where the warm oracles got on the source task. Each page says so in place of what needs an experiment."""
+user's own) on the Compare and Scaling pages. A forget run holds the film (with its warm oracles and control film,
+where the data allowed them) and the predictions stored into it (Predict form or ``predict --run``, drawn and scored
+on the Trajectory page); it has no cold oracles and no target task, so what Compare can show is the backtest (hide
+Θ0, predict it back from the later stages, as for an imported film) and what Scaling can show is where the warm
+oracles got on the source task. Each page says so in place of what needs an experiment."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from know_core.api import (
 from screens._common import load_film, md, runs_dir, scale_axis, seed_weights, show_figure
 from screens._imported import backtest_section
 
-NEEDS_EXPERIMENT = ("A forget run stops after the film: accuracy after fine-tuning on a target, predictions, "
-                    "retrodiction and the distance to an oracle need an experiment run (Experiments page). Its "
-                    "comparison is the backtest: hide Θ0 and predict it back from the later stages.")
+NEEDS_EXPERIMENT = ("A forget run has no target task and no cold oracles: accuracy after fine-tuning on a target and "
+                    "the distance to a network trained from scratch on more data need an experiment run (Experiments "
+                    "page). Predictions are stored into it with the Predict form (Trajectory or Runs page) or "
+                    "`predict --run`, and the Trajectory page scores each against the warm oracle at its scale. "
+                    "Its comparison here is the backtest: hide Θ0 and predict it back from the later stages.")
 
 
 def compare_view(info) -> str | None:

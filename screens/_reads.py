@@ -59,6 +59,13 @@ def seed_weights(root: str, run_id: str, updated: float, seed: int) -> api.SeedW
     return api.load_seed_weights(root, run_id, seed)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def continuation(root: str, run_id: str, updated: float, seed: int, r: float, layer: str | None) -> list[dict]:
+    """Every stored prediction (and the control film) scored against the warm oracle at its scale
+    (:func:`know_core.api.continuation_scores`), once per run, update, seed and layer."""
+    return api.continuation_scores(seed_weights(root, run_id, updated, seed), r, layer)
+
+
 @st.cache_data(show_spinner="Backtesting every layer…", max_entries=16)
 def layer_backtest_rows(run_id: str, updated: float, seed: int, methods: tuple[str, ...],
                         official_known: str | None) -> list[dict]:
@@ -81,6 +88,19 @@ def forget_runs() -> list[RunInfo]:
     """Finished, readable forget runs (from ``forget`` or ``record_forgetting``, on a registered or the user's own
     model), newest first."""
     return [r for r in list_runs(kind="forget", status="done") if damage(runs_dir(), r.id, r.updated) is None]
+
+
+def damaged_notice(runs: list[RunInfo]) -> None:
+    """One error line when the URL asks for a finished run that is left out of ``runs`` because it is damaged (a file
+    that no longer matches its checksum, a stored prediction that cannot be read), in place of showing another run
+    without a word."""
+    asked = st.query_params.get("run")
+    if not asked or asked in {r.id for r in runs}:
+        return
+    found = next((r for r in list_runs(status="done") if r.id == asked), None)
+    reason = found and damage(runs_dir(), found.id, found.updated)
+    if reason:
+        st.error(f"Run {md(found.name)} is damaged: {md(reason)} (the Runs page lists it).")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

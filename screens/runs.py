@@ -15,6 +15,7 @@ from know_core.api import (
     delete,
     fmt,
     load_forget_run,
+    method_label,
     protocol_line,
     rename,
     resume,
@@ -36,6 +37,7 @@ from screens._common import (
 )
 from screens._imported import runs_view as imported_view
 from screens._importform import import_form
+from screens._predictform import predict_form
 from screens._presentation import prose
 
 PAGE = {"title": "Runs", "icon": ":material/folder_open:", "order": 70}  # read by screens._routing unrun
@@ -200,6 +202,29 @@ def forget_run_view() -> None:
                       yaxis_title="source test accuracy (fraction)", xaxis=dict(dtick=1))
     show_figure(fig, "runs-forget-accuracy")
     (st.success if traj.forgot else st.warning)(traj.verdict())
+    st.subheader("Predict")
+    control = traj.control.states if traj.control else []
+    predict_form(run_id, len(traj.states), cfg.r, "runs-forget", has_embed="embed" in traj.groups.values(),
+                 has_control=len(control) >= len(traj.states) - 1)
+    try:
+        sw = seed_weights(runs_dir(), run_id, info.updated, cfg.seed)
+    except KnowError as exc:
+        st.error(f"The predictions stored in this run cannot be read: {md(exc)}")
+        return
+    if not sw.predictions:
+        return
+    st.subheader("Predicted weights")
+    st.caption("Each stored prediction as a safetensors file (load with `safetensors.torch.load_file`); the "
+               "Trajectory page sets it beside the warm oracle at its scale.")
+    choices = [(m, s) for m, by in sw.predictions.items() for s in sorted(by)]
+    c1, c2 = st.columns([2, 1])
+    method, scale = c1.selectbox("Network", choices, key="runs-forget-net",
+                                 format_func=lambda c: f"{method_label(c[0])} {fmt.scale(c[1])}")
+    with c2:
+        st.write("")
+        st.download_button("Download (safetensors)", data=lambda: weights_bytes(cfg.seed, method, scale),
+                           file_name=f"{run_id}-{method}-x{scale:g}.safetensors", mime="application/octet-stream",
+                           icon=":material/download:", on_click="ignore", key="runs-forget-download")
 
 
 def weights_bytes(seed: int, method: str, scale: float) -> bytes:

@@ -8,19 +8,22 @@ import streamlit as st
 
 from know_core.api import (
     KnowError,
-    continuation_scores,
+    continuation_headline,
     curves_figure,
     film_frames,
     film_headline,
     fmt,
     layers,
     method_colour,
+    method_label,
     method_order,
     natural_key,
     pca_view,
     protocol_line,
 )
 from screens._common import (
+    continuation,
+    damaged_notice,
     film_runs,
     finished_or_welcome,
     load_film,
@@ -36,6 +39,7 @@ from screens._film import forgetting_panel
 from screens._imported import imported_runs
 from screens._imported import trajectory_view as imported_view
 from screens._landscape import landscape
+from screens._predictform import predict_form
 from screens._presentation import prose
 
 PAGE = {"title": "Trajectory", "icon": ":material/scatter_plot:", "order": 20}  # read by screens._routing unrun
@@ -60,6 +64,7 @@ prose(
     "further on D0 itself, so the drift any further training causes is visible. Colour is source-task accuracy.")
 
 runs = film_runs() + imported_runs()  # experiments, forget runs (film, warm oracles, control film) and imports
+damaged_notice(runs)  # a run asked for by the URL but left out, damaged: say so rather than show another
 finished_or_welcome(runs)
 left, mid, right, far = st.columns([3, 1, 2, 2])
 with left:
@@ -72,7 +77,7 @@ res = load_film(info)
 if res is None:
     st.stop()
 r = res.r
-headline.subheader(md(film_headline(res)), anchor=False)
+sentence = film_headline(res)
 st.caption(protocol_line(res.config))
 seeds = res.seeds
 with mid:
@@ -82,8 +87,17 @@ with mid:
 try:
     sw = seed_weights(runs_dir(), info.id, info.updated, seed)
 except KnowError as exc:
+    headline.subheader(md(sentence), anchor=False)
     st.error(f"This run's weights cannot be read: {md(exc)}")
     st.stop()
+if info.kind == "forget":  # its stored predictions against the warm oracles: the answer a forget run can give
+    nearest = continuation_headline(continuation(runs_dir(), info.id, info.updated, seed, r, None))
+    sentence += f" {nearest}" if nearest else ""
+headline.subheader(md(sentence), anchor=False)
+if info.kind == "forget":  # predictions are stored into the run (a background job); they appear beside the warm oracles
+    with st.expander("Predict", icon=":material/auto_graph:", expanded=not sw.predictions):
+        predict_form(info.id, len(sw.stages), r, "traj-forget", has_embed="embed" in sw.groups.values(),
+                     has_control=len(sw.control) >= len(sw.stages) - 1)
 by_layer = layers(sw.groups)
 layer_options = ["all", *sorted(by_layer, key=natural_key)]
 with right:
@@ -107,21 +121,26 @@ theta0 = next(p for p in points if p["kind"] == "trajectory" and p["stage"] == 0
 last = f"Θ{fmt.subscript(len(traj) - 1)}"  # the most-forgotten stage, Θ_{S−1}, as plain text
 series = {f"trajectory ({last} → Θ0)": traj}
 kinds = {f"trajectory ({last} → Θ0)": "trajectory"}
+method_of: dict[str, str] = {}  # legend name (the method's label) -> method, for its colour and dash
 for method in sorted(dict.fromkeys(p["method"] for p in points if p["kind"] in ("prediction", "oracle")),
                      key=method_order):
-    series[method] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
-    kinds[method] = "oracle" if method == "oracle" else "prediction"
+    name = method_label(method)
+    series[name] = [theta0, *sorted((p for p in points if p["method"] == method), key=lambda p: p["scale"])]
+    kinds[name], method_of[name] = "oracle" if method == "oracle" else "prediction", method
 for name, kind in ((WARM_SERIES, "warm"), (CONTROL_SERIES, "control")):
     extra = sorted((p for p in points if p["kind"] == kind), key=lambda p: abs(p["stage"]))
     if extra:
         series[name], kinds[name] = [theta0, *extra], kind
+# The run's scales, and those of any prediction stored past them (a forget run's predictions go as far as asked)
+scales = sorted({round(s, 9) for s in [*res.config.scales, *(p["scale"] for p in points if p["kind"] == "prediction")]})
 accs = [p["source_acc"] for p in points if p["source_acc"] is not None]
 color_axis = dict(colorscale="Viridis", cmin=min(accs, default=0), cmax=max(accs, default=1),
                   colorbar=COLORBAR)
 
 
 def hover(p: dict) -> str:
-    where = f"stage {p['stage']}" if p["kind"] == "trajectory" else f"×{p['scale']:g} predicted by {p['method']}"
+    where = (f"stage {p['stage']}" if p["kind"] == "trajectory"
+             else f"×{p['scale']:g} predicted by {method_label(p['method'])}")
     if p["kind"] == "oracle":
         where = f"×{p['scale']:g}: really trained on more data (cold, from scratch)"
     elif p["kind"] == "warm":
@@ -144,12 +163,14 @@ def kind_of(name: str) -> str:
 
 
 def color_of(name: str) -> str | None:
-    key = {"trajectory": "trajectory", "warm": "oracle-warm", "control": "control"}.get(kinds[name], name)
+    roles = {"trajectory": "trajectory", "warm": "oracle-warm", "control": "control"}
+    key = roles.get(kinds[name], method_of.get(name))
     return method_colour(key)
 
 
 def dash_of(name: str) -> str:
-    return {"oracle": "dot", "control": "dash"}.get(kinds[name], "dashdot" if name.endswith("+dc") else "solid")
+    return {"oracle": "dot", "control": "dash"}.get(kinds[name], "dashdot" if method_of.get(name, "").endswith("+dc")
+                                                    else "solid")
 
 
 def axis_title(i: int) -> str:
@@ -197,7 +218,7 @@ def animation() -> go.Figure:
     """Frame by frame: the trajectory from the most-forgotten stage to Θ0, then one frame per scale the run predicted
     (×2, ×4 … up to its largest: each method's prediction, the oracles and warm oracles at that scale, the control
     film's C_k for the same k steps)."""
-    frames = film_frames(len(traj), res.config.scales, r)
+    frames = film_frames(len(traj), scales, r)
     film_name = next(iter(series))
 
     def shown(name: str, frame: dict) -> list[dict]:
@@ -225,7 +246,7 @@ def animation() -> go.Figure:
 
     xs, ys = [p["pc1"] for p in points], [p["pc2"] for p in points]
     pad = lambda v: 0.08 * (max(v) - min(v) or 1)  # noqa: E731
-    largest = fmt.scale(max(res.config.scales, default=1))
+    largest = fmt.scale(max(scales, default=1))
     fig = go.Figure(data=traces(frames[0]),
                     frames=[go.Frame(data=traces(f), name=str(i)) for i, f in enumerate(frames)])
     # Buttons and slider above the plot, legend below, colour bar right: playing never moves or covers anything.
@@ -254,7 +275,7 @@ SIDE_WIDTHS = {"method": 100, "scale": 40, "cosine": 50, fmt.label("rel_error"):
 plot_col, side = st.container(), st.container()
 with side:
     st.markdown("**Does each prediction point along the real continuation?**")
-    scores = continuation_scores(sw, r, layer)
+    scores = continuation(runs_dir(), info.id, info.updated, seed, r, layer)
     if scores:
         st.dataframe(pd.DataFrame([{"method": s["method"], "scale": fmt.scale(s["scale"]), "cosine": s["cosine"],
                                     fmt.label("rel_error"): s["rel_error"]} for s in scores]),
@@ -282,10 +303,12 @@ with plot_col:
         show_figure(animation(), "trajectory-animation")
     else:
         n = st.slider("Weights to sample", 3, 12, 6, step=3, key="traj-nweights")
-        show_figure(curves_figure(sw, r, n, layer, seed, res.config.scales), "trajectory-weights")
+        show_figure(curves_figure(sw, r, n, layer, seed, scales), "trajectory-weights")
 
 if info.kind == "forget":
     st.caption(f"A forget run ({md(res.config.source.model)} on {md(res.config.source.dataset)}): the film, its warm "
-               "oracles and control film; predictions, oracles and the loss landscape are an experiment run's.")
+               "oracles and control film, and the predictions stored in it (Predict, above, or `predict --run`), "
+               "each beside the warm oracle at its scale; cold oracles and the loss landscape are an experiment "
+               "run's.")
 st.subheader("Forgetting panel")
 forgetting_panel(res.trajectory(seed), r, "trajectory")

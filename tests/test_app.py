@@ -113,8 +113,8 @@ def test_trajectory_puts_trajectory_predictions_and_oracle_in_one_plot(app, stor
     at = app(root, "trajectory", run=exp_id, seed="1")
     assert at.selectbox(key="traj-seed").value == 1
     pca = chart(at, "one PCA plane")
-    assert [t["name"] for t in pca["data"]] == ["trajectory (Θ₃ → Θ0)", "taskvector", "expfit", "oracle",
-                                                WARM, CONTROL]
+    assert [t["name"] for t in pca["data"]] == ["trajectory (Θ₃ → Θ0)", "TaskVector", "ExpFit",  # by their labels
+                                                "oracle (really trained on more data)", WARM, CONTROL]
     assert len(pca["data"][0]["x"]) == 4  # four stages
     assert len(pca["data"][4]["x"]) == 3 and len(pca["data"][5]["x"]) == 4  # Θ0, Θ−1, Θ−2; Θ0, C1 … C3
     assert pca["data"][4]["x"][0] == pca["data"][0]["x"][-1]  # the continuation starts at Θ0, in the same basis

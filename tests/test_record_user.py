@@ -270,7 +270,8 @@ def test_compare_backtests_a_user_run_and_says_what_needs_an_experiment(monkeypa
     at = page(monkeypatch, root, "compare", runs=run_id)
     assert not at.exception, at.exception
     assert at.markdown[0].value.replace("\\", "").startswith("**Hiding Θ0 and predicting it back")
-    assert any("A forget run stops after the film" in t and "need an experiment run" in t for t in texts(at))
+    assert any("A forget run has no target task" in t and "need an experiment run" in t and "Predict form" in t
+               for t in texts(at))
     assert at.multiselect(key="compare-runs").options == ["mine (user:TensorDataset, user:TwoLayer, r=0.5)"]
     assert main(["backtest", "--run", run_id, "--methods", "taskvector", "--json", "--runs-dir", str(root)]) == 0
     cli = [r for r in json.loads(capsys.readouterr().out)["rows"] if r["method"] == "taskvector"]

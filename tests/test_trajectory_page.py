@@ -38,7 +38,7 @@ def test_animation_slider_spans_the_runs_real_scales(monkeypatch, cnn_run):
     assert labels == ["stage 3", "stage 2", "stage 1", "stage 0", "×2", "×4"]  # the control film ran to ×8 before
     assert len(spec["frames"]) == len(labels)
     last = {t["name"]: len(t["x"]) for t in spec["frames"][-1]["data"]}
-    assert last["taskvector"] == 3 and last["oracle"] == 3  # Θ0, ×2, ×4: every prediction shown by the end
+    assert last["TaskVector"] == 3 and last["oracle (really trained on more data)"] == 3  # Θ0, ×2, ×4 by the end
     assert spec["layout"]["showlegend"] and all(t["x"] for t in spec["data"])  # every legend entry from frame one
 
 

@@ -9,14 +9,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from know_core.common.errors import KnowError, RunStoreError
-from know_core.engine.extrapolate import prediction_file
+from know_core.common.errors import KnowError
 from know_core.experiment.backtest import BacktestRow
 from know_core.experiment.films import open_forget_run
 from know_core.experiment.pca import PCA
-from know_core.experiment.seedweights import SeedWeights
+from know_core.experiment.seedweights import SeedWeights, stored_predictions
 from know_core.imports.film import open_imported_run
-from know_core.store.legacy import read
 from know_core.store.runfolder import Run
 from know_core.store.runstore import RunStore
 
@@ -99,32 +97,23 @@ class _Loaded:
     rolled: dict[str, _Rolled] = field(default_factory=dict)
 
 
-def _stored_predictions(run: Run, r: float) -> tuple[dict[str, dict[float, StateDict]], dict[str, _Rolled]]:
+def _stored_predictions(run: Run, r: float, theta0: StateDict) \
+        -> tuple[dict[str, dict[float, StateDict]], dict[str, _Rolled]]:
     """The predictions ``predict --run`` stored in a forget or imported run (``pred-<method>.safetensors``)."""
-    by_method: dict[str, dict[float, StateDict]] = {}
-    rolled: dict[str, _Rolled] = {}
-    for name in sorted(run.manifest.get("files", {})):
-        if not (name.startswith("pred-") and name.endswith(".safetensors")):
-            continue
-        films, meta = read(*run.read_tensors(name), name, "predictions")
-        method = str(meta.get("method") or name[len("pred-"):-len(".safetensors")])
-        states = films.get("predictions") or []
-        if not states or prediction_file(method) != name:
-            raise RunStoreError(f"run {run.id}: {name} holds no predictions by {method!r}")
-        by_method[method] = {(1 / r) ** (k + 1): s for k, s in enumerate(states)}
-        rolled[method] = _Rolled(states, str(meta.get("description", method)), bool(meta.get("reset_norm")), True)
-    return by_method, rolled
+    stored = stored_predictions(run, theta0)
+    return ({m: p.by_scale(r) for m, p in stored.items()},
+            {m: _Rolled(p.states, p.description, p.reset_norm, True) for m, p in stored.items()})
 
 
 def _imported(store: RunStore, run_id: str) -> _Loaded:
     run, cfg, film = open_imported_run(store, run_id)
-    preds, rolled = _stored_predictions(run, cfg.r)
+    preds, rolled = _stored_predictions(run, cfg.r, film.states[0])
     return _Loaded(SeedWeights(0, film.groups, film.states, preds, {}), rolled)
 
 
 def _forget(store: RunStore, run_id: str) -> _Loaded:
     run, cfg, traj = open_forget_run(store, run_id)
-    preds, rolled = _stored_predictions(run, cfg.r)
+    preds, rolled = _stored_predictions(run, cfg.r, traj.states[0])
     warm = {(1 / cfg.r) ** (k + 1): s for k, s in enumerate(traj.warm.states)} if traj.warm else {}
     info = {"stage_sizes": traj.stage_sizes, "source_acc_stages": traj.source_acc,
             "warm": {"source_acc": traj.warm.source_acc} if traj.warm else {},

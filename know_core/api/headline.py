@@ -19,6 +19,7 @@ from know_core.common.errors import KnowError
 from know_core.experiment.methods import BASELINE, SHRINK_PREFIX, base_name
 from know_core.experiment.methods import label as method_label
 from know_core.experiment.panels import film_panel, report_of, retrodiction_summary
+from know_core.experiment.seedweights import PRED_PREFIX, PRED_SUFFIX
 from know_core.store.runstore import RunStore
 
 from .fmt import interval, num, pvalue, scale, signed
@@ -203,6 +204,21 @@ def backtest_headline(res: Any) -> str:
     return text + missing
 
 
+def continuation_headline(scores: list[dict[str, Any]]) -> str | None:
+    """The stored predictions against the warm oracle (rows of :func:`continuation_scores`) at the largest scale
+    scored: which landed nearest, its relative error against keeping Θ0; None when no prediction was scored."""
+    preds = [s for s in scores if s["method"] != "control" and s.get("rel_error") is not None]
+    if not preds:
+        return None
+    top = max(s["scale"] for s in preds)
+    best = min((s for s in preds if s["scale"] == top), key=lambda s: s["rel_error"])
+    control = next((s["rel_error"] for s in scores if s["method"] == "control" and s["scale"] == top
+                    and s.get("rel_error") is not None), None)
+    drift = "" if control is None else f"; the control film (Θ0 trained further on D0 alone) got {num(control)}"
+    return (f"At {scale(top)}, {_name(best['method'])} landed nearest the warm oracle (relative error "
+            f"{num(best['rel_error'])}; 1 = keeping Θ0){drift}.")
+
+
 def warm_headline(res: Any) -> str:
     """Where the film's real continuation on more data (the warm oracle at the largest scale, first seed) got on the
     source task, against Θ0; a sentence saying so when the run has none."""
@@ -258,7 +274,13 @@ def stored_headline(root: Any, run_id: str) -> str:
             summary = info.summary or {}
             forget = SimpleNamespace(trajectory=SimpleNamespace(forgot=bool(summary.get("forgot")),
                                                                 report=report_of(summary)))
-            return film_headline(forget)
+            run = RunStore(root, create=False).open(run_id)
+            stored = [_name(f[len(PRED_PREFIX):-len(PRED_SUFFIX)]) for f in sorted(run.manifest.get("files", {}))
+                      if f.startswith(PRED_PREFIX) and f.endswith(PRED_SUFFIX)]
+            return film_headline(forget) + (
+                f" Stored predictions: {_and(stored)}; Trajectory sets each beside the warm oracle at its scale."
+                if stored else " Predict it with the Predict form (Trajectory or Runs page) or `predict --run`; "
+                               "Trajectory sets each prediction beside the warm oracle at its scale.")
         if info.kind == "imported":
             cfg = info.config or {}
             return (f"A film of {cfg.get('stages', '?')} imported {cfg.get('format', '?')} checkpoints "
@@ -318,5 +340,6 @@ def _merged(key: tuple[str, str], items: list[tuple[str, str, str]]) -> str:
     return f"{prefix}{listed} {verb} (95 % CI)."
 
 
-__all__ = ["backtest_headline", "collapse_verdicts", "downstream_headline", "film_headline", "forget_scaling_headline",
-           "retrodiction_headline", "run_headline", "status_headline", "stored_headline", "warm_headline"]
+__all__ = ["backtest_headline", "collapse_verdicts", "continuation_headline", "downstream_headline", "film_headline",
+           "forget_scaling_headline", "retrodiction_headline", "run_headline", "status_headline", "stored_headline",
+           "warm_headline"]

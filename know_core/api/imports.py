@@ -20,7 +20,7 @@ from know_core.engine.extrapolate import prediction_file
 from know_core.engine.forgetting import Trajectory
 from know_core.experiment.backtest import backtest_weights
 from know_core.experiment.methods import make_predictor
-from know_core.experiment.seedweights import SeedWeights
+from know_core.experiment.seedweights import SeedWeights, stored_predictions
 from know_core.imports.archive import MAX_MB_ENV, extract_zip, max_upload_bytes
 from know_core.imports.checkpoints import ORDERS, ImportFailed
 from know_core.imports.evalhook import check_spec
@@ -28,11 +28,9 @@ from know_core.imports.export import SIDECAR, export_prediction
 from know_core.imports.film import FILM_KINDS, FORMATS, ImportConfig, open_imported_run, read_film
 from know_core.imports.groups import OVERRIDE_GROUPS, parse_overrides, rule_lines
 from know_core.jobs import folderjobs as jobs
-from know_core.store.legacy import read
 from know_core.store.runstore import RunStore
 
 Root = str | os.PathLike
-PRED_PREFIX, PRED_SUFFIX = "pred-", ".safetensors"
 
 
 @dataclass
@@ -153,18 +151,9 @@ class ImportedRun:
 def load_imported(root: Root, run_id: str) -> ImportedRun:
     """An imported run with its predictions (every ``pred-*.safetensors`` ``predict`` stored), checked."""
     run, cfg, film = open_imported_run(RunStore(root, create=False), run_id)
-    by_method: dict[str, dict[float, dict]] = {}
-    steps = {}
-    for name in sorted(run.manifest["files"]):
-        if not (name.startswith(PRED_PREFIX) and name.endswith(PRED_SUFFIX)):
-            continue
-        method = name[len(PRED_PREFIX):-len(PRED_SUFFIX)]
-        films, _ = read(*run.read_tensors(name), name, "predictions")
-        predicted = films.get("predictions") or []
-        keys = set(film.states[0])
-        preds = {(1 / cfg.r) ** (k + 1): state for k, state in enumerate(predicted) if set(state) == keys}
-        if preds:
-            by_method[method], steps[method] = preds, len(predicted)
+    stored = stored_predictions(run, film.states[0])
+    by_method = {m: p.by_scale(cfg.r) for m, p in stored.items()}
+    steps = {m: len(p.states) for m, p in stored.items()}
     accs = [m["source_acc"] for m in film.metrics] if film.metrics else []
     info = {"source_acc_stages": accs, "source_loss_stages": [m["source_loss"] for m in film.metrics or []]}
     weights = SeedWeights(0, film.groups, film.states, by_method, {}, info)

@@ -17,7 +17,7 @@ from know_core.engine.forgetting import Trajectory
 from know_core.engine.measure import ForgettingReport
 from know_core.experiment.films import open_forget_run
 from know_core.experiment.panels import report_of
-from know_core.experiment.seedweights import SeedWeights, load_seed
+from know_core.experiment.seedweights import SeedWeights, load_seed, stored_predictions
 from know_core.experiment.spec import ExperimentConfig
 from know_core.experiment.stats import MEAN, domain_mean_rows, domain_prefix, domains_of
 from know_core.jobs.lifecycle import check_run
@@ -148,7 +148,8 @@ def load_forget_run(root: str | os.PathLike, run_id: str) -> ForgetRun:
 
 def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWeights:
     """One seed's stored networks: the film, every prediction, the oracles and warm oracles (checked). A forget run
-    has one seed (its config's) and holds the film, its warm oracles and its control film."""
+    has one seed (its config's) and holds the film, its warm oracles, its control film and the predictions
+    ``predict --run`` stored in it (method → scale → state dict)."""
     run = RunStore(root).open(run_id)
     if run.kind != "forget":
         return load_seed(run, seed)
@@ -157,7 +158,8 @@ def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWe
         raise RunStoreError(f"run {run_id} is a forget run of seed {forget.config.seed}, not {seed}")
     traj, r = forget.trajectory, forget.config.r
     warm = {scale_of_steps(k, r): state for k, state in enumerate(traj.warm.states if traj.warm else [], 1)}
-    return SeedWeights(seed, traj.groups, traj.states, {}, {}, _film_record(forget), warm,
+    preds = {m: p.by_scale(r) for m, p in stored_predictions(run, traj.states[0]).items()}
+    return SeedWeights(seed, traj.groups, traj.states, preds, {}, _film_record(forget), warm,
                        traj.control.states if traj.control else [])
 
 

@@ -16,11 +16,14 @@ import torch
 from know_core.common.errors import KnowError, RunStoreError
 from know_core.experiment.methods import BASELINE
 from know_core.models import GROUPS
-from know_core.store.legacy import seed_films
+from know_core.store.legacy import read, seed_films
 from know_core.store.loaders import Damaged
 from know_core.store.runstore import Run
 from know_core.store.schemas import check_seed_record, check_states
 from know_core.store.snapshots import HEADER, unpack
+
+StateDict = dict[str, torch.Tensor]
+PRED_PREFIX, PRED_SUFFIX = "pred-", ".safetensors"  # pred-<method>.safetensors, as ``predict --run`` stores them
 
 
 @dataclass
@@ -73,6 +76,45 @@ def load_seed(run: Run, seed: int) -> SeedWeights:
     except Damaged as exc:
         raise exc.for_run(run.id) from None
     return SeedWeights(seed, info["groups"], stage_list, preds, oracles, info, warm, controls)
+
+
+@dataclass
+class StoredRollout:
+    """One method's predictions as ``predict --run`` stored them in a film run (an imported film or a forget run):
+    Θ̂_{−1} … Θ̂_{−K}, with the predictor's description and whether normalisation layers were reset."""
+
+    method: str
+    states: list[StateDict]
+    description: str
+    reset_norm: bool
+
+    def by_scale(self, r: float) -> dict[float, StateDict]:
+        """Θ̂_{−k} by its scale ×(1/r)^k."""
+        return {(1 / r) ** (k + 1): state for k, state in enumerate(self.states)}
+
+
+def stored_predictions(run: Run, theta0: StateDict) -> dict[str, StoredRollout]:
+    """Every ``pred-<method>.safetensors`` of a film run, by method: read through the store (checksummed, no
+    pickle) and checked against Θ0 (the same tensors and shapes, all finite). A damaged file is one Damaged error
+    naming the run and the file."""
+    out: dict[str, StoredRollout] = {}
+    for name in sorted(run.manifest.get("files", {})):
+        if not (name.startswith(PRED_PREFIX) and name.endswith(PRED_SUFFIX)):
+            continue
+        method = name[len(PRED_PREFIX):-len(PRED_SUFFIX)]
+        try:
+            films, meta = read(*run.read_tensors(name), name, "predictions")
+            states = films.get("predictions") or []
+            if not states:
+                raise Damaged(name, "holds no predictions")
+            if str(meta.get("method") or method) != method:
+                raise Damaged(name, f"holds the predictions of {str(meta['method'])[:80]!r}, not {method!r}")
+            check_states([theta0, *states], {}, name)
+        except Damaged as exc:
+            raise exc.for_run(run.id) from None
+        out[method] = StoredRollout(method, states, str(meta.get("description") or method),
+                                    bool(meta.get("reset_norm")))
+    return out
 
 
 def layers(groups: dict[str, str]) -> dict[str, list[str]]:

@@ -1,0 +1,154 @@
+"""A forget run's stored predictions on the pages: ``predict --run`` on a forget run, then the Trajectory page draws the
+method past Θ0 beside the warm oracles and scores it against them (the numbers of ``retrodiction.score``); the
+Predict form is on the forget run's Trajectory and Runs pages and its job's prediction appears; a damaged prediction
+file is one line on the page, never an exception. One reader serves forget and imported runs alike."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from conftest import tiny_config
+from page_helpers import chart, page, texts
+from test_import import base_states, film_of
+from test_import_dashboard import wait as wait_for
+
+from know_core import api
+from know_core.cli import main
+from know_core.common.errors import RunStoreError
+from know_core.engine.config import OptimConfig
+from know_core.engine.extrapolate import save_predictions
+from know_core.experiment.films import open_forget_run
+from know_core.experiment.retrodiction import score
+from know_core.imports.film import open_imported_run
+from know_core.jobs.lifecycle import record_forgetting
+from know_core.models import GROUPS
+from know_core.store.legacy import read
+from know_core.store.runstore import RunStore
+
+PCA = "one PCA plane"
+
+
+@pytest.fixture(scope="module")
+def forget_runs(tmp_path_factory):
+    """(runs dir, run id): a tiny forget run with warm oracles ×2, ×4 and a control film, and taskvector's
+    predictions ×2, ×4 stored by ``predict --run``; copy before writing."""
+    root = tmp_path_factory.mktemp("forget-preds") / "runs"
+    cfg = tiny_config(d0_fraction=0.25, optim=OptimConfig(batch_size=8))
+    run_id = record_forgetting(cfg, RunStore(root))
+    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "2", "--runs-dir", str(root),
+                 "--quiet"]) == 0
+    return root, run_id
+
+
+def copied(forget_runs, tmp_path):
+    return shutil.copytree(forget_runs[0], tmp_path / "runs"), forget_runs[1]
+
+
+def test_the_trajectory_page_draws_the_stored_prediction_and_scores_it_against_the_warm_oracles(
+        monkeypatch, forget_runs):
+    root, run_id = forget_runs
+    at = page(monkeypatch, root, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    traces = {t["name"]: t for t in chart(at, PCA)["data"]}
+    film, pred = traces["trajectory (Θ₃ → Θ0)"], traces[api.method_label("taskvector")]  # by its label
+    assert len(pred["x"]) == 3 and pred["x"][0] == film["x"][-1]  # Θ0, ×2, ×4: the film continued past Θ0
+    assert any(name.startswith("warm oracles") for name in traces)  # beside the real continuation
+    # The table's numbers are the retrodiction scores of the stored files, read here on their own.
+    run, _, traj = open_forget_run(RunStore(root), run_id)
+    preds = read(*run.read_tensors("pred-taskvector.safetensors"), "pred-taskvector.safetensors",
+                 "predictions")[0]["predictions"]
+    one_group = {n: "fc" for n, g in traj.groups.items() if g in GROUPS}  # every predicted weight at once, as shown
+    (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]
+    rows = table[table["method"] == "taskvector"]
+    assert list(rows["scale"]) == ["×2", "×4"]
+    for k, (_, row) in enumerate(rows.iterrows()):
+        (want,) = score(preds[k], traj.warm.states[k], None, traj.states[0], one_group)[:1]
+        assert row["rel. error"] == pytest.approx(want["rel_error"], rel=1e-9)
+        assert row["cosine"] == pytest.approx(want["cosine"], rel=1e-9)
+    headline = at.subheader[0].value.replace("\\", "")
+    nearest = api.continuation_headline([{"method": "taskvector", "scale": 4.0, "rel_error": rows["rel. error"].iloc[1],
+                                      "cosine": 0.0}] + [{"method": "control", "scale": 4.0, "cosine": 0.0,
+                                                          "rel_error": table["rel. error"].iloc[-1]}])
+    assert headline.startswith("The film ") and headline.endswith(nearest)
+    assert "At ×4, TaskVector landed nearest the warm oracle" in nearest and "control film" in nearest
+
+
+def test_the_predict_form_runs_on_a_forget_run_and_its_prediction_appears(monkeypatch, forget_runs, tmp_path):
+    runs, run_id = copied(forget_runs, tmp_path)
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    at.selectbox(key="traj-forget-pred-method").set_value("expfit")
+    at.select_slider(key="traj-forget-pred-k").set_value(2)
+    at.checkbox(key="traj-forget-pred-dc").check().run()  # the control film allows drift correction
+    assert any("Stores expfit+dc at ×2, ×4" in t for t in texts(at))
+    at.button(key="traj-forget-pred-go").click().run()
+    assert not at.exception, at.exception
+    status = wait_for(runs, at.session_state[f"predict-job-{run_id}"], status_of=api.predict_status)
+    assert status["state"] == "done", status
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Stored the expfit+dc predictions (×2, ×4) in this run." in t for t in texts(at))
+    names = [t["name"] for t in chart(at, PCA)["data"]]
+    assert "ExpFit + drift correction" in names and "TaskVector" in names
+    (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]
+    assert list(table[table["method"] == "expfit+dc"]["scale"]) == ["×2", "×4"]
+
+
+def test_the_runs_page_offers_the_predict_form_and_the_stored_predictions(monkeypatch, forget_runs):
+    root, run_id = forget_runs
+    at = page(monkeypatch, root, "runs", run=run_id)
+    assert not at.exception, at.exception
+    assert at.button(key="runs-forget-pred-go") and at.checkbox(key="runs-forget-pred-dc")
+    assert [o for o in at.selectbox(key="runs-forget-net").options] == ["TaskVector ×2", "TaskVector ×4"]
+    headline = api.stored_headline(root, run_id)
+    assert "Stored predictions: TaskVector;" in headline and "Predict form" not in headline
+    assert f"**{headline}**" in [m.value.replace("\\", "") for m in at.markdown]
+
+
+def test_a_forget_run_without_predictions_says_how_to_make_them(tmp_path):
+    run_id = record_forgetting(tiny_config(), RunStore(tmp_path))
+    headline = api.stored_headline(tmp_path, run_id)
+    assert headline.startswith("The film ") and "Predict form (Trajectory or Runs page) or `predict --run`" in headline
+
+
+def test_a_pred_file_whose_bytes_changed_is_one_error_line_on_the_page(monkeypatch, forget_runs, tmp_path):
+    runs, run_id = copied(forget_runs, tmp_path)
+    path = runs / run_id / "pred-taskvector.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    (error,) = [e.value.replace("\\", "") for e in at.error]
+    assert "is damaged" in error and "pred-taskvector.safetensors" in error and "\n" not in error
+
+
+def test_a_pred_file_that_does_not_fit_the_film_is_one_error_line_on_the_page(monkeypatch, forget_runs, tmp_path):
+    runs, run_id = copied(forget_runs, tmp_path)
+    store = RunStore(runs)
+    run, _, traj = open_forget_run(store, run_id)
+    wrong = {n: t for n, t in traj.states[0].items() if n != next(iter(traj.states[0]))}  # one tensor short
+    save_predictions(run, "taskvector", [wrong], "a film of another network", False)  # the store's own writer
+    store.touch(run_id)
+    with pytest.raises(RunStoreError) as caught:
+        api.load_seed_weights(runs, run_id, 0)
+    assert "pred-taskvector.safetensors" in str(caught.value) and "\n" not in str(caught.value)
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    (error,) = [e.value.replace("\\", "") for e in at.error]
+    assert error.startswith("This run's weights cannot be read: ") and "pred-taskvector.safetensors" in error
+
+
+def test_imported_and_forget_runs_share_one_checked_reader(tmp_path):
+    """The same damage is refused in the same words whichever kind of run holds it."""
+    runs = tmp_path / "runs"
+    assert main(["import", *map(str, film_of(tmp_path / "film", base_states(3))), "--kind", "forgetting",
+                 "--runs-dir", str(runs), "--quiet"]) == 0
+    (info,) = RunStore(runs).list_runs(kind="imported")
+    run, _, film = open_imported_run(RunStore(runs), info.id)
+    bad = {n: torch.full_like(t, float("nan")) if t.is_floating_point() else t for n, t in film.states[0].items()}
+    save_predictions(run, "expfit", [bad], "not finite", False)
+    with pytest.raises(RunStoreError, match=r"pred-expfit\.safetensors: stage 1/.*NaN or infinite"):
+        api.load_imported(runs, info.id)
