@@ -21,6 +21,7 @@ from know_core.api import (
     film_headline,
     film_panel,
     method_colour,
+    method_label,
     method_order,
     pca_view,
     retrodiction_headline,
@@ -84,7 +85,7 @@ def pca_figure(sw: SeedWeights, r: float, kinds: tuple[str, ...], title: str) ->
         methods = sorted({p["method"] for p in points if p["kind"] == "prediction"}, key=method_order)
         series += [(m, "prediction", [theta0, *sorted((p for p in points if p["kind"] == "prediction"
                                                        and p["method"] == m), key=lambda p: p["scale"])])
-                   for m in methods]
+                   for m in methods]  # named by label where drawn (below), coloured by method
     for kind, name in (("warm", WARM_NAME), ("oracle", "oracles (cold, from scratch)")):
         extra = sorted((p for p in points if p["kind"] == kind), key=lambda p: p["scale"])
         if kind in kinds and extra:
@@ -94,7 +95,8 @@ def pca_figure(sw: SeedWeights, r: float, kinds: tuple[str, ...], title: str) ->
         colour = method_colour({"trajectory": "trajectory", "warm": "oracle-warm"}.get(kind, name if
                                                                                        kind == "prediction" else kind))
         fig.add_trace(go.Scatter(
-            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers", name=name,
+            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers",
+            name=method_label(name) if kind == "prediction" else name,
             line=dict(color=colour, width=4 if kind in ("trajectory", "warm") else 2,
                       dash="dot" if kind == "oracle" else "solid"),
             marker=dict(symbol=SYMBOLS[kind], size=14 if kind != "trajectory" else 11, color=colour,
@@ -113,11 +115,18 @@ def pca_screen(sw: SeedWeights, r: float) -> Screen:
                   pca_figure(sw, r, (), "The forgetting film in the PCA plane"))
 
 
-def predictions_screen(sw: SeedWeights, r: float) -> Screen:
+def predictions_screen(sw: SeedWeights, r: float, forget: bool = False) -> Screen:
+    """The predictions continuing the film past Θ0; ``forget``: a forget run, whose predictions are the ones stored in
+    it with the Predict form or ``predict --run``."""
     if not sw.predictions or all(m == BASELINE for m in sw.predictions):
+        if forget:
+            return Screen("This forget run holds no prediction yet.",
+                          note="Add one with the Predict form on the Trajectory page (or `predict --run`), then "
+                               "come back: it is drawn here and beside the warm oracles on the next step.")
         return Screen("This run made no predictions.", note="Only Θ0 (naive) was kept: nothing to run backwards.")
     methods = sorted((m for m in sw.predictions if m != BASELINE), key=method_order)
-    return Screen(f"Running the film backwards: {', '.join(methods)} continue it past Θ0.",
+    verb = "continues" if len(methods) == 1 else "continue"
+    return Screen(f"Running the film backwards: {', '.join(method_label(m) for m in methods)} {verb} it past Θ0.",
                   pca_figure(sw, r, ("prediction",), "Predictions ×2, ×4 … in the same plane"))
 
 
@@ -135,9 +144,14 @@ def warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
                                                          "Predictions beside the oracles (trained on more data)"))
 
 
-def forget_warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
-    """A forget run's warm oracles: the film really continued on more data, in the film's PCA plane (a forget run
-    made no prediction to set beside them)."""
+def forget_warm_screen(res: ExperimentResult, sw: SeedWeights, nearest: str | None = None) -> Screen:
+    """A forget run's warm oracles: the film really continued on more data, in the film's PCA plane, beside the
+    predictions stored in the run (the Predict form, ``predict --run``) when it has any; ``nearest``: the sentence
+    naming the prediction nearest the warm oracle (:func:`know_core.api.continuation_headline`)."""
+    if sw.warm and any(m != BASELINE for m in sw.predictions):
+        return Screen(nearest or warm_headline(res),
+                      pca_figure(sw, res.r, ("prediction", "warm"), "Predictions beside the warm oracles (the film "
+                                                                    "really continued)"))
     if not sw.warm:
         return Screen(warm_headline(res), note="Nothing to draw: record the film again with warm oracles "
                                                "(`forget --oracles on`, or `record_forgetting(..., warm=\"on\")`) "
@@ -145,8 +159,9 @@ def forget_warm_screen(res: ExperimentResult, sw: SeedWeights) -> Screen:
     return Screen(warm_headline(res), pca_figure(sw, res.r, ("warm",), "The film continued on more data (the warm "
                                                                        "oracles) in the PCA plane"),
                   explain="The warm oracles Θ₋ₖ are the film really continued on nested supersets of D0 (×2, ×4 … "
-                          "its data): the networks a prediction would claim to be. A forget run made no prediction, "
-                          "so they stand alone beside the film, in the same plane.")
+                          "its data): the networks a prediction would claim to be. This forget run holds no "
+                          "prediction yet (the Predict form on Trajectory adds one), so they stand alone beside the "
+                          "film, in the same plane.")
 
 
 def at_one_domain(res: ExperimentResult) -> ExperimentResult:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from know_core.api import KnowError
+from know_core.api import KnowError, continuation_headline
 from screens._common import (
+    continuation,
     experiment_runs,
     finished_or_welcome,
     forget_runs,
@@ -38,9 +39,9 @@ from screens._steps import (
 PAGE = {"title": "Present", "icon": ":material/co_present:", "order": 80}  # read by screens._routing unrun
 
 N = len(STEPS)
-FORGET_ONLY = "A forgetting-only run: it has a film (and warm oracles) but no predictions or downstream task."
-FORGET_NOTE = ("This step needs an experiment run (pick one in the sidebar): a forget run stops after the film and its "
-               "warm oracles.")
+FORGET_ONLY = "A forgetting-only run: it has a film (and warm oracles) but no downstream task."
+FORGET_NOTE = ("This step needs an experiment run (pick one in the sidebar): a forget run stops after the film, its "
+               "warm oracles and the predictions stored in it.")
 
 if not presenting():  # a lecture's screen keeps its height for the headline and the figure
     st.title("Present", anchor=False)
@@ -83,20 +84,25 @@ where.progress(step / N)
 
 def screen() -> Screen | None:
     """This step's screen for the picked run; None (with the reason on the page) when the run cannot be read."""
-    if info.kind == "forget":  # the film, its PCA picture and its warm oracles; no predictions, no downstream
+    if info.kind == "forget":  # the film, its PCA picture, the predictions stored in it, its warm oracles
         res = load_film(info)
         if res is None:
             return None
         if name == "film":
             return film_screen(res, res.seeds[0])
-        if name in ("predictions", "downstream"):
+        if name == "downstream":
             return Screen(FORGET_ONLY, note=FORGET_NOTE)
         try:
             sw = seed_weights(runs_dir(), info.id, info.updated, res.seeds[0])
         except KnowError as exc:
             st.error(f"This run's weights cannot be read: {md(exc)}")
             return None
-        return pca_screen(sw, res.r) if name == "pca" else forget_warm_screen(res, sw)
+        if name == "predictions":
+            return predictions_screen(sw, res.r, forget=True)
+        if name == "pca":
+            return pca_screen(sw, res.r)
+        nearest = continuation_headline(continuation(runs_dir(), info.id, info.updated, res.seeds[0], res.r, None))
+        return forget_warm_screen(res, sw, nearest)
     res = load_results(info)
     if res is None:
         return None

@@ -5,6 +5,7 @@ file is one line on the page, never an exception. One reader serves forget and i
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -152,3 +153,29 @@ def test_imported_and_forget_runs_share_one_checked_reader(tmp_path):
     save_predictions(run, "expfit", [bad], "not finite", False)
     with pytest.raises(RunStoreError, match=r"pred-expfit\.safetensors: stage 1/.*NaN or infinite"):
         api.load_imported(runs, info.id)
+
+
+def test_present_steps_through_the_stored_predictions_beside_the_warm_oracles(monkeypatch, forget_runs):
+    """A forget run with a stored prediction: the predictions step draws it past Θ0, and the warm-oracle step sets it
+    beside the film's real continuation under the sentence naming the nearest one."""
+    root, run_id = forget_runs
+    at = page(monkeypatch, root, "present", run=run_id, step="3")
+    assert not at.exception, at.exception
+    assert at.header[0].value.replace("\\", "") == "Running the film backwards: TaskVector continues it past Θ0."
+    (spec,) = [c for c in charts_of(at)]
+    assert api.method_label("taskvector") in [t["name"] for t in spec["data"]]
+    at = page(monkeypatch, root, "present", run=run_id, step="4")
+    assert not at.exception, at.exception
+    (spec,) = [c for c in charts_of(at)]
+    names = [t["name"] for t in spec["data"]]
+    assert api.method_label("taskvector") in names and any(n.startswith("warm oracles") for n in names), names
+    scores = api.continuation_scores(api.load_seed_weights(root, run_id, 0), read_r(root, run_id), None)
+    assert at.header[0].value.replace("\\", "") == api.continuation_headline(scores).replace("\\", "")
+
+
+def charts_of(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def read_r(root, run_id) -> float:
+    return float(RunStore(root).info(run_id).config["r"])

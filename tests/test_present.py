@@ -152,8 +152,8 @@ def test_a_run_without_warm_oracles_says_so_on_that_step(monkeypatch, stored):
 
 
 def test_a_forgetting_only_run_shows_its_film_then_says_what_it_lacks(monkeypatch, stored):
-    """The steps a forget run has (its film, its PCA picture, its warm oracles) are drawn; predictions and downstream
-    say that they need an experiment run."""
+    """The steps a forget run has (its film, its PCA picture, its warm oracles) are drawn; with no prediction stored
+    in it, the predictions step says how to add one, and downstream says it needs an experiment run."""
     from know_core.api import load_seed_weights
 
     root, runs = stored
@@ -168,10 +168,12 @@ def test_a_forgetting_only_run_shows_its_film_then_says_what_it_lacks(monkeypatc
     at = open_page(monkeypatch, root, "present", run=runs["forget"], step="4")
     assert not charts(at) and any("record the film again with warm oracles" in i.value for i in at.info)
     assert at.header[0].value.replace("\\", "").startswith("This run has no warm oracle")
-    for step in ("3", "5"):
-        at = open_page(monkeypatch, root, "present", run=runs["forget"], step=step)
-        assert not charts(at)
-        assert any("needs an experiment run" in i.value for i in at.info)
+    at = open_page(monkeypatch, root, "present", run=runs["forget"], step="3")
+    assert not charts(at) and at.header[0].value.startswith("This forget run holds no prediction yet")
+    assert any("Predict form" in i.value for i in at.info)
+    at = open_page(monkeypatch, root, "present", run=runs["forget"], step="5")
+    assert not charts(at)
+    assert any("needs an experiment run" in i.value for i in at.info)
 
 
 def test_outside_presentation_mode_each_step_explains_itself(monkeypatch, stored):
