@@ -102,7 +102,7 @@ def pca_figure(sw: SeedWeights, r: float, kinds: tuple[str, ...], title: str) ->
             marker=dict(symbol=SYMBOLS[kind], size=14 if kind != "trajectory" else 11, color=colour,
                         line=dict(width=1, color="black")),
             text=[p["label"] for p in pts], hovertemplate="%{text}<extra></extra>"))
-    fig.update_layout(title=title, height=560, legend=dict(orientation="h", y=-0.2),
+    fig.update_layout(title=title, height=560, legend=dict(orientation="h", y=-0.24, yanchor="top"),
                       xaxis=_axis([p["pc1"] for p in points], f"PC1 ({explained[0]:.0%} of variance)"),
                       yaxis=_axis([p["pc2"] for p in points], f"PC2 ({explained[1]:.0%} of variance)"))
     return fig

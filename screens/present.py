@@ -73,13 +73,14 @@ def move(by: int) -> None:
 
 step = st.session_state["present-step"]
 name = STEPS[step - 1]
-back, where, ahead = st.columns([1.3, 4, 1.3], vertical_alignment="center")  # "Previous" uncut at 1024 px
+st.markdown(f"**Step {step}/{N}** · {TITLES[name]} · {md(info.name)}")
+st.progress(step / N)
+# The buttons on a row of their own: beside the step line they were cut to "P." at 1024 px in presentation mode
+back, _, ahead = st.columns([2, 1, 2], vertical_alignment="center")
 back.button("Previous", key="present-prev", on_click=move, args=(-1,), disabled=step == 1,
             icon=":material/arrow_back:", width="stretch")
-where.markdown(f"**Step {step}/{N}** · {TITLES[name]} · {md(info.name)}")
 ahead.button("Next", key="present-next", on_click=move, args=(1,), disabled=step == N,
              icon=":material/arrow_forward:", width="stretch")
-where.progress(step / N)
 
 
 def screen() -> Screen | None:

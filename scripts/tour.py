@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--widths", default="1400,1024")
     ap.add_argument("--present", action="store_true", help="also photograph each page in presentation mode")
     ap.add_argument("--pages", default=",".join(PAGES))
+    ap.add_argument("--query", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra URL parameter for every picture, e.g. step=4 for one Present step (repeatable)")
     args = ap.parse_args(argv)
+    extra_query = dict(q.split("=", 1) for q in args.query)
 
     ids = args.runs.split(",") if args.runs else finished_experiments(args.runs_dir)[:3]
     if not ids:
@@ -58,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                         for prefix, extra in modes:
                             query = {**({"runs": params["runs"]} if name in MULTI else {"run": params["run"]}),
-                                     **extra}
+                                     **extra, **extra_query}
                             where = "" if name == next(iter(PAGES)) else name  # the default page lives at /
                             page.goto(f"{url}/{where}?" + "&".join(f"{k}={v}" for k, v in query.items()))
                             wait_for_app(page, timeout_ms=120_000)
                             page.wait_for_timeout(1500)  # plotly draws after the script run ends
-                            path = args.out / f"{width}-{prefix}{name}-{label}.png"
+                            tag = "".join(f"-{k}{v}" for k, v in extra_query.items())
+                            path = args.out / f"{width}-{prefix}{name}{tag}-{label}.png"
                             # Streamlit scrolls inside its main block, so a "full page" is the viewport grown to it
                             height = int(page.evaluate(HEIGHT))
                             page.set_viewport_size({"width": width, "height": max(900, height + 120)})
