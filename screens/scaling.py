@@ -15,6 +15,7 @@ from know_core.api import (
     invalid_methods,
     method_colour,
     method_label,
+    method_short_label,
     predicted_methods,
     protocol_line,
 )
@@ -102,8 +103,10 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                 points = [(1.0, naive), *points]
             all_scales += [s for s, _ in points]
             base = base_name(method)
+            # With several runs each entry also names its run: the short label keeps it on a projector's line
+            name = f"{method_short_label(method)}{tag}" if tag else method_label(method)
             fig.add_trace(go.Scatter(
-                x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=f"{method_label(method)}{tag}",
+                x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=name,
                 mode="lines+markers", error_y=dict(type="data", array=[a["std"] if a["n"] > 1 else None
                                                                        for _, a in points],
                                                    visible=any(a["n"] > 1 for _, a in points)),
@@ -111,12 +114,12 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                           dash="dash" if method.startswith("shrink:") else "dashdot" if method.endswith("+dc") else
                           DASHES[k % len(DASHES)]),
                 customdata=[[a["n"], fmt.scale(s), fmt.mean_std(a["mean"], a["std"], a["n"])] for s, a in points],
-                hovertemplate=f"{method_label(method)}{tag}<br>%{{customdata[1]}}<br>{ytitle}: %{{customdata[2]}}"
+                hovertemplate=f"{name}<br>%{{customdata[1]}}<br>{ytitle}: %{{customdata[2]}}"
                               "<br>seeds: %{customdata[0]}<extra></extra>"))
         scratch = agg.get(("scratch", 1.0))
         if scratch is not None and metric == "target_acc":
             fig.add_hline(y=scratch["mean"], line=dict(color=method_colour("scratch"), dash="dot", width=1),
-                          annotation_text=f"{method_label('scratch')}{tag}", annotation_position="bottom right")
+                          annotation_text=f"{method_short_label('scratch')}{tag}", annotation_position="bottom right")
     # The legend under the plot: methods by label (and " · run" for several runs) beside it squeezed the plot
     fig.update_layout(title=title, xaxis=scale_axis(all_scales), yaxis_title=ytitle, legend_title="method",
                       height=430 + 22 * max(len(fig.data) - 4, 0), margin=dict(t=60))

@@ -222,7 +222,9 @@ def test_two_runs_overlay_on_scaling(app, stored):
     try:
         at = app(root, "scaling", runs=f"{exp_id},{other}")
         assert len(charts(at)[0]["data"]) == 8
-        assert any("second" in t["name"] for t in charts(at)[0]["data"])
+        names = [t["name"] for t in charts(at)[0]["data"]]
+        assert any("second" in n for n in names)
+        assert f"{method_short_label('oracle-warm')} · second" in names  # beside a run's name: the short label
     finally:
         RunStore(root).delete(other)
 

@@ -38,7 +38,7 @@ ROWS = {
     OFFICIAL: Style("KNOWN (official weights)", "#d62728"),
     "oracle": Style("oracle (really trained on more data)", "#9467bd", "oracle"),
     "oracle-warm": Style("warm oracle (the film continued on more data)", "#4b0082", "warm oracle"),
-    "scratch": Style("trained from scratch", "#8c564b"),
+    "scratch": Style("trained from scratch", "#8c564b", "from scratch"),
     "control": Style("control film (trained further on D0)", "#bcbd22", "control film"),
     "trajectory": Style("forgetting film", "#17becf"),
 }
