@@ -7,7 +7,16 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from know_core.api import BASELINE, SHRINK_PREFIX, aggregate, fmt, method_colour, predicted_methods
+from know_core.api import (
+    BASELINE,
+    SHRINK_PREFIX,
+    aggregate,
+    fmt,
+    method_colour,
+    method_label,
+    method_short_label,
+    predicted_methods,
+)
 from screens._figures import legend_below
 
 PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official
@@ -38,8 +47,9 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
                 if not entries:
                     continue
                 fig.add_trace(go.Bar(
-                    x=[f"{method} {fmt.scale(a['scale'])}" for a in entries], y=[a["mean"] for a in entries],
-                    error_y=_error_bars(entries), name=f"{variant}{method}{tag(info)}",
+                    x=[f"{method_short_label(method)} {fmt.scale(a['scale'])}" for a in entries],
+                    y=[a["mean"] for a in entries], error_y=_error_bars(entries),
+                    name=f"{method_label(variant + method)}{tag(info)}",
                     marker_color=method_colour(method), marker_pattern_shape="/" if variant else "",
                     opacity=0.55 if variant else 1.0,
                     customdata=[fmt.mean_std(a["mean"], a["std"], a["n"]) for a in entries],
@@ -48,7 +58,7 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
         if naive is not None:
             refs.append(naive["mean"])
             fig.add_hline(y=naive["mean"], line=dict(color=method_colour(BASELINE), dash="dot"),
-                          annotation_text=f"naive Θ0{tag(info)}",
+                          annotation_text=f"{method_label(BASELINE)}{tag(info)}",
                           annotation_position=NAIVE_LABELS[i % len(NAIVE_LABELS)])  # runs' labels never stack
     values = [v for trace in fig.data for v in trace.y if v is not None] + refs
     if values:  # zoom on the differences (the naive line is the reference, not zero)
@@ -56,7 +66,7 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
         pad = max(0.15 * (hi - lo), 0.01)
         fig.update_yaxes(range=[max(lo - pad, 0.0), min(hi + pad, 1.0)])
     fig.update_layout(title=title, barmode="group", yaxis_title=ytitle + " — axis zoomed",
-                      xaxis_title="method and scaling factor", height=440 + 22 * max(len(fig.data) // 3 - 2, 0),
+                      xaxis_title="method and scaling factor", height=440 + 36 * max(len(fig.data) - 6, 0),
                       legend_title="bar (hatched: shrinkage control)")
     return legend_below(fig)
 
@@ -76,19 +86,21 @@ def backtest_figure(loaded: list) -> go.Figure | None:
             ["mean", "std", "count"])
         groups = list(dict.fromkeys(df["group"]))
         for (run, method), part in df.groupby(["run", "method"], sort=False):
-            fig.add_trace(go.Bar(x=part["group"], y=part["mean"], name=method + (f" · {run}" if multi else ""),
+            fig.add_trace(go.Bar(x=part["group"], y=part["mean"],
+                                 name=method_label(method) + (f" · {run}" if multi else ""),
                                  error_y=dict(type="data", array=part["std"].where(part["count"] > 1).tolist(),
                                               visible=bool((part["count"] > 1).any())),
                                  marker_color=method_colour(method),
                                  hovertemplate="%{x}<br>%{y:.3g}<extra>%{fullData.name}</extra>"))
     lines = []
     for (run, method), note in sorted(notes.items()):
-        if any(t.name == method + (f" · {run}" if multi else "") for t in fig.data):
+        label = method_label(method)
+        if any(t.name == label + (f" · {run}" if multi else "") for t in fig.data):
             continue  # backtested on some seeds: the bar stands
-        name = f"{method}{f' · {run}' if multi else ''} — not backtested"
-        fig.add_trace(go.Bar(x=groups or [method], y=[None] * max(len(groups), 1), name=name,
+        name = f"{label}{f' · {run}' if multi else ''} — not backtested"
+        fig.add_trace(go.Bar(x=groups or [label], y=[None] * max(len(groups), 1), name=name,
                              marker_color=method_colour(method), hoverinfo="skip"))
-        lines.append(f"<b>{method}</b>{f' ({run})' if multi else ''} is not in this chart: {note}")
+        lines.append(f"<b>{label}</b>{f' ({run})' if multi else ''} is not in this chart: {note}")
     for i, text in enumerate(lines):  # above the plotting area, under the title: never on a bar or the 1.0 line
         fig.add_annotation(text=text, xref="paper", yref="paper", x=0.0, y=1.03, yshift=22 * i, showarrow=False,
                            xanchor="left", yanchor="bottom", align="left", font=dict(size=12))
@@ -108,7 +120,7 @@ def oracle_figure(loaded: list) -> go.Figure | None:
             if not agg:
                 continue
             label = "distance to oracle" if axis == "y" else "cosine to oracle step"
-            fig.add_trace(go.Bar(x=[f"{a['method']} {fmt.scale(a['scale'])}" for a in agg],
+            fig.add_trace(go.Bar(x=[f"{method_short_label(a['method'])} {fmt.scale(a['scale'])}" for a in agg],
                                  y=[a["mean"] for a in agg],
                                  error_y=_error_bars(agg), name=label + tag(info),
                                  xaxis="x" if axis == "y" else "x2", yaxis=axis))
@@ -133,7 +145,8 @@ def numbers_table(loaded: list) -> tuple[pd.DataFrame, pd.DataFrame]:
             key = (e["method"], e["scale"])
             head = {"run": info.name, **({"held-out domain": e["domain"]} if "domain" in e else {}),
                     "method": e["method"], "scale": fmt.scale(e["scale"]), "seeds": e["n"]}
-            row, out = dict(head, **{"target acc": fmt.mean_std(e["mean"], e["std"], e["n"])}), dict(head)
+            row = dict(head, method=method_label(e["method"]))  # the page shows labels; the CSV keeps the keys
+            row["target acc"], out = fmt.mean_std(e["mean"], e["std"], e["n"]), dict(head)
             out.update({"target acc": e["mean"], "± std": e["std"] if e["n"] > 1 else None})
             for name in ("vs_naive", "vs_shrink"):
                 d, label = e.get(name), name.replace("_", " ")
@@ -155,7 +168,8 @@ def layer_backtest_bars(rows: pd.DataFrame, title: str) -> go.Figure:
     keep-Θ1 line at 1."""
     fig = go.Figure()
     for method, part in rows.groupby("method", sort=False):
-        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method, marker_color=method_colour(method),
+        fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method_label(method),
+                             marker_color=method_colour(method),
                              customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
     fig.update_layout(title=title, barmode="group", height=420, xaxis_title="parameter (layer)",

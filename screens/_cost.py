@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import base_name, break_even_text, cost_ledger, method_colour, standard_reference
+from know_core.api import base_name, break_even_text, cost_ledger, method_colour, method_label, standard_reference
 from screens._common import md, show_figure
 
 INTRO = (
@@ -39,7 +39,7 @@ def ledger_frame(ledger: dict, source: str) -> pd.DataFrame:
         be = r["break_even"] or {}
         ratio = be.get("gain_ratio_ci95")
         out.append({
-            "run": source, "method": r["method"], "scale": f"×{r['scale']:g}",
+            "run": source, "method": method_label(r["method"]), "scale": f"×{r['scale']:g}",
             "overhead s (wall)": r["overhead_s"], "overhead s (CPU)": r["overhead_cpu_s"],
             **{f"· {k} s": v for k, v in r["parts"].items()},
             "meta-training": r.get("meta_training", ""),
@@ -55,7 +55,7 @@ def ledger_frame(ledger: dict, source: str) -> pd.DataFrame:
 
 def break_even_frame(ledger: dict) -> pd.DataFrame:
     """Methods down, scales across, the break-even (or why there is none) in each cell."""
-    cells = {(r["method"], f"×{r['scale']:g}"): break_even_text(r["break_even"]) for r in ledger["rows"]}
+    cells = {(method_label(r["method"]), f"×{r['scale']:g}"): break_even_text(r["break_even"]) for r in ledger["rows"]}
     methods = list(dict.fromkeys(m for m, _ in cells))
     scales = list(dict.fromkeys(s for _, s in cells))
     return pd.DataFrame([[cells.get((m, s), "") for s in scales] for m in methods], index=methods, columns=scales)
@@ -70,7 +70,7 @@ def cost_figure(ledger: dict, title: str) -> go.Figure:
             continue
         g, ci = r["gain"]
         fig.add_trace(go.Scatter(
-            x=[r["overhead_s"]], y=[g], mode="markers", name=f"{r['method']} ×{r['scale']:g}",
+            x=[r["overhead_s"]], y=[g], mode="markers", name=f"{method_label(r['method'])} ×{r['scale']:g}",
             marker=dict(color=method_colour(base_name(r["method"])), size=9 + 2 * math.log2(r["scale"]),
                         symbol="diamond" if r["method"].endswith("+dc") else "circle"),
             error_y=dict(type="data", symmetric=False, array=[ci[1] - g] if ci else [0],
@@ -79,11 +79,11 @@ def cost_figure(ledger: dict, title: str) -> go.Figure:
             oracles[r["scale"]] = (r["oracle_s"], *r["oracle_gain"])
     for scale, (cost, g, ci) in sorted(oracles.items()):
         fig.add_trace(go.Scatter(
-            x=[cost], y=[g], mode="markers", name=f"oracle ×{scale:g}",
+            x=[cost], y=[g], mode="markers", name=f"{method_label('oracle')} ×{scale:g}",
             marker=dict(color=method_colour("oracle"), size=14, symbol="star"),
             error_y=dict(type="data", symmetric=False, array=[ci[1] - g] if ci else [0],
                          arrayminus=[g - ci[0]] if ci else [0])))
-    fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1), annotation_text="naive (Θ0)")
+    fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1), annotation_text=method_label("naive"))
     fig.update_layout(title=title, xaxis=dict(type="log", title="one-off cost, wall seconds (log scale)"),
                       yaxis_title="gain in target accuracy vs naive (95% CI)", height=430, margin=dict(t=60))
     return fig

@@ -18,6 +18,7 @@ from know_core.api import (
     fmt,
     forget_scaling_headline,
     method_colour,
+    method_label,
     protocol_line,
 )
 from screens._common import load_film, md, runs_dir, scale_axis, seed_weights, show_figure
@@ -61,7 +62,7 @@ def warm_figure(info, res: ExperimentResult) -> go.Figure | None:
     points = panel["stages"][:1] + sorted(panel["warm"], key=lambda w: w["scale"])
     scales = [p["scale"] for p in points]
     fig = go.Figure(go.Scatter(
-        x=scales, y=[p["source_acc"] for p in points], mode="lines+markers", name="oracle-warm",
+        x=scales, y=[p["source_acc"] for p in points], mode="lines+markers", name=method_label("oracle-warm"),
         line=dict(color=method_colour("oracle-warm"), width=3), marker=dict(symbol="star", size=12),
         customdata=[[fmt.scale(s), fmt.num(p["source_acc"])] for s, p in zip(scales, points)],
         hovertemplate="%{customdata[0]}<br>source accuracy %{customdata[1]}<extra></extra>"))

@@ -169,21 +169,23 @@ def backtest_section(weights, info, what: str) -> list[dict]:
     a table per group and a bar chart per layer. Returns the rows (for the page's headline); [] when none ran."""
     methods = [m for m in available_predictors() if m != BASELINE]
     chosen = st.multiselect("Methods to backtest", methods, default=[m for m in ("taskvector", "expfit")
-                                                                        if m in methods], key=f"cmp-imp-{info.id}")
+                                                                        if m in methods], key=f"cmp-imp-{info.id}",
+                            format_func=method_label)
     if not chosen:
         return []
     with st.spinner("Backtesting…"):
         rows = film_backtest(weights, chosen)
     for row in rows:
         if row.get("note"):
-            st.caption(f"Backtest of {md(row['method'])}: {md(row['note'])}")
+            st.caption(f"Backtest of {md(method_label(row['method']))}: {md(row['note'])}")
     shown = [r for r in rows if r.get("rel_error") is not None]
     if not shown:
         return rows
     df = pd.DataFrame(shown)
     groups = df[df["level"] == "group"][["method", "group", "weights", "rel_error", "cosine"]]
     st.markdown("**Backtest per group** (relative error ‖Θ̂0 − Θ0‖ / ‖Θ1 − Θ0‖: 1 = no better than keeping Θ1)")
-    st.dataframe(fmt.labelled(groups), hide_index=True, width="stretch")
+    st.dataframe(fmt.labelled(groups.assign(method=groups["method"].map(method_label))), hide_index=True,
+                 width="stretch")
     fig = layer_backtest_bars(df[df["level"] == "layer"], f"Backtest per layer ({info.name}, {what})")
     show_figure(fig, f"compare-{what.replace(' ', '-')}-layers-{info.id}")
     return rows

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from know_core.api import fmt, retrodiction_headline, retrodiction_summary
+from know_core.api import fmt, method_label, method_short_label, retrodiction_headline, retrodiction_summary
 from screens._common import md, show_figure
 from screens._figures import legend_below
 
@@ -40,7 +40,7 @@ def retrodiction_figure(rows: list[dict], multi: bool) -> go.Figure:
                                         "relative error · whole move Θ₋ₖ − Θ0",
                                         "relative error · data part Θ₋ₖ − Cₖ"))
     df = pd.DataFrame(rows)
-    df["x"] = df["method"] + " " + df["scale"].map(fmt.scale)
+    df["x"] = df["method"].map(method_short_label) + " " + df["scale"].map(fmt.scale)  # "control film ×4"
     runs = list(dict.fromkeys(df["run"]))
     for (run, group), part in df.groupby(["run", "group"], sort=False):
         name = group + (f" · {run}" if multi else "")
@@ -78,7 +78,7 @@ def retrodiction_section(loaded: list) -> None:
         "long on D0 itself: what more data adds beyond the drift of training longer. The row *control* is Cₖ "
         "itself. The backtest column (hide Θ0, predict it back) is the same method's error on the film's own end.")
     show_figure(retrodiction_figure(rows, len(loaded) > 1), "compare-retrodiction")
-    table = pd.DataFrame([{"run": r["run"], "method": r["method"], "scale": fmt.scale(r["scale"]),
+    table = pd.DataFrame([{"run": r["run"], "method": method_label(r["method"]), "scale": fmt.scale(r["scale"]),
                            "group": r["group"], "seeds": r["seeds"], "rel. error": r["rel_error"],
                            "cosine": r["cosine"], "rel. error (data part)": r["rel_error_data"],
                            "cosine (data part)": r["cosine_data"], "backtest rel. error": r["backtest"]}

@@ -10,7 +10,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from know_core.api import BASELINE, SWEEP_FILM_METRICS, SWEEP_METRICS, KnowError, heatmap_data, resume_sweep, stop_sweep
+from know_core.api import (
+    BASELINE,
+    SWEEP_FILM_METRICS,
+    SWEEP_METRICS,
+    KnowError,
+    heatmap_data,
+    method_label,
+    resume_sweep,
+    stop_sweep,
+)
 from screens._figures import show_figure
 from screens._reads import runs_dir
 from screens._routing import PAGES
@@ -112,10 +121,19 @@ def _fmt(v: Any) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
 
 
-def _label(v: Any) -> str:
+def _label(v: Any, column: str = "") -> str:
+    """How a value of ``column`` reads on the heatmap: a method by its label (the key stays in the table and the URL),
+    a whole float without its ``.0``."""
     if isinstance(v, float) and v.is_integer():
         return f"{v:g}"
-    return "none" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "none"
+    return method_label(str(v)) if column == "method" else str(v)
+
+
+def value_label(column: str) -> callable:
+    """The ``format_func`` of a selectbox over ``column``'s values: methods by label, anything else as it is."""
+    return method_label if column == "method" else str
 
 
 def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[str, str],
@@ -125,7 +143,7 @@ def heat_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[s
     if heat.empty:
         return heat
     heat = heat[heat["n"] > 0].copy()
-    heat["xl"], heat["yl"] = heat[x].map(_label), heat[y].map(_label)
+    heat["xl"], heat["yl"] = heat[x].map(lambda v: _label(v, x)), heat[y].map(lambda v: _label(v, y))
     heat["hover"] = [f"{x} = {r.xl}<br>{y} = {r.yl}<br>{metric}: {_fmt(r.mean)} "
                      + (f"[{_fmt(r.lo)}, {_fmt(r.hi)}]" if r.lo is not None and not pd.isna(r.lo) else "(one value)")
                      + f"<br>n = {r.n} · {len(r.runs)} run(s)" for r in heat.itertuples()]
@@ -141,25 +159,26 @@ def facet_cells(table: pd.DataFrame, x: str, y: str, metric: str, filters: dict[
     for value in values:
         heat = heat_cells(table, x, y, metric, filters if value is None else {**filters, facet: value}, axes)
         if not heat.empty:
-            name = "" if value is None else f"{facet} = {value}"
+            name = "" if value is None else f"{facet} = {value_label(facet)(value)}"
             parts.append(heat.assign(facet=name, hover=(name + "<br>" if name else "") + heat["hover"]))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _order(values: pd.Series) -> list[str]:
+def _order(values: pd.Series, column: str = "") -> list[str]:
+    """The labels of ``values`` in the order of the values themselves (methods sorted by key, as before labels)."""
     uniq = list(dict.fromkeys(values.dropna().tolist()))
     try:
         uniq.sort()
     except TypeError:
         uniq.sort(key=str)
-    return [_label(v) for v in uniq] + (["none"] if values.isna().any() else [])
+    return [_label(v, column) for v in uniq] + (["none"] if values.isna().any() else [])
 
 
 def heat_figure(heat: pd.DataFrame, x: str, y: str, metric: str, title: str,
                 zrange: tuple[float, float] | None = None) -> go.Figure:
     """A heatmap of ``heat``'s means (blank where a pair of values has no data) under an invisible square marker
     per cell carrying the hover text and the click (Streamlit reports no selection on heatmap traces)."""
-    xs, ys = _order(heat[x]), _order(heat[y])
+    xs, ys = _order(heat[x], x), _order(heat[y], y)
     z = [[None] * len(xs) for _ in ys]
     text = [[""] * len(xs) for _ in ys]
     hover = [[""] * len(xs) for _ in ys]

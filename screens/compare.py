@@ -15,6 +15,7 @@ from know_core.api import (
     backtest_headline,
     collapse_verdicts,
     invalid_methods,
+    method_label,
     protocol_line,
 )
 from screens._common import (
@@ -77,7 +78,7 @@ headline.markdown("\n\n".join(f"**{line}**" for line in retrodiction_headlines(l
 for info, res in loaded:
     st.caption(md(f"{info.name}: {protocol_line(res.config)}"))
     for method, reason in invalid_methods(res.rows).items():
-        st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
+        st.warning(f"{md(run_label(info))}: **{md(method_label(method))}** could not predict — {md(reason)}")
 
 
 def layer_backtest_figure(info, res) -> go.Figure | None:
@@ -89,7 +90,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res.config.official_known)
     for row in rows:
         if row.get("note"):
-            st.caption(f"Per-layer backtest of {md(row['method'])}: {md(row['note'])}")
+            st.caption(f"Per-layer backtest of {md(method_label(row['method']))}: {md(row['note'])}")
     rows = [r for r in rows if r.get("rel_error") is not None]
     if not rows:
         return None

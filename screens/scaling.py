@@ -14,6 +14,8 @@ from know_core.api import (
     fmt,
     invalid_methods,
     method_colour,
+    method_label,
+    method_short_label,
     predicted_methods,
     protocol_line,
 )
@@ -31,6 +33,7 @@ from screens._common import (
 )
 from screens._cost import cost_section
 from screens._domains import pick_domain
+from screens._figures import legend_below
 from screens._forgetrun import scaling_view as forget_view
 from screens._presentation import prose
 
@@ -46,7 +49,7 @@ prose(
     "×2, ×4, ×8 more source data. **Top**: accuracy on the *target* task after fine-tuning — the number KNOW wants "
     "to raise. **Bottom**: accuracy on the *source* task of the predicted weights as they are. The *oracle* line, "
     "where the source data allowed it, is the real network trained on that much more data: what a perfect "
-    "predictor would reach. The *oracle-warm* line is the forgetting film really continued on nested supersets of D0 "
+    "predictor would reach. The *warm oracle* line is the forgetting film really continued on nested supersets of D0 "
     "(Θ₋ₖ): exactly what each prediction claims to be. Error bars are one standard deviation over seeds.")
 
 runs = experiment_runs() + forget_runs()
@@ -100,8 +103,10 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                 points = [(1.0, naive), *points]
             all_scales += [s for s, _ in points]
             base = base_name(method)
+            # With several runs each entry also names its run: the short label keeps it on a projector's line
+            name = f"{method_short_label(method)}{tag}" if tag else method_label(method)
             fig.add_trace(go.Scatter(
-                x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=f"{method}{tag}",
+                x=[s for s, _ in points], y=[a["mean"] for _, a in points], name=name,
                 mode="lines+markers", error_y=dict(type="data", array=[a["std"] if a["n"] > 1 else None
                                                                        for _, a in points],
                                                    visible=any(a["n"] > 1 for _, a in points)),
@@ -109,15 +114,16 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                           dash="dash" if method.startswith("shrink:") else "dashdot" if method.endswith("+dc") else
                           DASHES[k % len(DASHES)]),
                 customdata=[[a["n"], fmt.scale(s), fmt.mean_std(a["mean"], a["std"], a["n"])] for s, a in points],
-                hovertemplate=f"{method}{tag}<br>%{{customdata[1]}}<br>{ytitle}: %{{customdata[2]}}"
+                hovertemplate=f"{name}<br>%{{customdata[1]}}<br>{ytitle}: %{{customdata[2]}}"
                               "<br>seeds: %{customdata[0]}<extra></extra>"))
         scratch = agg.get(("scratch", 1.0))
         if scratch is not None and metric == "target_acc":
             fig.add_hline(y=scratch["mean"], line=dict(color=method_colour("scratch"), dash="dot", width=1),
-                          annotation_text=f"from scratch{tag}", annotation_position="bottom right")
+                          annotation_text=f"{method_short_label('scratch')}{tag}", annotation_position="bottom right")
+    # The legend under the plot: methods by label (and " · run" for several runs) beside it squeezed the plot
     fig.update_layout(title=title, xaxis=scale_axis(all_scales), yaxis_title=ytitle, legend_title="method",
-                      height=430, margin=dict(t=60))
-    return fig
+                      height=430 + 22 * max(len(fig.data) - 4, 0), margin=dict(t=60))
+    return legend_below(fig)
 
 
 show_figure(scaling_figure("target_acc", "Target accuracy after fine-tuning, by scaling factor",
@@ -130,7 +136,7 @@ for info in chosen:
         continue
     st.caption(md(f"{info.name}: {protocol_line(res.config)}"))
     for method, reason in invalid_methods(res.rows).items():
-        st.warning(f"{md(run_label(info))}: **{md(method)}** could not predict — {md(reason)}")
+        st.warning(f"{md(run_label(info))}: **{md(method_label(method))}** could not predict — {md(reason)}")
     if not any(t.forgot for t in res.trajectories):
         st.warning(f"{md(run_label(info))}: the trajectory did not forget (source accuracy did not fall), so these "
                    "extrapolations run training backwards — see the Trajectory page.")

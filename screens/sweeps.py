@@ -34,6 +34,7 @@ from screens._sweepview import (
     metric_label,
     show_heatmap,
     sweep_card,
+    value_label,
 )
 
 PAGE = {"title": "Sweeps", "icon": ":material/grid_on:", "order": 50}  # read by screens._routing unrun
@@ -141,7 +142,7 @@ def heatmap_section() -> None:
     if heat.empty:
         st.info("No data for these filters; widen one of them (choose (all)).")
         return
-    fixed = ", ".join(f"{k} = {v}" for k, v in filters.items() if v != ALL)
+    fixed = ", ".join(f"{k} = {value_label(k)(v)}" for k, v in filters.items() if v != ALL)
     title = f"{metric}: mean over seeds by {x} × {y}" + (f" ({fixed})" if fixed else "")
     zrange = (heat["mean"].min(), heat["mean"].max())  # one colour scale across facets
     clicked = []
@@ -177,7 +178,7 @@ def heatmap_controls(table: pd.DataFrame, axes: list[str]) -> tuple[str, str, st
         values = sorted(table[d].map(str).unique().tolist())
         with col:
             filters[d] = pick(f"{d} (filter)", filter_options(d, values), f"sweep-f-{d}", f"f_{d}",
-                              default_filter(d, values))
+                              default_filter(d, values), format_func=value_label(d))
     facet = None if facet == NONE else facet
     sync_url(metric=metric, x=x, y=y, facet=facet, **{f"f_{d}": None if v == ALL else v for d, v in filters.items()})
     return metric, x, y, facet, filters

@@ -267,9 +267,9 @@ def animation() -> go.Figure:
     return fig
 
 
-# Pixel widths that add up to less than the side column (a third of a wide page beside the sidebar, about 270 px on a
-# 1280-px screen): every column shows, none is cut.
-SIDE_WIDTHS = {"method": 100, "scale": 40, "cosine": 50, fmt.label("rel_error"): 65}
+# Pixel widths: the method column holds a label ("shrinkage control of KNOWN + drift correction", 45 characters at
+# about 7 px), the numbers sit beside it; together they fit a projector's 1024-px page beside the sidebar.
+SIDE_WIDTHS = {"method": 320, "scale": 50, "cosine": 70, fmt.label("rel_error"): 110}
 
 # The figure takes the page's width and the scores sit below it: beside it, a projector's 1024 px cut the table.
 plot_col, side = st.container(), st.container()
@@ -277,16 +277,16 @@ with side:
     st.markdown("**Does each prediction point along the real continuation?**")
     scores = continuation(runs_dir(), info.id, info.updated, seed, r, layer)
     if scores:
-        st.dataframe(pd.DataFrame([{"method": s["method"], "scale": fmt.scale(s["scale"]), "cosine": s["cosine"],
-                                    fmt.label("rel_error"): s["rel_error"]} for s in scores]),
+        st.dataframe(pd.DataFrame([{"method": method_label(s["method"]), "scale": fmt.scale(s["scale"]),
+                                    "cosine": s["cosine"], fmt.label("rel_error"): s["rel_error"]} for s in scores]),
                      hide_index=True, width="stretch", key="traj-continuation",
                      column_config={c: st.column_config.NumberColumn(c, format="%.2f", width=w)
                                     if c in ("cosine", fmt.label("rel_error")) else st.column_config.Column(c, width=w)
                                     for c, w in SIDE_WIDTHS.items()})
         st.caption("Against the warm oracle Θ₋ₖ, over the chosen parameters in full weight space (not this "
                    "projection): cosine of (Θ̂ − Θ0) with (Θ₋ₖ − Θ0), 1 = same direction, below 0 = pointing "
-                   "away; relative error ‖Θ̂ − Θ₋ₖ‖ / ‖Θ0 − Θ₋ₖ‖, 1 = no better than keeping Θ0. *control* "
-                   "is Cₖ, Θ0 trained on D0 itself: the drift every film shares.")
+                   "away; relative error ‖Θ̂ − Θ₋ₖ‖ / ‖Θ0 − Θ₋ₖ‖, 1 = no better than keeping Θ0. The *control "
+                   "film* is Cₖ, Θ0 trained on D0 itself: the drift every film shares.")
     else:
         st.info("This run has no warm oracles (older runs, oracles off, or a pool too small for |D0|/r), so there is "
                 "no real continuation to compare the predictions with.")

@@ -8,6 +8,8 @@ from conftest import REPO, tiny_config
 from experiment_helpers import tiny_experiment
 from streamlit.testing.v1 import AppTest
 
+from know_core.api import method_label, method_short_label
+
 PAGES = ["experiments", "trajectory", "compare", "scaling", "sweeps", "known", "runs", "present"]
 
 
@@ -99,7 +101,8 @@ def test_scaling_has_one_trace_per_method_plus_oracle(app, stored):
     root, exp_id, _ = stored
     at = app(root, "scaling")
     target = charts(at)[0]
-    assert [t["name"] for t in target["data"]] == ["taskvector", "expfit", "oracle", "oracle-warm"]
+    assert [t["name"] for t in target["data"]] == [method_label(m) for m in ("taskvector", "expfit", "oracle",
+                                                                              "oracle-warm")]
     assert target["data"][0]["x"][0] == 1.0 and target["data"][0]["error_y"]["visible"]
     warm = target["data"][3]
     assert warm["x"] == [1.0, 2.0, 4.0] and len(warm["y"]) == 3  # the warm oracles' line starts at Θ0
@@ -121,7 +124,8 @@ def test_trajectory_puts_trajectory_predictions_and_oracle_in_one_plot(app, stor
     assert any(c.value == "protocol custom: stage budget epochs:1, adam (carried), Θ0 until val acc"
                for c in at.caption)
     (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]  # does it point along the continuation?
-    assert set(table["method"]) == {"taskvector", "expfit", "control"} and list(table["scale"][:1]) == ["×2"]
+    assert set(table["method"]) == {method_label(m) for m in ("taskvector", "expfit", "control")}  # by label
+    assert list(table["scale"][:1]) == ["×2"]
     assert table["cosine"].between(-1, 1).all()
 
 
@@ -162,13 +166,14 @@ def test_compare_shows_controls_backtests_oracle_distances_and_a_table(app, stor
     titles = [s["layout"]["title"]["text"] for s in charts(at)]
     assert len(titles) == 5 and any("Backtest" in t for t in titles) and any("oracle" in t for t in titles)
     names = [t["name"] for t in charts(at)[0]["data"]]
-    assert names == ["taskvector", "expfit", "shrink:taskvector", "shrink:expfit"]
+    assert names == [method_label(m) for m in ("taskvector", "expfit", "shrink:taskvector", "shrink:expfit")]
     (table,) = [d.value for d in at.dataframe if "target acc" in d.value.columns]
-    assert {"naive", "taskvector", "shrink:expfit", "oracle"} <= set(table["method"])
+    assert {method_label(m) for m in ("naive", "taskvector", "shrink:expfit", "oracle")} <= set(table["method"])
     at.toggle(key="compare-layers").set_value(True).run()
     assert not at.exception
     layers = chart(at, "Backtest per layer")
-    assert [t["name"] for t in layers["data"]] == ["taskvector", "expfit"] and len(layers["data"][0]["x"]) > 2
+    assert [t["name"] for t in layers["data"]] == [method_label("taskvector"), method_label("expfit")]
+    assert len(layers["data"][0]["x"]) > 2
 
 
 def test_compare_scores_retrodiction_against_the_warm_oracle(app, stored):
@@ -178,10 +183,12 @@ def test_compare_scores_retrodiction_against_the_warm_oracle(app, stored):
     assert retro["data"] and {t["name"] for t in retro["data"]} <= {"conv", "fc", "bias"}  # one colour per group
     axes = {t.get("yaxis", "y") for t in retro["data"]}
     assert len(axes) == 4  # error and cosine, whole move and data part
-    assert "taskvector ×2" in retro["data"][0]["x"] and "control ×4" in retro["data"][0]["x"]
+    assert f"{method_label('taskvector')} ×2" in retro["data"][0]["x"]
+    assert f"{method_short_label('control')} ×4" in retro["data"][0]["x"]  # an axis category: the short label
     (table,) = [d.value for d in at.dataframe if "cosine (data part)" in d.value.columns]
-    assert {"taskvector", "expfit", "control"} == set(table["method"]) and {"×2", "×4"} == set(table["scale"])
-    assert table["seeds"].eq(2).all() and table["backtest rel. error"][table["method"] != "control"].notna().all()
+    assert {method_label(m) for m in ("taskvector", "expfit", "control")} == set(table["method"])
+    assert {"×2", "×4"} == set(table["scale"]) and table["seeds"].eq(2).all()
+    assert table["backtest rel. error"][table["method"] != method_label("control")].notna().all()
     assert table["cosine (data part)"].notna().all()
 
 
@@ -199,7 +206,7 @@ def test_a_run_without_warm_oracles_still_renders(app, stored_without_warm):
     assert not at.exception and any("no warm oracles" in i.value for i in at.info)
     assert not [s for s in charts(at) if "warm oracle" in s["layout"]["title"]["text"]]
     at = app(root, "scaling", runs=run_id)
-    assert not at.exception and "oracle-warm" not in [t["name"] for t in charts(at)[0]["data"]]
+    assert not at.exception and method_label("oracle-warm") not in [t["name"] for t in charts(at)[0]["data"]]
     for view in ("3-D", "Animation", "Per-weight curves"):
         at = app(root, "trajectory", run=run_id, view=view)
         assert not at.exception, (view, at.exception)
@@ -215,7 +222,9 @@ def test_two_runs_overlay_on_scaling(app, stored):
     try:
         at = app(root, "scaling", runs=f"{exp_id},{other}")
         assert len(charts(at)[0]["data"]) == 8
-        assert any("second" in t["name"] for t in charts(at)[0]["data"])
+        names = [t["name"] for t in charts(at)[0]["data"]]
+        assert any("second" in n for n in names)
+        assert f"{method_short_label('oracle-warm')} · second" in names  # beside a run's name: the short label
     finally:
         RunStore(root).delete(other)
 

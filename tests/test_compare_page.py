@@ -9,7 +9,16 @@ from experiment_helpers import tiny_experiment
 from page_helpers import chart, charts
 from test_hostile_pages import run_page
 
-from know_core.api import load_experiment, retrodiction_headline
+from know_core.api import (
+    BASELINE,
+    SHRINK_PREFIX,
+    base_name,
+    load_experiment,
+    method_label,
+    predicted_methods,
+    retrodiction_headline,
+)
+from know_core.experiment.methods import DC_SUFFIX
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +76,7 @@ def test_known_keeps_its_place_in_the_backtest_chart(monkeypatch, runs):
     at = run_page(monkeypatch, root, "compare", runs=known)
     spec = chart(at, "Backtest: error recovering")
     names = [t["name"] for t in spec["data"]]
-    assert "known — not backtested" in names and "taskvector" in names
+    assert f"{method_label('known')} — not backtested" in names and method_label("taskvector") in names
     notes = [a["text"] for a in spec["layout"]["annotations"] if "not in this chart" in a["text"]]
     assert len(notes) == 1 and "needs source.stages" in notes[0]  # the reason, inside the chart
 
@@ -90,10 +99,40 @@ def test_tick_labels_and_legends_have_room(monkeypatch, runs):
 
 
 def test_the_runs_naive_lines_are_labelled_in_different_places(monkeypatch, runs):
-    """Two runs with close naive accuracies wrote "naive Θ0 · run" labels on top of each other."""
+    """Two runs with close naive accuracies wrote "Naive (Θ0) · run" labels on top of each other."""
     root, known, plain = runs
     at = run_page(monkeypatch, root, "compare", runs=f"{known},{plain}")
     assert not at.exception, at.exception
     spec = chart(at, "Target accuracy")
-    labels = [(a["xanchor"], a["yanchor"]) for a in spec["layout"]["annotations"] if a["text"].startswith("naive Θ0")]
+    labels = [(a["xanchor"], a["yanchor"]) for a in spec["layout"]["annotations"]
+              if a["text"].startswith(method_label(BASELINE))]
     assert len(labels) == 2 and len(set(labels)) == 2, labels
+
+
+def test_no_chart_or_table_names_a_predicted_method_by_its_registry_key(monkeypatch, runs):
+    """The page is projected in lectures: every legend entry, bar category, hover name and ``method`` cell reads
+    "TaskVector" or "shrinkage control of KNOWN", never the registry's ``taskvector`` or ``shrink:known``."""
+    root, known, plain = runs
+    at = run_page(monkeypatch, root, "compare", runs=f"{known},{plain}")
+    at.toggle(key="compare-layers").set_value(True).run()  # the per-layer backtest too
+    assert not at.exception, at.exception
+    rows = [r["method"] for run in (known, plain) for r in load_experiment(root, run).rows]
+    keys = {m for m in rows if base_name(m) in predicted_methods()}
+    assert {"taskvector", "shrink:taskvector", "known"} <= keys  # the run really has them to name
+
+    def raw(name) -> bool:
+        head = str(name).split(" · ")[0].split(" — ")[0].split(" ×")[0]  # "<method> ×2 · <run> — not backtested"
+        return head in keys or head.startswith(SHRINK_PREFIX) or head.endswith(DC_SUFFIX)
+
+    names = []
+    for spec in charts(at):
+        for trace in spec["data"]:
+            names.append(trace.get("name") or "")
+            names += [x for x in trace.get("x") or [] if isinstance(x, str)]  # bar categories ("TaskVector ×2")
+            names.append(trace.get("hovertemplate") or "")
+    assert len(charts(at)) >= 6 and not [n for n in names if raw(n)], [n for n in names if raw(n)]
+    tables = [d.value for d in at.dataframe if "method" in d.value.columns]
+    assert len(tables) == 2  # all the numbers, the retrodiction table
+    for table in tables:
+        assert not [m for m in table["method"] if raw(m)], list(table["method"])
+        assert method_label("taskvector") in set(table["method"])

@@ -7,6 +7,8 @@ import pytest
 from experiment_helpers import tiny_experiment
 from test_hostile_pages import run_page
 
+from know_core.api import method_label
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -25,7 +27,7 @@ def runs(tmp_path_factory):
 def naive_line(at) -> float:
     (spec,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
                if "Target accuracy" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
-    return next(t for t in spec["data"] if t["name"] == "taskvector")["y"][0]  # ×1: naive, this domain's
+    return next(t for t in spec["data"] if t["name"] == method_label("taskvector"))["y"][0]  # ×1: naive, this domain's
 
 
 @pytest.mark.parametrize("name", ["compare", "scaling"])

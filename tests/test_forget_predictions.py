@@ -62,7 +62,7 @@ def test_the_trajectory_page_draws_the_stored_prediction_and_scores_it_against_t
                  "predictions")[0]["predictions"]
     one_group = {n: "fc" for n, g in traj.groups.items() if g in GROUPS}  # every predicted weight at once, as shown
     (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]
-    rows = table[table["method"] == "taskvector"]
+    rows = table[table["method"] == api.method_label("taskvector")]  # by its label
     assert list(rows["scale"]) == ["×2", "×4"]
     for k, (_, row) in enumerate(rows.iterrows()):
         (want,) = score(preds[k], traj.warm.states[k], None, traj.states[0], one_group)[:1]
@@ -92,9 +92,9 @@ def test_the_predict_form_runs_on_a_forget_run_and_its_prediction_appears(monkey
     assert not at.exception, at.exception
     assert any("Stored the expfit+dc predictions (×2, ×4) in this run." in t for t in texts(at))
     names = [t["name"] for t in chart(at, PCA)["data"]]
-    assert "ExpFit + drift correction" in names and "TaskVector" in names
+    assert api.method_label("expfit+dc") in names and api.method_label("taskvector") in names
     (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]
-    assert list(table[table["method"] == "expfit+dc"]["scale"]) == ["×2", "×4"]
+    assert list(table[table["method"] == api.method_label("expfit+dc")]["scale"]) == ["×2", "×4"]
 
 
 def test_the_runs_page_offers_the_predict_form_and_the_stored_predictions(monkeypatch, forget_runs):

@@ -21,6 +21,17 @@ def test_every_row_name_has_a_label_and_a_colour():
     assert methods.colour("shrink:expfit+dc") == methods.colour("expfit")
     assert methods.label("shrink:expfit+dc") == "shrinkage control of ExpFit + drift correction"
     assert methods.colour("someone-else") == methods.colour("someone-else")  # unknown: a stable colour, no KeyError
+    assert methods.label("someone-else") == "someone-else"  # an unknown plugin name reads as itself
+
+
+def test_short_labels_drop_the_explanation_for_axis_categories():
+    """An axis category ("control film ×4") takes the label without the parenthesis a legend gives; a label without
+    one (a predictor, KNOWN (official weights)) is its own short label, variants keep their words."""
+    assert methods.label("control").startswith(methods.short_label("control") + " (")
+    assert methods.short_label("oracle-warm") == "warm oracle" and methods.short_label("oracle") == "oracle"
+    for name in ("taskvector", "known-official", "naive", "someone-else", "shrink:expfit+dc"):
+        assert methods.short_label(name) == methods.label(name), name
+    assert methods.short_label("shrink:control+dc") == "shrinkage control of control film + drift correction"
 
 
 def test_predicted_methods_and_their_order_come_from_the_registry():

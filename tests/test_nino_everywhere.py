@@ -76,8 +76,9 @@ def test_the_cost_section_shows_it(monkeypatch, runs):
     root, run = runs
     at = run_page(monkeypatch, root, "scaling", runs=run)
     (ledger,) = [d.value for d in at.dataframe if "meta-training" in d.value.columns]
-    column = dict(zip(ledger["method"], ledger["meta-training"]))
-    assert column["nino"] == column["nino_mlp"] == "released checkpoint, trained by its authors"
+    column = dict(zip(ledger["method"], ledger["meta-training"]))  # methods by their labels
+    released = "released checkpoint, trained by its authors"
+    assert column[method_label("nino")] == column[method_label("nino_mlp")] == released
 
 
 def test_the_known_page_shows_nino_beside_known(monkeypatch, tmp_path):
@@ -108,7 +109,9 @@ def test_the_sweeps_page_offers_both(monkeypatch, tmp_path):
     at = run_page(monkeypatch, tmp_path, "sweeps")
     assert not at.exception, at.exception
     (method,) = [s for s in at.selectbox if s.label.startswith("method")]
-    assert set(NINO) <= set(method.options), method.options
+    assert {method_label(m) for m in NINO} <= set(method.options), method.options  # shown by label
+    method.set_value("nino").run()  # the value stays the key (URL, session state)
+    assert not at.exception and at.query_params["f_method"] == "nino", at.query_params
 
 
 

@@ -21,6 +21,7 @@ from know_core.api import (
     load_film_result,
     load_forget_run,
     load_seed_weights,
+    method_label,
     record_forgetting,
     stored_headline,
 )
@@ -278,7 +279,7 @@ def test_compare_backtests_a_user_run_and_says_what_needs_an_experiment(monkeypa
     groups = at.dataframe[0].value
     assert list(groups["group"]) == [r["group"] for r in cli if r["level"] == "group"]
     (spec,) = [s for s in charts(at) if s["layout"]["title"]["text"] == "Backtest per layer (mine, forget run)"]
-    bars = next(t for t in spec["data"] if t["name"] == "taskvector")
+    bars = next(t for t in spec["data"] if t["name"] == method_label("taskvector"))  # by its label
     by_layer = {r["layer"]: r["rel_error"] for r in cli if r["level"] == "layer"}
     assert set(bars["x"]) == {"body.0.weight", "body.0.bias", "head.weight", "head.bias"} == set(by_layer)
     heights = np.frombuffer(base64.b64decode(bars["y"]["bdata"]), bars["y"]["dtype"])  # plotly's typed array

@@ -170,3 +170,23 @@ def test_a_sweep_headline_for_an_empty_table_and_for_one_predictor_closer():
     text = sweep_headline(table, "s")
     assert text.startswith("s: the film forgot on 1 of 1 films (1 cells × 1 seeds)")
     assert "closer than keeping Θ0 in 1 of 2 rows" in text and "KNOWN was nearest (median 0.8" in text  # not control
+
+
+def test_methods_read_by_their_labels_on_the_heatmap_in_key_order(page, swept):
+    from know_core.api import method_label, read_sweep_table
+
+    root, sweep_id, _ = swept
+    keys = sorted(read_sweep_table(root, sweep_id)["method"].dropna().unique())
+    assert any(method_label(k) != k for k in keys)  # the sweep has methods whose labels differ from their keys
+    at = page(root, sweep=sweep_id, x="method", y="k")
+    assert not at.exception, at.exception
+    (spec,) = heatmaps(at)
+    shown = spec["data"][0]["x"]
+    by_label = {method_label(k): k for k in keys}
+    assert shown and set(shown) <= set(by_label), shown  # labels, never "taskvector" or "shrink:…"
+    assert [by_label[s] for s in shown] == sorted(by_label[s] for s in shown)  # in the keys' order, as before
+    hovers = [h.split("<br>")[0] for h in spec["data"][1]["hovertext"]]  # "method = <label>" first
+    assert hovers and all(h.startswith("method = ") and h[len("method = "):] in by_label for h in hovers), hovers
+    at = page(root, sweep=sweep_id, x="source.stages", y="k", facet="method")
+    titles = [s["layout"]["title"]["text"].rsplit("— ", 1)[1] for s in heatmaps(at)]
+    assert titles and all(t.startswith("method = ") and t[len("method = "):] in by_label for t in titles), titles

@@ -5,6 +5,8 @@ import pytest
 from experiment_helpers import record_cnn_experiment
 from page_helpers import chart, page, texts
 
+from know_core.api import method_label
+
 
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
@@ -75,8 +77,11 @@ def test_side_table_shows_every_column(monkeypatch, cnn_run):
     config = json.loads(table.proto.columns)
     widths = [config[c].get("width") for c in table.value.columns]
     assert all(isinstance(w, int) for w in widths), config  # "stretch" alone cut the last column
-    assert sum(widths) <= 260  # fits the side column (a third of a wide page beside the sidebar)
+    assert sum(widths) <= 700  # fits a projector's 1024-px page beside the sidebar (the table sits under the plot)
     assert list(table.value.columns) == ["method", "scale", "cosine", "rel. error"]
+    labels = list(table.value["method"])
+    assert method_label("control") in labels  # methods by their labels, not registry keys
+    assert config["method"]["width"] >= 7 * max(len(m) for m in labels)  # about 7 px a character: none is cut
 
 
 def test_the_page_opens_with_the_films_headline(monkeypatch, cnn_run):

@@ -10,6 +10,7 @@ from know_core.engine.protocols import DEFAULT_PROTOCOL, PROTOCOL_KEYS, PROTOCOL
 from know_core.experiment.methods import OFFICIAL, SHRINK_PREFIX, base_name, method_order, predicted_methods
 from know_core.experiment.methods import colour as method_colour
 from know_core.experiment.methods import label as method_label
+from know_core.experiment.methods import short_label as method_short_label
 from know_core.experiment.pipeline import preflight_experiment
 from know_core.experiment.spec import ExperimentConfig, available_presets, preset, resolve_experiment
 
@@ -51,6 +52,7 @@ __all__ = [
     "get_predictor",
     "method_colour",
     "method_label",
+    "method_short_label",
     "method_order",
     "official_known_folder",
     "predicted_methods",

@@ -31,14 +31,15 @@ BASELINE = "naive"  # Θ0 itself: the ×1 row every other method is compared aga
 class Style:
     label: str
     colour: str
+    short: str | None = None  # the label without its explanation, for an axis category ("control film ×4")
 
 
 ROWS = {
     OFFICIAL: Style("KNOWN (official weights)", "#d62728"),
-    "oracle": Style("oracle (really trained on more data)", "#9467bd"),
-    "oracle-warm": Style("warm oracle (the film continued on more data)", "#4b0082"),
-    "scratch": Style("trained from scratch", "#8c564b"),
-    "control": Style("control film (trained further on D0)", "#bcbd22"),
+    "oracle": Style("oracle (really trained on more data)", "#9467bd", "oracle"),
+    "oracle-warm": Style("warm oracle (the film continued on more data)", "#4b0082", "warm oracle"),
+    "scratch": Style("trained from scratch", "#8c564b", "from scratch"),
+    "control": Style("control film (trained further on D0)", "#bcbd22", "control film"),
     "trajectory": Style("forgetting film", "#17becf"),
 }
 _SPARE_COLOURS = ("#e377c2", "#17a589", "#a04000", "#5b2c6f", "#1a5276", "#b7950b", "#641e16", "#0e6655")
@@ -59,8 +60,12 @@ def style(method: str) -> Style:
         found = Style(entry.title, entry.colour or _spare_colour(base))
     else:
         found = Style(base, _spare_colour(base))
-    label = found.label + (" + drift correction" if method.endswith(DC_SUFFIX) else "")
-    return Style(f"shrinkage control of {label}" if method.startswith(SHRINK_PREFIX) else label, found.colour)
+
+    def variant(text: str) -> str:
+        text += " + drift correction" if method.endswith(DC_SUFFIX) else ""
+        return f"shrinkage control of {text}" if method.startswith(SHRINK_PREFIX) else text
+
+    return Style(variant(found.label), found.colour, variant(found.short or found.label))
 
 
 def colour(method: str) -> str:
@@ -69,6 +74,12 @@ def colour(method: str) -> str:
 
 def label(method: str) -> str:
     return style(method).label
+
+
+def short_label(method: str) -> str:
+    """The label without the explanation a legend or table gives (``control`` → "control film"), for an axis
+    category beside a scale; the label itself where it has none."""
+    return style(method).short
 
 
 def _spare_colour(name: str) -> str:
