@@ -315,10 +315,12 @@ def test_present_steps_through_a_user_run_and_says_what_it_lacks(monkeypatch, us
     assert shown[4][0].startswith("The film continued on ×2 data (the warm oracle) reached source accuracy")
     assert [t["name"] for t in warm[0]["data"]] == ["film (most-forgotten stage → Θ0)",
                                                     "warm oracles Θ₋ₖ (the real continuation)"]
-    for step in (3, 5):  # no predictions, no downstream task: the honest line, no figure
-        headline, figures, notes = shown[step]
-        assert not figures and headline.startswith("A forgetting-only run")
-        assert any("needs an experiment run" in n for n in notes)
+    headline, figures, notes = shown[3]  # no prediction stored yet: how to add one, no figure
+    assert not figures and headline.startswith("This forget run holds no prediction yet")
+    assert any("Predict form" in n for n in notes)
+    headline, figures, notes = shown[5]  # no downstream task: the honest line, no figure
+    assert not figures and headline.startswith("A forgetting-only run")
+    assert any("needs an experiment run" in n for n in notes)
 
 
 def test_runs_lists_a_user_run_with_its_headline(monkeypatch, user_run):
