@@ -217,7 +217,7 @@ def runs_view(info) -> None:
     choices = [(m, (1 / run.r) ** k) for m, steps in run.steps.items() for k in range(1, steps + 1)]
     c1, c2 = st.columns(2)
     method, scale = c1.selectbox("Prediction", choices, key="runs-imp-pred",
-                                 format_func=lambda c: f"{c[0]} {fmt.scale(c[1])}")
+                                 format_func=lambda c: f"{method_label(c[0])} {fmt.scale(c[1])}")
     form = c2.selectbox("Format", FORMATS, index=FORMATS.index(run.config.format) if run.config.format in FORMATS
                         else 0, key="runs-imp-format")
     c3, c4 = st.columns([3, 1])

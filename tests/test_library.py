@@ -15,7 +15,7 @@ from experiment_helpers import tiny_experiment
 
 import know_core as know
 import know_core.api.library as library
-from know_core.api import load_forget_run, load_seed_weights, pca_view
+from know_core.api import load_forget_run, load_seed_weights, method_label, pca_view
 from know_core.cli import main
 from know_core.common.errors import KnowError
 from know_core.engine.extrapolate import extrapolate
@@ -121,7 +121,7 @@ def test_pca_and_plot_draw_the_film_and_its_predictions(tmp_path, film_files):
     assert view.frame().shape[0] == 7
     fig = film.plot()
     assert isinstance(fig, go.Figure)
-    assert [t.name for t in fig.data] == ["trajectory (Θ4 → Θ0)", "expfit"]
+    assert [t.name for t in fig.data] == ["trajectory (Θ4 → Θ0)", method_label("expfit")]  # by label, as the pages
     assert list(fig.data[1].x) == [view.points[0]["pc1"], view.points[5]["pc1"], view.points[6]["pc1"]]
     fig.write_html(tmp_path / "film.html")
     assert (tmp_path / "film.html").stat().st_size > 1000
@@ -176,7 +176,7 @@ def test_an_experiment_seed_gives_the_trajectory_pages_pca(tmp_path):
     page_points, page_pca = pca_view(load_seed_weights(tmp_path / "runs", run_id, 0), 0.5, None, k=3)
     view = film.pca()
     assert view.points == page_points and torch.equal(view.pca.coords, page_pca.coords)
-    assert {t.name for t in film.plot().data} >= {"taskvector", "expfit", "oracle"}
+    assert {t.name for t in film.plot().data} >= {method_label(m) for m in ("taskvector", "expfit", "oracle")}
     with pytest.raises(know.FilmError, match="no seed 7"):
         know.open_run(run_id, runs_dir=tmp_path / "runs", seed=7)
     film.predict("naive", scales=(2,))

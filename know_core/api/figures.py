@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from know_core.experiment.methods import colour as method_colour
+from know_core.experiment.methods import label as method_label
 from know_core.experiment.methods import method_order
 from know_core.experiment.panels import scale_ticks
 from know_core.experiment.pca import weight_curves
@@ -44,7 +45,8 @@ def pca_figure(points: list[dict[str, Any]], explained: list[float], title: str 
         key = {"trajectory": "trajectory", "warm": "oracle-warm", "control": "control"}.get(kind, name)
         acc = ["" if p.get("source_acc") is None else f"<br>source accuracy {p['source_acc']:.4f}" for p in pts]
         fig.add_trace(go.Scatter(
-            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers", name=name,
+            x=[p["pc1"] for p in pts], y=[p["pc2"] for p in pts], mode="lines+markers",
+            name=method_label(name) if kind in ("prediction", "oracle") else name,
             line=dict(color=method_colour(key), width=3 if kind in ("trajectory", "warm") else 2,
                       dash={"oracle": "dot", "control": "dash"}.get(kind, "solid")),
             marker=dict(symbol=SYMBOLS[kind], size=9 if kind == "trajectory" else 11,
@@ -75,7 +77,7 @@ def curves_figure(sw: SeedWeights, r: float, n: int, layer: str | None, seed: in
         for method, pts in c["methods"].items():
             xs, ys = [1.0] + [p["scale"] for p in pts], [theta0["value"]] + [p["value"] for p in pts]
             fig.add_trace(go.Scatter(x=xs, y=ys,
-                                     mode="lines+markers", name=f"{method} rollout", legendgroup=method,
+                                     mode="lines+markers", name=f"{method_label(method)} rollout", legendgroup=method,
                                      showlegend=first, line=dict(color=method_colour(method), dash="dash")),
                           row=row, col=col)
         if c["warm"]:
