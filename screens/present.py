@@ -73,14 +73,15 @@ def move(by: int) -> None:
 
 step = st.session_state["present-step"]
 name = STEPS[step - 1]
-st.markdown(f"**Step {step}/{N}** · {TITLES[name]} · {md(info.name)}")
-st.progress(step / N)
-# The buttons on a row of their own: beside the step line they were cut to "P." at 1024 px in presentation mode
-back, _, ahead = st.columns([2, 1, 2], vertical_alignment="center")
-back.button("Previous", key="present-prev", on_click=move, args=(-1,), disabled=step == 1,
-            icon=":material/arrow_back:", width="stretch")
+# One row, so the figure keeps the screen's height: "Back" and columns wide enough that presentation mode's large type
+# is not cut at 1024 px ("Previous" in a narrower column showed as "P.")
+back, where, ahead = st.columns([2, 3, 2], vertical_alignment="center")
+back.button("Back", key="present-prev", on_click=move, args=(-1,), disabled=step == 1,
+            icon=":material/arrow_back:", width="stretch", help="the previous step")
+where.markdown(f"**Step {step}/{N}** · {TITLES[name]} · {md(info.name)}")
 ahead.button("Next", key="present-next", on_click=move, args=(1,), disabled=step == N,
-             icon=":material/arrow_forward:", width="stretch")
+             icon=":material/arrow_forward:", width="stretch", help="the next step")
+where.progress(step / N)
 
 
 def screen() -> Screen | None:

@@ -53,7 +53,7 @@ def test_present_mode_walks_every_step_of_a_run(tmp_path):
                 page.screenshot(path=str(shots / f"step-{step}.png"))
             expect(page.get_by_role("button", name=re.compile("Next"))).to_be_disabled()
             assert "present=1" in page.url  # presentation mode stayed on through every step
-            page.get_by_role("button", name=re.compile("Previous")).click()
+            page.get_by_role("button", name=re.compile("Back")).click()
             page.wait_for_url(re.compile(r"[?&]step=4(&|$)"), timeout=20_000)
             wait_for_app(page)
             expect(page.get_by_text("Step 4/5")).to_be_visible(timeout=20_000)

@@ -76,6 +76,7 @@ from streamlit.testing.v1 import AppTest
 
 from experiment_helpers import tiny_experiment
 from know_core.common.errors import ConfigError
+from know_core.experiment.methods import label as method_label
 from know_core.experiment.spec import ExperimentConfig
 from know_core.jobs.lifecycle import record_experiment
 from know_core.store.runstore import RunStore
@@ -109,10 +110,11 @@ def page(name):
 at = page("experiments")
 out["form_methods"] = list(next(m for m in at.multiselect if m.label == "Methods").options)
 out["form_models"] = list(next(s for s in at.selectbox if s.label == "Model").options)
+keys = {method_label(k): k for k in ("halfstep", "shrink:halfstep")}  # the pages name methods by their labels
 for name in ("compare", "scaling"):
     traces = [t for c in page(name).get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
-    out[name] = {t["name"]: (t.get("marker") or {}).get("color") or (t.get("line") or {}).get("color")
-                 for t in traces if t.get("name") in ("halfstep", "shrink:halfstep")}
+    out[name] = {keys[t["name"]]: (t.get("marker") or {}).get("color") or (t.get("line") or {}).get("color")
+                 for t in traces if t.get("name") in keys}
 print(json.dumps(out))
 '''
 
