@@ -31,6 +31,8 @@ from .results import *  # noqa: F401,F403
 from .results import __all__ as _results
 from .sweeps import *  # noqa: F401,F403
 from .sweeps import __all__ as _sweeps
+from .verdicts import *  # noqa: F401,F403
+from .verdicts import __all__ as _verdicts
 from .views import *  # noqa: F401,F403
 from .views import __all__ as _views
 
@@ -53,5 +55,6 @@ __all__ = [
     *_predictjobs,
     *_results,
     *_sweeps,
+    *_verdicts,
     *_views,
 ]
