@@ -11,6 +11,7 @@ from know_core.api import (
     MAX_PREDICT_STEPS,
     KnowError,
     cancel_predict,
+    method_label,
     predict_choices,
     predict_status,
     start_predict,
@@ -56,7 +57,7 @@ def predict_form(run_id: str, stages: int, r: float, where: str, has_embed: bool
     reason = choices[method]["reason"]
     if reason:
         st.caption(f"{md(choices[method]['label'])} cannot predict this film: {md(reason)}.")
-    st.caption(f"Stores {md(method)}{'+dc' if drift else ''} at "
+    st.caption(f"Stores {md(method_label(method + ('+dc' if drift else '')))} at "
                + ", ".join(f"×{(1 / r) ** k:g}" for k in range(1, steps + 1))
                + " in this run (replacing an earlier one of the same method), from a background worker.")
     if st.button("Predict", type="primary", key=f"{where}-pred-go", icon=":material/auto_graph:",
@@ -90,7 +91,8 @@ def predict_progress(key: str, run_id: str) -> None:
         return
     if state == "done":
         scales = ", ".join(f"×{s:g}" for s in status.get("scales") or [])
-        st.session_state[DONE] = (run_id, f"Stored the {status.get('method')} predictions ({scales}) in this run.")
+        st.session_state[DONE] = (run_id, f"Stored the {method_label(str(status.get('method')))} predictions "
+                                          f"({scales}) in this run.")
         st.session_state.pop(_job(run_id), None)
         st.rerun(scope="app")  # the page's charts and lists read the run again (its update time moved)
     st.error(f"The prediction {state}: {md(status.get('error') or 'no reason given')}. Nothing was stored.")

@@ -83,14 +83,14 @@ def test_the_predict_form_runs_on_a_forget_run_and_its_prediction_appears(monkey
     at.selectbox(key="traj-forget-pred-method").set_value("expfit")
     at.select_slider(key="traj-forget-pred-k").set_value(2)
     at.checkbox(key="traj-forget-pred-dc").check().run()  # the control film allows drift correction
-    assert any("Stores expfit+dc at ×2, ×4" in t for t in texts(at))
+    assert any(t.startswith("Stores ExpFit") and "drift correction at ×2, ×4" in t for t in texts(at))  # by label
     at.button(key="traj-forget-pred-go").click().run()
     assert not at.exception, at.exception
     status = wait_for(runs, at.session_state[f"predict-job-{run_id}"], status_of=api.predict_status)
     assert status["state"] == "done", status
     at.run()
     assert not at.exception, at.exception
-    assert any("Stored the expfit+dc predictions (×2, ×4) in this run." in t for t in texts(at))
+    assert any(f"Stored the {api.method_label('expfit+dc')} predictions (×2, ×4) in this run." in t for t in texts(at))
     names = [t["name"] for t in chart(at, PCA)["data"]]
     assert api.method_label("expfit+dc") in names and api.method_label("taskvector") in names
     (table,) = [d.value for d in at.dataframe if "cosine" in d.value.columns]

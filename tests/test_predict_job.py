@@ -17,7 +17,7 @@ from page_helpers import charts, page, texts
 from test_import import base_states, film_of
 from test_import_dashboard import wait as wait_for
 
-from know_core.api import KnowError, load_imported, predict_status, start_predict
+from know_core.api import KnowError, load_imported, method_label, predict_status, start_predict
 from know_core.cli import main
 from know_core.common.errors import Cancelled
 from know_core.common.hooks import Hooks
@@ -166,6 +166,6 @@ def test_the_trajectory_pages_predict_form_runs_the_job_and_shows_the_new_method
     assert wait(runs, key)["state"] == "done"
     at.run()
     assert not at.exception, at.exception
-    assert any("Stored the expfit predictions (×2, ×4) in this run." in t for t in texts(at))
+    assert any(f"Stored the {method_label('expfit')} predictions (×2, ×4) in this run." in t for t in texts(at))
     spec = next(s for s in charts(at) if "Imported film and predictions" in s["layout"]["title"]["text"])
     assert "ExpFit" in [t["name"] for t in spec["data"]]  # the new prediction, by its label
