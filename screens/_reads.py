@@ -72,22 +72,27 @@ def layer_backtest_rows(run_id: str, updated: float, seed: int, methods: tuple[s
     return api.layer_backtest(seed_weights(runs_dir(), run_id, updated, seed), list(methods), official_known)
 
 
+def _readable(*kinds: str) -> list[RunInfo]:
+    """Finished runs of these kinds that are readable, newest first (damaged ones are listed on the Runs page with
+    the reason)."""
+    return [r for r in list_runs(status="done") if r.kind in kinds and damage(runs_dir(), r.id, r.updated) is None]
+
+
 def experiment_runs() -> list[RunInfo]:
-    """Finished experiment runs that are readable (damaged ones are listed on the Runs page with the reason)."""
-    return [r for r in list_runs(kind="experiment", status="done") if damage(runs_dir(), r.id, r.updated) is None]
+    """Finished experiment runs that are readable."""
+    return _readable("experiment")
 
 
 def film_runs() -> list[RunInfo]:
     """Finished, readable runs with a forgetting film: experiments and forget runs (from ``forget`` or
     ``record_forgetting``), newest first."""
-    return [r for r in list_runs(status="done") if r.kind in ("experiment", "forget")
-            and damage(runs_dir(), r.id, r.updated) is None]
+    return _readable("experiment", "forget")
 
 
 def forget_runs() -> list[RunInfo]:
     """Finished, readable forget runs (from ``forget`` or ``record_forgetting``, on a registered or the user's own
     model), newest first."""
-    return [r for r in list_runs(kind="forget", status="done") if damage(runs_dir(), r.id, r.updated) is None]
+    return _readable("forget")
 
 
 def damaged_notice(runs: list[RunInfo]) -> None:
@@ -109,17 +114,18 @@ def film_result(root: str, run_id: str, updated: float) -> ExperimentResult:
     return api.load_film_result(root, run_id)
 
 
-def load_film(info: RunInfo) -> ExperimentResult | None:
+def _read_or_say(read, info: RunInfo) -> ExperimentResult | None:
+    """``read(root, run_id, updated)`` for ``info``, or None with one error line on the page when it is damaged."""
     try:
-        return film_result(runs_dir(), info.id, info.updated)
+        return read(runs_dir(), info.id, info.updated)
     except KnowError as exc:
         st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
         return None
+
+
+def load_film(info: RunInfo) -> ExperimentResult | None:
+    return _read_or_say(film_result, info)
 
 
 def load_results(info: RunInfo) -> ExperimentResult | None:
-    try:
-        return results(runs_dir(), info.id, info.updated)
-    except KnowError as exc:
-        st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
-        return None
+    return _read_or_say(results, info)
