@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
 from know_core.api import (
     BASELINE,
@@ -18,6 +19,7 @@ from know_core.api import (
     predicted_methods,
 )
 from screens._figures import legend_below
+from screens._text import md
 
 PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official
 
@@ -161,6 +163,14 @@ def numbers_table(loaded: list) -> tuple[pd.DataFrame, pd.DataFrame]:
             shown.append(row)
             raw.append(out)
     return pd.DataFrame(shown), pd.DataFrame(raw)
+
+
+def scored_backtest_rows(rows: list[dict], what: str) -> list[dict]:
+    """The backtest rows that have a figure; a method that could not run gets one caption (``what`` of <label>: why)."""
+    for row in rows:
+        if row.get("note"):
+            st.caption(f"{what} of {md(method_label(row['method']))}: {md(row['note'])}")
+    return [r for r in rows if r.get("rel_error") is not None]
 
 
 def layer_backtest_bars(rows: pd.DataFrame, title: str) -> go.Figure:

@@ -31,7 +31,7 @@ from know_core.api import (
     pca_view,
 )
 from screens._common import list_runs, md, runs_dir, show_figure
-from screens._compare_figs import layer_backtest_bars
+from screens._compare_figs import layer_backtest_bars, scored_backtest_rows
 from screens._predictform import predict_form
 
 NO_ACCURACY = ("No source accuracy or loss for this imported network: the product did not train it and has no data "
@@ -175,10 +175,7 @@ def backtest_section(weights, info, what: str) -> list[dict]:
         return []
     with st.spinner("Backtesting…"):
         rows = film_backtest(weights, chosen)
-    for row in rows:
-        if row.get("note"):
-            st.caption(f"Backtest of {md(method_label(row['method']))}: {md(row['note'])}")
-    shown = [r for r in rows if r.get("rel_error") is not None]
+    shown = scored_backtest_rows(rows, "Backtest")
     if not shown:
         return rows
     df = pd.DataFrame(shown)

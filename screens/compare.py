@@ -29,7 +29,14 @@ from screens._common import (
     show_figure,
     sync_url,
 )
-from screens._compare_figs import backtest_figure, layer_backtest_bars, numbers_table, oracle_figure, paired_bars
+from screens._compare_figs import (
+    backtest_figure,
+    layer_backtest_bars,
+    numbers_table,
+    oracle_figure,
+    paired_bars,
+    scored_backtest_rows,
+)
 from screens._domains import pick_domain
 from screens._figures import legend_below
 from screens._forgetrun import compare_view as forget_view
@@ -88,10 +95,7 @@ def layer_backtest_figure(info, res) -> go.Figure | None:
     seed = res.seeds[0]
     methods = [m for m in res.config.methods if m != BASELINE] + ([OFFICIAL] if res.config.official_known else [])
     rows = layer_backtest_rows(info.id, info.updated, seed, tuple(methods), res.config.official_known)
-    for row in rows:
-        if row.get("note"):
-            st.caption(f"Per-layer backtest of {md(method_label(row['method']))}: {md(row['note'])}")
-    rows = [r for r in rows if r.get("rel_error") is not None]
+    rows = scored_backtest_rows(rows, "Per-layer backtest")
     if not rows:
         return None
     return legend_below(layer_backtest_bars(pd.DataFrame(rows), f"Backtest per layer ({info.name}, seed {seed})"))
