@@ -1,6 +1,7 @@
 """The Compare page's figures and table, from the loaded runs ``[(info, result), …]``: each predictor beside its
 shrinkage control, the backtest (a method that could not be backtested keeps a visible place in the chart, with its
-reason), distances to the oracle, and every number of the page formatted through ``know_core.api.fmt``."""
+reason, and a caption for a method that could not run), distances to the oracle, and every number formatted
+through ``know_core.api.fmt``."""
 
 from __future__ import annotations
 
