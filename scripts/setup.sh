@@ -24,6 +24,16 @@ PYTHON=${PYTHON:-python3}
 stamp=.venv/.requirements.sha256
 want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    # torch and its companions take about 7 GB in .venv; say so up front rather than fail half-way with ENOSPC.
+    need_kb=$((7 * 1024 * 1024))
+    for where in . "${TMPDIR:-/tmp}"; do
+        free_kb=$(df -Pk "$where" | awk 'NR == 2 {print $4}')
+        if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ] && [ ! -f .venv/.requirements.sha256 ]; then
+            echo "setup: FAILED: $((free_kb / 1024)) MB free on the disk holding $(cd "$where" && pwd);" \
+                 "installing the Python packages needs about $((need_kb / 1024)) MB. Free space and run this again." >&2
+            exit 1
+        fi
+    done
     echo "setup: installing Python packages into .venv (first time: a few minutes)" >&2
     # This machine's pip config lists local package folders that do not exist; hide that noise, keep real errors.
     .venv/bin/pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
