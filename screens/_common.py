@@ -29,7 +29,7 @@ from screens._reads import (
     store,
 )
 from screens._routing import PAGES, REPO
-from screens._text import md, run_label
+from screens._text import legend_name, md, run_label
 from screens._url import pick_run, pick_runs, sync_url, url_list, url_value
 from screens._welcome import finished_or_welcome, welcome
 
@@ -48,6 +48,7 @@ __all__ = [
     "forget_runs",
     "kaleido_ready",
     "layer_backtest_rows",
+    "legend_name",
     "list_runs",
     "load_film",
     "load_results",

@@ -19,14 +19,14 @@ from know_core.api import (
     method_short_label,
     predicted_methods,
 )
-from screens._figures import legend_below
-from screens._text import md
+from screens._figures import legend_below, reference_line
+from screens._text import legend_name, md
 
 PREDICTORS = predicted_methods()  # every registered predictor but naive, then known-official
 
 
 def _tag(loaded: list) -> callable:
-    return (lambda info: f" · {info.name}") if len(loaded) > 1 else (lambda info: "")
+    return (lambda info: f" · {legend_name(info)}") if len(loaded) > 1 else (lambda info: "")
 
 
 def _error_bars(entries: list[dict]) -> dict:
@@ -35,8 +35,8 @@ def _error_bars(entries: list[dict]) -> dict:
                 visible=any(a["n"] > 1 for a in entries))
 
 
-# Where each run's naive line is labelled: two runs with close naive accuracies wrote their labels on top of each other
-NAIVE_LABELS = ("top left", "top right", "bottom left", "bottom right")
+
+RUN_DASHES = ("dot", "dash", "dashdot", "longdash")
 
 
 def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure:
@@ -60,9 +60,8 @@ def paired_bars(loaded: list, metric: str, title: str, ytitle: str) -> go.Figure
         naive = next((a for a in agg if a["method"] == BASELINE), None)
         if naive is not None:
             refs.append(naive["mean"])
-            fig.add_hline(y=naive["mean"], line=dict(color=method_colour(BASELINE), dash="dot"),
-                          annotation_text=f"{method_label(BASELINE)}{tag(info)}",
-                          annotation_position=NAIVE_LABELS[i % len(NAIVE_LABELS)])  # runs' labels never stack
+            reference_line(fig, naive["mean"], f"{method_label(BASELINE)}{tag(info)}", method_colour(BASELINE),
+                           dash=RUN_DASHES[i % len(RUN_DASHES)])  # each run's naive line its own, named in the legend
     values = [v for trace in fig.data for v in trace.y if v is not None] + refs
     if values:  # zoom on the differences (the naive line is the reference, not zero)
         lo, hi = min(values), max(values)
@@ -78,8 +77,10 @@ def backtest_figure(loaded: list) -> go.Figure | None:
     """Relative error recovering the hidden Θ0 per method and group; a method that could not be backtested (KNOWN on
     a film too short for its window) gets an empty legend entry and a note inside the chart saying why."""
     multi = len(loaded) > 1
-    rows = [{**b, "run": info.name} for info, res in loaded for b in res.backtest if b.get("rel_error") is not None]
-    notes = {(info.name, b["method"]): b["note"] for info, res in loaded for b in res.backtest if b.get("note")}
+    rows = [{**b, "run": legend_name(info)} for info, res in loaded for b in res.backtest
+            if b.get("rel_error") is not None]
+    notes = {(legend_name(info), b["method"]): b["note"] for info, res in loaded for b in res.backtest
+             if b.get("note")}
     if not rows and not notes:
         return None
     fig = go.Figure()
@@ -108,7 +109,7 @@ def backtest_figure(loaded: list) -> go.Figure | None:
         fig.add_annotation(text=text, xref="paper", yref="paper", x=0.0, y=1.03, yshift=22 * i, showarrow=False,
                            xanchor="left", yanchor="bottom", align="left", font=dict(size=12))
     if rows:
-        fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
+        reference_line(fig, 1.0, "1.0 = keep Θ1")
     fig.update_layout(title="Backtest: error recovering the hidden Θ0, per parameter group", barmode="group",
                       xaxis_title="parameter group", yaxis_title="relative error ‖θ̂0 − θ0‖ / ‖θ1 − θ0‖ (1 = naive)",
                       height=420 + 22 * len(lines), margin=dict(t=80 + 22 * len(lines)))
@@ -182,7 +183,7 @@ def layer_backtest_bars(rows: pd.DataFrame, title: str) -> go.Figure:
         fig.add_trace(go.Bar(x=part["layer"], y=part["rel_error"], name=method_label(method),
                              marker_color=method_colour(method),
                              customdata=part["group"], hovertemplate="%{x} (%{customdata})<br>%{y:.3g}<extra></extra>"))
-    fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), annotation_text="1.0 = keep Θ1")
+    reference_line(fig, 1.0, "1.0 = keep Θ1")
     fig.update_layout(title=title, barmode="group", height=420, xaxis_title="parameter (layer)",
                       yaxis_title="relative error (1 = naive)")
     return fig

@@ -14,6 +14,7 @@ import streamlit as st
 
 from know_core.api import base_name, break_even_text, cost_ledger, method_colour, method_label, standard_reference
 from screens._common import md, show_figure
+from screens._figures import reference_line
 
 INTRO = (
     "What KNOW costs beside what it gains. **Overhead**: what KNOW adds once per source network — the forgetting "
@@ -83,7 +84,7 @@ def cost_figure(ledger: dict, title: str) -> go.Figure:
             marker=dict(color=method_colour("oracle"), size=14, symbol="star"),
             error_y=dict(type="data", symmetric=False, array=[ci[1] - g] if ci else [0],
                          arrayminus=[g - ci[0]] if ci else [0])))
-    fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1), annotation_text=method_label("naive"))
+    reference_line(fig, 0, method_label("naive"), "grey")
     fig.update_layout(title=title, xaxis=dict(type="log", title="one-off cost, wall seconds (log scale)"),
                       yaxis_title="gain in target accuracy vs naive (95% CI)", height=430, margin=dict(t=60))
     return fig

@@ -10,6 +10,7 @@ import shutil
 import textwrap
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from screens._presentation import presenting
@@ -91,4 +92,13 @@ def legend_below(fig, **legend: Any):
     never sits on the tick labels or the subplot titles."""
     fig.update_layout(legend=dict(orientation="h", yref="container", yanchor="bottom", y=0.0, xanchor="left", x=0.0,
                                   **legend))
+    return fig
+
+
+def reference_line(fig, y: float, label: str, colour: str = "black", dash: str = "dot", width: float = 1):
+    """A horizontal reference line (keep Θ1 at 1, naive's accuracy, scratch's) named in the legend, not written on
+    the plot: a label inside the plotting area sat on the bars and points near the line's right end."""
+    fig.add_hline(y=y, line=dict(color=colour, dash=dash, width=width))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=label, hoverinfo="skip",
+                             line=dict(color=colour, dash=dash, width=width)))
     return fig

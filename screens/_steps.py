@@ -27,7 +27,7 @@ from know_core.api import (
     retrodiction_headline,
     warm_headline,
 )
-from screens._figures import scale_axis
+from screens._figures import reference_line, scale_axis
 from screens._film import film_figure
 
 STEPS = ("film", "pca", "predictions", "warm", "downstream")
@@ -187,8 +187,7 @@ def downstream_figure(res: ExperimentResult) -> go.Figure | None:
                                  line=dict(color=method_colour(method.removesuffix("+dc")), width=3),
                                  marker=dict(size=12)))
     if naive is not None:
-        fig.add_hline(y=naive["mean"], line=dict(color=method_colour(BASELINE), dash="dot", width=2),
-                      annotation_text="naive Θ0", annotation_position="bottom right")
+        reference_line(fig, naive["mean"], "naive Θ0", method_colour(BASELINE), width=2)
     fig.update_layout(title="Target accuracy after fine-tuning, by scaling factor", xaxis=scale_axis(scales),
                       yaxis_title="target test accuracy (fraction)", height=560, legend_title="method")
     return fig

@@ -16,6 +16,20 @@ def md(text: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
+LEGEND_NAME = 30  # characters of a run's name in a legend entry: "method · name" must fit a projector's 1024 px
+
+
+def legend_name(info: RunInfo, limit: int = LEGEND_NAME) -> str:
+    """The run's name for a legend entry, its middle elided past ``limit`` characters: an unnamed run is called by
+    its id (``20261207-131509-forget-user_TensorDataset_user_Tiny-2061f5``), which a legend cut in presentation
+    mode. The start (the date) and the end (the id's random part) stay, so two runs keep apart."""
+    name = info.name
+    if len(name) <= limit:
+        return name
+    head = (limit - 1) // 2
+    return f"{name[:head]}…{name[-(limit - 1 - head):]}"
+
+
 def run_label(info: RunInfo) -> str:
     cfg = info.config
     src = cfg.get("source", cfg)  # an experiment's film settings sit under "source"; a forget run's at the top

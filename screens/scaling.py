@@ -23,6 +23,7 @@ from screens._common import (
     experiment_runs,
     finished_or_welcome,
     forget_runs,
+    legend_name,
     load_results,
     md,
     pick_runs,
@@ -33,7 +34,7 @@ from screens._common import (
 )
 from screens._cost import cost_section
 from screens._domains import pick_domain
-from screens._figures import legend_below
+from screens._figures import legend_below, reference_line
 from screens._forgetrun import scaling_view as forget_view
 from screens._presentation import prose
 
@@ -92,7 +93,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
         res = res.at_domain(domain)
         agg = {(a["method"], a["scale"]): a for a in aggregate(res.rows, metric)}
         naive = agg.get((BASELINE, 1.0))
-        tag = f" · {info.name}" if len(chosen) > 1 else ""
+        tag = f" · {legend_name(info)}" if len(chosen) > 1 else ""
         methods = [m for m in PREDICTED if any(key[0] == m for key in agg)]
         methods += [f"{m}+dc" for m in PREDICTED if any(key[0] == f"{m}+dc" for key in agg)]
         if show_shrink:
@@ -118,8 +119,7 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                               "<br>seeds: %{customdata[0]}<extra></extra>"))
         scratch = agg.get(("scratch", 1.0))
         if scratch is not None and metric == "target_acc":
-            fig.add_hline(y=scratch["mean"], line=dict(color=method_colour("scratch"), dash="dot", width=1),
-                          annotation_text=f"{method_short_label('scratch')}{tag}", annotation_position="bottom right")
+            reference_line(fig, scratch["mean"], f"{method_short_label('scratch')}{tag}", method_colour("scratch"))
     # The legend under the plot: methods by label (and " · run" for several runs) beside it squeezed the plot
     fig.update_layout(title=title, xaxis=scale_axis(all_scales), yaxis_title=ytitle, legend_title="method",
                       height=430 + 22 * max(len(fig.data) - 4, 0), margin=dict(t=60))

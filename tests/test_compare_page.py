@@ -56,7 +56,9 @@ def test_no_none_and_no_std_for_one_seed(monkeypatch, runs):
         assert not table.astype(str).apply(lambda c: c.str.contains("None|±|nan")).any().any()
         assert "± std" not in table.columns
     for name in ("Target accuracy", "Source accuracy"):
-        for trace in chart(at, name)["data"]:
+        bars = [t for t in chart(at, name)["data"] if t["type"] == "bar"]  # the naive line's legend entry has none
+        assert bars
+        for trace in bars:
             assert trace["error_y"]["visible"] is False  # one seed: no error bar (a std of one value is 0)
             assert all("±" not in text for text in trace["customdata"])
 
@@ -98,15 +100,22 @@ def test_tick_labels_and_legends_have_room(monkeypatch, runs):
     assert len({t.get("marker", {}).get("pattern", {}).get("shape", "") for t in retro["data"]}) == 2
 
 
-def test_the_runs_naive_lines_are_labelled_in_different_places(monkeypatch, runs):
-    """Two runs with close naive accuracies wrote "Naive (Θ0) · run" labels on top of each other."""
+def test_the_runs_naive_lines_are_named_in_the_legend_not_on_the_bars(monkeypatch, runs):
+    """Two runs with close naive accuracies wrote "Naive (Θ0) · run" labels on top of each other, and a reference
+    label inside the plot sat on the bars near the line's end: each naive line is a legend entry of its own (its own
+    dash), and no reference label is written inside the plotting area."""
     root, known, plain = runs
     at = run_page(monkeypatch, root, "compare", runs=f"{known},{plain}")
     assert not at.exception, at.exception
     spec = chart(at, "Target accuracy")
-    labels = [(a["xanchor"], a["yanchor"]) for a in spec["layout"]["annotations"]
-              if a["text"].startswith(method_label(BASELINE))]
-    assert len(labels) == 2 and len(set(labels)) == 2, labels
+    naive = [t for t in spec["data"] if t.get("name", "").startswith(method_label(BASELINE))]
+    assert len(naive) == 2 and len({t["line"]["dash"] for t in naive}) == 2, naive
+    dashes = {s["line"]["dash"] for s in spec["layout"]["shapes"]}
+    assert {t["line"]["dash"] for t in naive} <= dashes  # the legend entry draws as its line does
+    assert not [a for a in spec["layout"].get("annotations", []) if a["text"].startswith(method_label(BASELINE))]
+    backtest = chart(at, "Backtest")
+    assert any(t.get("name") == "1.0 = keep Θ1" for t in backtest["data"])
+    assert not [a for a in backtest["layout"].get("annotations", []) if "keep Θ1" in a["text"]]
 
 
 def test_no_chart_or_table_names_a_predicted_method_by_its_registry_key(monkeypatch, runs):
