@@ -169,3 +169,36 @@ def test_the_trajectory_pages_predict_form_runs_the_job_and_shows_the_new_method
     assert any(f"Stored the {method_label('expfit')} predictions (×2, ×4) in this run." in t for t in texts(at))
     spec = next(s for s in charts(at) if "Imported film and predictions" in s["layout"]["title"]["text"])
     assert "ExpFit" in [t["name"] for t in spec["data"]]  # the new prediction, by its label
+
+
+def test_two_writers_of_one_run_both_land_in_its_manifest(films, tmp_path):
+    """Two predict jobs on one run each held the manifest as they had opened it: the second to finish wrote it back
+    without the first's entry, and the first prediction was on disk but never shown. Each writer now adds its entry
+    to the manifest as it is on disk, under a lock on the run's folder."""
+    import threading
+
+    from know_core.jobs.lifecycle import check_run
+
+    runs, run_id = copy_runs(films, tmp_path / "runs"), films[1][5]
+    stale = [RunStore(runs).open(run_id) for _ in range(2)]  # both opened before either writes
+    for run, name in zip(stale, ("a", "b"), strict=True):
+        run.write_artifact(f"note-{name}.json", lambda tmp, n=name: tmp.write_text(f'"{n}"'))
+    assert {"note-a.json", "note-b.json"} <= set(RunStore(runs).open(run_id).manifest["files"])
+
+    errors = []
+
+    def job(method):
+        try:
+            predict_run(RunStore(runs), run_id, method, get_predictor(method), 2)
+        except Exception as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job, args=(m,)) for m in ("taskvector", "expfit")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    run = check_run(RunStore(runs), run_id)  # every listed file matches its checksum
+    assert {"pred-taskvector.safetensors", "pred-expfit.safetensors"} <= set(run.manifest["files"])
+    assert len(stored(runs, run_id, "expfit")) == len(stored(runs, run_id, "taskvector")) == 2

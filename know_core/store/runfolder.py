@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,9 @@ class Run:
         self.id = self.path.name
         try:
             run_folder(self.path.parent, self.id)
-            manifest = read_bytes(self.path, "manifest.json", LIMITS["manifest"])
-            self.manifest: dict[str, Any] = check_manifest(parse_json("manifest.json", manifest), self.id)
         except Damaged as exc:
             raise exc.for_run(self.id) from None
+        self.manifest: dict[str, Any] = self._read_manifest()
         self.kind = kind or self.manifest.get("kind", "forget")
 
     def _checked(self, name: str, load, digest):
@@ -119,21 +120,37 @@ class Run:
 
     def write_artifact(self, name: str, writer) -> None:
         """Add or replace one file (``writer(tmp_path)`` fills it) and record it in the manifest, committed together:
-        the manifest is rewritten before the file is renamed in, and put back if that rename fails."""
-        old = json.loads(json.dumps(self.manifest))
-        written = False
+        the manifest is rewritten before the file is renamed in, and put back if that rename fails. Two writers of one
+        run (two predict jobs) each fill their file at once, then take turns on the manifest under a lock on the
+        run's folder, each adding its entry to the manifest as the other left it: neither file goes unlisted."""
+        lock, before = None, None
         try:
             with atomic_write(self.path / name) as tmp:
                 writer(tmp)
-                self.manifest["files"][name] = {"sha256": sha256_file(tmp)}
-                write_json(self.path / "manifest.json", self.manifest)
-                written = True
+                digest = sha256_file(tmp)
+                lock = os.open(self.path, os.O_RDONLY)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                before = self._read_manifest()
+                after = json.loads(json.dumps(before))
+                after["files"][name] = {"sha256": digest}
+                write_json(self.path / "manifest.json", after)
+            self.manifest = after
         except BaseException:
-            self.manifest = old
-            if written:
+            if before is not None:
+                self.manifest = before
                 with contextlib.suppress(OSError, KnowError):
-                    write_json(self.path / "manifest.json", old)
+                    write_json(self.path / "manifest.json", before)
             raise
+        finally:
+            if lock is not None:
+                os.close(lock)  # releases the lock
+
+    def _read_manifest(self) -> dict[str, Any]:
+        try:
+            return check_manifest(parse_json("manifest.json", read_bytes(self.path, "manifest.json",
+                                                                         LIMITS["manifest"])), self.id)
+        except Damaged as exc:
+            raise exc.for_run(self.id) from None
 
 
 class RunWriter:
