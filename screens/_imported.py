@@ -33,6 +33,7 @@ from know_core.api import (
 from screens._common import list_runs, md, runs_dir, show_figure
 from screens._compare_figs import layer_backtest_bars, scored_backtest_rows
 from screens._predictform import predict_form
+from screens._reads import damaged_predictions_notice
 
 NO_ACCURACY = ("No source accuracy or loss for this imported network: the product did not train it and has no data "
                "to test it on, so there is no curve to draw. Import it again with `--eval module:function` (your "
@@ -52,10 +53,12 @@ def _load(root: str, run_id: str, updated: float) -> ImportedRun:
 
 def load(info) -> ImportedRun | None:
     try:
-        return _load(runs_dir(), info.id, info.updated)
+        run = _load(runs_dir(), info.id, info.updated)
     except KnowError as exc:
         st.error(f"Run {md(info.name)} is damaged: {md(exc)}")
         return None
+    damaged_predictions_notice(run.weights.damaged)
+    return run
 
 
 def describe(run: ImportedRun) -> str:

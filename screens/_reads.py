@@ -55,21 +55,38 @@ def results(root: str, run_id: str, updated: float) -> ExperimentResult:
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
-def seed_weights(root: str, run_id: str, updated: float, seed: int) -> api.SeedWeights:
+def _seed_weights(root: str, run_id: str, updated: float, seed: int) -> api.SeedWeights:
     return api.load_seed_weights(root, run_id, seed)
+
+
+def seed_weights(root: str, run_id: str, updated: float, seed: int, notice: bool = True) -> api.SeedWeights:
+    """One seed's stored networks (read once per run and update); with ``notice``, a warning on the page for each
+    stored prediction that cannot be read and is left out."""
+    sw = _seed_weights(root, run_id, updated, seed)
+    if notice:
+        damaged_predictions_notice(sw.damaged)
+    return sw
+
+
+def damaged_predictions_notice(damaged: dict[str, str]) -> None:
+    """One warning a stored prediction whose file cannot be read: the film and the other predictions still show."""
+    for method, why in sorted(damaged.items()):
+        label = api.method_label(method)
+        st.warning(f"The stored predictions of {md(label)} cannot be read and are left out: {md(why)}. Predict "
+                   f"{md(label)} again to replace them.", icon=":material/broken_image:")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def continuation(root: str, run_id: str, updated: float, seed: int, r: float, layer: str | None) -> list[dict]:
     """Every stored prediction (and the control film) scored against the warm oracle at its scale
     (:func:`know_core.api.continuation_scores`), once per run, update, seed and layer."""
-    return api.continuation_scores(seed_weights(root, run_id, updated, seed), r, layer)
+    return api.continuation_scores(_seed_weights(root, run_id, updated, seed), r, layer)
 
 
 @st.cache_data(show_spinner="Backtesting every layer…", max_entries=16)
 def layer_backtest_rows(run_id: str, updated: float, seed: int, methods: tuple[str, ...],
                         official_known: str | None) -> list[dict]:
-    return api.layer_backtest(seed_weights(runs_dir(), run_id, updated, seed), list(methods), official_known)
+    return api.layer_backtest(_seed_weights(runs_dir(), run_id, updated, seed), list(methods), official_known)
 
 
 def _readable(*kinds: str) -> list[RunInfo]:

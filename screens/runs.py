@@ -230,7 +230,7 @@ def forget_run_view() -> None:
 def weights_bytes(seed: int, method: str, scale: float) -> bytes:
     from safetensors.torch import save
 
-    sw = seed_weights(runs_dir(), run_id, info.updated, seed)
+    sw = seed_weights(runs_dir(), run_id, info.updated, seed, notice=False)  # a download: no page to warn on
     state = sw.stages[0] if method == BASELINE else (sw.oracles[scale] if method == "oracle"
                                                     else sw.predictions[method][scale])
     meta = {"run": run_id, "method": method, "scale": f"{scale:g}", "seed": str(seed)}

@@ -6,6 +6,7 @@ file is one line on the page, never an exception. One reader serves forget and i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -22,6 +23,7 @@ from know_core.engine.config import OptimConfig
 from know_core.engine.extrapolate import save_predictions
 from know_core.experiment.films import open_forget_run
 from know_core.experiment.retrodiction import score
+from know_core.experiment.seedweights import stored_predictions
 from know_core.imports.film import open_imported_run
 from know_core.jobs.lifecycle import record_forgetting
 from know_core.models import GROUPS
@@ -114,36 +116,52 @@ def test_a_forget_run_without_predictions_says_how_to_make_them(tmp_path):
     assert headline.startswith("The film ") and "Predict form (Trajectory or Runs page) or `predict --run`" in headline
 
 
-def test_a_pred_file_whose_bytes_changed_is_one_error_line_on_the_page(monkeypatch, forget_runs, tmp_path):
+def test_a_pred_file_whose_bytes_changed_is_left_out_with_one_warning_and_the_film_still_shows(
+        monkeypatch, forget_runs, tmp_path, capsys):
+    """A stored prediction is an add-on to the film: one whose bytes changed made the whole run "damaged" and hid the
+    film. Now the film and its warm oracles show, the prediction is left out with one warning naming its file, and
+    ``runs show`` still reports the damage (exit 2); predicting again replaces the file and the warning goes."""
     runs, run_id = copied(forget_runs, tmp_path)
     path = runs / run_id / "pred-taskvector.safetensors"
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
+    assert api.damage(runs, run_id) is None  # the run itself reads
     at = page(monkeypatch, runs, "trajectory", run=run_id)
     assert not at.exception, at.exception
-    (error,) = [e.value.replace("\\", "") for e in at.error]
-    assert "is damaged" in error and "pred-taskvector.safetensors" in error and "\n" not in error
+    assert not at.error
+    (warning,) = [w.value.replace("\\", "") for w in at.warning if "cannot be read" in w.value]
+    assert "TaskVector" in warning and "pred-taskvector.safetensors" in warning and "checksum" in warning
+    names = [t["name"] for t in chart(at, PCA)["data"]]
+    assert "trajectory (Θ₃ → Θ0)" in names and any(n.startswith("warm oracles") for n in names)
+    assert api.method_label("taskvector") not in names
+    assert main(["runs", "show", run_id, "--runs-dir", str(runs)]) == 2
+    assert "pred-taskvector.safetensors" in capsys.readouterr().err
+    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "2", "--runs-dir", str(runs),
+                 "--quiet"]) == 0
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    assert not [w for w in at.warning if "cannot be read" in w.value]
+    assert api.method_label("taskvector") in [t["name"] for t in chart(at, PCA)["data"]]
 
 
-def test_a_pred_file_that_does_not_fit_the_film_is_one_error_line_on_the_page(monkeypatch, forget_runs, tmp_path):
+def test_a_pred_file_that_does_not_fit_the_film_is_left_out_with_one_warning(monkeypatch, forget_runs, tmp_path):
     runs, run_id = copied(forget_runs, tmp_path)
     store = RunStore(runs)
     run, _, traj = open_forget_run(store, run_id)
     wrong = {n: t for n, t in traj.states[0].items() if n != next(iter(traj.states[0]))}  # one tensor short
     save_predictions(run, "taskvector", [wrong], "a film of another network", False)  # the store's own writer
     store.touch(run_id)
-    with pytest.raises(RunStoreError) as caught:
-        api.load_seed_weights(runs, run_id, 0)
-    assert "pred-taskvector.safetensors" in str(caught.value) and "\n" not in str(caught.value)
+    sw = api.load_seed_weights(runs, run_id, 0)
+    assert "taskvector" not in sw.predictions and list(sw.damaged) == ["taskvector"]
+    assert "pred-taskvector.safetensors" in sw.damaged["taskvector"] and "\n" not in sw.damaged["taskvector"]
     at = page(monkeypatch, runs, "trajectory", run=run_id)
     assert not at.exception, at.exception
-    (error,) = [e.value.replace("\\", "") for e in at.error]
-    assert error.startswith("This run's weights cannot be read: ") and "pred-taskvector.safetensors" in error
+    (warning,) = [w.value.replace("\\", "") for w in at.warning if "cannot be read" in w.value]
+    assert "pred-taskvector.safetensors" in warning
 
 
 def test_imported_and_forget_runs_share_one_checked_reader(tmp_path):
-    """The same damage is refused in the same words whichever kind of run holds it."""
+    """The same damage is named in the same words whichever kind of run holds it."""
     runs = tmp_path / "runs"
     assert main(["import", *map(str, film_of(tmp_path / "film", base_states(3))), "--kind", "forgetting",
                  "--runs-dir", str(runs), "--quiet"]) == 0
@@ -151,8 +169,11 @@ def test_imported_and_forget_runs_share_one_checked_reader(tmp_path):
     run, _, film = open_imported_run(RunStore(runs), info.id)
     bad = {n: torch.full_like(t, float("nan")) if t.is_floating_point() else t for n, t in film.states[0].items()}
     save_predictions(run, "expfit", [bad], "not finite", False)
+    weights = api.load_imported(runs, info.id).weights
+    assert "expfit" not in weights.predictions
+    assert re.search(r"pred-expfit\.safetensors: stage 1/.*NaN or infinite", weights.damaged["expfit"])
     with pytest.raises(RunStoreError, match=r"pred-expfit\.safetensors: stage 1/.*NaN or infinite"):
-        api.load_imported(runs, info.id)
+        stored_predictions(RunStore(runs).open(info.id), film.states[0])  # the strict reader, for the library
 
 
 def test_present_steps_through_the_stored_predictions_beside_the_warm_oracles(monkeypatch, forget_runs):

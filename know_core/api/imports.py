@@ -149,14 +149,16 @@ class ImportedRun:
 
 
 def load_imported(root: Root, run_id: str) -> ImportedRun:
-    """An imported run with its predictions (every ``pred-*.safetensors`` ``predict`` stored), checked."""
+    """An imported run with its predictions (every ``pred-*.safetensors`` ``predict`` stored), checked; one whose
+    file is damaged is left out, and ``weights.damaged`` says why."""
     run, cfg, film = open_imported_run(RunStore(root, create=False), run_id)
-    stored = stored_predictions(run, film.states[0])
+    damaged: dict[str, str] = {}  # a stored prediction that cannot be read is left out, and said why
+    stored = stored_predictions(run, film.states[0], damaged)
     by_method = {m: p.by_scale(cfg.r) for m, p in stored.items()}
     steps = {m: len(p.states) for m, p in stored.items()}
     accs = [m["source_acc"] for m in film.metrics] if film.metrics else []
     info = {"source_acc_stages": accs, "source_loss_stages": [m["source_loss"] for m in film.metrics or []]}
-    weights = SeedWeights(0, film.groups, film.states, by_method, {}, info)
+    weights = SeedWeights(0, film.groups, film.states, by_method, {}, info, damaged=damaged)
     table = run.read_csv("groups.csv") if run.has("groups.csv") else []
     return ImportedRun(run.id, cfg, film.layout, table, film.metrics, weights, steps)
 

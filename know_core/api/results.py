@@ -149,7 +149,8 @@ def load_forget_run(root: str | os.PathLike, run_id: str) -> ForgetRun:
 def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWeights:
     """One seed's stored networks: the film, every prediction, the oracles and warm oracles (checked). A forget run
     has one seed (its config's) and holds the film, its warm oracles, its control film and the predictions
-    ``predict --run`` stored in it (method → scale → state dict)."""
+    ``predict --run`` stored in it (method → scale → state dict); one whose file is damaged is left out, and
+    ``damaged`` says why."""
     run = RunStore(root).open(run_id)
     if run.kind != "forget":
         return load_seed(run, seed)
@@ -158,9 +159,10 @@ def load_seed_weights(root: str | os.PathLike, run_id: str, seed: int) -> SeedWe
         raise RunStoreError(f"run {run_id} is a forget run of seed {forget.config.seed}, not {seed}")
     traj, r = forget.trajectory, forget.config.r
     warm = {scale_of_steps(k, r): state for k, state in enumerate(traj.warm.states if traj.warm else [], 1)}
-    preds = {m: p.by_scale(r) for m, p in stored_predictions(run, traj.states[0]).items()}
+    damaged: dict[str, str] = {}  # a stored prediction that cannot be read is left out, and said why
+    preds = {m: p.by_scale(r) for m, p in stored_predictions(run, traj.states[0], damaged).items()}
     return SeedWeights(seed, traj.groups, traj.states, preds, {}, _film_record(forget), warm,
-                       traj.control.states if traj.control else [])
+                       traj.control.states if traj.control else [], damaged)
 
 
 def load_film_result(root: str | os.PathLike, run_id: str) -> ExperimentResult:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from know_core.common.errors import KnowError, RunStoreError
+from know_core.experiment.seedweights import damaged_predictions
 from know_core.jobs.lifecycle import check_run, resume_run
 from know_core.store.runstore import RunStore
 from know_core.sweep import read_sweep, sweep_progress
@@ -141,7 +142,11 @@ def _runs_show(args: argparse.Namespace) -> int:
     if info.status == "damaged":
         raise RunStoreError(info.error or f"run {args.id} is damaged")
     if info.status == "done":
-        check_run(store, args.id)  # damage is reported here too, with exit status 2
+        run = check_run(store, args.id)  # damage is reported here too, with exit status 2
+        damaged = damaged_predictions(run)  # the film reads, but these stored predictions do not
+        if damaged:
+            raise RunStoreError("; ".join(f"run {args.id}: damaged: {name}: {why} (predict it again to replace it)"
+                                          for name, why in sorted(damaged.items())))
     return 0
 
 

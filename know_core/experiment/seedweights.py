@@ -38,6 +38,7 @@ class SeedWeights:
     info: dict[str, Any] = field(default_factory=dict)  # the seed's json: rows, stage sizes, source accuracy …
     warm: dict[float, dict[str, torch.Tensor]] = field(default_factory=dict)  # scale -> warm oracle Θ_{−k}
     control: list[dict[str, torch.Tensor]] = field(default_factory=list)  # C_1, C_2 …: Θ0 trained on D0 itself
+    damaged: dict[str, str] = field(default_factory=dict)  # method -> why its stored predictions cannot be read
 
 
 def load_seed(run: Run, seed: int) -> SeedWeights:
@@ -93,13 +94,20 @@ class StoredRollout:
         return {(1 / r) ** (k + 1): state for k, state in enumerate(self.states)}
 
 
-def stored_predictions(run: Run, theta0: StateDict) -> dict[str, StoredRollout]:
+def is_prediction(name: str) -> bool:
+    """Whether a run's file is one method's stored predictions, ``pred-<method>.safetensors``."""
+    return name.startswith(PRED_PREFIX) and name.endswith(PRED_SUFFIX) and "/" not in name
+
+
+def stored_predictions(run: Run, theta0: StateDict, damaged: dict[str, str] | None = None) \
+        -> dict[str, StoredRollout]:
     """Every ``pred-<method>.safetensors`` of a film run, by method: read through the store (checksummed, no
     pickle) and checked against Θ0 (the same tensors and shapes, all finite). A damaged file is one Damaged error
-    naming the run and the file."""
+    naming the run and the file; given a ``damaged`` dict, it is left out and its reason put there (method -> why)
+    instead, so one bad prediction does not hide the film and the others."""
     out: dict[str, StoredRollout] = {}
     for name in sorted(run.manifest.get("files", {})):
-        if not (name.startswith(PRED_PREFIX) and name.endswith(PRED_SUFFIX)):
+        if not is_prediction(name):
             continue
         method = name[len(PRED_PREFIX):-len(PRED_SUFFIX)]
         try:
@@ -111,9 +119,23 @@ def stored_predictions(run: Run, theta0: StateDict) -> dict[str, StoredRollout]:
                 raise Damaged(name, f"holds the predictions of {str(meta['method'])[:80]!r}, not {method!r}")
             check_states([theta0, *states], {}, name)
         except Damaged as exc:
-            raise exc.for_run(run.id) from None
+            if damaged is None:
+                raise exc.for_run(run.id) from None
+            damaged[method] = str(exc)
+            continue
         out[method] = StoredRollout(method, states, str(meta.get("description") or method),
                                     bool(meta.get("reset_norm")))
+    return out
+
+
+def damaged_predictions(run: Run) -> dict[str, str]:
+    """The stored predictions of a film run whose file no longer matches its checksum: file -> why."""
+    out = {}
+    for name in filter(is_prediction, run.manifest.get("files", {})):
+        try:
+            run.verify([name])
+        except Damaged as exc:
+            out[name] = exc.reason
     return out
 
 

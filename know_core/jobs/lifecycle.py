@@ -15,7 +15,7 @@ from know_core.engine.names import check_names, user_named
 from know_core.engine.protocols import describe
 from know_core.experiment.films import load_trajectory, save_trajectory
 from know_core.experiment.pipeline import run_experiment, seal_experiment
-from know_core.experiment.seedweights import load_seed
+from know_core.experiment.seedweights import is_prediction, load_seed
 from know_core.imports.film import KIND as IMPORTED
 from know_core.imports.film import open_imported_run
 from know_core.store.loaders import Damaged, read_json, run_folder
@@ -110,9 +110,11 @@ def resume_run(store: RunStore, run_id: str, hooks: Hooks | None = None) -> str:
 
 def check_run(store: RunStore, run_id: str) -> Run:
     """Open a finished run and read everything the pages and commands will: every file checksummed, the config,
-    and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged."""
+    and the payload (an experiment's results and seeds, a forget run's trajectory) validated. Raises Damaged. A
+    film run's stored predictions (``pred-*``) are not among them: a damaged one is left out where it is read
+    (:func:`~know_core.experiment.seedweights.stored_predictions`) and the film stays readable."""
     run = store.open(run_id)
-    run.verify()
+    run.verify([name for name in run.manifest["files"] if not is_prediction(name)])
     run.config()
     if run.kind == "sweep":
         read_sweep(store, run_id)
