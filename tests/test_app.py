@@ -102,13 +102,14 @@ def test_scaling_has_one_trace_per_method_plus_oracle(app, stored):
     at = app(root, "scaling")
     target = charts(at)[0]
     assert [t["name"] for t in target["data"]] == [method_label(m) for m in ("taskvector", "expfit", "oracle",
-                                                                              "oracle-warm")]
+                                                                              "oracle-warm")] \
+        + [method_short_label("scratch")]  # the from-scratch reference line, named in the legend
     assert target["data"][0]["x"][0] == 1.0 and target["data"][0]["error_y"]["visible"]
     warm = target["data"][3]
     assert warm["x"] == [1.0, 2.0, 4.0] and len(warm["y"]) == 3  # the warm oracles' line starts at Θ0
     assert target["layout"]["xaxis"]["ticktext"] == ["×1", "×2", "×4"]
     at = app(root, "scaling", shrink="1")  # the view comes from the URL
-    assert len(charts(at)[0]["data"]) == 6
+    assert len(charts(at)[0]["data"]) == 7  # 4 lines, 2 shrinkage controls, scratch's reference line
 
 
 def test_trajectory_puts_trajectory_predictions_and_oracle_in_one_plot(app, stored):
@@ -166,13 +167,15 @@ def test_compare_shows_controls_backtests_oracle_distances_and_a_table(app, stor
     titles = [s["layout"]["title"]["text"] for s in charts(at)]
     assert len(titles) == 5 and any("Backtest" in t for t in titles) and any("oracle" in t for t in titles)
     names = [t["name"] for t in charts(at)[0]["data"]]
-    assert names == [method_label(m) for m in ("taskvector", "expfit", "shrink:taskvector", "shrink:expfit")]
+    assert names == [method_label(m) for m in ("taskvector", "expfit", "shrink:taskvector", "shrink:expfit",
+                                               "naive")]  # the last: naive's reference line, named in the legend
     (table,) = [d.value for d in at.dataframe if "target acc" in d.value.columns]
     assert {method_label(m) for m in ("naive", "taskvector", "shrink:expfit", "oracle")} <= set(table["method"])
     at.toggle(key="compare-layers").set_value(True).run()
     assert not at.exception
     layers = chart(at, "Backtest per layer")
-    assert [t["name"] for t in layers["data"]] == [method_label("taskvector"), method_label("expfit")]
+    assert [t["name"] for t in layers["data"]] == [method_label("taskvector"), method_label("expfit"),
+                                                   "1.0 = keep Θ1"]
     assert len(layers["data"][0]["x"]) > 2
 
 
@@ -221,7 +224,7 @@ def test_two_runs_overlay_on_scaling(app, stored):
         **{**tiny_experiment().source.__dict__, "r": 0.5, "seed": 0}), seeds=[2]), RunStore(root), name="second")
     try:
         at = app(root, "scaling", runs=f"{exp_id},{other}")
-        assert len(charts(at)[0]["data"]) == 8
+        assert len(charts(at)[0]["data"]) == 10  # 4 lines a run, and each run's from-scratch reference line
         names = [t["name"] for t in charts(at)[0]["data"]]
         assert any("second" in n for n in names)
         assert f"{method_short_label('oracle-warm')} · second" in names  # beside a run's name: the short label

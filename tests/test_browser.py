@@ -87,8 +87,8 @@ def test_launch_watch_explore_and_cancel(tmp_path):
             page.get_by_text("Cost: when would KNOW pay for itself?").click()  # folded below the accuracy charts
             expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=20_000)
             scaling = page.get_by_test_id("stPlotlyChart").first
-            expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods) + oracle_lines,
-                                                                          timeout=20_000)
+            expect(scaling.locator(".scatterlayer .trace")).to_have_count(len(methods) + oracle_lines + 1,
+                                                                          timeout=20_000)  # + scratch's line
             expect(page.get_by_text("Target accuracy after fine-tuning, by scaling factor")).to_be_visible()
             expect(page.get_by_text("Break-even · standard preset (reference, 5 seeds)")).to_be_visible()
 
