@@ -16,14 +16,18 @@ def md(text: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
-LEGEND_NAME = 30  # characters of a run's name in a legend entry: "method · name" must fit a projector's 1024 px
+LEGEND_NAME = 24  # characters of a run's name in a legend entry: "method · name" must fit a projector's 1024 px
+_MADE_ID = re.compile(r"^\d{8}-\d{6}-[a-z]+-(.+)$")  # DATE-TIME-KIND-TAG-HEX, the id of a run nobody named
 
 
 def legend_name(info: RunInfo, limit: int = LEGEND_NAME) -> str:
-    """The run's name for a legend entry, its middle elided past ``limit`` characters: an unnamed run is called by
-    its id (``20261207-131509-forget-user_TensorDataset_user_Tiny-2061f5``), which a legend cut in presentation
-    mode. The start (the date) and the end (the id's random part) stay, so two runs keep apart."""
+    """The run's name for a legend entry. An unnamed run is called by its id
+    (``20261207-131509-forget-user_TensorDataset_user_Tiny-2061f5``), which a legend cut in presentation mode: the
+    date, time and kind go (the page says them), and past ``limit`` characters the middle is elided, keeping the
+    id's random end so that two runs stay apart (``user_Tensor…r_Tiny-2061f5``)."""
     name = info.name
+    made = _MADE_ID.match(name) if name == info.id else None
+    name = made.group(1) if made else name
     if len(name) <= limit:
         return name
     head = (limit - 1) // 2

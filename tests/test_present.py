@@ -234,15 +234,18 @@ def test_large_type_wraps_a_long_figure_title():
 
 def test_a_long_run_id_is_elided_in_legends_and_two_runs_stay_apart():
     """An unnamed run is called by its id; "KNOWN · 20261207-131509-forget-user_TensorDataset_user_Tiny-2061f5" was
-    cut at a projector's 1024 px. The legend keeps the id's start and its random end."""
+    cut at a projector's 1024 px. The legend drops the date, time and kind and keeps the id's random end."""
     from know_core.store.index import RunInfo
     from screens._text import LEGEND_NAME, legend_name
 
-    def info(name):
-        return RunInfo(name, "forget", name, "done", None, 0.0, 0.0, {}, {})
+    def info(name, rid=None):
+        return RunInfo(rid or name, "forget", name, "done", None, 0.0, 0.0, {}, {})
 
     a, b = (info(f"20261207-131509-forget-user_TensorDataset_user_Tiny-{tail}") for tail in ("2061f5", "9c0e11"))
     short = legend_name(a)
-    assert len(short) == LEGEND_NAME and short.startswith("20261207-1315") and short.endswith("Tiny-2061f5")
+    assert len(short) == LEGEND_NAME and short.startswith("user_Tensor") and short.endswith("Tiny-2061f5")
     assert "…" in short and legend_name(b) != short
-    assert legend_name(info("fashion standard")) == "fashion standard"  # a short name is left as it is
+    assert legend_name(info("20261207-120839-experiment-quick-1577dc")) == "quick-1577dc"
+    assert legend_name(info("fashion standard", "20261207-120839-experiment-quick-1577dc")) == "fashion standard"
+    named = info("20261207-120839-experiment-quick-1577dc", "another-id")  # a name that looks like an id is kept
+    assert legend_name(named) == "20261207-12…quick-1577dc"
