@@ -42,6 +42,7 @@ PAGE = {"title": "Scaling", "icon": ":material/trending_up:", "order": 40}  # re
 
 PREDICTED = (*predicted_methods(), "oracle", "oracle-warm")  # every registered predictor but naive, the oracles
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
+SCRATCH_DASHES = ("dot", "dash", "dashdot", "longdash")  # the from-scratch reference line of each run
 
 st.title("Scaling")
 headline = st.empty()  # the page's answer (did any initialisation beat naive?), above everything once runs are read
@@ -119,7 +120,8 @@ def scaling_figure(metric: str, title: str, ytitle: str) -> go.Figure:
                               "<br>seeds: %{customdata[0]}<extra></extra>"))
         scratch = agg.get(("scratch", 1.0))
         if scratch is not None and metric == "target_acc":
-            reference_line(fig, scratch["mean"], f"{method_short_label('scratch')}{tag}", method_colour("scratch"))
+            reference_line(fig, scratch["mean"], f"{method_short_label('scratch')}{tag}", method_colour("scratch"),
+                           dash=SCRATCH_DASHES[k % len(SCRATCH_DASHES)])  # each run's own, told apart in the legend
     # The legend under the plot: methods by label (and " · run" for several runs) beside it squeezed the plot
     fig.update_layout(title=title, xaxis=scale_axis(all_scales), yaxis_title=ytitle, legend_title="method",
                       height=430 + 22 * max(len(fig.data) - 4, 0), margin=dict(t=60))

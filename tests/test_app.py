@@ -225,6 +225,8 @@ def test_two_runs_overlay_on_scaling(app, stored):
     try:
         at = app(root, "scaling", runs=f"{exp_id},{other}")
         assert len(charts(at)[0]["data"]) == 10  # 4 lines a run, and each run's from-scratch reference line
+        scratch = [t for t in charts(at)[0]["data"] if t["name"].startswith(method_short_label("scratch"))]
+        assert len({t["line"]["dash"] for t in scratch}) == 2  # the two runs' reference lines told apart
         names = [t["name"] for t in charts(at)[0]["data"]]
         assert any("second" in n for n in names)
         assert f"{method_short_label('oracle-warm')} · second" in names  # beside a run's name: the short label
