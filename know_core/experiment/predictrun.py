@@ -17,7 +17,7 @@ from pathlib import Path
 from know_core.common.errors import KnowError
 from know_core.common.hooks import Hooks
 from know_core.engine.extrapolate import MAX_STEPS, extrapolate, save_predictions, stream_to_run
-from know_core.experiment.films import open_forget_run
+from know_core.experiment.films import film_length, open_forget_run
 from know_core.experiment.methods import BASELINE, DC_SUFFIX, missing_checkpoints
 from know_core.experiment.retrodiction import extrapolate_dc
 from know_core.imports.film import KIND as IMPORTED
@@ -79,7 +79,8 @@ def check_memory(traj, steps: int) -> None:
 def check_predict_request(store: RunStore, run_id: str, method: str, steps: int, drift_correct: bool) -> RunInfo:
     """Refuse, in one line, a prediction that cannot run: an unknown method (or the baseline, which predicts
     nothing), steps outside 1..MAX_STEPS, a run that is not a finished imported film or forget run, a film shorter
-    than the method needs, a predictor whose checkpoint is missing, drift correction without a control film."""
+    than the method needs, a predictor whose checkpoint is missing, drift correction without a control film (its
+    length read from the control file's header: no tensor is loaded)."""
     methods = [m for m in available_predictors() if m != BASELINE]
     if method not in methods:
         raise KnowError(f"unknown method {method!r}; available: {', '.join(methods)}")
@@ -96,11 +97,9 @@ def check_predict_request(store: RunStore, run_id: str, method: str, steps: int,
         raise KnowError(f"{method} needs its checkpoint {predictor_trait(method, 'checkpoint')()}, which is not there")
     if drift_correct and info.kind == IMPORTED:
         raise KnowError(f"run {run_id} is an imported film: it has no control film, so no drift correction")
-    if drift_correct:
-        control = open_forget_run(store, run_id)[2].control
-        if control is None or len(control.states) < stages - 1:
-            raise KnowError(f"run {run_id} has no control film long enough for drift correction (recorded with warm "
-                            "oracles off, or before control films existed)")
+    if drift_correct and film_length(store.open(run_id), "control") < stages - 1:
+        raise KnowError(f"run {run_id} has no control film long enough for drift correction (recorded with warm "
+                        "oracles off, or before control films existed)")
     return info
 
 
