@@ -219,7 +219,8 @@ def test_the_drift_correction_check_reads_the_control_films_length_and_no_tensor
     for name in ("read_tensors", "open_snapshots"):
         monkeypatch.setattr(Run, name, refuse)
     monkeypatch.setattr(predictrun, "open_forget_run", refuse)
-    check_predict_request(store, run_id, "expfit", 2, True)
+    predictor = check_predict_request(store, run_id, "expfit", 2, True, {"q_max": 1.5})
+    assert "q ≤ 1.5" in predictor.describe()  # built once, with the options
     assert film_length(RunStore(tmp_path / "runs").open(no_control), "control") == 0
     with pytest.raises(KnowError) as caught:
         check_predict_request(RunStore(tmp_path / "runs"), no_control, "expfit", 2, True)
