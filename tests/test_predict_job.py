@@ -2,7 +2,7 @@
 exactly what the function stores; the dashboard's background predict job stores ``pred-*`` and reports done, a
 cancel stores nothing, a request that cannot run is refused in one line with no job started; a predictor's options
 (``--lam`` …) reach the job's predictor and a bad one is refused in the command's words; the Trajectory page's
-Predict form runs the job and the new method appears in the page's chart."""
+Predict form runs the job (with an option set in it) and the new method appears in the page's chart."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from know_core.jobs import launch
 from know_core.jobs.folderjobs import PREDICTS
 from know_core.jobs.launch import CANCEL
 from know_core.models import predicted_groups
-from know_core.predictors import get_predictor
+from know_core.predictors import get_predictor, known_checkpoint
 from know_core.store.legacy import read
 from know_core.store.runstore import RunStore
 
@@ -267,3 +267,40 @@ def test_the_job_refuses_what_the_predict_command_refuses_in_the_same_words(caps
     assert str(caught.value) == said and "\n" not in said
     assert not (runs / PREDICTS).exists() and not list((runs / run_id).glob("pred-*"))
 
+
+def test_an_option_set_in_the_pages_predict_form_reaches_the_job(monkeypatch, films, tmp_path):
+    runs, run_id = copy_runs(films, tmp_path / "runs"), films[1][5]
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    at.selectbox(key="traj-imp-pred-method").set_value("expfit").run()
+    at.number_input(key="traj-imp-pred-opt-expfit-q_max").set_value(0.5).run()  # below its bound: refused
+    at.button(key="traj-imp-pred-go").click().run()
+    assert [e.value.replace("\\", "") for e in at.error] == [  # one line, the command's words (md-escaped)
+        "predictor 'expfit': cannot use these options (expfit option q_max must lie in [1, inf], got 0.5)"]
+    assert not (runs / PREDICTS).exists() and f"predict-job-{run_id}" not in at.session_state
+    at.selectbox(key="traj-imp-pred-method").set_value("taskvector").run()
+    at.number_input(key="traj-imp-pred-opt-taskvector-lam").set_value(0.5)
+    at.select_slider(key="traj-imp-pred-k").set_value(1).run()
+    assert any(t.replace("\\", "").startswith("Stores TaskVector at ×2 with lam = 0.5") for t in texts(at))
+    at.button(key="traj-imp-pred-go").click().run()
+    assert not at.exception, at.exception
+    key = at.session_state[f"predict-job-{run_id}"]
+    assert json.loads((runs / PREDICTS / key / "request.json").read_text())["options"] == {"lam": 0.5}
+    status = wait(runs, key)
+    assert status["state"] == "done" and "λ=0.5" in status["lines"][0], status
+
+
+def test_weights_named_in_the_options_stand_in_for_a_missing_default_known_checkpoint(monkeypatch, films, tmp_path):
+    runs, run_id = copy_runs(films, tmp_path / "runs"), films[1][5]
+    weights = shutil.copy(known_checkpoint.DEFAULT_CHECKPOINT, tmp_path / "mine.safetensors")  # a real checkpoint
+    monkeypatch.setattr(known_checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "gone.safetensors")
+    with pytest.raises(KnowError, match="known needs its checkpoint .*gone.safetensors, which is not there"):
+        start_predict(runs, run_id, "known", steps=1)
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    at.selectbox(key="traj-imp-pred-method").set_value("known").run()
+    assert at.button(key="traj-imp-pred-go").disabled
+    at.text_input(key="traj-imp-pred-opt-known-weights").input(str(weights)).run()
+    assert not at.button(key="traj-imp-pred-go").disabled and not at.exception
+    key = start_predict(runs, run_id, "known", steps=1, options={"weights": str(weights)})
+    status = wait(runs, key)
+    assert status["state"] == "done" and "checkpoint mine.safetensors" in status["lines"][0], status
