@@ -1,5 +1,6 @@
 """The "Predict" form of a stored film (an imported film or a forget run, on the Trajectory and Runs pages): pick a
-method and how far to go (×2, ×4 …), and a background worker stores its predictions in the run (as ``predict --run``
+method, its options (those the registry declares, as the command's ``--lam``, ``--weights`` …) and how far to go (×2,
+×4 …), and a background worker stores its predictions in the run (as ``predict --run``
 does), its progress and Cancel shown here. The stored prediction moves the run's update time, so the page's cached
 reads of the run are redone and the new method appears in its charts and lists."""
 
@@ -54,22 +55,51 @@ def predict_form(run_id: str, stages: int, r: float, where: str, has_embed: bool
     drift = has_control and c3.checkbox("drift correction", key=f"{where}-pred-dc",
                                         help="predict from the film with the control film's drift removed; stored "
                                              "as '<method>+dc'")
+    options = {}
+    if choices[method]["options"]:
+        with st.expander(f"Options of {choices[method]['label']}"):
+            options = option_inputs(choices[method]["options"], f"{where}-pred-opt-{method}")
     reason = choices[method]["reason"]
+    if reason and choices[method]["missing_checkpoint"] and any(
+            o["kind"] == "path" and o["name"] in options for o in choices[method]["options"]):
+        reason = None  # the weights named in the options stand in for the missing default checkpoint
     if reason:
         st.caption(f"{md(choices[method]['label'])} cannot predict this film: {md(reason)}.")
+    chosen = ", ".join(f"{name} = {value}" for name, value in options.items())
     st.caption(f"Stores {md(method_label(method + ('+dc' if drift else '')))} at "
                + ", ".join(f"×{(1 / r) ** k:g}" for k in range(1, steps + 1))
+               + (f" with {md(chosen)}" if chosen else "")
                + " in this run (replacing an earlier one of the same method), from a background worker.")
     if st.button("Predict", type="primary", key=f"{where}-pred-go", icon=":material/auto_graph:",
                  disabled=reason is not None):
         try:
-            key = start_predict(runs_dir(), run_id, method, steps, reset, embed, drift)
+            key = start_predict(runs_dir(), run_id, method, steps, reset, embed, drift, options)
         except KnowError as exc:
             st.error(md(exc))
             return
         st.session_state.pop(DONE, None)
         st.session_state[_job(run_id)] = key
         st.rerun()
+
+
+def option_inputs(options: list[dict], key: str) -> dict[str, float | int | str]:
+    """One input per predictor option as :func:`~know_core.api.predict_choices` lists them (a number for float and
+    int, text for str and path), its help the registry's; returns those filled in. An empty input is left out: the
+    registry's default, which its placeholder shows."""
+    chosen: dict[str, float | int | str] = {}
+    for option in options:
+        name, kind, default = option["name"], option["kind"], option["default"]
+        shown = f"default: {default:g}" if isinstance(default, (int, float)) else \
+            f"default: {default}" if default else "default"
+        if kind in ("float", "int"):
+            value = st.number_input(name, value=None, step=1 if kind == "int" else 0.1,
+                                    format="%d" if kind == "int" else "%g", key=f"{key}-{name}", help=option["help"],
+                                    placeholder=shown)
+        else:
+            value = st.text_input(name, key=f"{key}-{name}", help=option["help"], placeholder=shown).strip() or None
+        if value is not None:
+            chosen[name] = value
+    return chosen
 
 
 @st.fragment(run_every=1.0)

@@ -1,7 +1,8 @@
 """A forget run's stored predictions on the pages: ``predict --run`` on a forget run, then the Trajectory page draws the
 method past Θ0 beside the warm oracles and scores it against them (the numbers of ``retrodiction.score``); the
 Predict form is on the forget run's Trajectory and Runs pages and its job's prediction appears; a damaged prediction
-file is one line on the page, never an exception. One reader serves forget and imported runs alike."""
+file is one line on the page, never an exception. One reader serves forget and imported runs alike. The predict
+request's drift-correction check reads the control film's length from its file's header, loading no tensor."""
 
 from __future__ import annotations
 
@@ -18,16 +19,19 @@ from test_import_dashboard import wait as wait_for
 
 from know_core import api
 from know_core.cli import main
-from know_core.common.errors import RunStoreError
+from know_core.common.errors import KnowError, RunStoreError
 from know_core.engine.config import OptimConfig
 from know_core.engine.extrapolate import save_predictions
-from know_core.experiment.films import open_forget_run
+from know_core.experiment import predictrun
+from know_core.experiment.films import film_length, open_forget_run
+from know_core.experiment.predictrun import check_predict_request
 from know_core.experiment.retrodiction import score
 from know_core.experiment.seedweights import stored_predictions
 from know_core.imports.film import open_imported_run
 from know_core.jobs.lifecycle import record_forgetting
 from know_core.models import GROUPS
 from know_core.store.legacy import read
+from know_core.store.runfolder import Run
 from know_core.store.runstore import RunStore
 
 PCA = "one PCA plane"
@@ -200,3 +204,25 @@ def charts_of(at):
 
 def read_r(root, run_id) -> float:
     return float(RunStore(root).info(run_id).config["r"])
+
+
+def test_the_drift_correction_check_reads_the_control_films_length_and_no_tensor(monkeypatch, forget_runs, tmp_path):
+    root, run_id = forget_runs
+    store = RunStore(root, create=False)
+    control = open_forget_run(store, run_id)[2].control
+    assert film_length(store.open(run_id), "control") == len(control.states) >= 3  # the header says what is stored
+
+    def refuse(*_args, **_kw):
+        raise AssertionError("the check loaded tensors")
+
+    no_control = record_forgetting(tiny_config(warm="off"), RunStore(tmp_path / "runs"))
+    for name in ("read_tensors", "open_snapshots"):
+        monkeypatch.setattr(Run, name, refuse)
+    monkeypatch.setattr(predictrun, "open_forget_run", refuse)
+    predictor = check_predict_request(store, run_id, "expfit", 2, True, {"q_max": 1.5})
+    assert "q ≤ 1.5" in predictor.describe()  # built once, with the options
+    assert film_length(RunStore(tmp_path / "runs").open(no_control), "control") == 0
+    with pytest.raises(KnowError) as caught:
+        check_predict_request(RunStore(tmp_path / "runs"), no_control, "expfit", 2, True)
+    assert str(caught.value) == (f"run {no_control} has no control film long enough for drift correction (recorded "
+                                 "with warm oracles off, or before control films existed)")

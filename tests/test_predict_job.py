@@ -1,10 +1,12 @@
 """Predictions for a stored film from one engine function (``predict_run``): the ``predict`` command prints and stores
 exactly what the function stores; the dashboard's background predict job stores ``pred-*`` and reports done, a
-cancel stores nothing, a request that cannot run is refused in one line with no job started; the Trajectory page's
-Predict form runs the job and the new method appears in the page's chart."""
+cancel stores nothing, a request that cannot run is refused in one line with no job started; a predictor's options
+(``--lam`` …) reach the job's predictor and a bad one is refused in the command's words; the Trajectory page's
+Predict form runs the job (with an option set in it) and the new method appears in the page's chart."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -14,10 +16,11 @@ import pytest
 import torch
 from conftest import REPO
 from page_helpers import charts, page, texts
+from safetensors.torch import save_file
 from test_import import base_states, film_of
 from test_import_dashboard import wait as wait_for
 
-from know_core.api import KnowError, load_imported, method_label, predict_status, start_predict
+from know_core.api import KnowError, load_imported, method_label, predict_choices, predict_status, start_predict
 from know_core.cli import main
 from know_core.common.errors import Cancelled
 from know_core.common.hooks import Hooks
@@ -28,7 +31,7 @@ from know_core.jobs import launch
 from know_core.jobs.folderjobs import PREDICTS
 from know_core.jobs.launch import CANCEL
 from know_core.models import predicted_groups
-from know_core.predictors import get_predictor
+from know_core.predictors import get_predictor, known_checkpoint
 from know_core.store.legacy import read
 from know_core.store.runstore import RunStore
 
@@ -202,3 +205,102 @@ def test_two_writers_of_one_run_both_land_in_its_manifest(films, tmp_path):
     run = check_run(RunStore(runs), run_id)  # every listed file matches its checksum
     assert {"pred-taskvector.safetensors", "pred-expfit.safetensors"} <= set(run.manifest["files"])
     assert len(stored(runs, run_id, "expfit")) == len(stored(runs, run_id, "taskvector")) == 2
+
+
+def test_an_option_reaches_the_jobs_predictor_and_stores_what_the_cli_stores_with_it(capsys, films, tmp_path):
+    run_id = films[1][5]
+    by_job, by_cli = copy_runs(films, tmp_path / "job"), copy_runs(films, tmp_path / "cli")
+    key = start_predict(by_job, run_id, "taskvector", steps=2, options={"lam": 0.5})
+    assert json.loads((by_job / PREDICTS / key / "request.json").read_text())["options"] == {"lam": 0.5}
+    status = wait(by_job, key)
+    assert status["state"] == "done", status
+    assert "λ=0.5" in status["lines"][0]  # the stored description names it
+    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "2", "--lam", "0.5",
+                 "--runs-dir", str(by_cli), "--quiet"]) == 0
+    capsys.readouterr()
+    assert (by_job / run_id / status["file"]).read_bytes() == (by_cli / run_id / status["file"]).read_bytes()
+    _, _, film = open_imported_run(RunStore(by_job), run_id)
+    default = extrapolate(film.states, predicted_groups(film.groups, False), get_predictor("taskvector"), 2)
+    got = stored(by_job, run_id, "taskvector")
+    assert any(not torch.equal(got[0][name], default[0][name].to(got[0][name].dtype)) for name in got[0])
+
+
+def test_predict_choices_list_each_methods_options_from_the_registry():
+    choices = {c["method"]: c for c in predict_choices(5)}
+    assert choices["taskvector"]["options"] == [
+        {"name": "lam", "kind": "float", "help": "step multiplier λ (default 1)", "default": 1.0}]
+    assert [(o["name"], o["kind"], o["default"]) for o in choices["known"]["options"]] == [("weights", "path", None)]
+    assert choices["expfit"]["options"][0]["default"] == 2.0
+
+
+@pytest.mark.parametrize("method, options, words", [
+    ("taskvector", {"nope": 1.0}, "taskvector has no option 'nope'; its options: lam"),
+    ("taskvector", {"lam": "big"}, "taskvector option lam must be a finite number, got 'big'"),
+    ("taskvector", {"lam": float("nan")}, "taskvector option lam must be a finite number, got nan"),
+    ("known", {"weights": 3}, "known option weights must be a path, got 3"),
+    ("known", {"weights": "/no/such/weights.safetensors"},
+     "known option weights /no/such/weights.safetensors: No such file or directory"),
+    ("taskvector", ["lam"], "options must map option names to values"),
+])
+def test_a_bad_option_is_refused_in_one_line_and_starts_no_job(films, tmp_path, method, options, words):
+    runs = copy_runs(films, tmp_path / "runs")
+    with pytest.raises(KnowError) as caught:
+        start_predict(runs, films[1][5], method, steps=1, options=options)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert not (runs / PREDICTS).exists()
+
+
+@pytest.mark.parametrize("method, flag, make", [
+    ("expfit", "q_max", lambda tmp: 0.5),  # out of the registry's bounds
+    ("known", "weights", lambda tmp: str(tmp / "other.safetensors")),  # a real safetensors file, not KNOWN's
+])
+def test_the_job_refuses_what_the_predict_command_refuses_in_the_same_words(capsys, films, tmp_path, method, flag,
+                                                                           make):
+    runs, run_id = copy_runs(films, tmp_path / "runs"), films[1][5]
+    save_file({"x": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    value = make(tmp_path)
+    assert main(["predict", "--run", run_id, "--method", method, f"--{flag.replace('_', '-')}", str(value),
+                 "--runs-dir", str(runs), "--quiet"]) == 2
+    said = capsys.readouterr().err.strip().removeprefix("error: ")
+    with pytest.raises(KnowError) as caught:
+        start_predict(runs, run_id, method, steps=1, options={flag: value})
+    assert str(caught.value) == said and "\n" not in said
+    assert not (runs / PREDICTS).exists() and not list((runs / run_id).glob("pred-*"))
+
+
+def test_an_option_set_in_the_pages_predict_form_reaches_the_job(monkeypatch, films, tmp_path):
+    runs, run_id = copy_runs(films, tmp_path / "runs"), films[1][5]
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    assert not at.exception, at.exception
+    at.selectbox(key="traj-imp-pred-method").set_value("expfit").run()
+    at.number_input(key="traj-imp-pred-opt-expfit-q_max").set_value(0.5).run()  # below its bound: refused
+    at.button(key="traj-imp-pred-go").click().run()
+    assert [e.value.replace("\\", "") for e in at.error] == [  # one line, the command's words (md-escaped)
+        "predictor 'expfit': cannot use these options (expfit option q_max must lie in [1, inf], got 0.5)"]
+    assert not (runs / PREDICTS).exists() and f"predict-job-{run_id}" not in at.session_state
+    at.selectbox(key="traj-imp-pred-method").set_value("taskvector").run()
+    at.number_input(key="traj-imp-pred-opt-taskvector-lam").set_value(0.5)
+    at.select_slider(key="traj-imp-pred-k").set_value(1).run()
+    assert any(t.replace("\\", "").startswith("Stores TaskVector at ×2 with lam = 0.5") for t in texts(at))
+    at.button(key="traj-imp-pred-go").click().run()
+    assert not at.exception, at.exception
+    key = at.session_state[f"predict-job-{run_id}"]
+    assert json.loads((runs / PREDICTS / key / "request.json").read_text())["options"] == {"lam": 0.5}
+    status = wait(runs, key)
+    assert status["state"] == "done" and "λ=0.5" in status["lines"][0], status
+
+
+def test_weights_named_in_the_options_stand_in_for_a_missing_default_known_checkpoint(monkeypatch, films, tmp_path):
+    runs, run_id = copy_runs(films, tmp_path / "runs"), films[1][5]
+    weights = shutil.copy(known_checkpoint.DEFAULT_CHECKPOINT, tmp_path / "mine.safetensors")  # a real checkpoint
+    monkeypatch.setattr(known_checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "gone.safetensors")
+    with pytest.raises(KnowError, match="known needs its checkpoint .*gone.safetensors, which is not there"):
+        start_predict(runs, run_id, "known", steps=1)
+    at = page(monkeypatch, runs, "trajectory", run=run_id)
+    at.selectbox(key="traj-imp-pred-method").set_value("known").run()
+    assert at.button(key="traj-imp-pred-go").disabled
+    at.text_input(key="traj-imp-pred-opt-known-weights").input(str(weights)).run()
+    assert not at.button(key="traj-imp-pred-go").disabled and not at.exception
+    key = start_predict(runs, run_id, "known", steps=1, options={"weights": str(weights)})
+    status = wait(runs, key)
+    assert status["state"] == "done" and "checkpoint mine.safetensors" in status["lines"][0], status

@@ -16,28 +16,38 @@ MAX_PREDICT_STEPS = MAX_STEPS
 
 
 def predict_choices(stages: int) -> list[dict[str, Any]]:
-    """Every registered predictor but the baseline, for a film of ``stages`` stages: ``method``, ``label`` and
-    ``reason`` (None where it can run; else why not: the film is too short, its checkpoint is missing)."""
+    """Every registered predictor but the baseline, for a film of ``stages`` stages: ``method``, ``label``,
+    ``reason`` (None where it can run; else why not: the film is too short, its checkpoint is missing),
+    ``missing_checkpoint`` (that reason, which a path option naming other weights lifts) and ``options``: what it
+    takes, each with ``name``, ``kind`` (float, int, str or path), ``help`` and ``default`` (the registry's; None
+    where it names none), for a form to draw one input each."""
     out = []
     for method in available_predictors():
         if method == BASELINE:
             continue
-        need, reason = predictor_entry(method).min_stages, None
+        entry = predictor_entry(method)
+        need, reason, missing = entry.min_stages, None, bool(missing_checkpoints([method]))
         if stages < need:
             reason = f"needs a film of at least {need} stages; this one has {stages}"
-        elif missing_checkpoints([method]):
+        elif missing:
             reason = f"its checkpoint {predictor_trait(method, 'checkpoint')()} is not there"
-        out.append({"method": method, "label": label(method), "reason": reason})
+        options = [{"name": o.name, "kind": o.kind, "help": o.help, "default": o.default} for o in entry.options]
+        out.append({"method": method, "label": label(method), "reason": reason, "missing_checkpoint": missing,
+                    "options": options})
     return out
 
 
 def start_predict(root: Root, run_id: str, method: str, steps: int = 3, reset_norm: bool = False,
-                  include_embed: bool = False, drift_correct: bool = False) -> str:
+                  include_embed: bool = False, drift_correct: bool = False,
+                  options: dict[str, Any] | None = None) -> str:
     """Store ``method``'s predictions ×(1/r) … ×(1/r)^steps in the imported film or forget run ``run_id`` from a
-    background worker; returns the job's key for :func:`predict_status`. A request that cannot run (unknown method,
-    steps outside 1..MAX_PREDICT_STEPS, another kind of run, a film too short for the method, drift correction
-    without a control film) is refused here in one line (KnowError), and no job is started."""
-    return jobs.launch_predict(root, run_id, method, steps, reset_norm, include_embed, drift_correct)
+    background worker; returns the job's key for :func:`predict_status`. ``options`` (option name -> value, as
+    :func:`predict_choices` lists them; None or left out: the registry's default) build the predictor, as the
+    ``predict`` command's ``--lam``, ``--weights`` … do. A request that cannot run (unknown method, steps outside
+    1..MAX_PREDICT_STEPS, another kind of run, a film too short for the method, an option the method does not take,
+    a value of the wrong kind, a weights path that is not there, drift correction without a control film) is refused
+    here in one line (KnowError), and no job is started."""
+    return jobs.launch_predict(root, run_id, method, steps, reset_norm, include_embed, drift_correct, options)
 
 
 def predict_status(root: Root, key: str) -> dict[str, Any]:

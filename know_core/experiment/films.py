@@ -9,8 +9,8 @@ from know_core.engine.filmcontext import Continuation
 from know_core.engine.forgetting import Trajectory
 from know_core.engine.measure import ForgettingReport
 from know_core.store.kinds import register_run_kind
-from know_core.store.legacy import read
-from know_core.store.loaders import Damaged
+from know_core.store.legacy import film_counts, read
+from know_core.store.loaders import LIMITS, Damaged, inside, safetensors_header
 from know_core.store.runstore import Run, RunStore, RunWriter
 from know_core.store.schemas import check_groups, check_states
 from know_core.store.snapshots import pack
@@ -58,6 +58,21 @@ def _load_film(run: Run, key: str, theta0: dict, groups: dict) -> Continuation |
     if not len(film.sizes) == len(film.source_acc) == len(film.source_loss) == len(states):
         raise Damaged(name, "metadata lists do not match the stored stages")
     return film
+
+
+def film_length(run: Run, key: str) -> int:
+    """How many stages the warm oracles (``key`` "warm") or the control film ("control") of ``run`` hold, 0 where
+    none was recorded, read from the film file's header alone: no tensor is loaded and the file's checksum is not
+    read (whoever loads the film checks both)."""
+    name = FILM_FILES[key]
+    if not run.has(name):
+        return 0
+    try:
+        path = inside(run.path, name, LIMITS["tensors"])
+        metadata = safetensors_header(path, name, path.stat().st_size)["metadata"]
+        return film_counts(metadata, name, key).get(key, 0)
+    except Damaged as exc:
+        raise exc.for_run(run.id) from None
 
 
 def load_trajectory(run: Run) -> Trajectory:

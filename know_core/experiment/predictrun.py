@@ -10,21 +10,23 @@ leaves the run as it was. A stored prediction moves the run's ``updated`` time, 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from know_core.common.errors import KnowError
 from know_core.common.hooks import Hooks
 from know_core.engine.extrapolate import MAX_STEPS, extrapolate, save_predictions, stream_to_run
-from know_core.experiment.films import open_forget_run
+from know_core.experiment.films import film_length, open_forget_run
 from know_core.experiment.methods import BASELINE, DC_SUFFIX, missing_checkpoints
 from know_core.experiment.retrodiction import extrapolate_dc
 from know_core.imports.film import KIND as IMPORTED
 from know_core.imports.film import open_imported_film, open_imported_run
 from know_core.models import predicted_groups
-from know_core.predictors import Predictor, available_predictors, predictor_entry, predictor_trait
-from know_core.store.index import RunInfo
+from know_core.predictors import Predictor, available_predictors, get_predictor, predictor_entry, predictor_trait
+from know_core.store.loaders import check_user_file
 from know_core.store.runstore import RunStore
 
 PREDICTABLE = (IMPORTED, "forget")  # the run kinds a prediction is stored into (an experiment predicts its own)
@@ -76,10 +78,45 @@ def check_memory(traj, steps: int) -> None:
         )
 
 
-def check_predict_request(store: RunStore, run_id: str, method: str, steps: int, drift_correct: bool) -> RunInfo:
+def predictor_options(method: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` (option name -> value; a None value: the registry's default) checked against what ``method``
+    declares: an option it does not take (the ones it takes are listed), a value of the wrong kind, a path that is
+    not there. Returns the options to build it with; one-line KnowError otherwise."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise KnowError(f"options must map option names to values, got {options!r}")
+    declared = {o.name: o for o in predictor_entry(method).options}
+    chosen: dict[str, Any] = {}
+    for name, value in options.items():
+        option = declared.get(name)
+        if option is None:
+            raise KnowError(f"{method} has no option {name!r}; its options: {', '.join(declared) or 'none'}")
+        if value is None:
+            continue
+        what = f"{method} option {name}"
+        if option.kind in ("float", "int"):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or (option.kind == "int" and not isinstance(value, int)):
+                kind = "an integer" if option.kind == "int" else "a finite number"
+                raise KnowError(f"{what} must be {kind}, got {value!r}")
+        elif not isinstance(value, str):
+            raise KnowError(f"{what} must be {'a path' if option.kind == 'path' else 'text'}, got {value!r}")
+        elif option.kind == "path":
+            check_user_file(value, what)
+        chosen[name] = float(value) if option.kind == "float" else value
+    return chosen
+
+
+def check_predict_request(store: RunStore, run_id: str, method: str, steps: int, drift_correct: bool,
+                          options: dict[str, Any] | None = None) -> Predictor:
     """Refuse, in one line, a prediction that cannot run: an unknown method (or the baseline, which predicts
     nothing), steps outside 1..MAX_STEPS, a run that is not a finished imported film or forget run, a film shorter
-    than the method needs, a predictor whose checkpoint is missing, drift correction without a control film."""
+    than the method needs, options the method does not take or of the wrong kind (:func:`predictor_options`), a
+    predictor whose default checkpoint is missing (and no path option names other weights), drift correction without
+    a control film (its length read from the control file's header, no tensor loaded), a predictor that cannot be
+    built with these options (the words of ``get_predictor``, as the ``predict`` command says them). Returns the
+    predictor, built once."""
     methods = [m for m in available_predictors() if m != BASELINE]
     if method not in methods:
         raise KnowError(f"unknown method {method!r}; available: {', '.join(methods)}")
@@ -92,16 +129,16 @@ def check_predict_request(store: RunStore, run_id: str, method: str, steps: int,
     stages, need = int(info.config.get("stages") or 0), predictor_entry(method).min_stages
     if stages < need:
         raise KnowError(f"{method} needs a film of at least {need} stages; this one has {stages}")
-    if missing_checkpoints([method]):
+    chosen = predictor_options(method, options)
+    other_weights = any(predictor_entry(method).option(name).kind == "path" for name in chosen)
+    if missing_checkpoints([method]) and not other_weights:
         raise KnowError(f"{method} needs its checkpoint {predictor_trait(method, 'checkpoint')()}, which is not there")
     if drift_correct and info.kind == IMPORTED:
         raise KnowError(f"run {run_id} is an imported film: it has no control film, so no drift correction")
-    if drift_correct:
-        control = open_forget_run(store, run_id)[2].control
-        if control is None or len(control.states) < stages - 1:
-            raise KnowError(f"run {run_id} has no control film long enough for drift correction (recorded with warm "
-                            "oracles off, or before control films existed)")
-    return info
+    if drift_correct and film_length(store.open(run_id), "control") < stages - 1:
+        raise KnowError(f"run {run_id} has no control film long enough for drift correction (recorded with warm "
+                        "oracles off, or before control films existed)")
+    return get_predictor(method, **chosen)
 
 
 def predict_run(store: RunStore, run_id: str, method: str, predictor: Predictor, steps: int, reset_norm: bool = False,

@@ -83,13 +83,16 @@ def cancel_import(runs_dir: str | os.PathLike, key: str) -> None:
 
 
 def launch_predict(runs_dir: str | os.PathLike, run_id: str, method: str, steps: int = 3, reset_norm: bool = False,
-                   include_embed: bool = False, drift_correct: bool = False) -> str:
+                   include_embed: bool = False, drift_correct: bool = False,
+                   options: dict[str, Any] | None = None) -> str:
     """Check the request (one line and no job on a refusal: see
-    :func:`~know_core.experiment.predictrun.check_predict_request`) and start a worker that stores ``method``'s
-    predictions in the run; returns the job's key."""
-    check_predict_request(RunStore(runs_dir, create=False), run_id, method, steps, drift_correct)
+    :func:`~know_core.experiment.predictrun.check_predict_request`, which also builds the predictor with
+    ``options``, option name -> value) and start a worker that stores ``method``'s predictions in the run; returns
+    the job's key. request.json keeps the options given (None values, the registry's defaults, left out)."""
+    check_predict_request(RunStore(runs_dir, create=False), run_id, method, steps, drift_correct, options)
     request = {"run_id": run_id, "method": method, "steps": steps, "reset_norm": bool(reset_norm),
-               "include_embed": bool(include_embed), "drift_correct": bool(drift_correct)}
+               "include_embed": bool(include_embed), "drift_correct": bool(drift_correct),
+               "options": {k: v for k, v in (options or {}).items() if v is not None}}
     return launch_folder_job(runs_dir, PREDICTS, request)
 
 

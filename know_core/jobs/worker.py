@@ -28,7 +28,6 @@ from know_core.common.hooks import Hooks
 from know_core.common.threads import Adaptive, apply_threads
 from know_core.executors import make_executor
 from know_core.experiment.landscape import contour_grid, contour_key
-from know_core.experiment.methods import make_predictor
 from know_core.experiment.predictrun import check_predict_request, predict_run
 from know_core.imports.evalhook import evaluate_film
 from know_core.imports.film import read_film, store_film
@@ -203,8 +202,9 @@ def _import(store: RunStore, req: dict[str, Any], hooks: Hooks) -> dict[str, Any
 def _predict(store: RunStore, req: dict[str, Any], hooks: Hooks) -> dict[str, Any]:
     """Store the predictions ``request.json`` asks for in its run (checked again here: the worker's own boundary)."""
     run_id, method, steps = req["run_id"], req["method"], req["steps"]
-    check_predict_request(store, run_id, method, steps, bool(req.get("drift_correct")))
-    stored = predict_run(store, run_id, method, make_predictor(method), steps, bool(req.get("reset_norm")),
+    predictor = check_predict_request(store, run_id, method, steps, bool(req.get("drift_correct")),
+                                      req.get("options") or {})
+    stored = predict_run(store, run_id, method, predictor, steps, bool(req.get("reset_norm")),
                          bool(req.get("include_embed")), bool(req.get("drift_correct")), hooks)
     print(f"worker: {stored.lines()[0]}", file=sys.stderr, flush=True)
     return {"run_id": run_id, "method": stored.method, "file": stored.name, "scales": stored.scales,

@@ -13,7 +13,7 @@ import torch
 from safetensors import safe_open
 
 from know_core.store.loaders import Damaged
-from know_core.store.snapshots import HEADER, MAX_SNAPSHOTS, _films, _group, unpack
+from know_core.store.snapshots import HEADER, MAX_SNAPSHOTS, _films, _group, _header, unpack
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,6 +37,20 @@ def snapshot_film(tensors: dict, metadata: dict[str, str], file: str, film: str)
             except ValueError:
                 raise Damaged(file, f"metadata: {key} is not JSON") from None
     return _films(grouped, {film: count}, file), meta
+
+
+def film_counts(metadata: dict[str, str], file: str, legacy_film: str) -> dict[str, int]:
+    """The snapshot counts of each film a snapshot file's header names (this format, or ``legacy_film``'s count in
+    a file written before it), from the header alone: no tensor is read."""
+    if HEADER in metadata:
+        return _header(metadata, file)[0]
+    try:
+        count = int(metadata["stages"])
+    except (KeyError, ValueError):
+        raise Damaged(file, "metadata: stages is missing or not an integer") from None
+    if not 1 <= count <= MAX_SNAPSHOTS:
+        raise Damaged(file, f"metadata: stages = {count} is outside [1, {MAX_SNAPSHOTS}]")
+    return {legacy_film: count}
 
 
 def seed_films(tensors: dict, file: str) -> dict[str, list[dict]]:
