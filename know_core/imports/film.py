@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from know_core.common.errors import RunStoreError
+from know_core.common.finite import all_finite
 from know_core.common.hooks import Hooks
 from know_core.common.version import __version__
 from know_core.imports.checkpoints import ORDERS, Checkpoint, ImportFailed, find_checkpoints
@@ -101,7 +102,7 @@ def _check_same(first: Shapes, shapes: Shapes, a: Checkpoint, b: Checkpoint) -> 
 
 
 def _check_finite(t: torch.Tensor, name: str, ckpt: Checkpoint) -> None:
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    if t.is_floating_point() and not all_finite(t):
         raise ImportFailed(f"{ckpt.path}: tensor {name!r} holds NaN or infinite values")
 
 
