@@ -245,3 +245,23 @@ def test_a_changed_trajectory_file_is_refused_before_streaming(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(Exception, match="checksum"):
         open_imported_film(store, run_id)
+
+
+def test_export_reads_the_predictions_not_the_trajectory(tmp_path):
+    """Export writes the predictions in the source's layout: the trajectory's bytes are not read (nor checksummed),
+    the predictions' are."""
+    runs = tmp_path / "runs"
+    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    run_id = RunStore(runs, create=False).list_runs()[0].id
+    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "2", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    for name, code in (("trajectory.safetensors", 0), ("pred-taskvector.safetensors", 2)):
+        path = runs / run_id / name
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+        out = tmp_path / f"out-{code}"
+        assert main(["export", "--run", run_id, "--method", "taskvector", "--scale", "x2", "--out", str(out),
+                     "--runs-dir", str(runs)]) == code
+        assert out.exists() == (code == 0)
