@@ -3,6 +3,7 @@ and no more than one parameter's window of tensors read from a file is alive at 
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from pathlib import Path
 
@@ -265,3 +266,14 @@ def test_export_reads_the_predictions_not_the_trajectory(tmp_path):
         assert main(["export", "--run", run_id, "--method", "taskvector", "--scale", "x2", "--out", str(out),
                      "--runs-dir", str(runs)]) == code
         assert out.exists() == (code == 0)
+
+
+def test_import_records_every_source_files_sha256(tmp_path):
+    """The sources' digests (hashed on their own thread while the trajectory is written) are those of the files."""
+    runs = tmp_path / "runs"
+    paths = film(tmp_path)
+    assert main(["import", *map(str, paths), "--kind", "forgetting", "--quiet", "--runs-dir", str(runs)]) == 0
+    store = RunStore(runs, create=False)
+    layout = store.open(store.list_runs()[0].id).read_json("layout.json")
+    assert [s["sha256"] for s in layout["sources"]] == [{p.name: hashlib.sha256(p.read_bytes()).hexdigest()}
+                                                        for p in paths]
