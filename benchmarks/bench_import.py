@@ -2,8 +2,10 @@
 
 Builds a 7-checkpoint film of a GPT-2-small-shaped network (``GPT2Config(n_layer=12, n_embd=768, n_head=12,
 vocab_size=50257)``, random init, one SGD step on random tokens between ``save_pretrained`` calls; no download) in a
-temporary folder under /tmp (about 9 GB with the run; removed at the end), then runs, each phase in its own child
-process so that each peak RSS (VmHWM) is its own:
+temporary folder under /tmp (about 9 GB with the run; removed at the end), syncs it to disk (outside any timing: the
+import's own writes are disk-bound, ~0.45 GB/s here, and would otherwise queue behind the film's), then runs, each
+phase in its own child process so that each peak RSS (VmHWM) is its own (``predict_threads``: the threads the predict
+command chose from the free cores):
 
 - ``import``: ``python -m know_core import FOLDER --kind training``;
 - ``predict``: ``predict --method known --steps 3`` (×2, ×4, ×8 at r = 0.5) with the default KNOWN checkpoint;
@@ -67,12 +69,14 @@ def phase_build(work: Path, stages: int) -> dict:
 
 
 def phase_cli(argv: list[str]) -> dict:
+    import torch
+
     from know_core.cli import main
 
     code = main(argv)
     if code:
         raise SystemExit(code)
-    return {}
+    return {"threads": torch.get_num_threads()}  # what the command chose from the free cores
 
 
 def phase_fast(groups_json: str) -> dict:
@@ -138,6 +142,7 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     try:
         build = child("build", work, "--stages", str(args.stages))
+        os.sync()  # the film's 3.5 GB on disk first: its writeback would otherwise slow the import's own writing
         print(f"film: {args.stages} checkpoints of {build['parameters']:,} parameters, "
               f"{build['checkpoint_bytes'] / 1e9:.3f} GB each, built in {build['wall_s']:.0f} s")
         runs = work / "runs"
@@ -172,7 +177,8 @@ def main() -> None:
         "import_rss_gb": imp["peak_rss_gb"], "predict_rss_gb": pred["peak_rss_gb"],
         "export_rss_gb": exp["peak_rss_gb"], "fast_rss_gb": fast["peak_rss_gb"],
         "peak_rss_gb": peak, "rss_ratio": peak / ckpt_gb, "rss_goal_met": peak <= 2.5 * ckpt_gb,
-        "threads": fast["threads"], "load_average_start": load0, "load_average_end": os.getloadavg()[0],
+        "threads": fast["threads"], "predict_threads": pred["threads"],
+        "load_average_start": load0, "load_average_end": os.getloadavg()[0],
     }
     print(f"import {imp['wall_s']:.1f} s ({imp['peak_rss_gb']:.2f} GB peak), predict KNOWN ×2/×4/×8 "
           f"{pred['wall_s']:.1f} s ({pred['peak_rss_gb']:.2f} GB), export ×8 {exp['wall_s']:.1f} s "

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from know_core.common.errors import KnowError
+from know_core.common.finite import all_finite
 from know_core.common.hooks import Hooks
 from know_core.engine.windows import from_vectors, group_layout, row_owner, to_windows
 from know_core.models import GROUPS
@@ -128,19 +129,21 @@ def stream_predictions(path: str | os.PathLike, get: Callable[[int, str], torch.
     hooks = hooks or Hooks()
     norm_modules = {name.rsplit(".", 1)[0] for name, group in groups.items() if group == "norm"}
     with SnapshotWriter(path, {"predictions": steps}, shapes, meta) as writer:
-        for n, (name, (shape, dtype)) in enumerate(shapes.items()):
+        # in name order: Θ̂_{−1}'s tensors then reach the writer in the order of the file's digest, which hashes
+        # them as they are written instead of reading them back at the end
+        for n, name in enumerate(sorted(shapes)):
+            shape, dtype = shapes[name]
             hooks.check()
             hooks.report("predict tensors", n, len(shapes))
             group = groups.get(name)
             if group in GROUPS:
                 window = torch.stack([get(i, name).reshape(-1).float() for i in reversed(range(stages))], dim=1)
-                if not bool(torch.isfinite(window).all()):
-                    predictor.predict(window, 1, group, param_name=name)  # names the parameter
                 per_tensor = {"tensors": [(name, torch.Size(shape))]} if getattr(predictor, "per_tensor", False) \
                     else {}
-                pred = predictor.predict(window, steps, group, **per_tensor)
+                # the predictor checks the window (a NaN/Inf in it is reported with the parameter's name)
+                pred = predictor.predict(window, steps, group, param_name=name, **per_tensor)
                 del window
-                bad = int((~torch.isfinite(pred)).sum())
+                bad = 0 if all_finite(pred) else int((~torch.isfinite(pred)).sum())
                 if bad:
                     raise NonFinitePrediction(predictor.describe(), {name: bad})
                 for k in range(steps):

@@ -31,7 +31,7 @@ from know_core.common.fsio import sha256_file, write_failure
 from know_core.common.hooks import Hooks
 from know_core.common.version import __version__
 from know_core.engine.extrapolate import prediction_file
-from know_core.imports.film import FORMATS, open_imported_film
+from know_core.imports.film import FORMATS, open_imported_layout
 from know_core.store.runstore import RunStore
 from know_core.store.snapshots import SnapshotFile
 from know_core.store.tensorfile import write_tensors
@@ -134,9 +134,8 @@ def export_prediction(store: RunStore, run_id: str, method: str, scale: str, out
     """Write Θ̂ at ``scale`` predicted by ``method`` for imported run ``run_id`` to the new folder ``out``;
     returns the folder and the sidecar's content."""
     hooks = hooks or Hooks()
-    run, cfg, film = open_imported_film(store, run_id)
-    film.snapshots.close()  # only its layout is needed here
-    src = film.layout["format"]
+    run, cfg, layout = open_imported_layout(store, run_id)  # the trajectory itself is not read
+    src = layout["format"]
     fmt = fmt or src
     if fmt not in FORMATS:
         raise KnowError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -146,12 +145,12 @@ def export_prediction(store: RunStore, run_id: str, method: str, scale: str, out
                         f"--method {method}")
     predicted = run.open_snapshots(name)
     try:
-        return _export(run_id, cfg, film, predicted, name, method, scale, out, fmt, src, hooks)
+        return _export(run_id, cfg, layout, predicted, name, method, scale, out, fmt, src, hooks)
     finally:
         predicted.close()
 
 
-def _export(run_id: str, cfg, film, predicted: SnapshotFile, name: str, method: str, scale: str,
+def _export(run_id: str, cfg, layout: dict, predicted: SnapshotFile, name: str, method: str, scale: str,
             out: str | os.PathLike, fmt: str, src: str, hooks: Hooks) -> tuple[Path, dict]:
     meta = predicted.meta
     if set(predicted.films) != {"predictions"}:
@@ -165,19 +164,19 @@ def _export(run_id: str, cfg, film, predicted: SnapshotFile, name: str, method: 
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
         raise KnowError(f"--out {out}: its parent folder {out.parent} does not exist or is not writable")
     specs = predicted.shapes["predictions"]
-    if set(specs) != set(film.layout["keys"]):
+    if set(specs) != set(layout["keys"]):
         raise KnowError(f"run {run_id}: {name} does not hold the film's tensors; predict again")
-    keys = list(film.layout["keys"])  # the source's own key order
+    keys = list(layout["keys"])  # the source's own key order
     get = lambda key: predicted.get("predictions", k - 1, key)  # noqa: E731
     tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
     try:
         tmp.mkdir()
-        _write(tmp, keys, get, specs, src, fmt, film.layout["theta0"], hooks)
+        _write(tmp, keys, get, specs, src, fmt, layout["theta0"], hooks)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         sidecar = {"run": run_id, "method": method, "scale": (1 / cfg.r) ** k, "step": k, "r": cfg.r,
                    "kind": cfg.kind, "format": fmt, "source_format": src,
                    "description": meta.get("description"), "reset_norm": meta.get("reset_norm"),
-                   "sources": film.layout["sources"], "files": files, "package": "know-explorer",
+                   "sources": layout["sources"], "files": files, "package": "know-explorer",
                    "version": __version__}
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
         os.rename(tmp, out)

@@ -179,10 +179,13 @@ class RunWriter:
         self._record(name)
 
     def write_file(self, name: str, writer) -> None:
-        """A file ``writer(tmp_path)`` fills (e.g. a snapshot file written one tensor at a time)."""
+        """A file ``writer(tmp_path)`` fills (e.g. a snapshot file written one tensor at a time). Its checksum is
+        read before ``atomic_write``'s fsync, from the page cache, while the kernel may still be writing a large file
+        back to disk: the fsync then waits less (an import's 3.5 GB trajectory: ~2 s of hashing)."""
         with atomic_write(self.staging / name) as tmp:
             writer(tmp)
-        self._record(name)
+            digest = sha256_file(tmp)
+        self.files[name] = {"sha256": digest}
 
     def write_tensors(self, name: str, tensors: dict[str, torch.Tensor],
                       metadata: dict[str, str] | None = None) -> None:

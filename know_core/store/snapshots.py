@@ -7,8 +7,9 @@ does not match its digest. Files written before this format are read by :mod:`kn
 takes either format; every old format lives there.
 
 :class:`SnapshotWriter` and :class:`SnapshotFile` write and read the same format one tensor at a time (a film larger
-than memory): the writer declares every tensor first and computes the digest at the end by reading the file back in
-key order; the reader checks the header and the digest with one tensor in memory at a time.
+than memory): the writer declares every tensor first, hashes the tensors put in key order as they are written and the
+rest at the end, read back from the file in key order; the reader checks the header and the digest with one tensor in
+memory at a time.
 """
 
 from __future__ import annotations
@@ -107,12 +108,17 @@ def unpack(tensors: dict, metadata: dict[str, str], file: str) -> tuple[dict[str
 
 
 
+def _digest_head(key: str, t: torch.Tensor) -> bytes:
+    """What :func:`digest` hashes before a tensor's bytes."""
+    return f"{key}|{t.dtype}|{tuple(t.shape)}|".encode()
+
+
 def _digest_of(keys: list[str], get: Callable[[str], torch.Tensor]) -> str:
     """:func:`digest` computed one tensor at a time."""
     h = hashlib.sha256()
     for key in sorted(keys):
         t = get(key)
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(_digest_head(key, t))
         h.update(t.reshape(-1).view(torch.uint8).numpy())
         del t
     return h.hexdigest()
@@ -130,34 +136,44 @@ class SnapshotWriter:
         specs: dict[str, Spec] = {f"{film}/{i}/{name}": (dtype, tuple(shape)) for film, count in films.items()
                                   for i in range(count) for name, (shape, dtype) in shapes.items()}
         self._writer = TensorWriter(path, specs, {HEADER: json.dumps(self._header)})
-        self._order, self._next = sorted(specs), 0  # tensors put in key order are hashed as they come
+        # the digest's next tensor is hashed as it comes (by the writer's thread, once written); the digest then
+        # goes on with the next in key order, and at the end reads back the rest, in key order, from the file
+        self._order, self._next = sorted(specs), 0
         self._hash: Any = hashlib.sha256()
 
     @staticmethod
     def key_order(films: dict[str, int], names: list[str]) -> list[tuple[str, int, str]]:
         """(film, index, name) in the order the digest reads them: putting tensors in this order spares reading
-        the file back at the end."""
+        the file back at the end (so does any order in which each is put after the one before it in this order,
+        as far as it goes: snapshot 0's tensors put in name order, between others, are hashed as they come)."""
         keys = sorted(f"{film}/{i}/{name}" for film, count in films.items() for i in range(count) for name in names)
         return [(k.split("/", 2)[0], int(k.split("/", 2)[1]), k.split("/", 2)[2]) for k in keys]
 
     def put(self, film: str, index: int, name: str, tensor: torch.Tensor) -> None:
+        """Write one tensor (the writer may still be writing it when this returns: leave it unchanged)."""
         key = f"{film}/{index}/{name}"
-        self._writer.write(key, tensor)
-        if self._hash is not None and self._next < len(self._order) and self._order[self._next] == key:
-            t = tensor.detach().cpu().contiguous()
-            self._hash.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-            self._hash.update(t.reshape(-1).view(torch.uint8).numpy())
+        if self._next < len(self._order) and self._order[self._next] == key:
             self._next += 1
-        else:
-            self._hash = None
+            head = _digest_head(key, tensor)
+
+            def hash_it(data: memoryview) -> None:
+                self._hash.update(head)
+                self._hash.update(data)
+            self._writer.write(key, tensor, hash_it)
+        else:  # hashed when the file is complete (close), read back from it
+            self._writer.write(key, tensor)
 
     def close(self) -> None:
-        if self._writer.missing() is None:  # every tensor is in; out of key order: read them back for the digest
-            if self._hash is not None:
-                self._header["sha256"] = self._hash.hexdigest()
-            else:
+        if self._writer.missing() is None:  # every tensor is in: the digest over those not hashed as they came
+            self._writer.flush()
+            if self._next < len(self._order):
                 with TensorFile(self.path) as fh:
-                    self._header["sha256"] = _digest_of(fh.keys(), fh.get)
+                    for key in self._order[self._next:]:
+                        t = fh.get(key)
+                        self._hash.update(_digest_head(key, t))
+                        self._hash.update(t.reshape(-1).view(torch.uint8).numpy())
+                        del t
+            self._header["sha256"] = self._hash.hexdigest()
             self._writer.set_metadata({HEADER: json.dumps(self._header)})
         self._writer.close()
 

@@ -13,11 +13,14 @@ safetensors itself has no incremental writer (``save_file`` and ``serialize`` ta
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import struct
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -30,6 +33,7 @@ NAMES = {v: k for k, v in DTYPES.items()}
 # safetensors' own dtype order (its Rust enum); save_file lays tensors out by it, largest first, then by name
 RANK = {name: i for i, name in enumerate(("BOOL", "U8", "I8", "I16", "F16", "BF16", "I32", "F32", "F64", "I64"))}
 Spec = tuple[torch.dtype, tuple[int, ...]]
+BACKGROUND_BYTES = 64 << 20  # TensorWriter writes tensors up to this size in the background
 
 
 def _nbytes(spec: Spec) -> int:
@@ -119,10 +123,32 @@ def header_bytes(specs: dict[str, Spec], metadata: dict[str, str] | None) -> tup
     return struct.pack("<Q", len(text)) + text, offsets
 
 
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve the file's blocks before it is written: on ext4 the positioned writes into a sparse file ran at
+    0.5-1 GB/s against 6-8 GB/s into preallocated space (measured on the 2-core box), and a full disk is found before
+    anything is written. A file system that cannot preallocate is simply written sparse (its ``ftruncate`` stands)."""
+    fallocate = getattr(os, "posix_fallocate", None)  # not on macOS
+    if fallocate is None or size <= 0:
+        return
+    try:
+        fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        # EOPNOTSUPP, EINVAL and the like: nothing reserved, the writes allocate as they go
+
+
 class TensorWriter:
     """A safetensors file written one tensor at a time: declare every tensor (``specs``: name -> (dtype, shape)),
     ``write`` each exactly once in any order, then ``close``; ``set_metadata`` may replace the metadata with a
-    value of the same encoded length (a digest known only at the end)."""
+    value of the same encoded length (a digest known only at the end).
+
+    A tensor of up to :data:`BACKGROUND_BYTES` is written by a background thread while the caller prepares the next
+    one (one write in flight at most, so memory holds one extra tensor of that size at most): a long file is written
+    at the disk's pace (about 0.45 GB/s here, once the kernel's dirty-page budget is used up), and a write that only
+    waits for the disk then overlaps the caller's computing instead of adding to it. The caller must leave a tensor
+    it passed unchanged; ``flush`` waits for the write in flight (``close`` does too), and an error of a background
+    write is raised by the next ``write``, ``flush`` or ``close``."""
 
     def __init__(self, path: str | os.PathLike, specs: dict[str, Spec], metadata: dict[str, str] | None = None):
         self.path = Path(path)
@@ -134,9 +160,13 @@ class TensorWriter:
         self._head_len = len(head)
         self._start = len(head)
         self._pending = set(self.specs)
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: Future | None = None
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.ftruncate(self._fd, self._start + sum(_nbytes(s) for s in self.specs.values()))
+            size = self._start + sum(_nbytes(s) for s in self.specs.values())
+            os.ftruncate(self._fd, size)
+            _preallocate(self._fd, size)
             os.pwrite(self._fd, head, 0)
         except BaseException:
             self.close()
@@ -148,17 +178,40 @@ class TensorWriter:
             raise ValueError("the new metadata changes the header's length")
         os.pwrite(self._fd, head, 0)
 
-    def write(self, key: str, tensor: torch.Tensor) -> None:
+    def write(self, key: str, tensor: torch.Tensor, then: Callable[[memoryview], None] | None = None) -> None:
+        """Write ``key``'s values; ``then(raw bytes)`` runs once they are written, in the order of the writes (a
+        checksum over the tensors as they come)."""
         if key not in self._pending:
             raise ValueError(f"tensor {key!r} is not declared or was written already")
         dtype, shape = self.specs[key]
         if tensor.dtype != dtype or tuple(tensor.shape) != shape:
             raise ValueError(f"tensor {key!r} is {tuple(tensor.shape)} {tensor.dtype}, declared {shape} {dtype}")
-        data = memoryview(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-        done, offset = 0, self._start + self._offsets[key]
+        values = tensor.detach().cpu().contiguous()
+        data = memoryview(values.reshape(-1).view(torch.uint8).numpy())
+        offset = self._start + self._offsets[key]
+        self.flush()
+        self._pending.discard(key)
+        if len(data) > BACKGROUND_BYTES:
+            self._put(data, offset, then)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="tensor-writer")
+        self._inflight = self._pool.submit(self._put, data, offset, then, values)
+
+    def _put(self, data: memoryview, offset: int, then: Callable[[memoryview], None] | None,
+             keep: torch.Tensor | None = None) -> None:
+        """``keep``: the tensor ``data`` views, held until it is written."""
+        done = 0
         while done < len(data):
             done += os.pwrite(self._fd, data[done:], offset + done)
-        self._pending.discard(key)
+        if then is not None:
+            then(data)
+
+    def flush(self) -> None:
+        """Wait for the write in flight; raises its error, if any."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
 
     def missing(self) -> str | None:
         """A declared tensor not written yet (None when every one is)."""
@@ -166,9 +219,15 @@ class TensorWriter:
 
     def close(self) -> None:
         """Close the file; raises ValueError when a declared tensor was never written."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
         if self._pending:
             missing = sorted(self._pending)[0]
             raise ValueError(f"{self.path.name}: tensor {missing!r} was declared but never written")
@@ -179,6 +238,8 @@ class TensorWriter:
     def __exit__(self, exc_type, *exc) -> None:
         if exc_type is not None:
             self._pending.clear()  # the error that stopped the writing is the one to report
+            with contextlib.suppress(Exception):
+                self.flush()
         self.close()
 
 
