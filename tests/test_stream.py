@@ -62,6 +62,19 @@ def film(tmp_path: Path) -> list[Path]:
     return paths
 
 
+def imported(tmp_path: Path, steps: int | None = None) -> tuple[Path, str]:
+    """(runs dir, run id) of :func:`film` imported by the ``import`` command, with taskvector's predictions
+    ×(1/r) … ×(1/r)^steps stored by ``predict`` when ``steps`` is given."""
+    runs = tmp_path / "runs"
+    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
+                 str(runs)]) == 0
+    run_id = RunStore(runs, create=False).list_runs()[0].id
+    if steps is not None:
+        assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", str(steps), "--quiet",
+                     "--runs-dir", str(runs)]) == 0
+    return runs, run_id
+
+
 def test_tensor_writer_is_byte_identical_to_save_file(tmp_path):
     tensors = {"b.w": torch.randn(3, 4), "a": torch.arange(5), "m": torch.tensor([True, False]),
                "h": torch.randn(7).half(), "s": torch.tensor(2.5, dtype=torch.float64),
@@ -203,12 +216,7 @@ def test_streamed_prediction_equals_in_memory_one_window_alive(tmp_path, monkeyp
 
 
 def test_streamed_export_reads_one_tensor_at_a_time(tmp_path, monkeypatch):
-    runs = tmp_path / "runs"
-    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
-                 str(runs)]) == 0
-    run_id = RunStore(runs, create=False).list_runs()[0].id
-    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "3", "--quiet", "--runs-dir",
-                 str(runs)]) == 0
+    runs, run_id = imported(tmp_path, steps=3)
     alive = Alive(monkeypatch)
     out = tmp_path / "out"
     assert main(["export", "--run", run_id, "--method", "taskvector", "--scale", "x4", "--out", str(out),
@@ -235,11 +243,8 @@ def test_gram_pca_matches_the_svd_one_parameter_at_a_time():
 
 
 def test_a_changed_trajectory_file_is_refused_before_streaming(tmp_path):
-    runs = tmp_path / "runs"
-    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
-                 str(runs)]) == 0
+    runs, run_id = imported(tmp_path)
     store = RunStore(runs, create=False)
-    run_id = store.list_runs()[0].id
     path = runs / run_id / "trajectory.safetensors"
     data = bytearray(path.read_bytes())
     data[-1] ^= 1
@@ -251,12 +256,7 @@ def test_a_changed_trajectory_file_is_refused_before_streaming(tmp_path):
 def test_export_reads_the_predictions_not_the_trajectory(tmp_path):
     """Export writes the predictions in the source's layout: the trajectory's bytes are not read (nor checksummed),
     the predictions' are."""
-    runs = tmp_path / "runs"
-    assert main(["import", *map(str, film(tmp_path)), "--kind", "forgetting", "--quiet", "--runs-dir",
-                 str(runs)]) == 0
-    run_id = RunStore(runs, create=False).list_runs()[0].id
-    assert main(["predict", "--run", run_id, "--method", "taskvector", "--steps", "2", "--quiet", "--runs-dir",
-                 str(runs)]) == 0
+    runs, run_id = imported(tmp_path, steps=2)
     for name, code in (("trajectory.safetensors", 0), ("pred-taskvector.safetensors", 2)):
         path = runs / run_id / name
         data = bytearray(path.read_bytes())

@@ -19,15 +19,21 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def snapshot_film(tensors: dict, metadata: dict[str, str], file: str, film: str) -> tuple[dict, dict[str, Any]]:
-    """(films, meta) of a trajectory file written before ``know-snapshots/1`` (before commit 54d3138): keys
-    ``"{s}/{param}"``, metadata ``stages`` and JSON-valued entries (``groups``, ``sizes``, …)."""
+def _legacy_count(metadata: dict[str, str], file: str) -> int:
+    """The snapshot count of a trajectory file written before ``know-snapshots/1``: its metadata ``stages``."""
     try:
         count = int(metadata["stages"])
     except (KeyError, ValueError):
         raise Damaged(file, "metadata: stages is missing or not an integer") from None
     if not 1 <= count <= MAX_SNAPSHOTS:
         raise Damaged(file, f"metadata: stages = {count} is outside [1, {MAX_SNAPSHOTS}]")
+    return count
+
+
+def snapshot_film(tensors: dict, metadata: dict[str, str], file: str, film: str) -> tuple[dict, dict[str, Any]]:
+    """(films, meta) of a trajectory file written before ``know-snapshots/1`` (before commit 54d3138): keys
+    ``"{s}/{param}"``, metadata ``stages`` and JSON-valued entries (``groups``, ``sizes``, …)."""
+    count = _legacy_count(metadata, file)
     grouped = {(film, idx): state for (idx,), state in _group(tensors, file, 1).items()}
     meta = {}
     for key, value in metadata.items():
@@ -44,13 +50,7 @@ def film_counts(metadata: dict[str, str], file: str, legacy_film: str) -> dict[s
     a file written before it), from the header alone: no tensor is read."""
     if HEADER in metadata:
         return _header(metadata, file)[0]
-    try:
-        count = int(metadata["stages"])
-    except (KeyError, ValueError):
-        raise Damaged(file, "metadata: stages is missing or not an integer") from None
-    if not 1 <= count <= MAX_SNAPSHOTS:
-        raise Damaged(file, f"metadata: stages = {count} is outside [1, {MAX_SNAPSHOTS}]")
-    return {legacy_film: count}
+    return {legacy_film: _legacy_count(metadata, file)}
 
 
 def seed_films(tensors: dict, file: str) -> dict[str, list[dict]]:
