@@ -40,7 +40,7 @@ def predict_form(run_id: str, stages: int, r: float, where: str, has_embed: bool
         return
     choices = {c["method"]: c for c in predict_choices(stages)}
     usable = [m for m, c in choices.items() if c["reason"] is None]
-    c1, c2, c3 = st.columns([3, 3, 2])
+    c1, c2 = st.columns(2)
     method = c1.selectbox("Method", list(choices), key=f"{where}-pred-method",
                           index=list(choices).index(usable[0]) if usable else 0,
                           format_func=lambda m: choices[m]["label"] + (" (cannot run here)" if choices[m]["reason"]
@@ -48,13 +48,16 @@ def predict_form(run_id: str, stages: int, r: float, where: str, has_embed: bool
     steps = c2.select_slider("Predict up to", list(range(1, MAX_PREDICT_STEPS + 1)), value=3, key=f"{where}-pred-k",
                              format_func=lambda k: f"×{(1 / r) ** k:g}",
                              help="K rolled steps: predictions for ×(1/r), ×(1/r)² … ×(1/r)^K the data of Θ0")
-    reset = c3.checkbox("reset normalisation", key=f"{where}-pred-reset",
-                        help="reset normalisation layers as the official release does (default: keep Θ0's)")
-    embed = has_embed and c3.checkbox("predict embeddings", key=f"{where}-pred-embed",
-                                      help="predict positional embeddings and class tokens with the fc weights")
-    drift = has_control and c3.checkbox("drift correction", key=f"{where}-pred-dc",
-                                        help="predict from the film with the control film's drift removed; stored "
-                                             "as '<method>+dc'")
+    # the switches in a row of their own: in a narrow third column a projector's 1024 px cut them to "reset norma…"
+    flags = iter(st.columns(1 + has_embed + has_control))
+    reset = next(flags).checkbox("reset normalisation", key=f"{where}-pred-reset",
+                                 help="reset normalisation layers as the official release does (default: keep Θ0's)")
+    embed = has_embed and next(flags).checkbox("predict embeddings", key=f"{where}-pred-embed",
+                                               help="predict positional embeddings and class tokens with the fc "
+                                                    "weights")
+    drift = has_control and next(flags).checkbox("drift correction", key=f"{where}-pred-dc",
+                                                 help="predict from the film with the control film's drift removed; "
+                                                      "stored as '<method>+dc'")
     options = {}
     if choices[method]["options"]:
         with st.expander(f"Options of {choices[method]['label']}"):
